@@ -1,0 +1,144 @@
+//! The wires of the board: IRQ lines 0-15 (later 0-23), the A20 gate, reset and exit requests.
+//!
+//! A device gets a clone of [`Lines`] when it is built and drives its wire; the interrupt
+//! controller and the CPU read them. They are atomics so a device may live on any thread, but the
+//! VM's devices and CPU all run on one thread, so there is no contention.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+/// Why a run ended, as requested by a device or by the host side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitReason {
+    /// The guest wrote `value` to the isa-debug-exit port: the process exits with `(value << 1) | 1`.
+    DebugExit(u32),
+    /// The guest (or the user) switched the machine off.
+    PowerOff,
+    /// The host asked the run to stop (Ctrl-C, window closed, `--exit-on` text seen).
+    Stop,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    irq_levels: AtomicU32,
+    a20: AtomicBool,
+    a20_changes: AtomicU64,
+    reset: AtomicBool,
+    exit: AtomicU64, // 0 = none; else kind in bits 32..40, value in low 32
+    any: AtomicBool, // "something needs the dispatcher's attention"
+}
+
+/// A handle to the board's wires. Cheap to clone; all clones see the same wires.
+#[derive(Debug, Clone, Default)]
+pub struct Lines(Arc<Inner>);
+
+impl Lines {
+    pub fn new() -> Self {
+        let lines = Lines::default();
+        lines.0.a20.store(true, Relaxed);
+        lines
+    }
+
+    /// Drives IRQ line `irq` high or low (level semantics; edge detection is the PIC's business).
+    pub fn set_irq(&self, irq: u8, high: bool) {
+        let bit = 1u32 << irq;
+        if high {
+            self.0.irq_levels.fetch_or(bit, Relaxed);
+        } else {
+            self.0.irq_levels.fetch_and(!bit, Relaxed);
+        }
+        self.0.any.store(true, Relaxed);
+    }
+
+    /// The levels of all IRQ lines, bit n for line n.
+    pub fn irq_levels(&self) -> u32 {
+        self.0.irq_levels.load(Relaxed)
+    }
+
+    /// Whether address line 20 is enabled (it starts enabled, as after a modern BIOS).
+    pub fn a20(&self) -> bool {
+        self.0.a20.load(Relaxed)
+    }
+
+    /// Opens or closes the A20 gate. The CPU notices through [`Lines::a20_generation`].
+    pub fn set_a20(&self, enabled: bool) {
+        if self.0.a20.swap(enabled, Relaxed) != enabled {
+            self.0.a20_changes.fetch_add(1, Relaxed);
+            self.0.any.store(true, Relaxed);
+        }
+    }
+
+    /// Counts A20 changes, so a TLB can tell it must be flushed.
+    pub fn a20_generation(&self) -> u64 {
+        self.0.a20_changes.load(Relaxed)
+    }
+
+    /// Asks for a CPU reset (8042 pulse, port 0x92 bit 0, triple fault).
+    pub fn request_reset(&self) {
+        self.0.reset.store(true, Relaxed);
+        self.0.any.store(true, Relaxed);
+    }
+
+    /// Takes a pending reset request.
+    pub fn take_reset(&self) -> bool {
+        self.0.reset.swap(false, Relaxed)
+    }
+
+    /// Asks the run to end. The first request wins.
+    pub fn request_exit(&self, reason: ExitReason) {
+        let code = match reason {
+            ExitReason::DebugExit(v) => (1u64 << 32) | v as u64,
+            ExitReason::PowerOff => 2u64 << 32,
+            ExitReason::Stop => 3u64 << 32,
+        };
+        let _ = self.0.exit.compare_exchange(0, code, Relaxed, Relaxed);
+        self.0.any.store(true, Relaxed);
+    }
+
+    /// The pending exit request, if any.
+    pub fn exit(&self) -> Option<ExitReason> {
+        let code = self.0.exit.load(Relaxed);
+        match code >> 32 {
+            1 => Some(ExitReason::DebugExit(code as u32)),
+            2 => Some(ExitReason::PowerOff),
+            3 => Some(ExitReason::Stop),
+            _ => None,
+        }
+    }
+
+    /// Whether any wire changed since the last call (cleared by the call): lets the dispatcher
+    /// poll one flag between blocks instead of every wire.
+    pub fn take_attention(&self) -> bool {
+        self.0.any.swap(false, Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn irq_levels_and_exit_first_wins() {
+        let l = Lines::new();
+        l.set_irq(4, true);
+        l.set_irq(14, true);
+        l.set_irq(4, false);
+        assert_eq!(l.irq_levels(), 1 << 14);
+        assert!(l.take_attention());
+        assert!(!l.take_attention());
+        l.request_exit(ExitReason::DebugExit(0));
+        l.request_exit(ExitReason::PowerOff);
+        assert_eq!(l.exit(), Some(ExitReason::DebugExit(0)));
+    }
+
+    #[test]
+    fn a20_generation_counts_changes_only() {
+        let l = Lines::new();
+        assert!(l.a20());
+        l.set_a20(true);
+        assert_eq!(l.a20_generation(), 0);
+        l.set_a20(false);
+        assert!(!l.a20());
+        assert_eq!(l.a20_generation(), 1);
+    }
+}

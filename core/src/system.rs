@@ -1,0 +1,343 @@
+//! The system board as the CPU sees it: the physical address space (RAM, ROM, MMIO devices), the
+//! port I/O space, the devices themselves, the board's wires and the virtual clock.
+//!
+//! **Invariant:** in the physical space MMIO ranges win over ROM, and ROM over RAM; a 4 KiB page
+//! is reported as plain RAM or ROM (host-addressable) only if nothing else overlaps any byte of it,
+//! so a TLB may cache its host pointer. Pages with anything else are [`PageBacking::Slow`].
+
+use crate::bus::Bus;
+use crate::clock::{Clock, ClockMode};
+use crate::device::{Device, DeviceId, OPEN_BUS};
+use crate::error::Error;
+use crate::lines::Lines;
+use crate::memory::{GuestRam, Rom, PAGE_SIZE};
+
+/// What backs one 4 KiB page of the physical address space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageBacking {
+    /// Plain RAM: reads and writes may go straight to this host address.
+    Ram(*mut u8),
+    /// ROM: reads may go straight to this host address; writes are ignored.
+    Rom(*const u8),
+    /// Devices, a partial ROM, or nothing: every access takes [`System::read_phys`]/`write_phys`.
+    Slow,
+}
+
+type Target = (DeviceId, u8);
+
+/// Physical memory, I/O space, devices, wires and clock of one machine.
+pub struct System {
+    ram: GuestRam,
+    roms: Vec<Rom>,
+    mmio: Bus<Target>,
+    io: Bus<Target>,
+    devices: Vec<Box<dyn Device>>,
+    pub lines: Lines,
+    pub clock: Clock,
+    /// Earliest device deadline (ns), `u64::MAX` when none.
+    next_deadline: u64,
+    /// Physical pages written by `write_phys`/DMA since the last [`System::take_written_pages`]
+    /// call; the JIT invalidates code on them. Only pages marked with [`System::watch_page`] count.
+    written_watched: Vec<u64>,
+}
+
+impl System {
+    pub fn new(ram_size: u64, clock: ClockMode) -> Result<Self, Error> {
+        Ok(System {
+            ram: GuestRam::new(ram_size)?,
+            roms: Vec::new(),
+            mmio: Bus::new(),
+            io: Bus::new(),
+            devices: Vec::new(),
+            lines: Lines::new(),
+            clock: Clock::new(clock),
+            next_deadline: u64::MAX,
+            written_watched: Vec::new(),
+        })
+    }
+
+    pub fn ram(&self) -> &GuestRam {
+        &self.ram
+    }
+    pub fn ram_mut(&mut self) -> &mut GuestRam {
+        &mut self.ram
+    }
+    pub fn ram_size(&self) -> u64 {
+        self.ram.size()
+    }
+
+    /// Maps a ROM over the physical space (over RAM, under MMIO).
+    pub fn add_rom(&mut self, rom: Rom) {
+        self.roms.push(rom);
+    }
+
+    /// Adds a device; map its ranges with [`System::map_io`] and [`System::map_mmio`].
+    pub fn add_device(&mut self, dev: Box<dyn Device>) -> DeviceId {
+        self.devices.push(dev);
+        let id = DeviceId((self.devices.len() - 1) as u16);
+        self.update_deadline();
+        id
+    }
+
+    pub fn map_io(&mut self, port: u16, len: u16, dev: DeviceId, region: u8) -> Result<(), Error> {
+        Ok(self.io.insert(port as u64, len as u64, (dev, region))?)
+    }
+
+    pub fn map_mmio(&mut self, base: u64, len: u64, dev: DeviceId, region: u8) -> Result<(), Error> {
+        Ok(self.mmio.insert(base, len, (dev, region))?)
+    }
+
+    pub fn unmap_mmio(&mut self, base: u64) {
+        self.mmio.remove(base);
+    }
+
+    /// The device with id `id`, as its concrete type.
+    pub fn device_mut<T: Device>(&mut self, id: DeviceId) -> Option<&mut T> {
+        let dev: &mut dyn std::any::Any = self.devices.get_mut(id.0 as usize)?.as_any_mut();
+        dev.downcast_mut::<T>()
+    }
+
+    /// The first device of type `T`.
+    pub fn find_device<T: Device>(&mut self) -> Option<&mut T> {
+        self.devices.iter_mut().find_map(|d| d.as_any_mut().downcast_mut::<T>())
+    }
+
+    // ---- physical address space -------------------------------------------------------------
+
+    /// What backs the 4 KiB page holding physical address `pa`.
+    pub fn page_backing(&mut self, pa: u64) -> PageBacking {
+        let page = pa & !(PAGE_SIZE - 1);
+        let end = page + PAGE_SIZE;
+        if self.mmio.intersects(page, end) {
+            return PageBacking::Slow;
+        }
+        let mut roms = self.roms.iter().filter(|r| r.base < end && page < r.end());
+        match (roms.next(), roms.next()) {
+            (Some(r), None) if r.base <= page && end <= r.end() => {
+                PageBacking::Rom(r.data[(page - r.base) as usize..].as_ptr())
+            }
+            (None, None) if end <= self.ram.size() => {
+                // SAFETY: page + 4096 <= RAM size, so the offset stays inside the mapping.
+                PageBacking::Ram(unsafe { self.ram.host_base().add(page as usize) })
+            }
+            _ => PageBacking::Slow,
+        }
+    }
+
+    /// Reads `size` (1, 2 or 4) bytes at physical address `pa`, little-endian, from whatever is
+    /// there. An access that straddles two regions is split into bytes.
+    pub fn read_phys(&mut self, pa: u64, size: u8) -> u32 {
+        if let Some((dev, region, off)) = self.mmio_target(pa, size) {
+            let v = self.devices[dev.0 as usize].read(region, off, size);
+            self.update_deadline();
+            return v;
+        }
+        let mut v = 0u32;
+        for i in 0..size as u64 {
+            v |= (self.read_phys_byte(pa + i) as u32) << (8 * i);
+        }
+        v
+    }
+
+    /// Writes the low `size` bytes of `value` at physical address `pa`.
+    pub fn write_phys(&mut self, pa: u64, size: u8, value: u32) {
+        if let Some((dev, region, off)) = self.mmio_target(pa, size) {
+            self.devices[dev.0 as usize].write(region, off, size, value);
+            self.update_deadline();
+            return;
+        }
+        for i in 0..size as u64 {
+            self.write_phys_byte(pa + i, (value >> (8 * i)) as u8);
+        }
+    }
+
+    /// The device covering all of `[pa, pa + size)`, if one does.
+    fn mmio_target(&self, pa: u64, size: u8) -> Option<(DeviceId, u8, u64)> {
+        let ((dev, region), off) = self.mmio.lookup(pa)?;
+        let (_, last) = self.mmio.lookup(pa + size as u64 - 1)?;
+        (last == off + size as u64 - 1).then_some((dev, region, off))
+    }
+
+    fn read_phys_byte(&mut self, pa: u64) -> u8 {
+        if let Some(((dev, region), off)) = self.mmio.lookup(pa) {
+            return self.devices[dev.0 as usize].read(region, off, 1) as u8;
+        }
+        if let Some(r) = self.roms.iter().find(|r| r.contains(pa)) {
+            return r.data[(pa - r.base) as usize];
+        }
+        match self.ram.as_slice().get(pa as usize) {
+            Some(&b) => b,
+            None => OPEN_BUS as u8,
+        }
+    }
+
+    fn write_phys_byte(&mut self, pa: u64, v: u8) {
+        if let Some(((dev, region), off)) = self.mmio.lookup(pa) {
+            return self.devices[dev.0 as usize].write(region, off, 1, v as u32);
+        }
+        if self.roms.iter().any(|r| r.contains(pa)) {
+            return; // ROM: writes ignored
+        }
+        if let Some(b) = self.ram.as_mut_slice().get_mut(pa as usize) {
+            *b = v;
+        }
+    }
+
+    /// Copies guest physical memory out, through the slow path (for loaders, DMA, debuggers).
+    pub fn read_bytes(&mut self, pa: u64, buf: &mut [u8]) {
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = self.read_phys_byte(pa + i as u64);
+        }
+    }
+
+    /// Copies bytes into guest physical memory, through the slow path (loaders, DMA, debuggers).
+    pub fn write_bytes(&mut self, pa: u64, data: &[u8]) {
+        for (i, &b) in data.iter().enumerate() {
+            self.write_phys_byte(pa + i as u64, b);
+        }
+        let (first, last) = (pa / PAGE_SIZE, (pa + data.len() as u64).saturating_sub(1) / PAGE_SIZE);
+        if !data.is_empty() {
+            self.written_watched.extend(first..=last);
+        }
+    }
+
+    /// Pages written behind the CPU's back (by [`System::write_bytes`]) since the last call, as
+    /// physical page numbers; the JIT drops translated code on them.
+    pub fn take_written_pages(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.written_watched)
+    }
+
+    // ---- port I/O ---------------------------------------------------------------------------
+
+    /// Reads `size` bytes from I/O port `port`; ports nobody answers on read as all ones.
+    pub fn io_read(&mut self, port: u16, size: u8) -> u32 {
+        let mask = if size == 4 { u32::MAX } else { (1u32 << (8 * size)) - 1 };
+        let v = match self.io.lookup(port as u64) {
+            Some(((dev, region), off)) => self.devices[dev.0 as usize].read(region, off, size),
+            None => OPEN_BUS,
+        };
+        self.update_deadline();
+        v & mask
+    }
+
+    /// Writes `size` bytes to I/O port `port`; writes to unclaimed ports are dropped.
+    pub fn io_write(&mut self, port: u16, size: u8, value: u32) {
+        if let Some(((dev, region), off)) = self.io.lookup(port as u64) {
+            self.devices[dev.0 as usize].write(region, off, size, value);
+            self.update_deadline();
+        }
+    }
+
+    // ---- time -------------------------------------------------------------------------------
+
+    /// The earliest time (ns) a device wants to be advanced at, `u64::MAX` for never.
+    #[inline]
+    pub fn next_deadline(&self) -> u64 {
+        self.next_deadline
+    }
+
+    /// Advances every device whose deadline has passed. Call after syncing the clock.
+    pub fn run_timers(&mut self) {
+        let now = self.clock.now();
+        if now < self.next_deadline {
+            return;
+        }
+        for dev in &mut self.devices {
+            if dev.deadline().is_some_and(|d| d <= now) {
+                dev.advance(now);
+            }
+        }
+        self.update_deadline();
+    }
+
+    fn update_deadline(&mut self) {
+        self.next_deadline = self.devices.iter().filter_map(|d| d.deadline()).min().unwrap_or(u64::MAX);
+    }
+}
+
+impl std::fmt::Debug for System {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<_> = self.devices.iter().map(|d| d.name()).collect();
+        f.debug_struct("System").field("ram", &self.ram).field("devices", &names).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::any::Any;
+
+    /// A device with 4 byte registers that records its accesses.
+    #[derive(Default)]
+    struct Regs {
+        r: [u8; 4],
+        deadline: Option<u64>,
+        advanced: Vec<u64>,
+    }
+    impl Device for Regs {
+        fn name(&self) -> &'static str {
+            "regs"
+        }
+        fn read(&mut self, region: u8, offset: u64, size: u8) -> u32 {
+            assert_eq!(region, 3);
+            (0..size as u64).map(|i| (self.r[(offset + i) as usize] as u32) << (8 * i)).sum()
+        }
+        fn write(&mut self, _: u8, offset: u64, size: u8, value: u32) {
+            for i in 0..size as u64 {
+                self.r[(offset + i) as usize] = (value >> (8 * i)) as u8;
+            }
+        }
+        fn deadline(&self) -> Option<u64> {
+            self.deadline
+        }
+        fn advance(&mut self, now: u64) {
+            self.advanced.push(now);
+            self.deadline = None;
+        }
+        fn as_any_mut(&mut self) -> &mut dyn Any {
+            self
+        }
+    }
+
+    fn system() -> System {
+        System::new(2 << 20, ClockMode::Deterministic { ns_per_insn: 1 }).unwrap()
+    }
+
+    #[test]
+    fn ram_rom_and_mmio_backings() {
+        let mut s = system();
+        s.add_rom(Rom::new(0xf0000, vec![0xaa; 0x10000]).unwrap());
+        let id = s.add_device(Box::new(Regs::default()));
+        s.map_mmio(0xa0000, 4, id, 3).unwrap();
+        assert!(matches!(s.page_backing(0x1234), PageBacking::Ram(_)));
+        assert!(matches!(s.page_backing(0xf0000), PageBacking::Rom(_)));
+        assert_eq!(s.page_backing(0xa0fff), PageBacking::Slow);
+        assert_eq!(s.page_backing(0x200000), PageBacking::Slow); // beyond RAM
+        s.write_phys(0xa0000, 4, 0x11223344);
+        assert_eq!(s.read_phys(0xa0001, 2), 0x2233);
+        s.write_phys(0xf0000, 2, 0x1234); // ROM: ignored
+        assert_eq!(s.read_phys(0xf0000, 2), 0xaaaa);
+        assert_eq!(s.read_phys(0x300000, 4), 0xffff_ffff); // nothing there
+        s.write_phys(0xeffff, 2, 0x5566); // straddles RAM and ROM
+        assert_eq!(s.read_phys(0xeffff, 2), 0xaa66);
+    }
+
+    #[test]
+    fn io_ports_and_timers() {
+        let mut s = system();
+        let id = s.add_device(Box::new(Regs { deadline: Some(50), ..Default::default() }));
+        s.map_io(0x3f8, 4, id, 3).unwrap();
+        assert!(s.map_io(0x3fa, 1, id, 3).is_err());
+        s.io_write(0x3f9, 1, 0x5a);
+        assert_eq!(s.io_read(0x3f9, 1), 0x5a);
+        assert_eq!(s.io_read(0x80, 1), 0xff);
+        assert_eq!(s.io_read(0x80, 2), 0xffff);
+        assert_eq!(s.next_deadline(), 50);
+        s.clock.sync(49);
+        s.run_timers();
+        s.clock.sync(51);
+        s.run_timers();
+        assert_eq!(s.device_mut::<Regs>(id).unwrap().advanced, vec![51]);
+        assert_eq!(s.next_deadline(), u64::MAX);
+    }
+}
