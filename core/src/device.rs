@@ -33,6 +33,19 @@ pub trait Device: Send + Any {
 
     /// Lets the machine reach a concrete device (e.g. the keyboard controller, to give it keys).
     fn as_any_mut(&mut self) -> &mut dyn Any;
+
+    /// The device as the CPU's interrupt controller, if it is one (the 8259A pair, the APIC).
+    fn as_interrupt_controller(&mut self) -> Option<&mut dyn InterruptController> {
+        None
+    }
+}
+
+/// What the CPU asks of the chip that drives its INTR pin.
+pub trait InterruptController {
+    /// Whether INTR is asserted (an unmasked request is pending).
+    fn intr(&mut self) -> bool;
+    /// The INTA cycle: the vector of the highest-priority request, which becomes in-service.
+    fn acknowledge(&mut self) -> u8;
 }
 
 /// Value read from an address nothing answers on: all ones, as on an ISA bus with pull-ups.

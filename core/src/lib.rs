@@ -18,7 +18,7 @@ pub mod system;
 
 pub use bus::{Bus, BusError};
 pub use clock::{Clock, ClockHandle, ClockMode};
-pub use device::{Device, DeviceId};
+pub use device::{Device, DeviceId, InterruptController};
 pub use error::Error;
 pub use lines::{ExitReason, Lines};
 pub use memory::{GuestRam, Rom};

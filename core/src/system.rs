@@ -7,7 +7,7 @@
 
 use crate::bus::Bus;
 use crate::clock::{Clock, ClockMode};
-use crate::device::{Device, DeviceId, OPEN_BUS};
+use crate::device::{Device, DeviceId, InterruptController, OPEN_BUS};
 use crate::error::Error;
 use crate::lines::Lines;
 use crate::memory::{GuestRam, Rom, PAGE_SIZE};
@@ -39,6 +39,8 @@ pub struct System {
     /// Physical pages written by `write_phys`/DMA since the last [`System::take_written_pages`]
     /// call; the JIT invalidates code on them. Only pages marked with [`System::watch_page`] count.
     written_watched: Vec<u64>,
+    /// The device wired to the CPU's INTR pin.
+    intc: Option<DeviceId>,
 }
 
 impl System {
@@ -53,6 +55,7 @@ impl System {
             clock: Clock::new(clock),
             next_deadline: u64::MAX,
             written_watched: Vec::new(),
+            intc: None,
         })
     }
 
@@ -89,6 +92,28 @@ impl System {
 
     pub fn unmap_mmio(&mut self, base: u64) {
         self.mmio.remove(base);
+    }
+
+    /// Wires device `id` (which must implement [`Device::as_interrupt_controller`]) to INTR.
+    pub fn set_interrupt_controller(&mut self, id: DeviceId) {
+        self.intc = Some(id);
+    }
+
+    fn intc(&mut self) -> Option<&mut dyn InterruptController> {
+        let id = self.intc?;
+        self.devices[id.0 as usize].as_interrupt_controller()
+    }
+
+    /// Whether the CPU's INTR pin is asserted.
+    pub fn intr(&mut self) -> bool {
+        self.intc().is_some_and(|c| c.intr())
+    }
+
+    /// Runs an interrupt-acknowledge cycle and returns the vector (the CPU checked [`System::intr`]).
+    pub fn acknowledge_interrupt(&mut self) -> Option<u8> {
+        let v = self.intc().map(|c| c.acknowledge());
+        self.update_deadline();
+        v
     }
 
     /// The device with id `id`, as its concrete type.

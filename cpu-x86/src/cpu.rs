@@ -1,0 +1,116 @@
+//! The CPU as a whole: architectural state, the softmmu TLB, and the system board it is wired to.
+
+use crate::decode::Insn;
+use crate::state::CpuState;
+use crate::tlb::Tlb;
+use emu_core::System;
+use std::collections::HashSet;
+
+/// One x86 CPU and its board. Both tiers operate on this value; the JIT passes `*mut Cpu` to
+/// generated code and its helpers.
+pub struct Cpu {
+    /// Architectural state (`#[repr(C)]`, first field: generated code reaches it at offset 0).
+    pub s: CpuState,
+    pub tlb: Box<Tlb>,
+    pub sys: System,
+    /// Physical pages holding translated code, one bit per 4 KiB page of the 4 GiB space.
+    code_pages: Box<[u64]>,
+    /// Physical pages written while marked in `code_pages`, for the JIT to invalidate.
+    pub smc_writes: Vec<u32>,
+    /// `!0` with A20 enabled, `!(1 << 20)` with it disabled.
+    pub a20_mask: u32,
+    a20_generation: u64,
+    /// Things already reported as unimplemented (each is logged once).
+    reported: HashSet<String>,
+    /// Triple fault: the CPU stopped; the machine resets it or ends the run.
+    pub shutdown: bool,
+    /// `icount` at which the run loop next syncs the clock and runs device timers.
+    pub(crate) sys_deadline_icount: u64,
+}
+
+impl Cpu {
+    /// A CPU in its RESET state, wired to `sys`.
+    pub fn new(sys: System) -> Self {
+        let a20 = sys.lines.a20();
+        let gen = sys.lines.a20_generation();
+        Cpu {
+            s: CpuState::reset(),
+            tlb: Box::default(),
+            sys,
+            code_pages: vec![0u64; (1 << 20) / 64].into_boxed_slice(),
+            smc_writes: Vec::new(),
+            a20_mask: if a20 { !0 } else { !(1 << 20) },
+            a20_generation: gen,
+            reported: HashSet::new(),
+            shutdown: false,
+            sys_deadline_icount: 0,
+        }
+    }
+
+    /// RESET (or INIT): architectural state back to power-on values; memory is kept.
+    pub fn reset(&mut self) {
+        let icount = self.s.icount;
+        self.s = CpuState::reset();
+        self.s.icount = icount;
+        self.shutdown = false;
+        self.tlb.flush();
+    }
+
+    /// Re-reads the board's A20 gate; flushes the TLB if it moved. Called between instructions
+    /// (or blocks) when the board's lines need attention.
+    pub fn sync_a20(&mut self) {
+        let gen = self.sys.lines.a20_generation();
+        if gen != self.a20_generation {
+            self.a20_generation = gen;
+            self.a20_mask = if self.sys.lines.a20() { !0 } else { !(1 << 20) };
+            self.tlb.flush();
+        }
+    }
+
+    /// Marks physical page `page` (address >> 12) as holding translated code: writes to it
+    /// take the slow path and are reported in `smc_writes`.
+    pub fn mark_code_page(&mut self, page: u32) {
+        self.code_pages[page as usize / 64] |= 1 << (page % 64);
+        self.tlb.protect_phys_page(page << 12);
+    }
+
+    /// Unmarks a code page (its translations were dropped).
+    pub fn unmark_code_page(&mut self, page: u32) {
+        self.code_pages[page as usize / 64] &= !(1 << (page % 64));
+    }
+
+    #[inline]
+    pub fn is_code_page(&self, page: u32) -> bool {
+        self.code_pages[page as usize / 64] & (1 << (page % 64)) != 0
+    }
+
+    /// Reports an instruction emu does not implement, once per opcode and ModRM.reg: the
+    /// instruction then raises #UD as on a CPU without it.
+    pub fn log_unimplemented(&mut self, insn: &Insn) {
+        let key = format!("opcode {:03x}/{}", insn.opcode, insn.reg());
+        let (cs, eip) = (self.s.segs[1].selector, self.s.eip);
+        self.log_once(&key, || {
+            format!(
+                "emu: unimplemented instruction {} (opcode {}{:02x} /{}) near {cs:04x}:{eip:08x}: raising #UD",
+                insn.mnemonic.name().to_lowercase(),
+                if insn.opcode > 0xff { "0f " } else { "" },
+                insn.opcode & 0xff,
+                insn.reg(),
+            )
+        });
+    }
+
+    /// Prints `message()` on stderr the first time `key` is seen.
+    pub fn log_once(&mut self, key: &str, message: impl FnOnce() -> String) {
+        if !self.reported.contains(key) {
+            self.reported.insert(key.to_string());
+            eprintln!("{}", message());
+        }
+    }
+}
+
+impl std::fmt::Debug for Cpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cpu").field("s", &self.s).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,347 @@
+//! The interpreter: executes decoded instructions one at a time. It is the reference both tiers
+//! must agree with; the JIT calls [`exec`] for every instruction it has no specialised code for.
+//!
+//! Files split by instruction family, as the SDM groups them: [`alu`] (binary arithmetic and
+//! logic), [`muldiv`], [`bcd`], [`shift`] (shifts and rotates), [`bits`], [`data`] (data
+//! movement), [`stack`], [`control`] (jumps, calls, interrupts), [`string`], [`io`], and
+//! [`system`] (flags, processor control, system registers).
+//!
+//! Operands are read and written through [`Cpu::get`] and [`Cpu::set`], so each instruction's
+//! semantics is written once for every operand size and kind.
+
+pub mod alu;
+pub mod bcd;
+pub mod bits;
+pub mod control;
+pub mod data;
+pub mod io;
+pub mod muldiv;
+pub mod shift;
+pub mod stack;
+pub mod string;
+pub mod system;
+
+use crate::cpu::Cpu;
+use crate::decode::{self, Arg, DecodeError, Insn, Mnemonic as M, NO_REG};
+use crate::fault::{vector, Class, Fault, Res};
+use crate::flags::Size;
+use crate::state::{eflags, SegReg};
+use crate::tlb::Access;
+
+/// Why [`Cpu::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The instruction budget is used up.
+    Budget,
+    /// The CPU is halted (HLT) and no interrupt is pending.
+    Halted,
+    /// A triple fault shut the CPU down.
+    Shutdown,
+    /// The board's wires need the machine's attention (exit, reset, A20 handled already).
+    Attention,
+}
+
+/// Executes one decoded instruction. EIP already points past it.
+pub fn exec(cpu: &mut Cpu, i: &Insn) -> Res {
+    use M::*;
+    match i.mnemonic {
+        Invalid => Err(Fault::UD),
+        Add | Or | Adc | Sbb | And | Sub | Xor | Cmp | Test => alu::binary(cpu, i),
+        Inc | Dec | Neg | Not => alu::unary(cpu, i),
+        Mul | Imul | Div | Idiv => muldiv::exec(cpu, i),
+        Daa | Das | Aaa | Aas | Aam | Aad => bcd::exec(cpu, i),
+        Rol | Ror | Rcl | Rcr | Shl | Shr | Sal | Sar | Shld | Shrd => shift::exec(cpu, i),
+        Bt | Bts | Btr | Btc | Bsf | Bsr => bits::exec(cpu, i),
+        Mov | Movzx | Movsx | Xchg | Xadd | Cmpxchg | Cmpxchg8b | Bswap | Lea | Xlat | Cbw | Cwd | Lahf
+        | Sahf | Cmovcc | Setcc | Lds | Les | Lfs | Lgs | Lss | Salc => data::exec(cpu, i),
+        Push | Pop | Pusha | Popa | Pushf | Popf | Enter | Leave => stack::exec(cpu, i),
+        Jmp | JmpFar | Jcc | Call | CallFar | Ret | RetFar | Loop | Loope | Loopne | Jcxz | Int | Int3 | Into
+        | Iret | Bound => control::exec(cpu, i),
+        Movs | Cmps | Stos | Lods | Scas | Ins | Outs => string::exec(cpu, i),
+        In | Out => io::exec(cpu, i),
+        _ => system::exec(cpu, i),
+    }
+}
+
+impl Cpu {
+    // ---- registers --------------------------------------------------------------------------
+
+    /// General register `n` at `size` (bytes: 0-3 = AL..BL, 4-7 = AH..BH).
+    #[inline]
+    pub fn reg(&self, n: u8, size: Size) -> u32 {
+        match size {
+            Size::B if n < 4 => self.s.regs[n as usize] & 0xff,
+            Size::B => (self.s.regs[n as usize - 4] >> 8) & 0xff,
+            Size::W => self.s.regs[n as usize] & 0xffff,
+            Size::D => self.s.regs[n as usize],
+        }
+    }
+
+    /// Writes general register `n` at `size`, leaving the other bits alone.
+    #[inline]
+    pub fn set_reg(&mut self, n: u8, size: Size, v: u32) {
+        let r = match size {
+            Size::B if n >= 4 => {
+                let r = &mut self.s.regs[n as usize - 4];
+                *r = (*r & !0xff00) | ((v & 0xff) << 8);
+                return;
+            }
+            _ => &mut self.s.regs[n as usize],
+        };
+        *r = (*r & !size.mask()) | (v & size.mask());
+    }
+
+    // ---- operands ---------------------------------------------------------------------------
+
+    /// The offset of the instruction's memory operand (wrapped to the address size).
+    #[inline]
+    pub fn ea(&self, i: &Insn) -> u32 {
+        let m = &i.mem;
+        let mut a = m.disp;
+        if m.base != NO_REG {
+            a = a.wrapping_add(self.s.regs[m.base as usize]);
+        }
+        if m.index != NO_REG {
+            a = a.wrapping_add(self.s.regs[m.index as usize] << m.scale);
+        }
+        a & i.asize.mask()
+    }
+
+    /// Reads operand `n`.
+    #[inline]
+    pub fn get(&mut self, i: &Insn, n: usize) -> Res<u32> {
+        match i.args[n] {
+            Arg::Reg(r, size) => Ok(self.reg(r, size)),
+            Arg::Imm(v) => Ok(v),
+            Arg::Mem(size) => self.read(i.seg, self.ea(i), size),
+            Arg::Seg(s) => Ok(self.s.segs[s as usize].selector as u32),
+            other => unreachable!("operand {other:?} of {:?} is not a value", i.mnemonic),
+        }
+    }
+
+    /// Writes operand `n`.
+    #[inline]
+    pub fn set(&mut self, i: &Insn, n: usize, v: u32) -> Res<()> {
+        match i.args[n] {
+            Arg::Reg(r, size) => {
+                self.set_reg(r, size, v);
+                Ok(())
+            }
+            Arg::Mem(size) => self.write(i.seg, self.ea(i), size, v),
+            other => unreachable!("operand {other:?} of {:?} is not writable", i.mnemonic),
+        }
+    }
+
+    /// The size of operand `n`.
+    #[inline]
+    pub fn size_of(i: &Insn, n: usize) -> Size {
+        match i.args[n] {
+            Arg::Reg(_, s) | Arg::Mem(s) | Arg::StrSrc(s) | Arg::StrDst(s) => s,
+            _ => i.osize,
+        }
+    }
+
+    // ---- the stack --------------------------------------------------------------------------
+
+    /// The stack pointer at the stack's address size (SP or ESP).
+    #[inline]
+    pub fn sp(&self) -> u32 {
+        if self.s.stack32() {
+            self.s.regs[4]
+        } else {
+            self.s.regs[4] & 0xffff
+        }
+    }
+
+    /// Sets SP or ESP, by the stack segment's B bit.
+    #[inline]
+    pub fn set_sp(&mut self, v: u32) {
+        self.set_reg(4, if self.s.stack32() { Size::D } else { Size::W }, v);
+    }
+
+    /// SP/ESP moved by `delta`, wrapped to the stack's address size.
+    #[inline]
+    pub fn sp_plus(&self, delta: u32) -> u32 {
+        let m = if self.s.stack32() { u32::MAX } else { 0xffff };
+        self.sp().wrapping_add(delta) & m
+    }
+
+    /// Pushes a value of `size`. ESP changes only if the write succeeds.
+    pub fn push(&mut self, size: Size, v: u32) -> Res<()> {
+        let sp = self.sp_plus(size.bytes().wrapping_neg());
+        self.write(SegReg::Ss, sp, size, v)?;
+        self.set_sp(sp);
+        Ok(())
+    }
+
+    /// Pops a value of `size`.
+    pub fn pop(&mut self, size: Size) -> Res<u32> {
+        let v = self.read(SegReg::Ss, self.sp(), size)?;
+        self.set_sp(self.sp_plus(size.bytes()));
+        Ok(v)
+    }
+
+    // ---- instruction loop -------------------------------------------------------------------
+
+    /// Fetches and decodes the instruction at CS:EIP.
+    pub fn fetch_decode(&mut self) -> Res<Insn> {
+        let eip = self.s.eip;
+        let code32 = self.s.code32();
+        let r = decode::decode(code32, |n| {
+            let off = eip.wrapping_add(n as u32);
+            let off = if code32 { off } else { off & 0xffff };
+            let lin = self.linear(SegReg::Cs, off, 1, Access::Exec)?;
+            self.fetch_lin(lin)
+        });
+        match r {
+            Ok(i) => Ok(i),
+            Err(DecodeError::TooLong) => Err(Fault::gp(0)),
+            Err(DecodeError::Fetch(f)) => Err(f),
+        }
+    }
+
+    /// Executes one instruction at CS:EIP and delivers any exception it raises.
+    pub fn step(&mut self) {
+        let start = self.s.eip;
+        let shadow = std::mem::take(&mut self.s.irq_shadow);
+        let result = self.fetch_decode().and_then(|i| {
+            let next = start.wrapping_add(i.len as u32);
+            self.s.eip = if self.s.code32() { next } else { next & 0xffff };
+            exec(self, &i)
+        });
+        self.s.icount += 1;
+        if let Err(f) = result {
+            self.s.eip = start;
+            self.s.irq_shadow = false;
+            self.raise(f);
+        }
+        // An interrupt shadow set by this instruction (STI, MOV SS) covers the next one; the one
+        // taken above covered this one and is gone.
+        let _ = shadow;
+    }
+
+    /// Runs until `budget` instructions have retired, the CPU halts, or the board needs attention.
+    pub fn run(&mut self, budget: u64) -> Stop {
+        let end = self.s.icount.saturating_add(budget);
+        while self.s.icount < end {
+            if self.shutdown {
+                return Stop::Shutdown;
+            }
+            if self.sys.lines.take_attention() {
+                self.sync_a20();
+                if self.sys.lines.exit().is_some() {
+                    return Stop::Attention;
+                }
+                if self.sys.lines.take_reset() {
+                    self.reset();
+                }
+            }
+            if self.s.icount >= self.sys_deadline_icount {
+                self.sync_clock();
+            }
+            if !self.s.irq_shadow && self.s.flags & eflags::IF != 0 && self.sys.intr() {
+                if let Some(v) = self.sys.acknowledge_interrupt() {
+                    self.s.halted = false;
+                    self.interrupt(v, Delivery::External);
+                    continue;
+                }
+            }
+            if self.s.halted {
+                return Stop::Halted;
+            }
+            self.step();
+        }
+        if self.shutdown {
+            Stop::Shutdown
+        } else {
+            Stop::Budget
+        }
+    }
+
+    /// Brings the virtual clock up to date and runs due device timers.
+    pub fn sync_clock(&mut self) {
+        self.sys.clock.sync(self.s.icount);
+        self.sys.run_timers();
+        self.sys_deadline_icount = self.s.icount + CLOCK_SYNC_INTERVAL;
+    }
+
+    // ---- exceptions and interrupts ----------------------------------------------------------
+
+    /// Delivers exception `f` raised by the instruction at CS:EIP, escalating to #DF and to a
+    /// triple fault (shutdown) as the SDM's Table 6-5 says.
+    pub fn raise(&mut self, f: Fault) {
+        let mut current = f;
+        let mut first: Option<Class> = None;
+        loop {
+            if current.vector == vector::PF {
+                self.s.cr2 = current.address;
+            }
+            match self.interrupt_inner(current.vector, current.error, Delivery::Exception) {
+                Ok(()) => return,
+                Err(second) => {
+                    let class = first.unwrap_or(current.class());
+                    if current.vector == vector::DF {
+                        self.shutdown = true;
+                        return;
+                    }
+                    let df = matches!(
+                        (class, second.class()),
+                        (Class::Contributory, Class::Contributory)
+                            | (Class::PageFault, Class::Contributory | Class::PageFault)
+                    );
+                    first = Some(class);
+                    current = if df { Fault::with_error(vector::DF, 0) } else { second };
+                }
+            }
+        }
+    }
+
+    /// Delivers interrupt `v` (external, software, or an exception without escalation).
+    pub fn interrupt(&mut self, v: u8, how: Delivery) {
+        if let Err(f) = self.interrupt_inner(v, None, how) {
+            self.raise(f);
+        }
+    }
+
+    fn interrupt_inner(&mut self, v: u8, error: Option<u32>, how: Delivery) -> Res {
+        if self.s.protected() {
+            return system::protected_mode_interrupt(self, v, error, how);
+        }
+        // Real mode: the IVT entry at IDTR.base + 4v; push FLAGS, CS, IP.
+        if (v as u32) * 4 + 3 > self.s.idtr.limit {
+            return Err(Fault::gp(0));
+        }
+        let entry = self.read_lin_sys(self.s.idtr.base.wrapping_add(v as u32 * 4), Size::D)?;
+        let flags = self.s.eflags();
+        let cs = self.s.segs[SegReg::Cs as usize].selector as u32;
+        self.push(Size::W, flags)?;
+        self.push(Size::W, cs)?;
+        self.push(Size::W, self.s.eip)?;
+        self.s.flags &= !(eflags::IF | eflags::TF | eflags::AC | eflags::RF);
+        self.load_seg_real(SegReg::Cs, (entry >> 16) as u16);
+        self.s.eip = entry & 0xffff;
+        Ok(())
+    }
+
+    /// Loads a segment register the real-mode way: selector and base only (the rest of the
+    /// hidden cache stays, which is what makes "unreal mode" work).
+    pub fn load_seg_real(&mut self, seg: SegReg, sel: u16) {
+        let s = &mut self.s.segs[seg as usize];
+        s.selector = sel;
+        s.base = (sel as u32) << 4;
+    }
+}
+
+/// Instructions between clock syncs while running (device timers are checked this often).
+pub const CLOCK_SYNC_INTERVAL: u64 = 256;
+
+/// How an interrupt arrives, which decides what is checked and what EIP is pushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// A fault or trap raised by the CPU.
+    Exception,
+    /// INT n, INT3, INTO (DPL checked in protected mode; EIP after the instruction).
+    Software,
+    /// A hardware interrupt through INTR.
+    External,
+}

@@ -1,0 +1,314 @@
+//! Flag control, processor control and system instructions: CLC/STC/CMC/CLD/STD/CLI/STI, HLT,
+//! NOP, UD2, WAIT, CPUID, RDTSC, RDMSR/WRMSR, INVD/WBINVD, MOV to and from control and debug
+//! registers, LGDT/LIDT/SGDT/SIDT, SMSW/LMSW, CLTS, INVLPG, and the entry points of the
+//! protected-mode mechanisms (descriptor loads, far transfers through descriptors and gates,
+//! protected-mode interrupt delivery).
+
+use crate::cpu::Cpu;
+use crate::cpuid;
+use crate::decode::{Arg, Insn, Mnemonic as M};
+use crate::fault::{Fault, Res};
+use crate::flags::Size;
+use crate::interp::control::FarKind;
+use crate::interp::Delivery;
+use crate::state::{cr0, eflags, reg, SegReg};
+
+/// CR4 bits emu implements (others are reserved: setting them is #GP(0)).
+pub const CR4_VALID: u32 = CR4_TSD | CR4_DE | CR4_PSE;
+pub const CR4_TSD: u32 = 1 << 2;
+pub const CR4_DE: u32 = 1 << 3;
+pub const CR4_PSE: u32 = 1 << 4;
+
+/// Model-specific registers (SDM Vol. 4).
+pub mod msr {
+    pub const TSC: u32 = 0x10;
+}
+
+pub fn exec(cpu: &mut Cpu, i: &Insn) -> Res {
+    match i.mnemonic {
+        M::Clc => set_flag(cpu, eflags::CF, false),
+        M::Stc => set_flag(cpu, eflags::CF, true),
+        M::Cmc => {
+            let cf = cpu.s.flag(eflags::CF);
+            set_flag(cpu, eflags::CF, !cf)
+        }
+        M::Cld => set_flag(cpu, eflags::DF, false),
+        M::Std => set_flag(cpu, eflags::DF, true),
+        M::Cli => {
+            check_iopl(cpu)?;
+            set_flag(cpu, eflags::IF, false)
+        }
+        M::Sti => {
+            check_iopl(cpu)?;
+            if cpu.s.flags & eflags::IF == 0 {
+                // Interrupts stay off for one more instruction (STI; HLT is atomic).
+                cpu.s.irq_shadow = true;
+            }
+            set_flag(cpu, eflags::IF, true)
+        }
+        M::Hlt => {
+            check_cpl0(cpu)?;
+            cpu.s.halted = true;
+            Ok(())
+        }
+        M::Nop | M::Wait => Ok(()),
+        M::Ud2 => Err(Fault::UD),
+        M::Cpuid => {
+            let r = &cpu.s.regs;
+            let (a, b, c, d) = cpuid::cpuid(r[reg::EAX], r[reg::ECX]);
+            let r = &mut cpu.s.regs;
+            (r[reg::EAX], r[reg::EBX], r[reg::ECX], r[reg::EDX]) = (a, b, c, d);
+            Ok(())
+        }
+        M::Rdtsc => {
+            if cpu.s.cr4 & CR4_TSD != 0 && cpu.s.cpl != 0 && cpu.s.protected() {
+                return Err(Fault::gp(0));
+            }
+            let tsc = cpu.tsc();
+            cpu.s.regs[reg::EAX] = tsc as u32;
+            cpu.s.regs[reg::EDX] = (tsc >> 32) as u32;
+            Ok(())
+        }
+        M::Rdmsr => {
+            check_cpl0(cpu)?;
+            let v = match cpu.s.regs[reg::ECX] {
+                msr::TSC => cpu.tsc(),
+                _ => return Err(Fault::gp(0)),
+            };
+            cpu.s.regs[reg::EAX] = v as u32;
+            cpu.s.regs[reg::EDX] = (v >> 32) as u32;
+            Ok(())
+        }
+        M::Wrmsr => {
+            check_cpl0(cpu)?;
+            let v = (cpu.s.regs[reg::EDX] as u64) << 32 | cpu.s.regs[reg::EAX] as u64;
+            match cpu.s.regs[reg::ECX] {
+                msr::TSC => cpu.s.tsc_offset = v.wrapping_sub(cpu.s.icount),
+                _ => return Err(Fault::gp(0)),
+            }
+            Ok(())
+        }
+        M::Invd | M::Wbinvd => check_cpl0(cpu), // no caches are modelled
+        M::MovCr => mov_cr(cpu, i),
+        M::MovDr => mov_dr(cpu, i),
+        M::Lgdt | M::Lidt => {
+            check_cpl0(cpu)?;
+            let off = cpu.ea(i);
+            let limit = cpu.read(i.seg, off, Size::W)?;
+            let mut base = cpu.read(i.seg, off.wrapping_add(2), Size::D)?;
+            if i.osize == Size::W {
+                base &= 0x00ff_ffff; // a 16-bit LGDT/LIDT loads a 24-bit base
+            }
+            let t = if i.mnemonic == M::Lgdt { &mut cpu.s.gdtr } else { &mut cpu.s.idtr };
+            (t.base, t.limit) = (base, limit);
+            Ok(())
+        }
+        M::Sgdt | M::Sidt => {
+            let t = if i.mnemonic == M::Sgdt { cpu.s.gdtr } else { cpu.s.idtr };
+            let off = cpu.ea(i);
+            cpu.linear(i.seg, off, 6, crate::tlb::Access::Write)?;
+            cpu.write(i.seg, off, Size::W, t.limit)?;
+            cpu.write(i.seg, off.wrapping_add(2), Size::D, t.base)
+        }
+        M::Smsw => {
+            // To a register: the whole of CR0 at the operand size; to memory: 16 bits.
+            let v = cpu.s.cr0;
+            match i.args[0] {
+                Arg::Mem(_) => cpu.write(i.seg, cpu.ea(i), Size::W, v),
+                _ => cpu.set(i, 0, v),
+            }
+        }
+        M::Lmsw => {
+            check_cpl0(cpu)?;
+            let v = cpu.get(i, 0)?;
+            // LMSW sets PE but never clears it; it changes only PE, MP, EM, TS.
+            let keep_pe = cpu.s.cr0 & cr0::PE;
+            let new = (cpu.s.cr0 & !0xf) | (v & 0xf) | keep_pe;
+            cpu.set_cr0(new)
+        }
+        M::Clts => {
+            check_cpl0(cpu)?;
+            cpu.s.cr0 &= !cr0::TS;
+            Ok(())
+        }
+        M::Invlpg => {
+            check_cpl0(cpu)?;
+            let lin = cpu.s.segs[i.seg as usize].base.wrapping_add(cpu.ea(i));
+            cpu.tlb.flush_page(lin);
+            Ok(())
+        }
+        // Real and virtual-8086 mode do not recognise these (#UD); protected mode is the
+        // system-architecture work's.
+        M::Sldt | M::Str | M::Lldt | M::Ltr | M::Verr | M::Verw | M::Lar | M::Lsl | M::Arpl
+            if !cpu.s.protected() || cpu.s.v86() =>
+        {
+            Err(Fault::UD)
+        }
+        _ => {
+            cpu.log_unimplemented(i);
+            Err(Fault::UD)
+        }
+    }
+}
+
+fn set_flag(cpu: &mut Cpu, bit: u32, on: bool) -> Res {
+    if bit & eflags::ARITH != 0 {
+        let f = cpu.s.eflags();
+        cpu.s.set_arith(if on { f | bit } else { f & !bit });
+    } else if on {
+        cpu.s.flags |= bit;
+    } else {
+        cpu.s.flags &= !bit;
+    }
+    Ok(())
+}
+
+/// CLI/STI: #GP(0) unless CPL <= IOPL (in protected and virtual-8086 mode).
+fn check_iopl(cpu: &Cpu) -> Res {
+    if (cpu.s.protected() || cpu.s.v86()) && cpu.s.cpl > cpu.iopl() {
+        return Err(Fault::gp(0));
+    }
+    Ok(())
+}
+
+/// Privileged instructions: #GP(0) unless CPL is 0 (always true in real mode).
+fn check_cpl0(cpu: &Cpu) -> Res {
+    if cpu.s.cpl != 0 {
+        return Err(Fault::gp(0));
+    }
+    Ok(())
+}
+
+fn mov_cr(cpu: &mut Cpu, i: &Insn) -> Res {
+    check_cpl0(cpu)?;
+    match (i.args[0], i.args[1]) {
+        (Arg::Reg(r, _), Arg::Cr(n)) => {
+            let v = match n {
+                0 => cpu.s.cr0,
+                2 => cpu.s.cr2,
+                3 => cpu.s.cr3,
+                4 => cpu.s.cr4,
+                _ => return Err(Fault::UD),
+            };
+            cpu.s.regs[r as usize] = v;
+            Ok(())
+        }
+        (Arg::Cr(n), Arg::Reg(r, _)) => {
+            let v = cpu.s.regs[r as usize];
+            match n {
+                0 => cpu.set_cr0(v),
+                2 => {
+                    cpu.s.cr2 = v;
+                    Ok(())
+                }
+                3 => {
+                    cpu.s.cr3 = v & !0xfe7; // PWT and PCD kept, reserved bits dropped
+                    cpu.tlb.flush();
+                    Ok(())
+                }
+                4 => {
+                    if v & !CR4_VALID != 0 {
+                        return Err(Fault::gp(0));
+                    }
+                    cpu.s.cr4 = v;
+                    cpu.tlb.flush();
+                    Ok(())
+                }
+                _ => Err(Fault::UD),
+            }
+        }
+        _ => unreachable!(),
+    }
+}
+
+fn mov_dr(cpu: &mut Cpu, i: &Insn) -> Res {
+    check_cpl0(cpu)?;
+    let alias = |n: u8| -> Res<usize> {
+        match n {
+            4 | 5 if cpu.s.cr4 & CR4_DE != 0 => Err(Fault::UD),
+            4 | 5 => Ok(n as usize + 2),
+            _ => Ok(n as usize),
+        }
+    };
+    match (i.args[0], i.args[1]) {
+        (Arg::Reg(r, _), Arg::Dr(n)) => {
+            cpu.s.regs[r as usize] = cpu.s.dr[alias(n)?];
+        }
+        (Arg::Dr(n), Arg::Reg(r, _)) => {
+            let n = alias(n)?;
+            let v = cpu.s.regs[r as usize];
+            cpu.s.dr[n] = match n {
+                6 => (v & 0xe00f) | 0xffff_0ff0,
+                7 => (v & !0xd800) | 0x400,
+                _ => v,
+            };
+        }
+        _ => unreachable!(),
+    }
+    Ok(())
+}
+
+impl Cpu {
+    /// The time-stamp counter.
+    pub fn tsc(&self) -> u64 {
+        self.s.icount.wrapping_add(self.s.tsc_offset)
+    }
+
+    /// Writes CR0 with the SDM's checks: PG without PE, or NW without CD, is #GP(0).
+    pub fn set_cr0(&mut self, v: u32) -> Res {
+        let v = v | cr0::ET; // ET is hardwired to 1 on P6
+        if (v & cr0::PG != 0 && v & cr0::PE == 0) || (v & cr0::NW != 0 && v & cr0::CD == 0) {
+            return Err(Fault::gp(0));
+        }
+        let changed = self.s.cr0 ^ v;
+        self.s.cr0 = v & (cr0::PE | cr0::MP | cr0::EM | cr0::TS | cr0::ET | cr0::NE | cr0::WP | cr0::AM | cr0::NW | cr0::CD | cr0::PG);
+        if changed & (cr0::PG | cr0::WP | cr0::PE) != 0 {
+            self.tlb.flush();
+        }
+        Ok(())
+    }
+
+    /// Loads a segment register with `sel` by the rules of the current mode. Loading SS holds
+    /// off interrupts for one instruction.
+    pub fn load_seg(&mut self, seg: SegReg, sel: u16) -> Res {
+        if self.s.protected() && !self.s.v86() {
+            protected_load_seg(self, seg, sel)?;
+        } else {
+            self.load_seg_real(seg, sel);
+        }
+        if seg == SegReg::Ss {
+            self.s.irq_shadow = true;
+        }
+        Ok(())
+    }
+}
+
+// ---- protected mode ---------------------------------------------------------------------------
+// Descriptor checks, gates, privilege changes and task switches are the system-architecture
+// work (segmentation, privilege, exceptions); until it lands these report themselves once and
+// raise #GP(0), so a guest that needs them stops visibly.
+
+fn unimplemented_pm(cpu: &mut Cpu, what: &'static str) -> Fault {
+    cpu.log_once(what, || format!("emu: protected-mode {what} is not implemented yet: raising #GP(0)"));
+    Fault::gp(0)
+}
+
+pub(crate) fn protected_load_seg(cpu: &mut Cpu, _seg: SegReg, _sel: u16) -> Res {
+    Err(unimplemented_pm(cpu, "segment load"))
+}
+
+pub(crate) fn protected_far_transfer(cpu: &mut Cpu, _k: FarKind, _sel: u16, _off: u32, _s: Size) -> Res {
+    Err(unimplemented_pm(cpu, "far transfer"))
+}
+
+pub(crate) fn protected_far_return(cpu: &mut Cpu, _size: Size, _imm: u32) -> Res {
+    Err(unimplemented_pm(cpu, "far return"))
+}
+
+pub(crate) fn protected_iret(cpu: &mut Cpu, _size: Size) -> Res {
+    Err(unimplemented_pm(cpu, "IRET"))
+}
+
+pub(crate) fn protected_mode_interrupt(cpu: &mut Cpu, _v: u8, _error: Option<u32>, _how: Delivery) -> Res {
+    Err(unimplemented_pm(cpu, "interrupt delivery"))
+}

@@ -1,0 +1,93 @@
+//! The softmmu's translation lookaside buffer: linear page → host pointer, per access kind.
+//!
+//! Both tiers use it: the interpreter in [`crate::mmu`], the JIT inline in generated code. An
+//! entry holds one tag per access kind (read, write, execute) and one *addend*: for a linear
+//! address `lin` on the entry's page, the host address of the byte is `lin + addend`.
+//!
+//! **Architecture Invariant:** a tag equals the page's linear address only if an access of that
+//! kind may go straight to host memory: the page is RAM (or ROM, for reads and fetches), the
+//! permission checks for that kind passed, the A/D bits a hardware walk would set are set, and for
+//! writes, the physical page holds no translated code. Every other case leaves the tag
+//! [`INVALID`], so the access takes the slow path, which does the full work.
+//!
+//! There are two sets of entries, for supervisor (CPL 0-2) and user (CPL 3) accesses, so a
+//! privilege change needs no flush.
+
+/// A tag no access matches (page addresses have their low 12 bits clear).
+pub const INVALID: u32 = 1;
+/// Entries per set (direct-mapped on linear page number).
+pub const TLB_SIZE: usize = 256;
+
+/// One TLB entry. `#[repr(C)]`: generated code reads it by offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub struct TlbEntry {
+    pub read: u32,
+    pub write: u32,
+    pub exec: u32,
+    /// Physical page address (for the slow path and for code tracking).
+    pub phys_page: u32,
+    /// Host address minus linear address, wrapping.
+    pub addend: usize,
+}
+
+impl TlbEntry {
+    pub const EMPTY: TlbEntry = TlbEntry { read: INVALID, write: INVALID, exec: INVALID, phys_page: 0, addend: 0 };
+}
+
+/// What an access does, for permission checks and for picking the tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    Exec,
+}
+
+/// Two sets of [`TLB_SIZE`] entries: index 0 for supervisor, 1 for user accesses.
+#[derive(Debug, Clone)]
+#[repr(C)]
+pub struct Tlb {
+    pub sets: [[TlbEntry; TLB_SIZE]; 2],
+    /// Fast-path hits and slow-path fills, for `--stats`.
+    pub fills: u64,
+}
+
+impl Default for Tlb {
+    fn default() -> Self {
+        Tlb { sets: [[TlbEntry::EMPTY; TLB_SIZE]; 2], fills: 0 }
+    }
+}
+
+impl Tlb {
+    #[inline]
+    pub fn slot(lin: u32) -> usize {
+        (lin >> 12) as usize % TLB_SIZE
+    }
+    #[inline]
+    pub fn entry(&self, user: bool, lin: u32) -> &TlbEntry {
+        &self.sets[user as usize][Self::slot(lin)]
+    }
+    /// Drops every translation (CR3 load, CR0/CR4 paging bits, A20 change).
+    pub fn flush(&mut self) {
+        for set in &mut self.sets {
+            set.fill(TlbEntry::EMPTY);
+        }
+    }
+    /// Drops the translations of the page holding `lin` (INVLPG).
+    pub fn flush_page(&mut self, lin: u32) {
+        for set in &mut self.sets {
+            let e = &mut set[Self::slot(lin)];
+            if [e.read, e.write, e.exec].contains(&(lin & !0xfff)) {
+                *e = TlbEntry::EMPTY;
+            }
+        }
+    }
+    /// Stops direct writes to physical page `phys_page` (it now holds translated code).
+    pub fn protect_phys_page(&mut self, phys_page: u32) {
+        for set in &mut self.sets {
+            for e in set.iter_mut().filter(|e| e.phys_page == phys_page) {
+                e.write = INVALID;
+            }
+        }
+    }
+}
