@@ -20,7 +20,7 @@ pub struct GuestRam {
 impl GuestRam {
     /// Allocates `size` bytes of zeroed guest RAM (pages are only backed when touched).
     pub fn new(size: u64) -> Result<Self, Error> {
-        if !(1 << 20..=MAX_RAM).contains(&size) || size % PAGE_SIZE != 0 {
+        if !(1 << 20..=MAX_RAM).contains(&size) || !size.is_multiple_of(PAGE_SIZE) {
             return Err(Error::BadMemorySize { size, max: MAX_RAM >> 20 });
         }
         let map = MmapMut::map_anon(size as usize).map_err(|source| Error::Alloc { size, source })?;

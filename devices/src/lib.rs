@@ -1,1 +1,115 @@
+//! emu's device models: register-level models of the PC's chips, named after their datasheets.
+//! Each implements [`emu_core::Device`]; interrupt lines, output sinks and time are injected, so
+//! the tests in each file drive a chip through its registers alone.
+//!
+//! - [`uart16550`]: the 16550A UART (COM1 at 0x3F8, IRQ 4).
+//! - [`debugcon`]: the Bochs/QEMU 0xE9 debug console.
+//! - [`post`]: the port 0x80 POST code latch.
+//! - [`debug_exit`]: an isa-debug-exit-style port at 0xF4.
 
+pub mod debug_exit;
+pub mod debugcon;
+pub mod post;
+pub mod uart16550;
+
+use std::io::Write;
+
+use emu_core::{DeviceId, Error, System};
+
+pub use debug_exit::{DebugExit, DEBUG_EXIT_PORT, DEBUG_EXIT_PORTS};
+pub use debugcon::{DebugCon, DEBUGCON_PORT};
+pub use post::{PostPort, POST_PORT};
+pub use uart16550::{SerialInput, Uart16550, COM1_BASE, COM1_IRQ, UART_PORTS};
+
+/// The devices [`attach_headless_devices`] added, and the handle that types into COM1.
+#[derive(Debug, Clone)]
+pub struct HeadlessDevices {
+    pub com1: DeviceId,
+    pub debugcon: DeviceId,
+    pub post: DeviceId,
+    pub debug_exit: DeviceId,
+    /// Feeds COM1's receiver from any thread.
+    pub serial_input: SerialInput,
+}
+
+/// Adds the devices a machine needs to talk to a terminal and to test harnesses: a 16550A at
+/// 0x3F8 on IRQ 4 writing to `serial_sink`, the 0xE9 debug console writing to `debugcon_sink`,
+/// the POST port at 0x80 and the exit port at 0xF4.
+pub fn attach_headless_devices(
+    sys: &mut System,
+    serial_sink: Box<dyn Write + Send>,
+    debugcon_sink: Box<dyn Write + Send>,
+) -> Result<HeadlessDevices, Error> {
+    let mut uart = Uart16550::new(COM1_IRQ, sys.lines.clone(), sys.clock.handle(), serial_sink);
+    let serial_input = uart.input_handle();
+    let com1 = sys.add_device(Box::new(uart));
+    sys.map_io(COM1_BASE, UART_PORTS, com1, 0)?;
+    let debugcon = sys.add_device(Box::new(DebugCon::new(debugcon_sink)));
+    sys.map_io(DEBUGCON_PORT, 1, debugcon, 0)?;
+    let post = sys.add_device(Box::new(PostPort::new()));
+    sys.map_io(POST_PORT, 1, post, 0)?;
+    let debug_exit = sys.add_device(Box::new(DebugExit::new(sys.lines.clone())));
+    sys.map_io(DEBUG_EXIT_PORT, DEBUG_EXIT_PORTS, debug_exit, 0)?;
+    Ok(HeadlessDevices {
+        com1,
+        debugcon,
+        post,
+        debug_exit,
+        serial_input,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use emu_core::{ClockMode, ExitReason};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn headless_devices_answer_on_their_ports() {
+        let mut sys = System::new(1 << 20, ClockMode::Deterministic { ns_per_insn: 1 }).unwrap();
+        let (serial, con) = (Captured::default(), Captured::default());
+        let devs =
+            attach_headless_devices(&mut sys, Box::new(serial.clone()), Box::new(con.clone()))
+                .unwrap();
+        sys.io_write(0x3f8, 1, b'S' as u32);
+        sys.io_write(0xe9, 1, b'D' as u32);
+        assert_eq!(*serial.0.lock().unwrap(), b"S");
+        assert_eq!(*con.0.lock().unwrap(), b"D");
+        assert_eq!(sys.io_read(0xe9, 1), 0xe9);
+        sys.io_write(0x80, 1, 0x42);
+        assert_eq!(sys.io_read(0x80, 1), 0x42);
+        assert_eq!(
+            sys.device_mut::<PostPort>(devs.post).unwrap().last(),
+            Some(0x42)
+        );
+
+        // Input typed from the host reaches the guest through the timer loop.
+        devs.serial_input.push(b"k");
+        sys.clock.skip_to(1);
+        sys.io_read(0x3fd, 1); // any access lets the UART notice the input
+        let due = sys.next_deadline();
+        sys.clock.skip_to(due);
+        sys.run_timers();
+        assert_eq!(sys.io_read(0x3fd, 1) & 1, 1);
+        assert_eq!(sys.io_read(0x3f8, 1), b'k' as u32);
+
+        assert_eq!(sys.lines.exit(), None);
+        sys.io_write(0xf4, 4, 0x10);
+        assert_eq!(sys.lines.exit(), Some(ExitReason::DebugExit(0x10)));
+        assert!(sys.map_io(0x3ff, 1, devs.post, 0).is_err()); // COM1 covers 8 ports
+    }
+}

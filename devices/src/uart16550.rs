@@ -2,16 +2,16 @@
 //!
 //! **Ports:** eight byte registers at `base + 0..=7`; COM1 is 0x3F8 on IRQ 4, COM2 0x2F8 on IRQ 3.
 //!
-//! | offset | DLAB = 0 read / write | DLAB = 1 | other |
-//! |--------|-----------------------|----------|-------|
-//! | 0      | RBR / THR             | DLL      |       |
-//! | 1      | IER                   | DLM      |       |
-//! | 2      | IIR / FCR             |          |       |
-//! | 3      | LCR                   |          |       |
-//! | 4      | MCR                   |          |       |
-//! | 5      | LSR                   |          |       |
-//! | 6      | MSR                   |          |       |
-//! | 7      | SCR                   |          |       |
+//! | offset | DLAB = 0: read / write | DLAB = 1 |
+//! |--------|------------------------|----------|
+//! | 0      | RBR / THR              | DLL      |
+//! | 1      | IER                    | DLM      |
+//! | 2      | IIR / FCR              | IIR / FCR |
+//! | 3      | LCR                    | LCR      |
+//! | 4      | MCR                    | MCR      |
+//! | 5      | LSR                    | LSR      |
+//! | 6      | MSR                    | MSR      |
+//! | 7      | SCR                    | SCR      |
 //!
 //! **Emulated:** every register; the 16-byte receiver FIFO with its reset bit and trigger levels
 //! 1/4/8/14; the character time-out indication (data below the trigger level, nothing received and
@@ -320,7 +320,7 @@ impl Uart16550 {
 
     /// A handle another thread can push input through. From now on the UART polls it every
     /// [`INPUT_POLL_NS`] of virtual time.
-    pub fn input(&mut self) -> SerialInput {
+    pub fn input_handle(&mut self) -> SerialInput {
         if self.poll_at.is_none() {
             self.poll_at = Some(self.clock.now() + INPUT_POLL_NS);
         }
@@ -405,11 +405,15 @@ impl Uart16550 {
 
     /// The highest-priority pending interrupt, as its IIR identification value.
     fn pending_interrupt(&self) -> Option<u8> {
-        if self.ier & IER_ELSI != 0 && self.lsr_errors != 0 {
+        if self.ier & IER_ELSI != 0 && self.lsr_errors & LSR_ERRORS != 0 {
             return Some(IIR_RLS);
         }
         if self.ier & IER_ERBFI != 0 {
-            let level = if self.fifo_enabled() { self.rx_trigger() } else { 1 };
+            let level = if self.fifo_enabled() {
+                self.rx_trigger()
+            } else {
+                1
+            };
             if self.rx_fifo.len() >= level {
                 return Some(IIR_RDA);
             }
@@ -523,7 +527,11 @@ impl Uart16550 {
         if id == Some(IIR_THRI) {
             self.thre_pending = false;
         }
-        let fifos = if self.fifo_enabled() { IIR_FIFOS_ENABLED } else { 0 };
+        let fifos = if self.fifo_enabled() {
+            IIR_FIFOS_ENABLED
+        } else {
+            0
+        };
         id.unwrap_or(IIR_NO_INT) | fifos
     }
 
@@ -594,7 +602,10 @@ impl Uart16550 {
         let inputs = if self.loopback() {
             let m = self.mcr;
             let bit = |mcr_bit: u8, msr_bit: u8| if m & mcr_bit != 0 { msr_bit } else { 0 };
-            bit(MCR_RTS, MSR_CTS) | bit(MCR_DTR, MSR_DSR) | bit(MCR_OUT1, MSR_RI) | bit(MCR_OUT2, MSR_DCD)
+            bit(MCR_RTS, MSR_CTS)
+                | bit(MCR_DTR, MSR_DSR)
+                | bit(MCR_OUT1, MSR_RI)
+                | bit(MCR_OUT2, MSR_DCD)
         } else {
             self.modem_inputs
         };
@@ -717,8 +728,18 @@ mod tests {
     impl Bench {
         fn new() -> Self {
             let (lines, clock, out) = (Lines::new(), ClockHandle::manual(), Captured::default());
-            let uart = Uart16550::new(COM1_IRQ, lines.clone(), clock.clone(), Box::new(out.clone()));
-            Bench { uart, lines, clock, out }
+            let uart = Uart16550::new(
+                COM1_IRQ,
+                lines.clone(),
+                clock.clone(),
+                Box::new(out.clone()),
+            );
+            Bench {
+                uart,
+                lines,
+                clock,
+                out,
+            }
         }
         fn rd(&mut self, reg: u64) -> u8 {
             self.uart.read(0, reg, 1) as u8
@@ -1070,9 +1091,11 @@ mod tests {
         let mut b = Bench::new();
         b.wr(IER, IER_ERBFI);
         b.wr(MCR, MCR_OUT2);
-        let input = b.uart.input();
+        let input = b.uart.input_handle();
         assert_eq!(b.uart.deadline(), Some(INPUT_POLL_NS));
-        std::thread::spawn(move || input.push(b"hello")).join().unwrap();
+        std::thread::spawn(move || input.push(b"hello"))
+            .join()
+            .unwrap();
         // Due at once: the machine advances the UART at its next timer check.
         assert_eq!(b.uart.deadline(), Some(b.clock.now()));
         b.run_for(0);
