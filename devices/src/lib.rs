@@ -6,10 +6,12 @@
 //! - [`debugcon`]: the Bochs/QEMU 0xE9 debug console.
 //! - [`post`]: the port 0x80 POST code latch.
 //! - [`debug_exit`]: an isa-debug-exit-style port at 0xF4.
+//! - [`shutdown`]: the Bochs-style shutdown port at 0x8900.
 
 pub mod debug_exit;
 pub mod debugcon;
 pub mod post;
+pub mod shutdown;
 pub mod uart16550;
 
 use std::io::Write;
@@ -19,6 +21,7 @@ use emu_core::{DeviceId, Error, System};
 pub use debug_exit::{DebugExit, DEBUG_EXIT_PORT, DEBUG_EXIT_PORTS};
 pub use debugcon::{DebugCon, DEBUGCON_PORT};
 pub use post::{PostPort, POST_PORT};
+pub use shutdown::{ShutdownPort, SHUTDOWN_PORT};
 pub use uart16550::{SerialInput, Uart16550, COM1_BASE, COM1_IRQ, UART_PORTS};
 
 /// The devices [`attach_headless_devices`] added, and the handle that types into COM1.
@@ -34,7 +37,7 @@ pub struct HeadlessDevices {
 
 /// Adds the devices a machine needs to talk to a terminal and to test harnesses: a 16550A at
 /// 0x3F8 on IRQ 4 writing to `serial_sink`, the 0xE9 debug console writing to `debugcon_sink`,
-/// the POST port at 0x80 and the exit port at 0xF4.
+/// the POST port at 0x80, the exit port at 0xF4 and the shutdown port at 0x8900.
 pub fn attach_headless_devices(
     sys: &mut System,
     serial_sink: Box<dyn Write + Send>,
@@ -50,6 +53,8 @@ pub fn attach_headless_devices(
     sys.map_io(POST_PORT, 1, post, 0)?;
     let debug_exit = sys.add_device(Box::new(DebugExit::new(sys.lines.clone())));
     sys.map_io(DEBUG_EXIT_PORT, DEBUG_EXIT_PORTS, debug_exit, 0)?;
+    let shutdown = sys.add_device(Box::new(ShutdownPort::new(sys.lines.clone())));
+    sys.map_io(SHUTDOWN_PORT, 1, shutdown, 0)?;
     Ok(HeadlessDevices {
         com1,
         debugcon,

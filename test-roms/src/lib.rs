@@ -1,1 +1,9 @@
+//! emu's own test ROMs and the runners for outside conformance suites.
+//!
+//! - [`rom`]: build BIOS-style ROM images from Rust (iced-x86 `code_asm`), and the verdict
+//!   protocol every test ROM follows (see test-roms/README.md).
+//! - [`demo`]: the demo ROM `emu` boots by default.
+//! - [`roms`]: the self-checking test ROMs, one per instruction family.
 
+pub mod demo;
+pub mod rom;

@@ -1,0 +1,76 @@
+//! How a run ends, and the process exit code for each ending (documented in the README).
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | the guest switched the machine off (or the run was stopped on request) |
+//! | odd `2v+1` | the guest wrote `v` to the isa-debug-exit port 0xF4 (1 = test ROM passed) |
+//! | 2 | bad command line or unusable input file (nothing ran) |
+//! | 4 | a limit was reached: `--timeout` or `--max-instructions` |
+//! | 6 | the guest halted with interrupts disabled: nothing can wake it |
+//! | 8 | triple fault with `--no-reboot` |
+//! | 70 | internal emulator error (a bug in emu: please report it) |
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The guest wrote `value` to the isa-debug-exit port.
+    DebugExit(u32),
+    /// The guest switched the machine off.
+    PowerOff,
+    /// The host stopped the run (e.g. `--exit-on` text seen, window closed).
+    Stopped,
+    /// `--timeout` seconds of host time passed.
+    Timeout,
+    /// `--max-instructions` instructions retired.
+    InstructionLimit,
+    /// HLT with interrupts disabled.
+    HaltedForever,
+    /// A triple fault, with rebooting disabled.
+    TripleFault,
+}
+
+/// Bad command line or input.
+pub const USAGE: i32 = 2;
+/// A bug in emu.
+pub const INTERNAL_ERROR: i32 = 70;
+
+impl Outcome {
+    /// The process exit code for this outcome.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::DebugExit(v) => ((v << 1) | 1) as i32 & 0xff,
+            Outcome::PowerOff | Outcome::Stopped => 0,
+            Outcome::Timeout | Outcome::InstructionLimit => 4,
+            Outcome::HaltedForever => 6,
+            Outcome::TripleFault => 8,
+        }
+    }
+
+    /// A sentence for stderr.
+    pub fn describe(self) -> String {
+        match self {
+            Outcome::DebugExit(v) => format!("guest wrote {v:#x} to the exit port"),
+            Outcome::PowerOff => "guest switched the machine off".into(),
+            Outcome::Stopped => "run stopped".into(),
+            Outcome::Timeout => "timeout reached".into(),
+            Outcome::InstructionLimit => "instruction limit reached".into(),
+            Outcome::HaltedForever => "guest halted with interrupts disabled; nothing can wake it".into(),
+            Outcome::TripleFault => "guest triple-faulted (rebooting is disabled)".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_distinct_and_debug_exit_is_odd() {
+        assert_eq!(Outcome::DebugExit(0).exit_code(), 1);
+        assert_eq!(Outcome::DebugExit(3).exit_code(), 7);
+        let codes = [Outcome::PowerOff, Outcome::Timeout, Outcome::HaltedForever, Outcome::TripleFault]
+            .map(Outcome::exit_code);
+        assert_eq!(codes, [0, 4, 6, 8]);
+        assert!(codes.iter().all(|c| c % 2 == 0 && *c != USAGE && *c != INTERNAL_ERROR));
+    }
+}

@@ -1,0 +1,10 @@
+//! The `emu` tool as a library: the machine it assembles from the crates below it, the run loop
+//! with its limits, the instruction tracer, and the exit codes. `main.rs` is only the command
+//! line around this.
+
+pub mod exit;
+pub mod machine;
+pub mod trace;
+
+pub use exit::Outcome;
+pub use machine::{Limits, Machine, MachineConfig, SerialTarget};

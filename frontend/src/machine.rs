@@ -1,0 +1,159 @@
+//! The machine: a CPU, its board, the devices, and firmware, assembled from a [`MachineConfig`];
+//! and the run loop that drives it until an [`Outcome`].
+
+use crate::exit::Outcome;
+use crate::trace::Tracer;
+use emu_core::{ClockMode, Error, ExitReason, Rom, System};
+use emu_cpu_x86::state::eflags;
+use emu_cpu_x86::{Cpu, Stop};
+use emu_devices::{attach_headless_devices, HeadlessDevices};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// Where the serial port's output goes.
+pub enum SerialTarget {
+    Stdout,
+    Sink(Box<dyn Write + Send>),
+    None,
+}
+
+/// What to build.
+pub struct MachineConfig {
+    /// Guest RAM in bytes.
+    pub memory: u64,
+    /// Firmware image mapped at the top of the 1 MiB and 4 GiB spaces.
+    pub firmware: Vec<u8>,
+    pub serial: SerialTarget,
+    pub clock: ClockMode,
+    /// On a triple fault, stop instead of resetting.
+    pub no_reboot: bool,
+}
+
+/// Limits on a run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// Host time.
+    pub timeout: Option<Duration>,
+    /// Guest instructions retired.
+    pub max_instructions: Option<u64>,
+}
+
+/// Largest firmware image, and the part of it visible below 1 MiB (E0000-FFFFF).
+pub const MAX_FIRMWARE: usize = 1 << 20;
+const LOW_FIRMWARE_WINDOW: usize = 128 << 10;
+
+/// A PC: CPU, board, devices.
+pub struct Machine {
+    pub cpu: Cpu,
+    pub devices: HeadlessDevices,
+    no_reboot: bool,
+}
+
+/// Instructions per slice of the run loop, between checks of the host-side limits.
+const SLICE: u64 = 200_000;
+
+impl Machine {
+    pub fn new(cfg: MachineConfig) -> Result<Machine, Error> {
+        let mut sys = System::new(cfg.memory, cfg.clock)?;
+        let serial: Box<dyn Write + Send> = match cfg.serial {
+            SerialTarget::Stdout => Box::new(std::io::stdout()),
+            SerialTarget::Sink(w) => w,
+            SerialTarget::None => Box::new(std::io::sink()),
+        };
+        let devices = attach_headless_devices(&mut sys, serial, Box::new(std::io::stdout()))?;
+        map_firmware(&mut sys, &cfg.firmware)?;
+        Ok(Machine { cpu: Cpu::new(sys), devices, no_reboot: cfg.no_reboot })
+    }
+
+    /// Runs until the guest ends the run or a limit is reached. With a tracer, one instruction
+    /// at a time, each traced.
+    pub fn run(&mut self, limits: Limits, mut tracer: Option<&mut Tracer>) -> Outcome {
+        let start = Instant::now();
+        let icount0 = self.cpu.s.icount;
+        loop {
+            let done = self.cpu.s.icount - icount0;
+            let mut budget = SLICE;
+            if let Some(max) = limits.max_instructions {
+                if done >= max {
+                    return Outcome::InstructionLimit;
+                }
+                budget = budget.min(max - done);
+            }
+            if limits.timeout.is_some_and(|t| start.elapsed() >= t) {
+                return Outcome::Timeout;
+            }
+            let stop = match tracer.as_deref_mut() {
+                Some(t) => self.run_traced(budget, t),
+                None => self.cpu.run(budget),
+            };
+            match stop {
+                Stop::Budget => {}
+                Stop::Attention => {
+                    if let Some(reason) = self.cpu.sys.lines.exit() {
+                        return match reason {
+                            ExitReason::DebugExit(v) => Outcome::DebugExit(v),
+                            ExitReason::PowerOff => Outcome::PowerOff,
+                            ExitReason::Stop => Outcome::Stopped,
+                        };
+                    }
+                }
+                Stop::Shutdown => {
+                    if self.no_reboot {
+                        return Outcome::TripleFault;
+                    }
+                    eprintln!("emu: triple fault: resetting the machine");
+                    self.cpu.reset();
+                }
+                Stop::Halted => {
+                    if self.cpu.s.flags & eflags::IF == 0 {
+                        return Outcome::HaltedForever;
+                    }
+                    self.wait_for_event(limits.timeout.map(|t| start + t));
+                }
+            }
+        }
+    }
+
+    fn run_traced(&mut self, budget: u64, tracer: &mut Tracer) -> Stop {
+        for _ in 0..budget {
+            let before = tracer.before(&mut self.cpu);
+            let stop = self.cpu.run(1);
+            tracer.after(&self.cpu, before);
+            if stop != Stop::Budget {
+                return stop;
+            }
+        }
+        Stop::Budget
+    }
+
+    /// While halted with interrupts enabled: move guest time to the next device event (at once
+    /// in deterministic mode, by sleeping in real-time mode) and run the device timers.
+    fn wait_for_event(&mut self, until: Option<Instant>) {
+        let sys = &mut self.cpu.sys;
+        let deadline = sys.next_deadline();
+        match sys.clock.mode() {
+            ClockMode::Deterministic { .. } if deadline != u64::MAX => sys.clock.skip_to(deadline),
+            _ => {
+                let now = sys.clock.now();
+                let wait = Duration::from_nanos(deadline.saturating_sub(now)).min(Duration::from_millis(10));
+                let wait = until.map_or(wait, |u| wait.min(u.saturating_duration_since(Instant::now())));
+                std::thread::sleep(wait);
+                if matches!(sys.clock.mode(), ClockMode::Deterministic { .. }) {
+                    // Nothing is scheduled: only the host (serial input) can wake the guest.
+                    return;
+                }
+                sys.clock.sync(self.cpu.s.icount);
+            }
+        }
+        self.cpu.sys.run_timers();
+    }
+}
+
+/// Maps a firmware image at the top of the 4 GiB space and its last 128 KiB (or all of it, if
+/// smaller) at the top of the first 1 MiB, as a PC's chipset does.
+pub fn map_firmware(sys: &mut System, image: &[u8]) -> Result<(), Error> {
+    sys.add_rom(Rom::new((1u64 << 32) - image.len() as u64, image.to_vec())?);
+    let low = &image[image.len().saturating_sub(LOW_FIRMWARE_WINDOW)..];
+    sys.add_rom(Rom::new((1u64 << 20) - low.len() as u64, low.to_vec())?);
+    Ok(())
+}
