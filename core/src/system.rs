@@ -99,6 +99,11 @@ impl System {
         self.intc = Some(id);
     }
 
+    /// Whether anything drives the CPU's INTR pin at all.
+    pub fn has_interrupt_controller(&self) -> bool {
+        self.intc.is_some()
+    }
+
     fn intc(&mut self) -> Option<&mut dyn InterruptController> {
         let id = self.intc?;
         self.devices[id.0 as usize].as_interrupt_controller()

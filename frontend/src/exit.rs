@@ -6,7 +6,7 @@
 //! | odd `2v+1` | the guest wrote `v` to the isa-debug-exit port 0xF4 (1 = test ROM passed) |
 //! | 2 | bad command line or unusable input file (nothing ran) |
 //! | 4 | a limit was reached: `--timeout` or `--max-instructions` |
-//! | 6 | the guest halted with interrupts disabled: nothing can wake it |
+//! | 6 | the guest halted and nothing can wake it (interrupts disabled, or no interrupt controller) |
 //! | 8 | triple fault with `--no-reboot` |
 //! | 70 | internal emulator error (a bug in emu: please report it) |
 
@@ -23,7 +23,7 @@ pub enum Outcome {
     Timeout,
     /// `--max-instructions` instructions retired.
     InstructionLimit,
-    /// HLT with interrupts disabled.
+    /// HLT with nothing that could end it.
     HaltedForever,
     /// A triple fault, with rebooting disabled.
     TripleFault,
@@ -54,7 +54,7 @@ impl Outcome {
             Outcome::Stopped => "run stopped".into(),
             Outcome::Timeout => "timeout reached".into(),
             Outcome::InstructionLimit => "instruction limit reached".into(),
-            Outcome::HaltedForever => "guest halted with interrupts disabled; nothing can wake it".into(),
+            Outcome::HaltedForever => "guest halted and nothing can wake it (interrupts disabled or no interrupt source)".into(),
             Outcome::TripleFault => "guest triple-faulted (rebooting is disabled)".into(),
         }
     }

@@ -47,6 +47,8 @@ pub struct Machine {
     pub cpu: Cpu,
     pub devices: HeadlessDevices,
     no_reboot: bool,
+    /// Resets after triple faults so far.
+    pub resets: u64,
 }
 
 /// Instructions per slice of the run loop, between checks of the host-side limits.
@@ -62,7 +64,7 @@ impl Machine {
         };
         let devices = attach_headless_devices(&mut sys, serial, Box::new(std::io::stdout()))?;
         map_firmware(&mut sys, &cfg.firmware)?;
-        Ok(Machine { cpu: Cpu::new(sys), devices, no_reboot: cfg.no_reboot })
+        Ok(Machine { cpu: Cpu::new(sys), devices, no_reboot: cfg.no_reboot, resets: 0 })
     }
 
     /// Runs until the guest ends the run or a limit is reached. With a tracer, one instruction
@@ -101,11 +103,16 @@ impl Machine {
                     if self.no_reboot {
                         return Outcome::TripleFault;
                     }
-                    eprintln!("emu: triple fault: resetting the machine");
+                    self.resets += 1;
+                    if self.resets == 1 {
+                        eprintln!("emu: triple fault: resetting the machine (reported once; --no-reboot stops instead)");
+                    }
                     self.cpu.reset();
                 }
                 Stop::Halted => {
-                    if self.cpu.s.flags & eflags::IF == 0 {
+                    // Only NMI (not modelled) or INTR can end a halt; without IF or without an
+                    // interrupt controller nothing can.
+                    if self.cpu.s.flags & eflags::IF == 0 || !self.cpu.sys.has_interrupt_controller() {
                         return Outcome::HaltedForever;
                     }
                     self.wait_for_event(limits.timeout.map(|t| start + t));

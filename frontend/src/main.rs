@@ -59,7 +59,7 @@ Exit codes:
   2v+1   the guest wrote v to the isa-debug-exit port 0xF4 (1: test ROM passed)
   2      bad command line or input file
   4      --timeout or --max-instructions reached
-  6      the guest halted with interrupts disabled
+  6      the guest halted and nothing can wake it
   8      triple fault with --no-reboot
   70     internal emulator error";
 

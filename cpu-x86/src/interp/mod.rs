@@ -271,7 +271,6 @@ impl Cpu {
     /// triple fault (shutdown) as the SDM's Table 6-5 says.
     pub fn raise(&mut self, f: Fault) {
         let mut current = f;
-        let mut first: Option<Class> = None;
         loop {
             if current.vector == vector::PF {
                 self.s.cr2 = current.address;
@@ -279,7 +278,9 @@ impl Cpu {
             match self.interrupt_inner(current.vector, current.error, Delivery::Exception) {
                 Ok(()) => return,
                 Err(second) => {
-                    let class = first.unwrap_or(current.class());
+                    // The fault being delivered is the "first" one of Table 6-5: a benign one
+                    // whose delivery faults hands over to the second, which then counts.
+                    let class = current.class();
                     if current.vector == vector::DF {
                         self.shutdown = true;
                         return;
@@ -289,7 +290,6 @@ impl Cpu {
                         (Class::Contributory, Class::Contributory)
                             | (Class::PageFault, Class::Contributory | Class::PageFault)
                     );
-                    first = Some(class);
                     current = if df { Fault::with_error(vector::DF, 0) } else { second };
                 }
             }
