@@ -4,11 +4,7 @@
 use emu_test_roms::singlestep::{default_dir, list_files, moo::Revocations, Runner};
 
 /// Files not expected to pass yet, with the reason.
-const KNOWN_FAILING_FILES: &[(&str, &str)] = &[(
-    "D8",
-    "x87 is not implemented yet: emu raises #UD for ESC opcodes, which a 286 without a 287 \
-     executes as no-ops (reading the memory operand)",
-)];
+const KNOWN_FAILING_FILES: &[(&str, &str)] = &[];
 
 /// Single tests not expected to pass: (file, SHA-1 of the test, reason).
 const KNOWN_FAILING_TESTS: &[(&str, &str, &str)] = &[(

@@ -103,13 +103,19 @@ pub struct FileResult {
     pub error: Option<String>,
 }
 
+/// `passed / total` in percent, rounded *down* to `decimals` places, so anything short of all
+/// passing never prints as 100.
+pub fn percent_floor(passed: usize, total: usize, decimals: i32) -> f64 {
+    if total == 0 {
+        return 0.0;
+    }
+    let scale = 10f64.powi(decimals);
+    (100.0 * scale * passed as f64 / total as f64).floor() / scale
+}
+
 impl FileResult {
     pub fn percent(&self) -> f64 {
-        if self.total == 0 {
-            0.0
-        } else {
-            100.0 * self.passed as f64 / self.total as f64
-        }
+        percent_floor(self.passed as usize, self.total as usize, 1)
     }
     pub fn all_passed(&self) -> bool {
         self.error.is_none() && self.leak.is_none() && self.passed == self.total
@@ -277,6 +283,10 @@ impl Runner {
                 let sp = self.cpu.s.regs[emu_cpu_x86::state::reg::ESP];
                 self.cpu.s.regs[emu_cpu_x86::state::reg::ESP] = (sp + 2) & 0xffff;
                 self.cpu.raise(Fault::gp(0))
+            }
+            Some(Fault286::NoCoprocessor) => {
+                let len = t.bytes.len() as u16 - 1; // the HLT follows the instruction
+                self.cpu.s.eip = ip.wrapping_add(len) as u32;
             }
             None => {}
         }
@@ -534,7 +544,7 @@ pub fn table(results: &[FileResult], markdown: bool) -> String {
             );
         }
     }
-    let pct = if total == 0 { 0.0 } else { 100.0 * passed as f64 / total as f64 };
+    let pct = percent_floor(passed as usize, total as usize, 2);
     let files = results.len();
     if markdown {
         let _ = writeln!(out, "| **total** | {full}/{files} files | **{passed}** | **{total}** | **{pct:.2}** |");

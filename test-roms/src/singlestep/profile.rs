@@ -64,6 +64,14 @@
 //! 9. **AAM 0 changes the flags before #DE** on the 286 (its division microcode runs first), as
 //!    DIV and IDIV do: the six arithmetic flags are compared neither in FLAGS nor in the pushed
 //!    image (rule 2's #DE treatment). An i686 leaves FLAGS as they were.
+//! 10. **The 286 had no coprocessor**: the vectors come from an 80C286 without an 80287, on
+//!     which an ESC instruction (D8-DF) does no arithmetic and only moves IP past itself (the
+//!     vectors show IP advanced by the instruction's length, registers, flags and memory
+//!     untouched), except that an ESC with a memory operand still reads the operand's first
+//!     word, so one at offset FFFFh raises interrupt 13 like any word access there. An i686 has
+//!     its x87 on the chip and would compute. The runner executes such an instruction as the
+//!     286 did: interrupt 13 for a memory operand at FFFFh ([`Fault286::Gp`]), else it moves IP
+//!     past it ([`Fault286::NoCoprocessor`]).
 //!
 //! Checked and found equal on both CPUs (so no rule): PUSH SP pushes the value before the push
 //! (the 8086 pushed the new one); #DE and other faults push the address of the faulting
@@ -97,6 +105,8 @@ pub enum Fault286 {
     Gp,
     /// Rule 7: SP += 2, then vector 13.
     GpAfterPop,
+    /// Rule 10: an ESC opcode without a coprocessor: IP moves past it, nothing else happens.
+    NoCoprocessor,
 }
 
 /// What the profile says about one test.
@@ -106,7 +116,7 @@ pub struct Rules {
     pub undefined_flags: u16,
     /// FLAGS bits not compared in the image an exception pushes (rule 2, DIV/IDIV).
     pub undefined_pushed_flags: u16,
-    /// Raise this instead of executing the instruction (rules 4, 5).
+    /// Raise this (or, for rule 10, do this) instead of executing the instruction (rules 4, 5, 7, 10).
     pub fault: Option<Fault286>,
     /// Offsets (from the instruction's first byte) of LOCK prefixes to neutralise (rule 3),
     /// with the prefix byte to put there while the instruction runs.
@@ -228,6 +238,11 @@ pub fn rules(t: &Test, invalid: bool) -> Rules {
     // Rule 4: FS/GS.
     if matches!(op, 0x8c | 0x8e) && matches!(reg, 4 | 5) {
         rules.fault = Some(Fault286::Ud);
+    }
+    // Rule 10: ESC opcodes without a coprocessor.
+    if rules.fault.is_none() && (0xd8..=0xdf).contains(&op) {
+        let word_at_ffff = ea16(&s, &t.bytes, &t.init.regs) == Some(0xffff);
+        rules.fault = Some(if word_at_ffff { Fault286::Gp } else { Fault286::NoCoprocessor });
     }
     // Rule 5: the tests' bytes are the instruction followed by the HLT the test ends on.
     let len = t.bytes.len().saturating_sub(1);
