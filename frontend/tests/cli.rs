@@ -1,0 +1,115 @@
+//! The `emu` command line as a user meets it: bad input gets one clear line and exit code 2,
+//! limits end runs with code 4, and `--trace` writes one line per instruction.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn emu(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_emu")).args(args).output().expect("emu runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Exit code 2, no panic or backtrace, and one line on stderr mentioning `needle`.
+fn assert_usage_error(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(err.contains(needle), "stderr should mention {needle:?}: {err}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+}
+
+#[test]
+fn bad_input_gets_one_clear_line() {
+    assert_usage_error(&emu(&["--rom", "/nonexistent/bios.bin"]), "does not exist");
+    let dir = tmp("a-directory");
+    std::fs::create_dir_all(&dir).unwrap();
+    assert_usage_error(&emu(&["--rom", dir.to_str().unwrap()]), "is a directory");
+    let empty = tmp("empty.rom");
+    std::fs::write(&empty, b"").unwrap();
+    assert_usage_error(&emu(&["--rom", empty.to_str().unwrap()]), "is empty");
+    let big = tmp("big.rom");
+    std::fs::write(&big, vec![0u8; (1 << 20) + 1]).unwrap();
+    assert_usage_error(&emu(&["--rom", big.to_str().unwrap()]), "at most 1 MiB");
+    assert_usage_error(&emu(&["-m", "lots"]), "not a memory size");
+    assert_usage_error(&emu(&["-m", "4G"]), "out of range");
+    assert_usage_error(&emu(&["--timeout", "0"]), "seconds");
+    assert_usage_error(&emu(&["--timeout=-1"]), "seconds");
+    assert_usage_error(&emu(&["--serial", "tcp:1234"]), "not a serial target");
+    assert_usage_error(&emu(&["--max-instructions", "many"]), "many");
+    assert_usage_error(&emu(&["--no-such-flag"]), "--no-such-flag");
+}
+
+/// A ROM that spins forever: `jmp $` at the reset vector.
+fn spinning_rom() -> PathBuf {
+    let mut rom = vec![0xf4u8; 4096];
+    rom[0xff0..0xff2].copy_from_slice(&[0xeb, 0xfe]);
+    let path = tmp("spin.rom");
+    std::fs::write(&path, rom).unwrap();
+    path
+}
+
+#[test]
+fn limits_end_the_run_with_code_4() {
+    let rom = spinning_rom();
+    let out = emu(&["--headless", "--rom", rom.to_str().unwrap(), "--max-instructions", "1000"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("instruction limit"));
+    let out = emu(&["--headless", "--rom", rom.to_str().unwrap(), "--timeout", "0.5"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("timeout"));
+}
+
+#[test]
+fn halting_with_interrupts_off_ends_with_code_6() {
+    let mut rom = vec![0u8; 4096];
+    rom[0xff0..0xff2].copy_from_slice(&[0xfa, 0xf4]); // cli; hlt
+    let path = tmp("halt.rom");
+    std::fs::write(&path, rom).unwrap();
+    let out = emu(&["--headless", "--rom", path.to_str().unwrap(), "--timeout", "10"]);
+    assert_eq!(out.status.code(), Some(6));
+}
+
+#[test]
+fn trace_writes_one_line_per_instruction() {
+    let rom = spinning_rom();
+    let trace = tmp("spin.trace");
+    let out = emu(&[
+        "--headless",
+        "--deterministic",
+        "--rom",
+        rom.to_str().unwrap(),
+        "--max-instructions",
+        "3",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(4));
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("f000:0000fff0 (fffffff0)  eb fe"), "{}", lines[0]);
+    assert!(lines[0].contains("jmp 0xfff0"), "{}", lines[0]);
+    assert!(lines[0].ends_with("eip=0000fff0"), "{}", lines[0]);
+}
+
+#[test]
+fn trace_shows_changed_registers() {
+    // mov ax, 0x1234; mov ds, ax; sti; hlt (no interrupt source: halted for good)
+    let mut rom = vec![0u8; 4096];
+    rom[0xff0..0xff7].copy_from_slice(&[0xb8, 0x34, 0x12, 0x8e, 0xd8, 0xfb, 0xf4]);
+    let path = tmp("regs.rom");
+    std::fs::write(&path, rom).unwrap();
+    let trace = tmp("regs.trace");
+    let out = emu(&["--headless", "--rom", path.to_str().unwrap(), "--trace", trace.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(6));
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains("mov ax, 0x1234") && lines[0].contains("eax=00001234"), "{text}");
+    assert!(lines[1].contains("mov ds, ax") && lines[1].contains("ds=1234"), "{text}");
+    assert!(lines[2].contains("sti") && lines[2].contains("eflags=00000202"), "{text}");
+    assert!(lines[3].contains("hlt") && !lines[3].contains("eflags"), "{text}");
+}
