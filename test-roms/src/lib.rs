@@ -7,4 +7,5 @@
 
 pub mod demo;
 pub mod rom;
+pub mod roms;
 pub mod singlestep;

@@ -87,6 +87,34 @@ impl RomBuilder {
         at as u32
     }
 
+    /// The offset (in the ROM segment) of a copy of `bytes` in the ROM's data area: read-only
+    /// tables, far pointers and the like, reachable through DS (which is CS) at check time.
+    pub fn data(&mut self, bytes: &[u8]) -> u32 {
+        let at = STRINGS + self.strings.len();
+        self.strings.extend_from_slice(bytes);
+        at as u32
+    }
+
+    /// Assembles a self-contained routine (no labels shared with the main code) into the data
+    /// area and returns its offset in the ROM segment: a target with an address known while
+    /// building, for far calls and jumps, far pointers and interrupt vectors.
+    pub fn routine(&mut self, body: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> R<u32> {
+        let at = STRINGS + self.strings.len();
+        let mut a = CodeAssembler::new(16)?;
+        body(&mut a)?;
+        let code = a.assemble(at as u64)?;
+        self.strings.extend_from_slice(&code);
+        Ok(at as u32)
+    }
+
+    /// Points interrupt vector `vector` (in the IVT at 0000:0000) at `offset` in the ROM segment,
+    /// e.g. a [`RomBuilder::routine`]. Needs ES = 0, as the prologue leaves it.
+    pub fn set_vector(&mut self, vector: u8, offset: u32) -> R {
+        let at = vector as u32 * 4;
+        self.a.mov(word_ptr(at).es(), offset)?;
+        Ok(self.a.mov(word_ptr(at + 2).es(), ROM_SEGMENT as u32)?)
+    }
+
     /// Prints `text` on COM1 (registers are preserved).
     pub fn print(&mut self, text: &str) -> R {
         let s = self.string(text);
@@ -109,6 +137,33 @@ impl RomBuilder {
         self.a.pop(si)?;
         self.a.set_label(&mut pass)?;
         Ok(self.a.nop()?)
+    }
+
+    /// Checks that the 8-bit `reg` holds `value` (flags are clobbered).
+    pub fn check_reg8(&mut self, name: &str, reg: AsmRegister8, value: u8) -> R {
+        self.a.cmp(reg, value as u32)?;
+        self.check(name, |a, pass| a.je(pass))
+    }
+
+    /// Checks that the byte at 0000:`at` holds `value` (through ES, which must be 0; flags are
+    /// clobbered).
+    pub fn check_mem8(&mut self, name: &str, at: u32, value: u8) -> R {
+        self.a.cmp(byte_ptr(at).es(), value as u32)?;
+        self.check(name, |a, pass| a.je(pass))
+    }
+
+    /// Checks that the word at 0000:`at` holds `value` (through ES, which must be 0; flags are
+    /// clobbered).
+    pub fn check_mem16(&mut self, name: &str, at: u32, value: u16) -> R {
+        self.a.cmp(word_ptr(at).es(), value as u32)?;
+        self.check(name, |a, pass| a.je(pass))
+    }
+
+    /// Checks that the dword at 0000:`at` holds `value` (through ES, which must be 0; flags are
+    /// clobbered).
+    pub fn check_mem32(&mut self, name: &str, at: u32, value: u32) -> R {
+        self.a.cmp(dword_ptr(at).es(), value)?;
+        self.check(name, |a, pass| a.je(pass))
     }
 
     /// Checks that the 16-bit `reg` holds `value` (flags are clobbered).
