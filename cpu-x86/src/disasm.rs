@@ -32,13 +32,8 @@ pub fn format(i: &Insn, eip: u32) -> String {
     }
     out.push_str(&mnemonic(i));
     let next = eip.wrapping_add(i.len as u32);
-    let args: Vec<String> = i
-        .args
-        .iter()
-        .filter(|a| !matches!(a, Arg::Nil))
-        .filter(|_| !string)
-        .map(|a| operand(i, a, next))
-        .collect();
+    let args: Vec<String> =
+        i.args.iter().filter(|a| !matches!(a, Arg::Nil)).filter(|_| !string).map(|a| operand(i, a, next)).collect();
     if !args.is_empty() {
         out.push(' ');
         out.push_str(&args.join(", "));

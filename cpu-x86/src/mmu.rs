@@ -295,4 +295,3 @@ unsafe fn store(p: *mut u8, size: Size, v: u32) {
         Size::D => (p as *mut u32).write_unaligned(v.to_le()),
     }
 }
-

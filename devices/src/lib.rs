@@ -55,13 +55,7 @@ pub fn attach_headless_devices(
     sys.map_io(DEBUG_EXIT_PORT, DEBUG_EXIT_PORTS, debug_exit, 0)?;
     let shutdown = sys.add_device(Box::new(ShutdownPort::new(sys.lines.clone())));
     sys.map_io(SHUTDOWN_PORT, 1, shutdown, 0)?;
-    Ok(HeadlessDevices {
-        com1,
-        debugcon,
-        post,
-        debug_exit,
-        serial_input,
-    })
+    Ok(HeadlessDevices { com1, debugcon, post, debug_exit, serial_input })
 }
 
 #[cfg(test)]
@@ -87,9 +81,7 @@ mod tests {
     fn headless_devices_answer_on_their_ports() {
         let mut sys = System::new(1 << 20, ClockMode::Deterministic { ns_per_insn: 1 }).unwrap();
         let (serial, con) = (Captured::default(), Captured::default());
-        let devs =
-            attach_headless_devices(&mut sys, Box::new(serial.clone()), Box::new(con.clone()))
-                .unwrap();
+        let devs = attach_headless_devices(&mut sys, Box::new(serial.clone()), Box::new(con.clone())).unwrap();
         sys.io_write(0x3f8, 1, b'S' as u32);
         sys.io_write(0xe9, 1, b'D' as u32);
         assert_eq!(*serial.0.lock().unwrap(), b"S");
@@ -97,10 +89,7 @@ mod tests {
         assert_eq!(sys.io_read(0xe9, 1), 0xe9);
         sys.io_write(0x80, 1, 0x42);
         assert_eq!(sys.io_read(0x80, 1), 0x42);
-        assert_eq!(
-            sys.device_mut::<PostPort>(devs.post).unwrap().last(),
-            Some(0x42)
-        );
+        assert_eq!(sys.device_mut::<PostPort>(devs.post).unwrap().last(), Some(0x42));
 
         // Input typed from the host reaches the guest through the timer loop.
         devs.serial_input.push(b"k");

@@ -409,11 +409,7 @@ impl Uart16550 {
             return Some(IIR_RLS);
         }
         if self.ier & IER_ERBFI != 0 {
-            let level = if self.fifo_enabled() {
-                self.rx_trigger()
-            } else {
-                1
-            };
+            let level = if self.fifo_enabled() { self.rx_trigger() } else { 1 };
             if self.rx_fifo.len() >= level {
                 return Some(IIR_RDA);
             }
@@ -460,11 +456,7 @@ impl Uart16550 {
     /// Puts the next host byte on the wire at time `at`, if there is one and room for it. The
     /// receiver's serial input is cut off in loopback mode.
     fn start_sender(&mut self, at: u64) {
-        if self.wire_lands_at.is_none()
-            && !self.host_queue.is_empty()
-            && !self.loopback()
-            && !self.rx_full()
-        {
+        if self.wire_lands_at.is_none() && !self.host_queue.is_empty() && !self.loopback() && !self.rx_full() {
             self.wire_lands_at = Some(at.saturating_add(self.char_time_ns()));
         }
     }
@@ -527,11 +519,7 @@ impl Uart16550 {
         if id == Some(IIR_THRI) {
             self.thre_pending = false;
         }
-        let fifos = if self.fifo_enabled() {
-            IIR_FIFOS_ENABLED
-        } else {
-            0
-        };
+        let fifos = if self.fifo_enabled() { IIR_FIFOS_ENABLED } else { 0 };
         id.unwrap_or(IIR_NO_INT) | fifos
     }
 
@@ -602,10 +590,7 @@ impl Uart16550 {
         let inputs = if self.loopback() {
             let m = self.mcr;
             let bit = |mcr_bit: u8, msr_bit: u8| if m & mcr_bit != 0 { msr_bit } else { 0 };
-            bit(MCR_RTS, MSR_CTS)
-                | bit(MCR_DTR, MSR_DSR)
-                | bit(MCR_OUT1, MSR_RI)
-                | bit(MCR_OUT2, MSR_DCD)
+            bit(MCR_RTS, MSR_CTS) | bit(MCR_DTR, MSR_DSR) | bit(MCR_OUT1, MSR_RI) | bit(MCR_OUT2, MSR_DCD)
         } else {
             self.modem_inputs
         };
@@ -728,18 +713,8 @@ mod tests {
     impl Bench {
         fn new() -> Self {
             let (lines, clock, out) = (Lines::new(), ClockHandle::manual(), Captured::default());
-            let uart = Uart16550::new(
-                COM1_IRQ,
-                lines.clone(),
-                clock.clone(),
-                Box::new(out.clone()),
-            );
-            Bench {
-                uart,
-                lines,
-                clock,
-                out,
-            }
+            let uart = Uart16550::new(COM1_IRQ, lines.clone(), clock.clone(), Box::new(out.clone()));
+            Bench { uart, lines, clock, out }
         }
         fn rd(&mut self, reg: u64) -> u8 {
             self.uart.read(0, reg, 1) as u8
@@ -1093,9 +1068,7 @@ mod tests {
         b.wr(MCR, MCR_OUT2);
         let input = b.uart.input_handle();
         assert_eq!(b.uart.deadline(), Some(INPUT_POLL_NS));
-        std::thread::spawn(move || input.push(b"hello"))
-            .join()
-            .unwrap();
+        std::thread::spawn(move || input.push(b"hello")).join().unwrap();
         // Due at once: the machine advances the UART at its next timer check.
         assert_eq!(b.uart.deadline(), Some(b.clock.now()));
         b.run_for(0);

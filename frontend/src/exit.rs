@@ -54,7 +54,9 @@ impl Outcome {
             Outcome::Stopped => "run stopped".into(),
             Outcome::Timeout => "timeout reached".into(),
             Outcome::InstructionLimit => "instruction limit reached".into(),
-            Outcome::HaltedForever => "guest halted and nothing can wake it (interrupts disabled or no interrupt source)".into(),
+            Outcome::HaltedForever => {
+                "guest halted and nothing can wake it (interrupts disabled or no interrupt source)".into()
+            }
             Outcome::TripleFault => "guest triple-faulted (rebooting is disabled)".into(),
         }
     }
@@ -68,8 +70,8 @@ mod tests {
     fn exit_codes_are_distinct_and_debug_exit_is_odd() {
         assert_eq!(Outcome::DebugExit(0).exit_code(), 1);
         assert_eq!(Outcome::DebugExit(3).exit_code(), 7);
-        let codes = [Outcome::PowerOff, Outcome::Timeout, Outcome::HaltedForever, Outcome::TripleFault]
-            .map(Outcome::exit_code);
+        let codes =
+            [Outcome::PowerOff, Outcome::Timeout, Outcome::HaltedForever, Outcome::TripleFault].map(Outcome::exit_code);
         assert_eq!(codes, [0, 4, 6, 8]);
         assert!(codes.iter().all(|c| c % 2 == 0 && *c != USAGE && *c != INTERNAL_ERROR));
     }

@@ -105,7 +105,9 @@ impl Machine {
                     }
                     self.resets += 1;
                     if self.resets == 1 {
-                        eprintln!("emu: triple fault: resetting the machine (reported once; --no-reboot stops instead)");
+                        eprintln!(
+                            "emu: triple fault: resetting the machine (reported once; --no-reboot stops instead)"
+                        );
                     }
                     self.cpu.reset();
                 }

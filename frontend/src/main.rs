@@ -140,7 +140,8 @@ fn run(args: Args) -> Result<Outcome, String> {
         SerialArg::Stdio => SerialTarget::Stdout,
         SerialArg::None => SerialTarget::None,
         SerialArg::File(p) => SerialTarget::Sink(Box::new(
-            std::fs::File::create(p).map_err(|e| format!("serial output file '{}' cannot be created: {e}", p.display()))?,
+            std::fs::File::create(p)
+                .map_err(|e| format!("serial output file '{}' cannot be created: {e}", p.display()))?,
         )),
     };
     let mut tracer = match &args.trace {

@@ -80,16 +80,9 @@ pub fn adjust(op: M, ax: u32, flags: u32) -> (u32, u32) {
                 // DAA (not DAS) clears CF here in the SDM's pseudocode.
                 new_cf = false;
             }
-            let of = if add {
-                !sign(al) && sign(r)
-            } else {
-                sign(al) && !sign(r)
-            };
+            let of = if add { !sign(al) && sign(r) } else { sign(al) && !sign(r) };
             let ax = (ax & 0xff00) | r;
-            (
-                ax,
-                szp(r, Size::B) | bit(new_cf, CF) | bit(low_adjust, AF) | bit(of, OF),
-            )
+            (ax, szp(r, Size::B) | bit(new_cf, CF) | bit(low_adjust, AF) | bit(of, OF))
         }
         M::Aaa | M::Aas => {
             let add = op == M::Aaa;
@@ -99,12 +92,7 @@ pub fn adjust(op: M, ax: u32, flags: u32) -> (u32, u32) {
                 (true, true) => ((al + 6) & 0xff, ax + 0x106),
                 (true, false) => (al.wrapping_sub(6) & 0xff, ax.wrapping_sub(0x106)),
             };
-            let of = low_adjust
-                && if add {
-                    !sign(al) && sign(t)
-                } else {
-                    sign(al) && !sign(t)
-                };
+            let of = low_adjust && if add { !sign(al) && sign(t) } else { sign(al) && !sign(t) };
             let ax = ax & 0xff0f;
             (ax, szp(t, Size::B) | bit(low_adjust, CF | AF) | bit(of, OF))
         }

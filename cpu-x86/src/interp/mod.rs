@@ -52,8 +52,8 @@ pub fn exec(cpu: &mut Cpu, i: &Insn) -> Res {
         Daa | Das | Aaa | Aas | Aam | Aad => bcd::exec(cpu, i),
         Rol | Ror | Rcl | Rcr | Shl | Shr | Sal | Sar | Shld | Shrd => shift::exec(cpu, i),
         Bt | Bts | Btr | Btc | Bsf | Bsr => bits::exec(cpu, i),
-        Mov | Movzx | Movsx | Xchg | Xadd | Cmpxchg | Cmpxchg8b | Bswap | Lea | Xlat | Cbw | Cwd | Lahf
-        | Sahf | Cmovcc | Setcc | Lds | Les | Lfs | Lgs | Lss | Salc => data::exec(cpu, i),
+        Mov | Movzx | Movsx | Xchg | Xadd | Cmpxchg | Cmpxchg8b | Bswap | Lea | Xlat | Cbw | Cwd | Lahf | Sahf
+        | Cmovcc | Setcc | Lds | Les | Lfs | Lgs | Lss | Salc => data::exec(cpu, i),
         Push | Pop | Pusha | Popa | Pushf | Popf | Enter | Leave => stack::exec(cpu, i),
         Jmp | JmpFar | Jcc | Call | CallFar | Ret | RetFar | Loop | Loope | Loopne | Jcxz | Int | Int3 | Into
         | Iret | Bound => control::exec(cpu, i),

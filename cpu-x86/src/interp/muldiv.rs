@@ -43,11 +43,7 @@ pub fn multiply(signed: bool, size: Size, a: u32, b: u32) -> (u32, u32, bool) {
         (a & m) as u64 * (b & m) as u64
     };
     let (lo, hi) = (product as u32 & m, (product >> n) as u32 & m);
-    let significant = if signed {
-        product as i64 != size.sext(lo) as i32 as i64
-    } else {
-        hi != 0
-    };
+    let significant = if signed { product as i64 != size.sext(lo) as i32 as i64 } else { hi != 0 };
     (lo, hi, significant)
 }
 
@@ -75,11 +71,8 @@ fn widening_multiply(cpu: &mut Cpu, i: &Insn) -> Res {
 /// IMUL Gv,Ev and IMUL Gv,Ev,imm: the product truncated to the operand size.
 fn truncating_multiply(cpu: &mut Cpu, i: &Insn) -> Res {
     let size = Cpu::size_of(i, 0);
-    let (a, b) = if i.args[2] == Arg::Nil {
-        (cpu.get(i, 0)?, cpu.get(i, 1)?)
-    } else {
-        (cpu.get(i, 1)?, cpu.get(i, 2)?)
-    };
+    let (a, b) =
+        if i.args[2] == Arg::Nil { (cpu.get(i, 0)?, cpu.get(i, 1)?) } else { (cpu.get(i, 1)?, cpu.get(i, 2)?) };
     let (lo, _, significant) = multiply(true, size, a, b);
     cpu.set(i, 0, lo)?;
     cpu.s.set_arith(multiply_flags(size, lo, significant));
@@ -176,14 +169,8 @@ mod tests {
         assert_eq!(multiply(true, Size::B, 0x80, 1), (0x80, 0xff, false)); // -128 fits
         assert_eq!(multiply(true, Size::B, 0x80, 0xff), (0x80, 0x00, true)); // +128 does not
         assert_eq!(multiply(true, Size::W, 0x8000, 0x8000), (0, 0x4000, true));
-        assert_eq!(
-            multiply(true, Size::D, 0xffff_fffe, 3),
-            (0xffff_fffa, 0xffff_ffff, false)
-        );
-        assert_eq!(
-            multiply(false, Size::D, 0xffff_ffff, 0xffff_ffff),
-            (1, 0xffff_fffe, true)
-        );
+        assert_eq!(multiply(true, Size::D, 0xffff_fffe, 3), (0xffff_fffa, 0xffff_ffff, false));
+        assert_eq!(multiply(false, Size::D, 0xffff_ffff, 0xffff_ffff), (1, 0xffff_fffe, true));
         let mut c = cpu();
         // F6 EB: IMUL BL. AL = -128, BL = -1: AX = 0x0080, CF = OF = 1, SF from AL.
         c.s.regs[EAX] = 0x80;
@@ -229,14 +216,8 @@ mod tests {
     #[test]
     fn div_and_idiv_values() {
         assert_eq!(divmod(false, Size::B, 0x01, 0x00, 0x10), Ok((0x10, 0))); // 0x100 / 0x10
-        assert_eq!(
-            divmod(false, Size::W, 0x0001, 0x0003, 0x0002),
-            Ok((0x8001, 1))
-        );
-        assert_eq!(
-            divmod(false, Size::D, 0xffff_fffe, 0xffff_ffff, 0xffff_ffff),
-            Ok((0xffff_ffff, 0xffff_fffe))
-        );
+        assert_eq!(divmod(false, Size::W, 0x0001, 0x0003, 0x0002), Ok((0x8001, 1)));
+        assert_eq!(divmod(false, Size::D, 0xffff_fffe, 0xffff_ffff, 0xffff_ffff), Ok((0xffff_ffff, 0xffff_fffe)));
         // -7 / 2 = -3 remainder -1 (truncation toward zero).
         assert_eq!(divmod(true, Size::B, 0xff, 0xf9, 2), Ok((0xfd, 0xff)));
         // 7 / -2 = -3 remainder 1.
@@ -256,10 +237,7 @@ mod tests {
         assert_eq!(divmod(true, Size::B, 0xff, 0x80, 0xff), de); // -128 / -1 = 128
         assert_eq!(divmod(true, Size::W, 0xffff, 0x8000, 0xffff), de); // -32768 / -1
         assert_eq!(divmod(true, Size::D, 0x8000_0000, 0, 0xffff_ffff), de); // -2^63 / -1
-        assert_eq!(
-            divmod(true, Size::D, 0xffff_ffff, 0x8000_0000, 0xffff_ffff),
-            de
-        ); // -2^31 / -1
+        assert_eq!(divmod(true, Size::D, 0xffff_ffff, 0x8000_0000, 0xffff_ffff), de); // -2^31 / -1
         assert_eq!(divmod(true, Size::B, 0x00, 0x80, 0x01), de); // 128 / 1
         assert_eq!(divmod(true, Size::B, 0xff, 0x7f, 0x01), de); // -129 / 1
         assert_eq!(divmod(true, Size::D, 0, 1, 0), de);

@@ -47,14 +47,7 @@ pub fn exec(cpu: &mut Cpu, i: &Insn) -> Res {
 /// `dst op count` at `size` (`src` is the second operand of SHLD/SHRD), given the current
 /// EFLAGS: the result and the new arithmetic flags, or `None` when the instruction changes
 /// nothing (masked count 0, or an RCL/RCR count that is a multiple of the size plus one).
-pub fn compute(
-    op: M,
-    size: Size,
-    dst: u32,
-    src: u32,
-    count: u32,
-    flags: u32,
-) -> Option<(u32, u32)> {
+pub fn compute(op: M, size: Size, dst: u32, src: u32, count: u32, flags: u32) -> Option<(u32, u32)> {
     let c = count & 0x1f;
     if c == 0 {
         return None;
@@ -76,8 +69,7 @@ pub fn compute(
     // Shifts set SF, ZF, PF from the result, CF and OF as computed, and AF = 0.
     let shift = |r: u64, cf: u64, of: u32| Some((r as u32, szp(r as u32, size) | bit(cf) | of));
     // Rotates replace only CF and OF.
-    let rotate =
-        |r: u64, cf: u64, of: u32| Some((r as u32, (flags & ARITH & !(CF | OF)) | bit(cf) | of));
+    let rotate = |r: u64, cf: u64, of: u32| Some((r as u32, (flags & ARITH & !(CF | OF)) | bit(cf) | of));
     let c = c as u64;
     match op {
         M::Shl | M::Sal => {
@@ -114,17 +106,9 @@ pub fn compute(
             }
             let x = (((flags & CF) as u64) << n) | v;
             let wm = (1u64 << w) - 1;
-            let rx = (if op == M::Rcl {
-                (x << e) | (x >> (w - e))
-            } else {
-                (x >> e) | (x << (w - e))
-            }) & wm;
+            let rx = (if op == M::Rcl { (x << e) | (x >> (w - e)) } else { (x >> e) | (x << (w - e)) }) & wm;
             let (r, cf) = (rx & m, rx >> n);
-            let of = if op == M::Rcl {
-                of_left(r, cf)
-            } else {
-                of_right(r)
-            };
+            let of = if op == M::Rcl { of_left(r, cf) } else { of_right(r) };
             rotate(r, cf, of)
         }
         M::Shld => {
@@ -176,15 +160,9 @@ pub(crate) mod tests {
         // 0x40 << 1 = 0x80: CF = 0, OF = 1, SF.
         assert_eq!(f(M::Shl, Size::B, 0x40, 1, 0), Some((0x80, OF | SF)));
         // SHR 1: OF = the operand's old MSB.
-        assert_eq!(
-            f(M::Shr, Size::W, 0x8001, 1, 0),
-            Some((0x4000, CF | OF | PF))
-        );
+        assert_eq!(f(M::Shr, Size::W, 0x8001, 1, 0), Some((0x4000, CF | OF | PF)));
         // SAR 1 keeps the sign; OF = 0.
-        assert_eq!(
-            f(M::Sar, Size::D, 0x8000_0003, 1, 0),
-            Some((0xc000_0001, CF | SF))
-        );
+        assert_eq!(f(M::Sar, Size::D, 0x8000_0003, 1, 0), Some((0xc000_0001, CF | SF)));
     }
 
     #[test]
@@ -197,39 +175,27 @@ pub(crate) mod tests {
         assert_eq!(f(M::Shl, Size::B, 0x01, 8, 0), Some((0, CF | ZF | PF | OF)));
         assert_eq!(f(M::Shl, Size::B, 0xff, 9, 0), Some((0, ZF | PF)));
         // SHL a word by 16 keeps bit 0 as CF; count 32 masks to 0.
-        assert_eq!(
-            f(M::Shl, Size::W, 0x0001, 16, 0),
-            Some((0, CF | ZF | PF | OF))
-        );
+        assert_eq!(f(M::Shl, Size::W, 0x0001, 16, 0), Some((0, CF | ZF | PF | OF)));
         assert_eq!(f(M::Shl, Size::W, 0x0001, 32, 0), None);
         // SHR by 2: OF = 0 (the count-1 formula on the result).
         assert_eq!(f(M::Shr, Size::B, 0x83, 2, 0), Some((0x20, CF)));
         // SAR a negative byte by 31 (masked: 31): all ones, CF = sign.
         assert_eq!(f(M::Sar, Size::B, 0x80, 31, 0), Some((0xff, CF | SF | PF)));
         // 32-bit SHL by 31.
-        assert_eq!(
-            f(M::Shl, Size::D, 3, 31, 0),
-            Some((0x8000_0000, CF | SF | PF))
-        );
+        assert_eq!(f(M::Shl, Size::D, 3, 31, 0), Some((0x8000_0000, CF | SF | PF)));
     }
 
     #[test]
     fn rotates_keep_other_flags() {
         let keep = SF | ZF | AF | PF;
         // ROL AL=0x81 by 1 = 0x03: CF = 1, OF = CF ^ MSB = 1.
-        assert_eq!(
-            f(M::Rol, Size::B, 0x81, 1, keep),
-            Some((0x03, keep | CF | OF))
-        );
+        assert_eq!(f(M::Rol, Size::B, 0x81, 1, keep), Some((0x03, keep | CF | OF)));
         // ROR AL=0x01 by 1 = 0x80: CF = MSB = 1, OF = MSB ^ bit 6 = 1.
         assert_eq!(f(M::Ror, Size::B, 0x01, 1, 0), Some((0x80, CF | OF)));
         // ROL AX by 4: CF = bit 0 = 1, OF = CF ^ MSB = 1.
         assert_eq!(f(M::Rol, Size::W, 0x1234, 4, 0), Some((0x2341, CF | OF)));
         // ROR EAX by 8: CF = MSB = 0, OF = MSB ^ bit 30 = 1.
-        assert_eq!(
-            f(M::Ror, Size::D, 0x1234_5678, 8, CF),
-            Some((0x7812_3456, OF))
-        );
+        assert_eq!(f(M::Ror, Size::D, 0x1234_5678, 8, CF), Some((0x7812_3456, OF)));
         // ROL AL by 8: value unchanged, flags still computed (CF = bit 0, OF = CF ^ MSB).
         assert_eq!(f(M::Rol, Size::B, 0x81, 8, 0), Some((0x81, CF)));
         assert_eq!(f(M::Rol, Size::B, 0x01, 8, 0), Some((0x01, CF | OF)));
@@ -247,10 +213,7 @@ pub(crate) mod tests {
         assert_eq!(f(M::Rcl, Size::B, 0x5a, 9, CF), None);
         assert_eq!(f(M::Rcr, Size::W, 0x5a5a, 17, CF), None);
         // RCL a byte by 10 = by 1.
-        assert_eq!(
-            f(M::Rcl, Size::B, 0x80, 10, 0),
-            f(M::Rcl, Size::B, 0x80, 1, 0)
-        );
+        assert_eq!(f(M::Rcl, Size::B, 0x80, 10, 0), f(M::Rcl, Size::B, 0x80, 1, 0));
         // RCL a byte by 8 with CF=1: x = 1_0000_0001; rotl 8 = 1_1000_0000:
         // AL = 0x80, CF = 1, OF = 1 ^ 1 = 0.
         assert_eq!(f(M::Rcl, Size::B, 0x01, 8, CF), Some((0x80, CF)));
@@ -263,38 +226,20 @@ pub(crate) mod tests {
     fn shld_shrd() {
         let d = |op, size, dst, src, c| compute(op, size, dst, src, c, 0);
         // SHLD EAX=0x12345678, EBX=0x9abcdef0, 8 = 0x3456789a; CF = bit 24 of EAX = 0.
-        assert_eq!(
-            d(M::Shld, Size::D, 0x1234_5678, 0x9abc_def0, 8),
-            Some((0x3456_789a, PF))
-        );
+        assert_eq!(d(M::Shld, Size::D, 0x1234_5678, 0x9abc_def0, 8), Some((0x3456_789a, PF)));
         // SHRD EAX=0x12345678, EBX=0x9abcdef0, 8 = 0xf0123456; CF = bit 7 = 0.
-        assert_eq!(
-            d(M::Shrd, Size::D, 0x1234_5678, 0x9abc_def0, 8),
-            Some((0xf012_3456, SF | PF))
-        );
+        assert_eq!(d(M::Shrd, Size::D, 0x1234_5678, 0x9abc_def0, 8), Some((0xf012_3456, SF | PF)));
         // Count 0 (and 32, masked to 0) changes nothing.
         assert_eq!(d(M::Shld, Size::D, 1, 2, 0), None);
         assert_eq!(d(M::Shrd, Size::W, 1, 2, 32), None);
         // 16-bit SHLD by 4: CF = bit 12 of dst = 1, OF = CF ^ MSB = 1.
-        assert_eq!(
-            d(M::Shld, Size::W, 0x1234, 0xabcd, 4),
-            Some((0x234a, CF | OF))
-        );
+        assert_eq!(d(M::Shld, Size::W, 0x1234, 0xabcd, 4), Some((0x234a, CF | OF)));
         // 16-bit SHLD by 20 (P6: shifts dst:src:dst): = src:dst shifted by 4.
-        assert_eq!(
-            d(M::Shld, Size::W, 0x1234, 0xabcd, 20),
-            Some((0xbcd1, SF | OF | PF))
-        );
+        assert_eq!(d(M::Shld, Size::W, 0x1234, 0xabcd, 20), Some((0xbcd1, SF | OF | PF)));
         // 16-bit SHRD by 20 (P6: dst:src:dst): = dst:src shifted right by 4, low word.
-        assert_eq!(
-            d(M::Shrd, Size::W, 0x1234, 0xabcd, 20),
-            Some((0x4abc, CF | OF))
-        );
+        assert_eq!(d(M::Shrd, Size::W, 0x1234, 0xabcd, 20), Some((0x4abc, CF | OF)));
         // SHLD by 1: OF = sign change.
-        assert_eq!(
-            d(M::Shld, Size::D, 0x4000_0000, 0x8000_0000, 1),
-            Some((0x8000_0001, SF | OF))
-        );
+        assert_eq!(d(M::Shld, Size::D, 0x4000_0000, 0x8000_0000, 1), Some((0x8000_0001, SF | OF)));
     }
 
     #[test]

@@ -261,7 +261,18 @@ impl Cpu {
             return Err(Fault::gp(0));
         }
         let changed = self.s.cr0 ^ v;
-        self.s.cr0 = v & (cr0::PE | cr0::MP | cr0::EM | cr0::TS | cr0::ET | cr0::NE | cr0::WP | cr0::AM | cr0::NW | cr0::CD | cr0::PG);
+        self.s.cr0 = v
+            & (cr0::PE
+                | cr0::MP
+                | cr0::EM
+                | cr0::TS
+                | cr0::ET
+                | cr0::NE
+                | cr0::WP
+                | cr0::AM
+                | cr0::NW
+                | cr0::CD
+                | cr0::PG);
         if changed & (cr0::PG | cr0::WP | cr0::PE) != 0 {
             self.tlb.flush();
         }
