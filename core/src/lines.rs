@@ -25,6 +25,7 @@ struct Inner {
     a20_changes: AtomicU64,
     reset: AtomicBool,
     exit: AtomicU64, // 0 = none; else kind in bits 32..40, value in low 32
+    firmware_call: AtomicBool,
     any: AtomicBool, // "something needs the dispatcher's attention"
 }
 
@@ -104,6 +105,23 @@ impl Lines {
             3 => Some(ExitReason::Stop),
             _ => None,
         }
+    }
+
+    /// The guest entered the firmware's trap port: the CPU stops after the current instruction
+    /// and the machine runs the firmware service in Rust.
+    pub fn request_firmware_call(&self) {
+        self.0.firmware_call.store(true, Relaxed);
+        self.0.any.store(true, Relaxed);
+    }
+
+    /// Whether a firmware call is waiting (see [`Lines::request_firmware_call`]).
+    pub fn firmware_call_pending(&self) -> bool {
+        self.0.firmware_call.load(Relaxed)
+    }
+
+    /// Takes a pending firmware call.
+    pub fn take_firmware_call(&self) -> bool {
+        self.0.firmware_call.swap(false, Relaxed)
     }
 
     /// Whether any wire changed since the last call (cleared by the call): lets the dispatcher

@@ -4,12 +4,14 @@
 //!
 //! - [`uart16550`]: the 16550A UART (COM1 at 0x3F8, IRQ 4).
 //! - [`debugcon`]: the Bochs/QEMU 0xE9 debug console.
+//! - [`firmware`]: emu's own BIOS (Rust services behind x86 trap stubs).
 //! - [`post`]: the port 0x80 POST code latch.
 //! - [`debug_exit`]: an isa-debug-exit-style port at 0xF4.
 //! - [`shutdown`]: the Bochs-style shutdown port at 0x8900.
 
 pub mod debug_exit;
 pub mod debugcon;
+pub mod firmware;
 pub mod post;
 pub mod shutdown;
 pub mod uart16550;

@@ -37,7 +37,8 @@ pub enum Stop {
     Halted,
     /// A triple fault shut the CPU down.
     Shutdown,
-    /// The board's wires need the machine's attention (exit, reset, A20 handled already).
+    /// The board's wires need the machine's attention: an exit request or a firmware call
+    /// (reset and A20 are handled inside the CPU loop).
     Attention,
 }
 
@@ -229,7 +230,7 @@ impl Cpu {
             }
             if self.sys.lines.take_attention() {
                 self.sync_a20();
-                if self.sys.lines.exit().is_some() {
+                if self.sys.lines.exit().is_some() || self.sys.lines.firmware_call_pending() {
                     return Stop::Attention;
                 }
                 if self.sys.lines.take_reset() {
@@ -303,7 +304,7 @@ impl Cpu {
         }
     }
 
-    fn interrupt_inner(&mut self, v: u8, error: Option<u32>, how: Delivery) -> Res {
+    pub(crate) fn interrupt_inner(&mut self, v: u8, error: Option<u32>, how: Delivery) -> Res {
         if self.s.protected() {
             return system::protected_mode_interrupt(self, v, error, how);
         }
