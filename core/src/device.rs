@@ -38,6 +38,51 @@ pub trait Device: Send + Any {
     fn as_interrupt_controller(&mut self) -> Option<&mut dyn InterruptController> {
         None
     }
+
+    /// Address ranges the device asks the board to move, e.g. because the guest reprogrammed a
+    /// PCI BAR. [`System`](crate::System) takes and applies them right after every write access.
+    fn take_remaps(&mut self) -> Vec<Remap> {
+        Vec::new()
+    }
+
+    /// Whether the device has bus-master DMA work waiting for [`Device::run_dma`]. The
+    /// [`System`](crate::System) asks after every write access.
+    fn dma_pending(&self) -> bool {
+        false
+    }
+
+    /// Performs the pending DMA work against guest memory (the device itself is not reachable
+    /// through `mem` while this runs).
+    fn run_dma(&mut self, _mem: &mut dyn GuestMemory) {}
+}
+
+/// Which address space a [`Remap`] moves a range in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressSpace {
+    /// The 64 KiB port I/O space.
+    Io,
+    /// The physical (MMIO) address space.
+    Mmio,
+}
+
+/// A request to move one region of a device: unmap `[old, old + len)` if it is still mapped to
+/// `(target, region)`, then map `[new, new + len)` to it. `None` means "not mapped".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Remap {
+    pub space: AddressSpace,
+    pub target: DeviceId,
+    pub region: u8,
+    pub len: u64,
+    pub old: Option<u64>,
+    pub new: Option<u64>,
+}
+
+/// Guest physical memory as a bus master sees it (implemented by [`System`](crate::System)).
+pub trait GuestMemory {
+    /// Copies guest physical memory at `pa` into `buf`.
+    fn read_bytes(&mut self, pa: u64, buf: &mut [u8]);
+    /// Copies `data` into guest physical memory at `pa` (marking written pages for the JIT).
+    fn write_bytes(&mut self, pa: u64, data: &[u8]);
 }
 
 /// What the CPU asks of the chip that drives its INTR pin.

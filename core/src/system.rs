@@ -7,7 +7,7 @@
 
 use crate::bus::Bus;
 use crate::clock::{Clock, ClockMode};
-use crate::device::{Device, DeviceId, InterruptController, OPEN_BUS};
+use crate::device::{AddressSpace, Device, DeviceId, GuestMemory, InterruptController, Remap, OPEN_BUS};
 use crate::error::Error;
 use crate::lines::Lines;
 use crate::memory::{GuestRam, Rom, PAGE_SIZE};
@@ -41,6 +41,8 @@ pub struct System {
     written_watched: Vec<u64>,
     /// The device wired to the CPU's INTR pin.
     intc: Option<DeviceId>,
+    /// Counts changes to the MMIO map, so a TLB can tell cached page backings went stale.
+    mmio_generation: u64,
 }
 
 impl System {
@@ -56,6 +58,7 @@ impl System {
             next_deadline: u64::MAX,
             written_watched: Vec::new(),
             intc: None,
+            mmio_generation: 0,
         })
     }
 
@@ -86,12 +89,62 @@ impl System {
         Ok(self.io.insert(port as u64, len as u64, (dev, region))?)
     }
 
+    /// Removes the I/O range that starts at `port`.
+    pub fn unmap_io(&mut self, port: u16) {
+        self.io.remove(port as u64);
+    }
+
     pub fn map_mmio(&mut self, base: u64, len: u64, dev: DeviceId, region: u8) -> Result<(), Error> {
+        self.mmio_generation += 1;
         Ok(self.mmio.insert(base, len, (dev, region))?)
     }
 
     pub fn unmap_mmio(&mut self, base: u64) {
+        self.mmio_generation += 1;
         self.mmio.remove(base);
+    }
+
+    /// Counts changes to the MMIO map: a TLB that caches [`System::page_backing`] results must be
+    /// flushed when this changes (a PCI BAR moved over RAM, say).
+    pub fn mmio_generation(&self) -> u64 {
+        self.mmio_generation
+    }
+
+    /// Moves a device region as [`Remap`] describes. The old range is removed only if it still
+    /// maps to the same device and region. A new range that overlaps another is an error and
+    /// leaves the region unmapped (a guest that puts two BARs on top of each other gets neither).
+    pub fn apply_remap(&mut self, r: Remap) -> Result<(), Error> {
+        let bus = match r.space {
+            AddressSpace::Io => &mut self.io,
+            AddressSpace::Mmio => {
+                self.mmio_generation += 1;
+                &mut self.mmio
+            }
+        };
+        if let Some(old) = r.old {
+            if bus.lookup(old) == Some(((r.target, r.region), 0)) {
+                bus.remove(old);
+            }
+        }
+        match r.new {
+            Some(new) if r.space == AddressSpace::Io && new + r.len > 0x1_0000 => Ok(()),
+            Some(new) => Ok(bus.insert(new, r.len, (r.target, r.region))?),
+            None => Ok(()),
+        }
+    }
+
+    /// After a write to device `dev`: moves the ranges it asked to move and runs its DMA.
+    fn after_write(&mut self, dev: DeviceId) {
+        let i = dev.0 as usize;
+        for r in self.devices[i].take_remaps() {
+            let _ = self.apply_remap(r); // a conflicting BAR is simply not decoded
+        }
+        if self.devices[i].dma_pending() {
+            // The device cannot be borrowed while it reaches memory through `self`: lend it out.
+            let mut d = std::mem::replace(&mut self.devices[i], Box::new(Vacant));
+            d.run_dma(self);
+            self.devices[i] = d;
+        }
     }
 
     /// Wires device `id` (which must implement [`Device::as_interrupt_controller`]) to INTR.
@@ -173,6 +226,7 @@ impl System {
     pub fn write_phys(&mut self, pa: u64, size: u8, value: u32) {
         if let Some((dev, region, off)) = self.mmio_target(pa, size) {
             self.devices[dev.0 as usize].write(region, off, size, value);
+            self.after_write(dev);
             self.update_deadline();
             return;
         }
@@ -254,6 +308,7 @@ impl System {
     pub fn io_write(&mut self, port: u16, size: u8, value: u32) {
         if let Some(((dev, region), off)) = self.io.lookup(port as u64) {
             self.devices[dev.0 as usize].write(region, off, size, value);
+            self.after_write(dev);
             self.update_deadline();
         }
     }
@@ -282,6 +337,31 @@ impl System {
 
     fn update_deadline(&mut self) {
         self.next_deadline = self.devices.iter().filter_map(|d| d.deadline()).min().unwrap_or(u64::MAX);
+    }
+}
+
+impl GuestMemory for System {
+    fn read_bytes(&mut self, pa: u64, buf: &mut [u8]) {
+        System::read_bytes(self, pa, buf)
+    }
+    fn write_bytes(&mut self, pa: u64, data: &[u8]) {
+        System::write_bytes(self, pa, data)
+    }
+}
+
+/// Stands in for a device lent out by [`System::after_write`] while it runs DMA.
+struct Vacant;
+
+impl Device for Vacant {
+    fn name(&self) -> &'static str {
+        "vacant"
+    }
+    fn read(&mut self, _: u8, _: u64, _: u8) -> u32 {
+        OPEN_BUS
+    }
+    fn write(&mut self, _: u8, _: u64, _: u8, _: u32) {}
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
     }
 }
 
@@ -350,6 +430,72 @@ mod tests {
         assert_eq!(s.read_phys(0x300000, 4), 0xffff_ffff); // nothing there
         s.write_phys(0xeffff, 2, 0x5566); // straddles RAM and ROM
         assert_eq!(s.read_phys(0xeffff, 2), 0xaa66);
+    }
+
+    /// Moves itself from port 0x100 to 0x200 when written, and DMAs its byte to RAM 0x1000.
+    #[derive(Default)]
+    struct Mover {
+        moved: bool,
+        dma: Option<u8>,
+    }
+    impl Device for Mover {
+        fn name(&self) -> &'static str {
+            "mover"
+        }
+        fn read(&mut self, _: u8, _: u64, _: u8) -> u32 {
+            7
+        }
+        fn write(&mut self, _: u8, _: u64, _: u8, value: u32) {
+            self.dma = Some(value as u8);
+        }
+        fn take_remaps(&mut self) -> Vec<Remap> {
+            if std::mem::replace(&mut self.moved, true) {
+                return Vec::new();
+            }
+            let r = Remap {
+                space: AddressSpace::Io,
+                target: DeviceId(0),
+                region: 0,
+                len: 2,
+                old: Some(0x100),
+                new: Some(0x200),
+            };
+            vec![r]
+        }
+        fn dma_pending(&self) -> bool {
+            self.dma.is_some()
+        }
+        fn run_dma(&mut self, mem: &mut dyn GuestMemory) {
+            let v = self.dma.take().unwrap();
+            mem.write_bytes(0x1000, &[v]);
+        }
+        fn as_any_mut(&mut self) -> &mut dyn Any {
+            self
+        }
+    }
+
+    #[test]
+    fn devices_remap_themselves_and_run_dma_after_writes() {
+        let mut s = system();
+        let id = s.add_device(Box::new(Mover::default()));
+        s.map_io(0x100, 2, id, 0).unwrap();
+        s.io_write(0x101, 1, 0x5a);
+        assert_eq!(s.io_read(0x100, 1), 0xff);
+        assert_eq!(s.io_read(0x201, 1), 7);
+        assert_eq!(s.ram().as_slice()[0x1000], 0x5a);
+        assert_eq!(s.take_written_pages(), vec![1]);
+        let g = s.mmio_generation();
+        s.apply_remap(Remap {
+            space: AddressSpace::Mmio,
+            target: id,
+            region: 0,
+            len: 16,
+            old: None,
+            new: Some(0xa0000),
+        })
+        .unwrap();
+        assert!(s.mmio_generation() > g);
+        assert_eq!(s.read_phys(0xa0004, 1), 7);
     }
 
     #[test]

@@ -5,6 +5,15 @@
 //! - [`uart16550`]: the 16550A UART (COM1 at 0x3F8, IRQ 4).
 //! - [`debugcon`]: the Bochs/QEMU 0xE9 debug console.
 //! - [`firmware`]: emu's own BIOS (Rust services behind x86 trap stubs).
+//! - [`pic8259`]: the 8259A interrupt controller pair (0x20, 0xA0) with the ELCR (0x4D0).
+//! - [`pit8254`]: the 8254 interval timer (0x40-0x43), counter 0 on IRQ0.
+//! - [`port61`]: system control port B (0x61): counter 2's gate and output, refresh toggle.
+//! - [`pc`]: wires the PIC pair, the PIT and port 0x61 into a `System`.
+//! - [`pci`]: PCI bus 0 (configuration mechanism #1 at 0xCF8/0xCFC) with the i440FX host bridge
+//!   and the PIIX3 ISA bridge and IDE functions.
+//! - [`ide`]: the two IDE channels (0x1F0/0x3F6 IRQ 14, 0x170/0x376 IRQ 15) with ATA disks, an
+//!   ATAPI CD-ROM and PIIX3 bus-master DMA; disk images through [`ide::open_disk`].
+//! - [`pci_ide`]: wires the PCI bus and the IDE controller with its drives into a `System`.
 //! - [`post`]: the port 0x80 POST code latch.
 //! - [`debug_exit`]: an isa-debug-exit-style port at 0xF4.
 //! - [`shutdown`]: the Bochs-style shutdown port at 0x8900.
@@ -12,6 +21,13 @@
 pub mod debug_exit;
 pub mod debugcon;
 pub mod firmware;
+pub mod ide;
+pub mod pc;
+pub mod pci;
+pub mod pci_ide;
+pub mod pic8259;
+pub mod pit8254;
+pub mod port61;
 pub mod post;
 pub mod shutdown;
 pub mod uart16550;
@@ -22,6 +38,13 @@ use emu_core::{DeviceId, Error, System};
 
 pub use debug_exit::{DebugExit, DEBUG_EXIT_PORT, DEBUG_EXIT_PORTS};
 pub use debugcon::{DebugCon, DEBUGCON_PORT};
+pub use pc::attach_pc_timers_and_pic;
+pub use pci::{PciBus, PciFunction};
+pub use pci_ide::{attach_pci_and_ide, AttachError, PciIde};
+pub use ide::{open_cdrom, open_disk, BlockBackend, DiskError, Ide};
+pub use pic8259::{EdgeLatch, Pic8259};
+pub use pit8254::{Pit8254, PIT_HZ};
+pub use port61::Port61;
 pub use post::{PostPort, POST_PORT};
 pub use shutdown::{ShutdownPort, SHUTDOWN_PORT};
 pub use uart16550::{SerialInput, Uart16550, COM1_BASE, COM1_IRQ, UART_PORTS};
