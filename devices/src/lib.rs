@@ -9,6 +9,12 @@
 //! - [`pit8254`]: the 8254 interval timer (0x40-0x43), counter 0 on IRQ0.
 //! - [`port61`]: system control port B (0x61): counter 2's gate and output, refresh toggle.
 //! - [`pc`]: wires the PIC pair, the PIT and port 0x61 into a `System`.
+//! - [`mc146818`]: the MC146818 RTC and CMOS RAM (0x70-0x71, IRQ 8), with the NVRAM fields
+//!   firmware reads ([`mc146818::CmosConfig`]).
+//! - [`i8042`]: the 8042 keyboard controller (0x60, 0x64; IRQ 1 and 12) with a
+//!   [`ps2_keyboard`] and a [`ps2_mouse`].
+//! - [`port92`]: system control port A (0x92): fast A20 and reset.
+//! - [`pc_input`]: wires the RTC, the 8042 and port 0x92 into a `System`.
 //! - [`pci`]: PCI bus 0 (configuration mechanism #1 at 0xCF8/0xCFC) with the i440FX host bridge
 //!   and the PIIX3 ISA bridge and IDE functions.
 //! - [`ide`]: the two IDE channels (0x1F0/0x3F6 IRQ 14, 0x170/0x376 IRQ 15) with ATA disks, an
@@ -22,13 +28,19 @@ pub mod debug_exit;
 pub mod debugcon;
 pub mod firmware;
 pub mod ide;
+pub mod i8042;
+pub mod mc146818;
 pub mod pc;
+pub mod pc_input;
 pub mod pci;
 pub mod pci_ide;
 pub mod pic8259;
 pub mod pit8254;
 pub mod port61;
+pub mod port92;
 pub mod post;
+pub mod ps2_keyboard;
+pub mod ps2_mouse;
 pub mod shutdown;
 pub mod uart16550;
 
@@ -38,14 +50,20 @@ use emu_core::{DeviceId, Error, System};
 
 pub use debug_exit::{DebugExit, DEBUG_EXIT_PORT, DEBUG_EXIT_PORTS};
 pub use debugcon::{DebugCon, DEBUGCON_PORT};
+pub use i8042::I8042;
+pub use mc146818::{BootDevice, CmosConfig, DiskGeometry, FloppyType, Mc146818, RTC_IRQ};
 pub use pc::attach_pc_timers_and_pic;
+pub use pc_input::{attach_rtc_and_keyboard, PcInputDevices};
 pub use pci::{PciBus, PciFunction};
 pub use pci_ide::{attach_pci_and_ide, AttachError, PciIde};
 pub use ide::{open_cdrom, open_disk, BlockBackend, DiskError, Ide};
 pub use pic8259::{EdgeLatch, Pic8259};
 pub use pit8254::{Pit8254, PIT_HZ};
 pub use port61::Port61;
+pub use port92::Port92;
 pub use post::{PostPort, POST_PORT};
+pub use ps2_keyboard::{KeyCode, KeyboardInput, Ps2Keyboard};
+pub use ps2_mouse::{MouseInput, Ps2Mouse};
 pub use shutdown::{ShutdownPort, SHUTDOWN_PORT};
 pub use uart16550::{SerialInput, Uart16550, COM1_BASE, COM1_IRQ, UART_PORTS};
 
