@@ -23,6 +23,8 @@
 //! - [`post`]: the port 0x80 POST code latch.
 //! - [`debug_exit`]: an isa-debug-exit-style port at 0xF4.
 //! - [`shutdown`]: the Bochs-style shutdown port at 0x8900.
+//! - [`vga`]: the VGA with the Bochs VBE extensions and a linear framebuffer; renders frames and
+//!   writes PNG screenshots.
 
 pub mod debug_exit;
 pub mod debugcon;
@@ -43,6 +45,7 @@ pub mod ps2_keyboard;
 pub mod ps2_mouse;
 pub mod shutdown;
 pub mod uart16550;
+pub mod vga;
 
 use std::io::Write;
 
@@ -66,6 +69,7 @@ pub use ps2_keyboard::{KeyCode, KeyboardInput, Ps2Keyboard};
 pub use ps2_mouse::{MouseInput, Ps2Mouse};
 pub use shutdown::{ShutdownPort, SHUTDOWN_PORT};
 pub use uart16550::{SerialInput, Uart16550, COM1_BASE, COM1_IRQ, UART_PORTS};
+pub use vga::{attach_vga, save_png, Framebuffer, Vga, LFB_DEFAULT_BASE};
 
 /// The devices [`attach_headless_devices`] added, and the handle that types into COM1.
 #[derive(Debug, Clone)]

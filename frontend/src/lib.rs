@@ -4,6 +4,7 @@
 
 pub mod exit;
 pub mod machine;
+pub mod pc;
 pub mod trace;
 
 pub use exit::Outcome;
