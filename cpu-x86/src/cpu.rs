@@ -7,7 +7,8 @@ use emu_core::System;
 use std::collections::HashSet;
 
 /// One x86 CPU and its board. Both tiers operate on this value; the JIT passes `*mut Cpu` to
-/// generated code and its helpers.
+/// generated code and its helpers. `#[repr(C)]` keeps `s` at offset 0 (emu-jit pins it in a test).
+#[repr(C)]
 pub struct Cpu {
     /// Architectural state (`#[repr(C)]`, first field: generated code reaches it at offset 0).
     pub s: CpuState,
@@ -25,7 +26,9 @@ pub struct Cpu {
     /// Triple fault: the CPU stopped; the machine resets it or ends the run.
     pub shutdown: bool,
     /// `icount` at which the run loop next syncs the clock and runs device timers.
-    pub(crate) sys_deadline_icount: u64,
+    pub sys_deadline_icount: u64,
+    /// Debug-exception bookkeeping of the step loop (see [`crate::debug`]).
+    pub debug: crate::debug::DebugState,
 }
 
 impl Cpu {
@@ -44,6 +47,7 @@ impl Cpu {
             reported: HashSet::new(),
             shutdown: false,
             sys_deadline_icount: 0,
+            debug: Default::default(),
         }
     }
 
@@ -53,6 +57,7 @@ impl Cpu {
         self.s = CpuState::reset();
         self.s.icount = icount;
         self.shutdown = false;
+        self.debug = Default::default();
         self.tlb.flush();
     }
 

@@ -5,19 +5,26 @@
 //! - [`flags`]: lazy arithmetic flags.
 //! - [`decode`]: opcode maps in SDM vocabulary → [`decode::Insn`].
 //! - [`interp`]: executes an `Insn`; one file per instruction family.
-//! - [`mmu`], [`tlb`]: segmentation, paging and the TLB with host pointers.
+//! - [`mmu`], [`paging`], [`tlb`]: segmentation, the page walk and the TLB with host pointers.
+//! - [`debug`]: debug registers, breakpoints and single-step; [`msr`]: model-specific registers.
 //! - [`fault`]: exceptions as values.
+//! - [`fpu`]: the x87 FPU (80-bit soft-float, FSAVE/FXSAVE, #MF/IRQ13).
 //! - [`cpu`]: the CPU and its board together.
 //! - [`disasm`]: Intel-syntax text of an `Insn`, for traces and the debugger.
 
 pub mod cpu;
 pub mod cpuid;
+pub mod debug;
 pub mod decode;
 pub mod disasm;
 pub mod fault;
 pub mod flags;
+pub mod fpu;
 pub mod interp;
 pub mod mmu;
+pub mod msr;
+pub mod paging;
+pub mod protected;
 pub mod state;
 pub mod tlb;
 

@@ -1,37 +1,21 @@
-//! The softmmu as the interpreter uses it: segmentation (offset → linear address), paging
-//! (linear → physical, through the [`Tlb`](crate::tlb::Tlb)), and the physical access itself
-//! (host RAM directly, everything else through the board's [`System`](emu_core::System)).
+//! The softmmu as the interpreter uses it: segmentation (offset → linear address), the linear
+//! accesses (through the [`Tlb`](crate::tlb::Tlb), or the page walk of [`crate::paging`]), and
+//! the physical access itself (host RAM directly, everything else through the board's
+//! [`System`](emu_core::System)).
 //!
 //! The fast path is a TLB tag compare and a host load or store; [`Cpu::read_lin_slow`] and
 //! [`Cpu::write_lin_slow`] do the page walk, the permission checks, the A/D bits, MMIO, page
-//! crossings, and self-modifying-code detection.
+//! crossings, self-modifying-code detection and data breakpoints (pages holding an armed data
+//! breakpoint are never given read or write tags, so every access to them comes here).
 
 use crate::cpu::Cpu;
 use crate::fault::{Fault, Res};
 use crate::flags::Size;
-use crate::state::{attr, cr0, SegReg};
+use crate::paging::Translation;
+pub use crate::paging::{pf_error, pte};
+use crate::state::{attr, SegReg};
 use crate::tlb::{Access, Tlb, TlbEntry};
 use emu_core::PageBacking;
-
-/// Page-table entry bits (SDM Vol. 3, 4.3).
-pub mod pte {
-    pub const P: u32 = 1 << 0;
-    pub const RW: u32 = 1 << 1;
-    pub const US: u32 = 1 << 2;
-    pub const A: u32 = 1 << 5;
-    pub const D: u32 = 1 << 6;
-    pub const PS: u32 = 1 << 7;
-}
-
-/// #PF error code bits.
-pub mod pf_error {
-    pub const P: u32 = 1 << 0;
-    pub const W: u32 = 1 << 1;
-    pub const U: u32 = 1 << 2;
-}
-
-const CR4_PSE: u32 = 1 << 4;
-const CR4_PAE: u32 = 1 << 5;
 
 impl Cpu {
     // ---- segmentation -----------------------------------------------------------------------
@@ -129,10 +113,11 @@ impl Cpu {
             // SAFETY: as in `read_lin`.
             return Ok(unsafe { *((lin as usize).wrapping_add(e.addend) as *const u8) });
         }
-        let pa = self.translate(lin, Access::Exec, user)?;
-        Ok(match self.fill(lin, pa, Access::Exec, user) {
+        let t = self.walk(lin, Access::Exec, user)?;
+        Ok(match self.fill(lin, t, Access::Exec, user) {
+            // SAFETY: `fill` returns host pointers only for host-backed pages.
             Some(host) => unsafe { *host },
-            None => self.sys.read_phys(pa, 1) as u8,
+            None => self.sys.read_phys(t.pa, 1) as u8,
         })
     }
 
@@ -155,11 +140,14 @@ impl Cpu {
             }
             return Ok(v);
         }
-        let pa = self.translate(lin, Access::Read, user)?;
-        Ok(match self.fill(lin, pa, Access::Read, user) {
+        let t = self.walk(lin, Access::Read, user)?;
+        if self.s.dr[7] & 0xff != 0 {
+            self.check_data_breakpoints(lin, size.bytes(), false);
+        }
+        Ok(match self.fill(lin, t, Access::Read, user) {
             // SAFETY: `fill` returns host pointers only for host-backed pages; we stay inside.
             Some(host) => unsafe { load(host, size) },
-            None => self.sys.read_phys(pa, size as u8),
+            None => self.sys.read_phys(t.pa, size as u8),
         })
     }
 
@@ -167,7 +155,8 @@ impl Cpu {
     /// is written, so a #PF on the second page leaves memory untouched.
     pub fn write_lin_slow(&mut self, lin: u32, size: Size, value: u32, user: bool) -> Res<()> {
         if (lin & 0xfff) + size.bytes() > 0x1000 {
-            let second = lin.wrapping_add(size.bytes() - 1);
+            // A #PF on the second page reports its first byte (CR2), as hardware does.
+            let second = lin.wrapping_add(size.bytes() - 1) & !0xfff;
             self.translate(lin, Access::Write, user)?;
             self.translate(second, Access::Write, user)?;
             for i in 0..size.bytes() {
@@ -175,35 +164,44 @@ impl Cpu {
             }
             return Ok(());
         }
-        let pa = self.translate(lin, Access::Write, user)?;
-        let page = (pa >> 12) as u32;
-        if self.is_code_page(page) {
+        let t = self.walk(lin, Access::Write, user)?;
+        if self.s.dr[7] & 0xff != 0 {
+            self.check_data_breakpoints(lin, size.bytes(), true);
+        }
+        let page = (t.pa >> 12) as u32;
+        if t.pa >> 32 == 0 && self.is_code_page(page) {
             self.smc_writes.push(page);
         }
-        match self.fill(lin, pa, Access::Write, user) {
+        match self.fill(lin, t, Access::Write, user) {
             // SAFETY: as in `read_lin_slow`.
             Some(host) => unsafe { store(host, size, value) },
-            None => self.sys.write_phys(pa, size as u8, value),
+            None => self.sys.write_phys(t.pa, size as u8, value),
         }
         Ok(())
     }
 
-    /// Caches the translation `lin → pa` for `access` if the page is host memory, returning the
-    /// host address of `pa` in that case.
-    fn fill(&mut self, lin: u32, pa: u64, access: Access, user: bool) -> Option<*mut u8> {
+    /// Caches the translation `lin → t.pa` for `access` if the page is host memory, returning
+    /// the host address of `t.pa` in that case. Writes to code pages and reads or writes on a
+    /// page with an armed data breakpoint are not cached.
+    fn fill(&mut self, lin: u32, t: Translation, access: Access, user: bool) -> Option<*mut u8> {
+        let pa = t.pa;
         let host = match self.sys.page_backing(pa) {
             PageBacking::Ram(p) => p,
             PageBacking::Rom(p) if access != Access::Write => p as *mut u8,
             _ => return None,
         };
         let page = (pa >> 12) as u32;
-        let cacheable = !(access == Access::Write && self.is_code_page(page));
+        let cacheable = !(access == Access::Write && self.is_code_page(page))
+            && (access == Access::Exec || !self.data_breakpoint_on_page(lin));
         let lin_page = lin & !0xfff;
         self.tlb.fills += 1;
         let e: &mut TlbEntry = &mut self.tlb.sets[user as usize][Tlb::slot(lin)];
         let addend = (host as usize).wrapping_sub(lin_page as usize);
         if e.addend != addend || e.phys_page != page << 12 || ![e.read, e.write, e.exec].contains(&lin_page) {
             *e = TlbEntry { phys_page: page << 12, addend, ..TlbEntry::EMPTY };
+            self.tlb.global[user as usize][Tlb::slot(lin)] = t.global;
+        } else {
+            self.tlb.global[user as usize][Tlb::slot(lin)] &= t.global;
         }
         if cacheable {
             match access {
@@ -214,59 +212,6 @@ impl Cpu {
         }
         // SAFETY: `host` points at a whole 4 KiB page of host memory.
         Some(unsafe { host.add((pa & 0xfff) as usize) })
-    }
-
-    // ---- paging -----------------------------------------------------------------------------
-
-    /// Translates a linear address to a physical one for `access`, walking the page tables when
-    /// paging is on (setting A and D as the hardware does) and raising #PF on a violation.
-    pub fn translate(&mut self, lin: u32, access: Access, user: bool) -> Res<u64> {
-        if self.s.cr0 & cr0::PG == 0 {
-            return Ok((lin & self.a20_mask) as u64);
-        }
-        if self.s.cr4 & CR4_PAE != 0 {
-            // PAE paging belongs to the system-architecture work; CPUID does not claim it.
-            return Err(Fault::gp(0));
-        }
-        let write = access == Access::Write;
-        let err = (if write { pf_error::W } else { 0 }) | (if user { pf_error::U } else { 0 });
-        let pde_addr = ((self.s.cr3 & !0xfff) | ((lin >> 22) << 2)) as u64;
-        let pde = self.phys_u32(pde_addr);
-        if pde & pte::P == 0 {
-            return Err(Fault::pf(lin, err));
-        }
-        let big = pde & pte::PS != 0 && self.s.cr4 & CR4_PSE != 0;
-        let (entry_addr, entry, rights) = if big {
-            (pde_addr, pde, pde)
-        } else {
-            let pte_addr = ((pde & !0xfff) | (((lin >> 12) & 0x3ff) << 2)) as u64;
-            let p = self.phys_u32(pte_addr);
-            if p & pte::P == 0 {
-                return Err(Fault::pf(lin, err));
-            }
-            (pte_addr, p, pde & p)
-        };
-        let wp = self.s.cr0 & cr0::WP != 0;
-        if (user && rights & pte::US == 0) || (write && rights & pte::RW == 0 && (user || wp)) {
-            return Err(Fault::pf(lin, err | pf_error::P));
-        }
-        if !big && pde & pte::A == 0 {
-            self.set_phys_u32(pde_addr, pde | pte::A);
-        }
-        let new = entry | pte::A | if write { pte::D } else { 0 };
-        if new != entry {
-            self.set_phys_u32(entry_addr, new);
-        }
-        let pa = if big { (entry & 0xffc0_0000) | (lin & 0x3f_ffff) } else { (entry & !0xfff) | (lin & 0xfff) };
-        Ok((pa & self.a20_mask) as u64)
-    }
-
-    fn phys_u32(&mut self, pa: u64) -> u32 {
-        self.sys.read_phys(pa & self.a20_mask as u64, 4)
-    }
-
-    fn set_phys_u32(&mut self, pa: u64, v: u32) {
-        self.sys.write_phys(pa & self.a20_mask as u64, 4, v);
     }
 }
 

@@ -133,6 +133,18 @@ pub mod cr0 {
     pub const PG: u32 = 1 << 31;
 }
 
+/// CR4 bits (SDM Vol. 3, 2.5).
+pub mod cr4 {
+    pub const VME: u32 = 1 << 0;
+    pub const PVI: u32 = 1 << 1;
+    pub const TSD: u32 = 1 << 2;
+    pub const DE: u32 = 1 << 3;
+    pub const PSE: u32 = 1 << 4;
+    pub const PAE: u32 = 1 << 5;
+    pub const MCE: u32 = 1 << 6;
+    pub const PGE: u32 = 1 << 7;
+}
+
 /// The architectural state of the CPU: everything an instruction reads or writes, but no
 /// host-side machinery (TLB, caches, the bus).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +182,20 @@ pub struct CpuState {
     pub icount: u64,
     /// Time-stamp counter offset: TSC = icount + tsc_offset.
     pub tsc_offset: u64,
+    /// The four PAE page-directory-pointer-table entries, loaded from CR3 by MOV to CR3 (and by
+    /// MOV to CR0/CR4 that turn PAE paging on or change its modes); SDM Vol. 3, 4.4.1.
+    pub pdpte: [u64; 4],
+    /// IA32_EFER (MSR C000_0080h): NXE (bit 11) and SCE (bit 0, storage only).
+    pub efer: u64,
+    /// IA32_SYSENTER_CS/ESP/EIP (MSRs 174h-176h), for SYSENTER/SYSEXIT.
+    pub sysenter_cs: u32,
+    pub sysenter_esp: u32,
+    pub sysenter_eip: u32,
+    pub _pad2: u32,
+    /// The other model-specific registers kept as plain storage (APIC base, PAT, MTRRs...).
+    pub msr: crate::msr::MsrFile,
+    /// The x87 FPU: register stack, control/status/tag words, instruction and data pointers.
+    pub fpu: crate::fpu::Fpu,
 }
 
 impl CpuState {
@@ -206,6 +232,14 @@ impl CpuState {
             _pad: 0,
             icount: 0,
             tsc_offset: 0,
+            pdpte: [0; 4],
+            efer: 0,
+            sysenter_cs: 0,
+            sysenter_esp: 0,
+            sysenter_eip: 0,
+            _pad2: 0,
+            msr: crate::msr::MsrFile::reset(),
+            fpu: crate::fpu::Fpu::reset(),
         }
     }
 
@@ -288,6 +322,9 @@ mod tests {
         assert_eq!(offset_of!(Segment, base), 0);
         assert_eq!(offset_of!(CpuState, cr0), 56 + 12 * 8 + 16);
         assert_eq!(offset_of!(CpuState, icount) % 8, 0);
+        assert_eq!(offset_of!(CpuState, fpu) % 8, 0);
+        assert_eq!(std::mem::size_of::<crate::fpu::Fpu>(), 152);
+        assert_eq!(offset_of!(crate::fpu::Fpu, fcw), 128);
     }
 
     #[test]

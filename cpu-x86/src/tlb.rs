@@ -12,6 +12,11 @@
 //!
 //! There are two sets of entries, for supervisor (CPL 0-2) and user (CPL 3) accesses, so a
 //! privilege change needs no flush.
+//!
+//! Entries made from a global page (PTE.G with CR4.PGE) are marked in [`Tlb::global`] (beside
+//! the entries, so the entry layout generated code reads stays 24 bytes): a CR3 load drops only
+//! the others ([`Tlb::flush_nonglobal`]); INVLPG drops the page whatever it is,
+//! and changes to CR4.PGE/PAE/PSE, CR0.PG/WP, EFER.NXE or the A20 gate drop everything.
 
 /// A tag no access matches (page addresses have their low 12 bits clear).
 pub const INVALID: u32 = 1;
@@ -50,11 +55,13 @@ pub struct Tlb {
     pub sets: [[TlbEntry; TLB_SIZE]; 2],
     /// Fast-path hits and slow-path fills, for `--stats`.
     pub fills: u64,
+    /// Per entry of `sets`: made from a global page, so it survives a CR3 load.
+    pub global: [[bool; TLB_SIZE]; 2],
 }
 
 impl Default for Tlb {
     fn default() -> Self {
-        Tlb { sets: [[TlbEntry::EMPTY; TLB_SIZE]; 2], fills: 0 }
+        Tlb { sets: [[TlbEntry::EMPTY; TLB_SIZE]; 2], fills: 0, global: [[false; TLB_SIZE]; 2] }
     }
 }
 
@@ -72,13 +79,23 @@ impl Tlb {
         for set in &mut self.sets {
             set.fill(TlbEntry::EMPTY);
         }
+        self.global = [[false; TLB_SIZE]; 2];
+    }
+    /// Drops every translation not made from a global page (a CR3 load).
+    pub fn flush_nonglobal(&mut self) {
+        for (set, global) in self.sets.iter_mut().zip(&self.global) {
+            for (e, _) in set.iter_mut().zip(global).filter(|(_, &g)| !g) {
+                *e = TlbEntry::EMPTY;
+            }
+        }
     }
     /// Drops the translations of the page holding `lin` (INVLPG).
     pub fn flush_page(&mut self, lin: u32) {
-        for set in &mut self.sets {
+        for (set, global) in self.sets.iter_mut().zip(&mut self.global) {
             let e = &mut set[Self::slot(lin)];
             if [e.read, e.write, e.exec].contains(&(lin & !0xfff)) {
                 *e = TlbEntry::EMPTY;
+                global[Self::slot(lin)] = false;
             }
         }
     }

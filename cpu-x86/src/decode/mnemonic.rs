@@ -38,7 +38,7 @@ mnemonics! {
     Push, Pop, Pusha, Popa, Pushf, Popf, Enter, Leave,
     // Control transfer
     Jmp, JmpFar, Jcc, Call, CallFar, Ret, RetFar, Loop, Loope, Loopne, Jcxz,
-    Int, Int3, Into, Iret, Bound,
+    Int, Int3, Into, Int1, Iret, Bound,
     // Strings
     Movs, Cmps, Stos, Lods, Scas, Ins, Outs,
     // I/O
@@ -51,4 +51,6 @@ mnemonics! {
     Lar, Lsl, Arpl, Clts, MovCr, MovDr,
     // x87 escape (D8-DF): decoded with its ModRM; executed by the FPU.
     Fpu,
+    // x87 state save/restore with FXSR (0F AE /0, /1).
+    Fxsave, Fxrstor,
 }

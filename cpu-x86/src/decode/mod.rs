@@ -205,7 +205,8 @@ pub fn decode<E>(code32: bool, fetch: impl FnMut(usize) -> Result<u8, E>) -> Res
     let entry: Entry = match slot {
         Slot::Op(e) => e,
         Slot::Group(g) => g[((get_modrm(&mut r)? >> 3) & 7) as usize],
-        Slot::X87 => Entry { mnemonic: Mnemonic::Fpu, ops: [Spec::M, Spec::Nil, Spec::Nil], attr: 0 },
+        // Operands are ModRM-only (memory, or ST(i) in mod 3): set below, never invalid here.
+        Slot::X87 => Entry { mnemonic: Mnemonic::Fpu, ops: [Spec::Nil, Spec::Nil, Spec::Nil], attr: 0 },
         Slot::Prefix | Slot::Escape => unreachable!("prefixes and 0F are consumed above"),
     };
     let mut insn = Insn {

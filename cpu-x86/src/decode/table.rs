@@ -163,6 +163,8 @@ static G8: [Entry; 8] = [
     e(Btc, Ev, Ib, Nil, LOCK),
 ];
 static G9: [Entry; 8] = [BAD, e(Cmpxchg8b, Mq, Nil, Nil, LOCK), BAD, BAD, BAD, BAD, BAD, BAD];
+/// Group 15 (0F AE) as a Pentium II has it: FXSAVE and FXRSTOR only (no SSE).
+static G15: [Entry; 8] = [e(Fxsave, M, Nil, Nil, 0), e(Fxrstor, M, Nil, Nil, 0), BAD, BAD, BAD, BAD, BAD, BAD];
 
 /// The one-byte opcode map (SDM Table A-2).
 pub static ONE_BYTE: [Slot; 256] = {
@@ -307,6 +309,7 @@ pub static ONE_BYTE: [Slot; 256] = {
     t[0xf0] = Slot::Prefix;
     t[0xf2] = Slot::Prefix;
     t[0xf3] = Slot::Prefix;
+    t[0xf1] = op0(Int1, JUMP | MODE);
     t[0xf4] = op0(Hlt, JUMP | MODE);
     t[0xf5] = op0(Cmc, 0);
     t[0xf6] = Slot::Group(&G3_EB);
@@ -368,6 +371,7 @@ pub static TWO_BYTE: [Slot; 256] = {
     t[0xab] = op2(Bts, Ev, Gv, LOCK);
     t[0xac] = op3(Shrd, Ev, Gv, Ib);
     t[0xad] = op3(Shrd, Ev, Gv, CL);
+    t[0xae] = Slot::Group(&G15);
     t[0xaf] = op2(Imul, Gv, Ev, 0);
     t[0xb0] = op2(Cmpxchg, Eb, Gb, LOCK);
     t[0xb1] = op2(Cmpxchg, Ev, Gv, LOCK);

@@ -151,8 +151,8 @@ impl Cpu {
         if self.s.v86() && self.iopl() < 3 && v != vector::BP && v != vector::OF {
             return Err(Fault::gp(0));
         }
-        self.interrupt(v, Delivery::Software);
-        Ok(())
+        // A fault while delivering it (a gate's DPL, a bad IDT entry) is the INT instruction's.
+        self.interrupt_inner(v, None, Delivery::Software)
     }
 
     /// Far JMP or CALL to `sel:off`.

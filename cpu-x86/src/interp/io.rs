@@ -40,7 +40,9 @@ pub fn exec(cpu: &mut Cpu, i: &Insn) -> Res {
 impl Cpu {
     /// Whether an access of `size` at I/O port `port` is allowed; #GP(0) if not (see the module
     /// documentation). Reading the bitmap may itself fault (#PF on the TSS).
+    /// Also records I/O breakpoints (DR7 with CR4.DE) the access hits.
     pub fn check_io_permission(&mut self, port: u16, size: Size) -> Res {
+        self.check_io_breakpoints(port, size);
         if !self.s.protected() || (!self.s.v86() && self.s.cpl <= self.iopl()) {
             return Ok(());
         }

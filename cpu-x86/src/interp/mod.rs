@@ -60,6 +60,7 @@ pub fn exec(cpu: &mut Cpu, i: &Insn) -> Res {
         | Iret | Bound => control::exec(cpu, i),
         Movs | Cmps | Stos | Lods | Scas | Ins | Outs => string::exec(cpu, i),
         In | Out => io::exec(cpu, i),
+        Fpu | Fxsave | Fxrstor => crate::fpu::exec(cpu, i),
         _ => system::exec(cpu, i),
     }
 }
@@ -202,23 +203,42 @@ impl Cpu {
     }
 
     /// Executes one instruction at CS:EIP and delivers any exception it raises.
+    /// Debug exceptions (breakpoints, single-step, RF) are handled around the instruction by
+    /// [`Cpu::step_debug`], entered only when something of them is armed (see [`crate::debug`]).
+    #[inline]
     pub fn step(&mut self) {
+        if self.debug_step_needed() {
+            return self.step_debug();
+        }
+        self.step_insn();
+    }
+
+    /// Executes one instruction at CS:EIP and delivers any fault it raises (with RF set in the
+    /// EFLAGS image, as for every fault-class exception). Returns the instruction if it
+    /// completed.
+    #[inline(always)]
+    pub(crate) fn step_insn(&mut self) -> Option<Insn> {
         let start = self.s.eip;
         let shadow = std::mem::take(&mut self.s.irq_shadow);
         let result = self.fetch_decode().and_then(|i| {
             let next = start.wrapping_add(i.len as u32);
             self.s.eip = if self.s.code32() { next } else { next & 0xffff };
-            exec(self, &i)
+            exec(self, &i).map(|()| i)
         });
         self.s.icount += 1;
-        if let Err(f) = result {
-            self.s.eip = start;
-            self.s.irq_shadow = false;
-            self.raise(f);
-        }
         // An interrupt shadow set by this instruction (STI, MOV SS) covers the next one; the one
         // taken above covered this one and is gone.
         let _ = shadow;
+        match result {
+            Ok(i) => Some(i),
+            Err(f) => {
+                self.s.eip = start;
+                self.s.irq_shadow = false;
+                self.s.flags |= eflags::RF;
+                self.raise(f);
+                None
+            }
+        }
     }
 
     /// Runs until `budget` instructions have retired, the CPU halts, or the board needs attention.

@@ -29,9 +29,11 @@ pub fn exec(cpu: &mut Cpu, i: &Insn) -> Res {
         },
         M::Pop => match i.args[0] {
             Arg::Seg(s) => {
+                // The stack pointer moves by the old stack's size, even when POP SS changes it.
                 let v = cpu.read(SegReg::Ss, cpu.sp(), size)?;
+                let (sp, big) = (cpu.sp_plus(size.bytes()), cpu.s.stack32());
                 cpu.load_seg(s, v as u16)?;
-                cpu.set_sp(cpu.sp_plus(size.bytes()));
+                cpu.set_reg(reg::ESP as u8, if big { Size::D } else { Size::W }, sp);
                 Ok(())
             }
             Arg::Mem(_) => {
@@ -124,11 +126,16 @@ fn enter(cpu: &mut Cpu, i: &Insn) -> Res {
             cpu.write(SegReg::Ss, sp, size, v)?;
         }
         sp = sp.wrapping_sub(bytes) & mask;
-        cpu.write(SegReg::Ss, sp, size, frame)?;
+        // On a 16-bit stack a 32-bit ENTER pushes the frame pointer with ESP's upper half (as
+        // test386.asm checks, and as EBP ends up below).
+        cpu.write(SegReg::Ss, sp, size, (cpu.s.regs[reg::ESP] & !mask) | frame)?;
     }
     sp = sp.wrapping_sub(alloc) & mask;
     // The new stack top must be addressable (SDM: #SS if it is outside the segment).
-    cpu.linear(SegReg::Ss, sp, 1, crate::tlb::Access::Write)?;
+    // ...and writable through paging (#PF), as a write there would be.
+    let lin = cpu.linear(SegReg::Ss, sp, 1, crate::tlb::Access::Write)?;
+    let user = cpu.s.cpl == 3;
+    cpu.translate(lin, crate::tlb::Access::Write, user)?;
     let stack_size = if cpu.s.stack32() { Size::D } else { Size::W };
     cpu.set_reg(reg::EBP as u8, stack_size, frame);
     cpu.set_sp(sp);

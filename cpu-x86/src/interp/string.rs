@@ -93,16 +93,20 @@ pub fn exec(cpu: &mut Cpu, i: &Insn) -> Res {
         M::Cmps | M::Scas => Some(i.has(prefix::REP)),
         _ => None,
     };
-    let mut budget = REP_CHUNK;
+    // Single-step (TF) traps after every iteration of a REP instruction.
+    let mut budget = if cpu.s.flags & eflags::TF != 0 { 1 } else { REP_CHUNK };
     loop {
         let count = c.index(cpu, reg::ECX);
         if count == 0 {
             return Ok(());
         }
         if budget == 0 {
-            // Not finished: come back to this instruction after the dispatcher had its turn.
+            // Not finished: come back to this instruction after the dispatcher had its turn. RF
+            // is pushed set for an event between iterations, so an instruction breakpoint here
+            // does not fire again.
             let start = cpu.s.eip.wrapping_sub(i.len as u32);
             cpu.s.eip = if cpu.s.code32() { start } else { start & 0xffff };
+            cpu.s.flags |= eflags::RF;
             return Ok(());
         }
         if matches!(c.op, M::Movs | M::Stos) {
@@ -116,6 +120,10 @@ pub fn exec(cpu: &mut Cpu, i: &Insn) -> Res {
         let zf = once(cpu, &c)?;
         cpu.set_reg(reg::ECX as u8, c.asize, count - 1);
         budget -= 1;
+        if cpu.debug.hits != 0 && count > 1 {
+            // A data or I/O breakpoint hit: its trap reports this iteration (see above for RF).
+            budget = 0;
+        }
         if until.is_some_and(|repe| zf != repe) {
             return Ok(());
         }
@@ -186,7 +194,7 @@ fn probe_write(cpu: &mut Cpu, seg: SegReg, off: u32, size: Size) -> Res {
     cpu.translate(lin, Access::Write, user)?;
     let last = lin.wrapping_add(size.bytes() - 1);
     if last & !0xfff != lin & !0xfff {
-        cpu.translate(last, Access::Write, user)?;
+        cpu.translate(last & !0xfff, Access::Write, user)?; // CR2: the second page's first byte
     }
     Ok(())
 }

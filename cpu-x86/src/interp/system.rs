@@ -11,10 +11,12 @@ use crate::fault::{Fault, Res};
 use crate::flags::Size;
 use crate::interp::control::FarKind;
 use crate::interp::Delivery;
+use crate::protected;
 use crate::state::{cr0, eflags, reg, SegReg};
 
 /// CR4 bits emu implements (others are reserved: setting them is #GP(0)).
-pub const CR4_VALID: u32 = CR4_TSD | CR4_DE | CR4_PSE;
+pub const CR4_VALID: u32 =
+    CR4_TSD | CR4_DE | CR4_PSE | crate::state::cr4::PAE | crate::state::cr4::MCE | crate::state::cr4::PGE;
 pub const CR4_TSD: u32 = 1 << 2;
 pub const CR4_DE: u32 = 1 << 3;
 pub const CR4_PSE: u32 = 1 << 4;
@@ -51,7 +53,8 @@ pub fn exec(cpu: &mut Cpu, i: &Insn) -> Res {
             cpu.s.halted = true;
             Ok(())
         }
-        M::Nop | M::Wait => Ok(()),
+        M::Nop => Ok(()),
+        M::Wait => crate::fpu::wait(cpu),
         M::Ud2 => Err(Fault::UD),
         M::Cpuid => {
             let r = &cpu.s.regs;
@@ -71,10 +74,7 @@ pub fn exec(cpu: &mut Cpu, i: &Insn) -> Res {
         }
         M::Rdmsr => {
             check_cpl0(cpu)?;
-            let v = match cpu.s.regs[reg::ECX] {
-                msr::TSC => cpu.tsc(),
-                _ => return Err(Fault::gp(0)),
-            };
+            let v = crate::msr::read(cpu, cpu.s.regs[reg::ECX])?;
             cpu.s.regs[reg::EAX] = v as u32;
             cpu.s.regs[reg::EDX] = (v >> 32) as u32;
             Ok(())
@@ -82,15 +82,12 @@ pub fn exec(cpu: &mut Cpu, i: &Insn) -> Res {
         M::Wrmsr => {
             check_cpl0(cpu)?;
             let v = (cpu.s.regs[reg::EDX] as u64) << 32 | cpu.s.regs[reg::EAX] as u64;
-            match cpu.s.regs[reg::ECX] {
-                msr::TSC => cpu.s.tsc_offset = v.wrapping_sub(cpu.s.icount),
-                _ => return Err(Fault::gp(0)),
-            }
-            Ok(())
+            crate::msr::write(cpu, cpu.s.regs[reg::ECX], v)
         }
         M::Invd | M::Wbinvd => check_cpl0(cpu), // no caches are modelled
         M::MovCr => mov_cr(cpu, i),
-        M::MovDr => mov_dr(cpu, i),
+        M::MovDr => crate::debug::mov_dr(cpu, i),
+        M::Int1 => cpu.icebp(),
         M::Lgdt | M::Lidt => {
             check_cpl0(cpu)?;
             let off = cpu.ea(i);
@@ -144,6 +141,11 @@ pub fn exec(cpu: &mut Cpu, i: &Insn) -> Res {
         {
             Err(Fault::UD)
         }
+        M::Sldt | M::Str | M::Lldt | M::Ltr | M::Verr | M::Verw | M::Lar | M::Lsl | M::Arpl => {
+            protected::segment::exec(cpu, i)
+        }
+        M::Sysenter => protected::transfer::sysenter(cpu),
+        M::Sysexit => protected::transfer::sysexit(cpu),
         _ => {
             cpu.log_unimplemented(i);
             Err(Fault::UD)
@@ -201,51 +203,13 @@ fn mov_cr(cpu: &mut Cpu, i: &Insn) -> Res {
                     cpu.s.cr2 = v;
                     Ok(())
                 }
-                3 => {
-                    cpu.s.cr3 = v & !0xfe7; // PWT and PCD kept, reserved bits dropped
-                    cpu.tlb.flush();
-                    Ok(())
-                }
-                4 => {
-                    if v & !CR4_VALID != 0 {
-                        return Err(Fault::gp(0));
-                    }
-                    cpu.s.cr4 = v;
-                    cpu.tlb.flush();
-                    Ok(())
-                }
+                3 => cpu.set_cr3(v),
+                4 => cpu.set_cr4(v),
                 _ => Err(Fault::UD),
             }
         }
         _ => unreachable!(),
     }
-}
-
-fn mov_dr(cpu: &mut Cpu, i: &Insn) -> Res {
-    check_cpl0(cpu)?;
-    let alias = |n: u8| -> Res<usize> {
-        match n {
-            4 | 5 if cpu.s.cr4 & CR4_DE != 0 => Err(Fault::UD),
-            4 | 5 => Ok(n as usize + 2),
-            _ => Ok(n as usize),
-        }
-    };
-    match (i.args[0], i.args[1]) {
-        (Arg::Reg(r, _), Arg::Dr(n)) => {
-            cpu.s.regs[r as usize] = cpu.s.dr[alias(n)?];
-        }
-        (Arg::Dr(n), Arg::Reg(r, _)) => {
-            let n = alias(n)?;
-            let v = cpu.s.regs[r as usize];
-            cpu.s.dr[n] = match n {
-                6 => (v & 0xe00f) | 0xffff_0ff0,
-                7 => (v & !0xd800) | 0x400,
-                _ => v,
-            };
-        }
-        _ => unreachable!(),
-    }
-    Ok(())
 }
 
 impl Cpu {
@@ -260,6 +224,7 @@ impl Cpu {
         if (v & cr0::PG != 0 && v & cr0::PE == 0) || (v & cr0::NW != 0 && v & cr0::CD == 0) {
             return Err(Fault::gp(0));
         }
+        self.paging_mode_change(v, self.s.cr4)?;
         let changed = self.s.cr0 ^ v;
         self.s.cr0 = v
             & (cr0::PE
@@ -295,31 +260,24 @@ impl Cpu {
 }
 
 // ---- protected mode ---------------------------------------------------------------------------
-// Descriptor checks, gates, privilege changes and task switches are the system-architecture
-// work (segmentation, privilege, exceptions); until it lands these report themselves once and
-// raise #GP(0), so a guest that needs them stops visibly.
+// Descriptor checks, gates, privilege changes and task switches live in `crate::protected`.
 
-fn unimplemented_pm(cpu: &mut Cpu, what: &'static str) -> Fault {
-    cpu.log_once(what, || format!("emu: protected-mode {what} is not implemented yet: raising #GP(0)"));
-    Fault::gp(0)
+pub(crate) fn protected_load_seg(cpu: &mut Cpu, seg: SegReg, sel: u16) -> Res {
+    protected::segment::load(cpu, seg, sel)
 }
 
-pub(crate) fn protected_load_seg(cpu: &mut Cpu, _seg: SegReg, _sel: u16) -> Res {
-    Err(unimplemented_pm(cpu, "segment load"))
+pub(crate) fn protected_far_transfer(cpu: &mut Cpu, k: FarKind, sel: u16, off: u32, s: Size) -> Res {
+    protected::transfer::far_transfer(cpu, k, sel, off, s)
 }
 
-pub(crate) fn protected_far_transfer(cpu: &mut Cpu, _k: FarKind, _sel: u16, _off: u32, _s: Size) -> Res {
-    Err(unimplemented_pm(cpu, "far transfer"))
+pub(crate) fn protected_far_return(cpu: &mut Cpu, size: Size, imm: u32) -> Res {
+    protected::transfer::far_return(cpu, size, imm)
 }
 
-pub(crate) fn protected_far_return(cpu: &mut Cpu, _size: Size, _imm: u32) -> Res {
-    Err(unimplemented_pm(cpu, "far return"))
+pub(crate) fn protected_iret(cpu: &mut Cpu, size: Size) -> Res {
+    protected::transfer::iret(cpu, size)
 }
 
-pub(crate) fn protected_iret(cpu: &mut Cpu, _size: Size) -> Res {
-    Err(unimplemented_pm(cpu, "IRET"))
-}
-
-pub(crate) fn protected_mode_interrupt(cpu: &mut Cpu, _v: u8, _error: Option<u32>, _how: Delivery) -> Res {
-    Err(unimplemented_pm(cpu, "interrupt delivery"))
+pub(crate) fn protected_mode_interrupt(cpu: &mut Cpu, v: u8, error: Option<u32>, how: Delivery) -> Res {
+    protected::interrupt::deliver(cpu, v, error, how)
 }
