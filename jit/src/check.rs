@@ -1,0 +1,192 @@
+//! Lockstep mode (`--cpu check`): every block runs in the JIT, then again in the interpreter
+//! from the same state and memory, and the two results are compared, register by register and
+//! byte by byte; the run stops at the first difference, naming it.
+//!
+//! Memory is compared page-wise. The checker keeps a shadow copy of RAM that equals RAM at
+//! every block boundary. Which pages a run wrote is learned from the TLB: it is flushed before
+//! each run, so every page written gets a write tag on its first write (or, for pages holding
+//! code, goes to `Cpu::smc_writes`). After the JIT's run those pages are saved and put back from
+//! the shadow, the state is put back, the interpreter runs as many instructions as the block
+//! retired, and the written pages of both runs are compared.
+//!
+//! Limits: blocks that do port I/O run once, in the JIT only (devices have side effects);
+//! MMIO accesses happen twice; writes the page walker makes to page tables (A/D bits) are not
+//! tracked separately.
+
+use crate::cache::BlockId;
+use crate::dump::guest_text;
+use crate::Jit;
+use emu_cpu_x86::decode::Mnemonic as M;
+use emu_cpu_x86::state::{CpuState, SegReg};
+use emu_cpu_x86::tlb::INVALID;
+use emu_cpu_x86::{Cpu, Stop};
+use std::collections::BTreeMap;
+
+const PAGE: usize = 4096;
+
+/// The checker's memory and verdict.
+#[derive(Default)]
+pub struct Checker {
+    /// RAM as of the last block boundary.
+    shadow: Vec<u8>,
+    /// Pages written between blocks that the dispatcher already took from `smc_writes`.
+    pub(crate) drained: Vec<u32>,
+    /// The first difference found.
+    pub failure: Option<String>,
+}
+
+/// Physical pages written since the TLB was last flushed (see the module comment).
+fn written_pages(cpu: &Cpu, extra: &[u32]) -> Vec<u32> {
+    let mut pages: Vec<u32> = cpu
+        .tlb
+        .sets
+        .iter()
+        .flatten()
+        .filter(|e| e.write != INVALID)
+        .map(|e| e.phys_page >> 12)
+        .chain(cpu.smc_writes.iter().copied())
+        .chain(extra.iter().copied())
+        .collect();
+    pages.sort_unstable();
+    pages.dedup();
+    let ram_pages = (cpu.sys.ram_size() as usize / PAGE) as u32;
+    pages.retain(|&p| p < ram_pages);
+    pages
+}
+
+fn page_of(cpu: &mut Cpu, p: u32) -> &mut [u8] {
+    let at = p as usize * PAGE;
+    &mut cpu.sys.ram_mut().as_mut_slice()[at..at + PAGE]
+}
+
+impl Jit {
+    /// Runs block `id` in both tiers and compares them. `Some(stop)` ends the run (a difference).
+    pub(crate) fn run_checked(&mut self, cpu: &mut Cpu, id: BlockId) -> Option<Stop> {
+        let mut ck = self.checker.take().expect("checking");
+        let r = self.check_block(cpu, id, &mut ck);
+        self.checker = Some(ck);
+        r
+    }
+
+    fn check_block(&mut self, cpu: &mut Cpu, id: BlockId, ck: &mut Checker) -> Option<Stop> {
+        if ck.shadow.len() != cpu.sys.ram_size() as usize {
+            ck.shadow = cpu.sys.ram().as_slice().to_vec();
+        } else {
+            // Bring the shadow up to date with what ran since the last block.
+            for p in written_pages(cpu, &std::mem::take(&mut ck.drained)) {
+                let at = p as usize * PAGE;
+                ck.shadow[at..at + PAGE].copy_from_slice(page_of(cpu, p));
+            }
+        }
+        ck.drained.clear();
+        cpu.tlb.flush();
+        let block = self.cache.get(id);
+        let io = block.insns.iter().any(|i| matches!(i.mnemonic, M::In | M::Out | M::Ins | M::Outs));
+        let listing = guest_text(&block.insns, &block.eips);
+        let start = cpu.s.clone();
+        self.exec(cpu, id);
+        if io {
+            return None;
+        }
+        self.stats.checked_blocks += 1;
+
+        // The JIT's result, then memory and state back to the start.
+        let n = cpu.s.icount - start.icount;
+        let jit_state = cpu.s.clone();
+        let jit_shutdown = cpu.shutdown;
+        let jit_smc = std::mem::take(&mut cpu.smc_writes);
+        let mut jit_pages = BTreeMap::new();
+        for p in written_pages(cpu, &jit_smc) {
+            let at = p as usize * PAGE;
+            let page = page_of(cpu, p);
+            jit_pages.insert(p, page.to_vec());
+            page.copy_from_slice(&ck.shadow[at..at + PAGE]);
+        }
+        cpu.s = start.clone();
+        cpu.shutdown = false;
+        cpu.tlb.flush();
+
+        for _ in 0..n {
+            if cpu.shutdown {
+                break;
+            }
+            cpu.step();
+        }
+
+        let interp_smc = cpu.smc_writes.clone();
+        let interp_pages = written_pages(cpu, &interp_smc);
+        let mut diff = diff_state(&jit_state, &cpu.s);
+        if diff.is_none() && jit_shutdown != cpu.shutdown {
+            diff = Some(format!("shutdown: jit {jit_shutdown}, interpreter {}", cpu.shutdown));
+        }
+        if diff.is_none() {
+            let pages: std::collections::BTreeSet<u32> =
+                jit_pages.keys().copied().chain(interp_pages.iter().copied()).collect();
+            'pages: for p in pages {
+                let at = p as usize * PAGE;
+                let jit = jit_pages.get(&p).map(|v| v.as_slice()).unwrap_or(&ck.shadow[at..at + PAGE]);
+                let interp = &cpu.sys.ram().as_slice()[at..at + PAGE];
+                for (o, (a, b)) in jit.iter().zip(interp).enumerate() {
+                    if a != b {
+                        diff =
+                            Some(format!("memory byte at physical {:08x}: jit {a:02x}, interpreter {b:02x}", at + o));
+                        break 'pages;
+                    }
+                }
+            }
+        }
+        if let Some(d) = diff {
+            let cs = start.segs[SegReg::Cs as usize];
+            ck.failure = Some(format!(
+                "jit and interpreter differ after the block at {:04x}:{:08x} ({n} instructions run):\n{listing}  {d}",
+                cs.selector, start.eip
+            ));
+            return Some(Stop::Attention);
+        }
+        // Equal: the interpreter's result is the JIT's. Keep the shadow in step.
+        for p in jit_pages.keys().copied().chain(interp_pages) {
+            let at = p as usize * PAGE;
+            ck.shadow[at..at + PAGE].copy_from_slice(page_of(cpu, p));
+        }
+        cpu.smc_writes = jit_smc;
+        cpu.smc_writes.extend(interp_smc);
+        cpu.tlb.flush();
+        None
+    }
+}
+
+const REGS: [&str; 8] = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
+
+/// The first field in which two states differ, named as a programmer would.
+pub fn diff_state(jit: &CpuState, interp: &CpuState) -> Option<String> {
+    let d = |what: &str, a: u64, b: u64| Some(format!("{what}: jit {a:#x}, interpreter {b:#x}"));
+    for ((name, &a), &b) in REGS.iter().zip(&jit.regs).zip(&interp.regs) {
+        if a != b {
+            return d(name, a as u64, b as u64);
+        }
+    }
+    if jit.eip != interp.eip {
+        return d("eip", jit.eip as u64, interp.eip as u64);
+    }
+    if jit.eflags() != interp.eflags() {
+        return d("eflags", jit.eflags() as u64, interp.eflags() as u64);
+    }
+    let cc = |s: &CpuState| [s.cc_op.0, s.cc_dst, s.cc_src, s.cc_src2];
+    for (n, (a, b)) in cc(jit).into_iter().zip(cc(interp)).enumerate() {
+        if a != b {
+            return d(["cc_op", "cc_dst", "cc_src", "cc_src2"][n], a as u64, b as u64);
+        }
+    }
+    for s in SegReg::ALL {
+        if jit.seg(s) != interp.seg(s) {
+            return Some(format!("{}: jit {:x?}, interpreter {:x?}", s.name(), jit.seg(s), interp.seg(s)));
+        }
+    }
+    if jit.icount != interp.icount {
+        return d("icount", jit.icount, interp.icount);
+    }
+    if jit != interp {
+        return Some(format!("system state:\n  jit         {jit:x?}\n  interpreter {interp:x?}"));
+    }
+    None
+}

@@ -1,0 +1,223 @@
+//! The dispatcher: `Cpu::run`'s loop with translated blocks instead of single instructions.
+//!
+//! **Invariant:** between two blocks the dispatcher does exactly what `Cpu::run` does between two
+//! instructions (shutdown, the board's attention, the clock, external interrupts, halt), and
+//! first invalidates the blocks on every page written since the last block; a block runs only
+//! if all its instructions fit in the budget, so `icount` ends exactly where the interpreter's
+//! would. Whatever cannot run as a block (an interrupt shadow, an instruction that crosses a
+//! page, code outside RAM and ROM, a fetch fault, armed debug traps, the last few instructions
+//! of the budget) runs in the interpreter, one `Cpu::step` at a time.
+
+use crate::cache::{Block, BlockId};
+use crate::code::CodeError;
+use crate::helpers::{status, BlockFn};
+use crate::key::BlockKey;
+use crate::translate::{self, MAX_BLOCK_INSNS};
+use crate::Jit;
+use emu_core::PageBacking;
+use emu_cpu_x86::interp::Delivery;
+use emu_cpu_x86::state::{eflags, SegReg};
+use emu_cpu_x86::tlb::Access;
+use emu_cpu_x86::{Cpu, Stop};
+use std::time::Instant;
+
+impl Jit {
+    /// Runs until `budget` instructions have retired, the CPU halts, or the board needs attention
+    /// (the same contract as `Cpu::run`).
+    pub fn run(&mut self, cpu: &mut Cpu, budget: u64) -> Stop {
+        let end = cpu.s.icount.saturating_add(budget);
+        while cpu.s.icount < end {
+            if cpu.shutdown {
+                return Stop::Shutdown;
+            }
+            if cpu.sys.lines.take_attention() {
+                cpu.sync_a20();
+                if cpu.sys.lines.exit().is_some() || cpu.sys.lines.firmware_call_pending() {
+                    return Stop::Attention;
+                }
+                if cpu.sys.lines.take_reset() {
+                    cpu.reset();
+                }
+            }
+            if cpu.s.icount >= cpu.sys_deadline_icount {
+                cpu.sync_clock();
+            }
+            if !cpu.s.irq_shadow && cpu.s.flags & eflags::IF != 0 && cpu.sys.intr() {
+                if let Some(v) = cpu.sys.acknowledge_interrupt() {
+                    cpu.s.halted = false;
+                    cpu.interrupt(v, Delivery::External);
+                    continue;
+                }
+            }
+            if cpu.s.halted {
+                return Stop::Halted;
+            }
+            self.invalidate_written(cpu);
+            if cpu.s.irq_shadow || cpu.debug_step_needed() {
+                // The interrupt shadow, and debug traps (TF, breakpoints, RF) are per instruction.
+                self.stats.interp_steps += 1;
+                cpu.step();
+                continue;
+            }
+            let left = end - cpu.s.icount;
+            match self.find(cpu) {
+                Some(id) if self.cache.get(id).insns.len() as u64 <= left => {
+                    if self.checker.is_some() {
+                        if let Some(stop) = self.run_checked(cpu, id) {
+                            return stop;
+                        }
+                    } else {
+                        self.exec(cpu, id);
+                    }
+                }
+                _ => {
+                    self.stats.interp_steps += 1;
+                    cpu.step();
+                }
+            }
+        }
+        if cpu.shutdown {
+            Stop::Shutdown
+        } else {
+            Stop::Budget
+        }
+    }
+
+    /// Runs block `id` on `cpu` and delivers the fault it stopped at, if any.
+    pub(crate) fn exec(&mut self, cpu: &mut Cpu, id: BlockId) {
+        let entry: BlockFn = self.cache.get(id).entry;
+        let before = cpu.s.icount;
+        // SAFETY: the block's code is installed and its instructions alive (the cache owns
+        // both); `cpu` and the exit context are exclusively ours for the call.
+        let st = unsafe { entry(cpu, &mut self.ctx) };
+        self.stats.block_runs += 1;
+        self.stats.jit_insns += cpu.s.icount - before;
+        if st == status::FAULT {
+            let f = self.ctx.fault.take().expect("a block that faults records the fault");
+            // As `Cpu::step` delivers a fault: no shadow, RF set in the pushed EFLAGS image.
+            cpu.s.irq_shadow = false;
+            cpu.s.flags |= eflags::RF;
+            cpu.raise(f);
+        }
+    }
+
+    /// Drops the blocks on pages written since the last call (by the guest or by DMA).
+    pub(crate) fn invalidate_written(&mut self, cpu: &mut Cpu) {
+        if !cpu.smc_writes.is_empty() {
+            let pages = std::mem::take(&mut cpu.smc_writes);
+            if let Some(ck) = self.checker.as_mut() {
+                ck.drained.extend(&pages);
+            }
+            for page in pages {
+                self.invalidate_page(cpu, page);
+            }
+        }
+        for page in cpu.sys.take_written_pages() {
+            let page = page as u32;
+            if cpu.is_code_page(page) {
+                self.invalidate_page(cpu, page);
+            }
+        }
+    }
+
+    /// Drops the blocks on physical page `page` and unmarks it.
+    pub fn invalidate_page(&mut self, cpu: &mut Cpu, page: u32) {
+        if let Some(n) = self.cache.invalidate_page(page) {
+            self.stats.invalidated_pages += 1;
+            self.stats.invalidated_blocks += n as u64;
+        }
+        cpu.unmark_code_page(page);
+    }
+
+    /// Drops every block and frees all code memory.
+    pub fn flush(&mut self, cpu: &mut Cpu) {
+        for page in self.cache.clear() {
+            cpu.unmark_code_page(page);
+        }
+        self.code.reset();
+        self.stats.flushes += 1;
+    }
+
+    /// The block for CS:EIP, translated now if need be; `None` if the interpreter must run the
+    /// instruction there.
+    fn find(&mut self, cpu: &mut Cpu) -> Option<BlockId> {
+        let cs = cpu.s.segs[SegReg::Cs as usize];
+        let eip = cpu.s.eip;
+        if eip > cs.limit {
+            return None;
+        }
+        let lin = cs.base.wrapping_add(eip);
+        let user = cpu.s.cpl == 3;
+        let e = cpu.tlb.entry(user, lin);
+        let phys = if e.exec == lin & !0xfff {
+            e.phys_page | (lin & 0xfff)
+        } else {
+            let pa = cpu.translate(lin, Access::Exec, user).ok()?;
+            if !matches!(cpu.sys.page_backing(pa), PageBacking::Ram(_) | PageBacking::Rom(_)) {
+                return None;
+            }
+            pa as u32
+        };
+        let key = BlockKey::new(&cpu.s, cpu.a20_mask, phys);
+        self.stats.lookups += 1;
+        let id = match self.cache.lookup(&key) {
+            Some((id, fast)) => {
+                if fast {
+                    self.stats.fast_hits += 1;
+                } else {
+                    self.stats.map_hits += 1;
+                }
+                id
+            }
+            None => self.translate(cpu, key)?,
+        };
+        let b = self.cache.get(id);
+        if eip as u64 + b.bytes as u64 - 1 > cs.limit as u64 {
+            return None;
+        }
+        Some(id)
+    }
+
+    /// Translates the block at CS:EIP (whose first byte is at `key.phys`).
+    fn translate(&mut self, cpu: &mut Cpu, key: BlockKey) -> Option<BlockId> {
+        let t0 = Instant::now();
+        let g = translate::scan(cpu, MAX_BLOCK_INSNS);
+        if g.insns.is_empty() {
+            return None;
+        }
+        let insns: Box<[Insn]> = g.insns.into_boxed_slice();
+        let func = self.tr.build(&key, &insns, &g.eips, false);
+        let ir = self.dump.is_some().then(|| translate::ir_text(&func));
+        let code = match self.tr.compile(func) {
+            Ok(c) => c,
+            Err(e) => {
+                cpu.log_once(&format!("jit: {}", e.0), || format!("emu: jit: a block failed to compile: {}", e.0));
+                return None;
+            }
+        };
+        let ptr = match self.code.install(&code) {
+            Ok(p) => p,
+            Err(CodeError::Full) => {
+                self.flush(cpu);
+                self.code.install(&code).ok()?
+            }
+            Err(CodeError::Host(e)) => {
+                cpu.log_once("jit: code memory", || format!("emu: jit: cannot install code: {e}"));
+                return None;
+            }
+        };
+        // SAFETY: `ptr` is the start of a function compiled with the `BlockFn` signature.
+        let entry: BlockFn = unsafe { std::mem::transmute::<*const u8, BlockFn>(ptr) };
+        cpu.mark_code_page(key.page());
+        let block = Block { key, insns, eips: g.eips.into_boxed_slice(), bytes: g.bytes, entry, host_size: code.len() };
+        self.stats.blocks_compiled += 1;
+        self.stats.compile_time += t0.elapsed();
+        self.stats.host_bytes += code.len() as u64;
+        if let (Some(out), Some(ir)) = (self.dump.as_mut(), ir) {
+            crate::dump::write_block(out.as_mut(), &block, &ir);
+        }
+        Some(self.cache.insert(block))
+    }
+}
+
+use emu_cpu_x86::decode::Insn;

@@ -1,0 +1,146 @@
+//! The Rust functions generated code calls, by constant address (no relocations).
+//!
+//! Every helper takes the `*mut Cpu` the block was called with and, when it can fault, the
+//! block's [`ExitCtx`]. A helper that faults records the fault in `ExitCtx::fault`, changes no
+//! register, and returns [`status::FAULT`]; the generated code then leaves the block with EIP
+//! on the faulting instruction and the dispatcher delivers the fault with `Cpu::raise`.
+//!
+//! **Invariant:** a helper never unwinds into generated code: everything it calls reports guest
+//! conditions as `Fault` values, never panics on guest input.
+
+use emu_cpu_x86::decode::Insn;
+use emu_cpu_x86::flags::{cond, Size};
+use emu_cpu_x86::{Cpu, Fault, SegReg};
+
+/// What a block (and a helper) returns.
+pub mod status {
+    /// Carry on / the block ended normally; EIP is the next instruction.
+    pub const OK: u32 = 0;
+    /// A fault is waiting in [`super::ExitCtx::fault`]; EIP is the faulting instruction.
+    pub const FAULT: u32 = 1;
+    /// The instruction wrote to a page holding translated code: leave the block after it.
+    pub const SMC: u32 = 2;
+}
+
+/// What a block reports besides its status (generated code only passes its address on).
+#[derive(Debug, Default)]
+pub struct ExitCtx {
+    /// The fault to deliver when a block returns [`status::FAULT`].
+    pub fault: Option<Fault>,
+}
+
+/// The signature of a translated block.
+pub type BlockFn = unsafe extern "C" fn(cpu: *mut Cpu, ctx: *mut ExitCtx) -> u32;
+
+/// Runs one instruction in the interpreter with `Cpu::step`'s EIP protocol: EIP is the next
+/// instruction while it executes, and back on the instruction if it faults.
+///
+/// # Safety
+/// `cpu`, `ctx` and `insn` are valid and not otherwise borrowed for the duration of the call.
+pub unsafe extern "C" fn exec_insn(cpu: *mut Cpu, ctx: *mut ExitCtx, insn: *const Insn, start: u32) -> u32 {
+    let (cpu, ctx, insn) = (&mut *cpu, &mut *ctx, &*insn);
+    let next = start.wrapping_add(insn.len as u32);
+    cpu.s.eip = if cpu.s.code32() { next } else { next & 0xffff };
+    match emu_cpu_x86::interp::exec(cpu, insn) {
+        Ok(()) if cpu.smc_writes.is_empty() => status::OK,
+        Ok(()) => status::SMC,
+        Err(f) => {
+            cpu.s.eip = start;
+            ctx.fault = Some(f);
+            status::FAULT
+        }
+    }
+}
+
+fn size_of(bytes: u32) -> Size {
+    match bytes {
+        1 => Size::B,
+        2 => Size::W,
+        _ => Size::D,
+    }
+}
+
+/// The slow path of a guest load: `seg:off`, `size` bytes, with every check the interpreter
+/// makes. Returns the value in the low 32 bits, and 1 << 32 if it faulted.
+///
+/// # Safety
+/// As [`exec_insn`].
+pub unsafe extern "C" fn read_mem(cpu: *mut Cpu, ctx: *mut ExitCtx, seg: u32, off: u32, size: u32) -> u64 {
+    let (cpu, ctx) = (&mut *cpu, &mut *ctx);
+    let seg = SegReg::from_index(seg as u8).unwrap_or(SegReg::Ds);
+    match cpu.read(seg, off, size_of(size)) {
+        Ok(v) => v as u64,
+        Err(f) => {
+            ctx.fault = Some(f);
+            1 << 32
+        }
+    }
+}
+
+/// The slow path of a guest store. Returns [`status::OK`], [`status::FAULT`], or
+/// [`status::SMC`] when it wrote to a page holding translated code.
+///
+/// # Safety
+/// As [`exec_insn`].
+pub unsafe extern "C" fn write_mem(cpu: *mut Cpu, ctx: *mut ExitCtx, seg: u32, off: u32, size: u32, v: u32) -> u32 {
+    let (cpu, ctx) = (&mut *cpu, &mut *ctx);
+    let seg = SegReg::from_index(seg as u8).unwrap_or(SegReg::Ds);
+    match cpu.write(seg, off, size_of(size), v) {
+        Ok(()) if cpu.smc_writes.is_empty() => status::OK,
+        Ok(()) => status::SMC,
+        Err(f) => {
+            ctx.fault = Some(f);
+            status::FAULT
+        }
+    }
+}
+
+/// Evaluates condition code `cc` from the lazy flags in memory: 1 or 0.
+///
+/// # Safety
+/// `cpu` is valid.
+pub unsafe extern "C" fn condition(cpu: *mut Cpu, cc: u32) -> u32 {
+    cond(&(*cpu).s, cc as u8) as u32
+}
+
+/// Records `#vector(error)` (error `u32::MAX`: none) as the block's fault.
+///
+/// # Safety
+/// `ctx` is valid.
+pub unsafe extern "C" fn raise(ctx: *mut ExitCtx, vector: u32, error: u32) -> u32 {
+    let f = if error == u32::MAX { Fault::new(vector as u8) } else { Fault::with_error(vector as u8, error) };
+    (*ctx).fault = Some(f);
+    status::FAULT
+}
+
+/// A helper the translator can call, with the name the IR dump gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Helper {
+    ExecInsn,
+    ReadMem,
+    WriteMem,
+    Condition,
+    Raise,
+}
+
+impl Helper {
+    pub fn name(self) -> &'static str {
+        match self {
+            Helper::ExecInsn => "exec_insn",
+            Helper::ReadMem => "read_mem",
+            Helper::WriteMem => "write_mem",
+            Helper::Condition => "condition",
+            Helper::Raise => "raise",
+        }
+    }
+    /// The host address generated code calls.
+    pub fn address(self) -> usize {
+        match self {
+            Helper::ExecInsn => exec_insn as *const () as usize,
+            Helper::ReadMem => read_mem as *const () as usize,
+            Helper::WriteMem => write_mem as *const () as usize,
+            Helper::Condition => condition as *const () as usize,
+            Helper::Raise => raise as *const () as usize,
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Every offset generated code uses to reach the CPU, in one place (as wasmtime keeps its
+//! `VMOffsets`): the fields of [`CpuState`] through the `*mut Cpu` a block receives, and the
+//! TLB's entries.
+//!
+//! **Invariant:** generated code reaches memory only through these constants, a guest page's
+//! host address from a TLB entry, and the helpers; the tests at the bottom pin the layout they
+//! assume (`Cpu::s` at offset 0, `#[repr(C)]` `CpuState` and `TlbEntry`).
+
+use emu_cpu_x86::state::{CpuState, Segment};
+use emu_cpu_x86::tlb::{Tlb, TlbEntry, TLB_SIZE};
+use emu_cpu_x86::Cpu;
+use std::mem::{offset_of, size_of};
+
+/// Offset of the state inside `Cpu` (pinned to 0).
+const S: usize = offset_of!(Cpu, s);
+
+/// General register `n` (EAX..EDI).
+pub const fn reg(n: usize) -> i32 {
+    (S + offset_of!(CpuState, regs) + 4 * n) as i32
+}
+pub const EIP: i32 = (S + offset_of!(CpuState, eip)) as i32;
+pub const CC_OP: i32 = (S + offset_of!(CpuState, cc_op)) as i32;
+pub const CC_DST: i32 = (S + offset_of!(CpuState, cc_dst)) as i32;
+pub const CC_SRC: i32 = (S + offset_of!(CpuState, cc_src)) as i32;
+pub const CC_SRC2: i32 = (S + offset_of!(CpuState, cc_src2)) as i32;
+pub const ICOUNT: i32 = (S + offset_of!(CpuState, icount)) as i32;
+
+/// Segment register `n`'s cache (ES, CS, SS, DS, FS, GS).
+const fn seg(n: usize) -> usize {
+    S + offset_of!(CpuState, segs) + n * size_of::<Segment>()
+}
+pub const fn seg_base(n: usize) -> i32 {
+    (seg(n) + offset_of!(Segment, base)) as i32
+}
+pub const fn seg_limit(n: usize) -> i32 {
+    (seg(n) + offset_of!(Segment, limit)) as i32
+}
+pub const fn seg_attr(n: usize) -> i32 {
+    (seg(n) + offset_of!(Segment, attr)) as i32
+}
+
+/// The `Box<Tlb>` pointer inside `Cpu`.
+pub const TLB_PTR: i32 = offset_of!(Cpu, tlb) as i32;
+/// Offset of set `user` (0 supervisor, 1 user) inside `Tlb`.
+pub const fn tlb_set(user: bool) -> i32 {
+    (offset_of!(Tlb, sets) + user as usize * TLB_SIZE * size_of::<TlbEntry>()) as i32
+}
+pub const TLB_ENTRY_SIZE: i64 = size_of::<TlbEntry>() as i64;
+pub const TLB_READ: i32 = offset_of!(TlbEntry, read) as i32;
+pub const TLB_WRITE: i32 = offset_of!(TlbEntry, write) as i32;
+pub const TLB_ADDEND: i32 = offset_of!(TlbEntry, addend) as i32;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JIT reaches `CpuState` through the `*mut Cpu` it is given.
+    #[test]
+    fn state_is_at_offset_zero_of_cpu() {
+        assert_eq!(offset_of!(Cpu, s), 0);
+    }
+
+    #[test]
+    fn offsets_match_the_state_layout() {
+        assert_eq!(reg(0), 0);
+        assert_eq!(reg(7), 28);
+        assert_eq!(EIP, 32);
+        assert_eq!((CC_OP, CC_DST, CC_SRC, CC_SRC2), (40, 44, 48, 52));
+        assert_eq!(seg_base(0), 56);
+        assert_eq!(seg_limit(1), 56 + 12 + 4);
+        assert_eq!(seg_attr(2), 56 + 24 + 10);
+        assert_eq!(ICOUNT % 8, 0);
+    }
+
+    #[test]
+    fn tlb_entry_layout() {
+        assert_eq!((TLB_READ, TLB_WRITE), (0, 4));
+        assert_eq!(offset_of!(TlbEntry, exec), 8);
+        assert_eq!(offset_of!(TlbEntry, phys_page), 12);
+        assert_eq!(TLB_ADDEND, 16);
+        assert_eq!(TLB_ENTRY_SIZE as usize, 16 + size_of::<usize>());
+        assert_eq!(tlb_set(false), 0);
+    }
+}

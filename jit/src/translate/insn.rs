@@ -1,0 +1,460 @@
+//! Specialised IR for the hot instructions. Each emitter mirrors the interpreter's code for the
+//! instruction (named in its comment): the same operand reads in the same order, every access
+//! that can fault before any register or flag is written, the same lazy-flags fields.
+//!
+//! [`emit`] returns `false`, having emitted nothing, for any form it does not handle; the
+//! instruction then runs in the interpreter.
+
+use super::{Emitter, SLOTS};
+use crate::helpers::status;
+use crate::layout;
+use cranelift_codegen::ir::{condcodes::IntCC, types, InstBuilder, MemFlagsData, Value};
+use emu_cpu_x86::decode::{Arg, Insn, Mnemonic as M, NO_REG};
+use emu_cpu_x86::fault::vector;
+use emu_cpu_x86::flags::{CcOp, Size};
+use emu_cpu_x86::state::{reg, SegReg};
+use emu_cpu_x86::Cpu;
+
+/// Where an operand is, resolved once per instruction.
+#[derive(Clone, Copy)]
+enum Loc {
+    Reg(u8, Size),
+    /// Segment, offset, size, and whether the offset is 16-bit (cannot wrap).
+    Mem(SegReg, Value, Size, bool),
+    Imm(u32),
+}
+
+/// Operands specialised code can read and write: registers, memory, immediates.
+fn plain(a: Arg) -> bool {
+    matches!(a, Arg::Reg(..) | Arg::Mem(_) | Arg::Imm(_))
+}
+
+/// Emits `i` if it has specialised code; `false` (nothing emitted) otherwise.
+pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
+    let [a0, a1, _] = i.args;
+    match i.mnemonic {
+        M::Nop => true,
+        M::Mov if plain(a0) && plain(a1) => {
+            // data::mov: v = get(1); set(0, v)
+            let (d, s) = (e.loc(i, 0), e.loc(i, 1));
+            let v = e.read(s);
+            e.write(d, v);
+            true
+        }
+        M::Add | M::Or | M::Adc | M::Sbb | M::And | M::Sub | M::Xor | M::Cmp | M::Test if plain(a0) && plain(a1) => {
+            alu(e, i);
+            true
+        }
+        M::Inc | M::Dec | M::Neg | M::Not if plain(a0) => {
+            unary(e, i);
+            true
+        }
+        M::Lea => {
+            // data: set(0, ea)
+            let Arg::Reg(r, size) = a0 else { return false };
+            let ea = e.ea(i);
+            e.set_reg(r, size, ea);
+            true
+        }
+        M::Push if plain(a0) => {
+            // stack: v = get(0) (PUSH ESP pushes the old value); push(osize, v)
+            let l = e.loc(i, 0);
+            let v = e.read(l);
+            e.push(i.osize, v);
+            true
+        }
+        M::Pop => {
+            // stack: v = pop(size); set(0, v)
+            let Arg::Reg(r, size) = a0 else { return false };
+            let sp = e.sp();
+            let v = e.load(SegReg::Ss, sp, size, !e.mode.stack32());
+            let new = e.sp_plus(size.bytes());
+            e.set_sp(new);
+            e.set_reg(r, size, v);
+            true
+        }
+        M::Jmp if matches!(a0, Arg::Rel(_)) || plain(a0) => {
+            // control: jump_near(near_target, osize)
+            let target = e.near_target(i);
+            e.check_cs_limit(target);
+            e.exit(Some(target), e.k + 1, status::OK);
+            true
+        }
+        M::Jcc => {
+            let Arg::Rel(rel) = a0 else { return false };
+            let c = e.cond(i.cc());
+            let target = e.next.wrapping_add(rel) & i.osize.mask();
+            e.flush(0..SLOTS);
+            let (taken, not_taken) = (e.b.create_block(), e.b.create_block());
+            e.b.ins().brif(c, taken, &[], not_taken, &[]);
+            e.b.switch_to_block(taken);
+            let t = e.c32(target);
+            e.check_cs_limit(t);
+            e.exit(Some(t), e.k + 1, status::OK);
+            e.b.switch_to_block(not_taken);
+            let n = e.c32(e.next);
+            e.exit(Some(n), e.k + 1, status::OK);
+            true
+        }
+        M::Call if matches!(a0, Arg::Rel(_)) || plain(a0) => {
+            // control: target = near_target & mask; check_cs_limit; push(next); eip = target
+            let target = e.near_target(i);
+            e.check_cs_limit(target);
+            let next = e.c32(e.next);
+            e.push(i.osize, next);
+            e.exit(Some(target), e.k + 1, status::OK);
+            true
+        }
+        M::Ret => {
+            // control: target = read(SS:sp); check_cs_limit; sp = sp_plus(size) + imm
+            let imm = if let Arg::Imm(n) = a0 { n } else { 0 };
+            let size = i.osize;
+            let sp = e.sp();
+            let target = e.load(SegReg::Ss, sp, size, !e.mode.stack32());
+            e.check_cs_limit(target);
+            let up = e.sp_plus(size.bytes());
+            let new = e.b.ins().iadd_imm_s(up, imm as i64);
+            e.set_sp(new);
+            e.exit(Some(target), e.k + 1, status::OK);
+            true
+        }
+        M::Loop | M::Loope | M::Loopne => {
+            let Arg::Rel(rel) = a0 else { return false };
+            loop_(e, i, rel);
+            true
+        }
+        M::Movzx | M::Movsx if plain(a1) => {
+            let (d, s) = (e.loc(i, 0), e.loc(i, 1));
+            let v = e.read(s);
+            let v = if i.mnemonic == M::Movsx { e.sext(v, Cpu::size_of(i, 1)) } else { v };
+            e.write(d, v);
+            true
+        }
+        M::Setcc if plain(a0) => {
+            // data: set(0, cond)
+            let d = e.loc(i, 0);
+            let c = e.cond(i.cc());
+            let v = e.b.ins().uextend(types::I32, c);
+            e.write(d, v);
+            true
+        }
+        M::Cmovcc if plain(a1) => {
+            // data: v = get(1) (always read); if cond { set(0, v) }
+            let Arg::Reg(r, size) = a0 else { return false };
+            let s = e.loc(i, 1);
+            let v = e.read(s);
+            let c = e.cond(i.cc());
+            let old = e.reg32(r);
+            e.set_reg(r, size, v);
+            let new = e.reg32(r);
+            let merged = e.b.ins().select(c, new, old);
+            e.set_reg32(r, merged);
+            true
+        }
+        M::Shl | M::Sal | M::Shr | M::Sar if plain(a0) => {
+            let Arg::Imm(count) = a1 else { return false };
+            if count & 0x1f == 0 {
+                return false;
+            }
+            shift(e, i, count & 0x1f);
+            true
+        }
+        M::Xchg => {
+            // data: a = get(0); b = get(1); set(0, b); set(1, a)
+            let (Arg::Reg(r0, s0), Arg::Reg(r1, s1)) = (a0, a1) else { return false };
+            let (a, b) = (e.reg(r0, s0), e.reg(r1, s1));
+            e.set_reg(r0, s0, b);
+            e.set_reg(r1, s1, a);
+            true
+        }
+        M::Cbw => {
+            let half = if i.osize == Size::D { Size::W } else { Size::B };
+            let v = e.reg(0, half);
+            let v = e.sext(v, half);
+            e.set_reg(0, i.osize, v);
+            true
+        }
+        M::Cwd => {
+            let v = e.reg(0, i.osize);
+            let top = e.sign_at_top(v, i.osize);
+            let high = e.b.ins().sshr_imm_u(top, 31);
+            e.set_reg(reg::EDX as u8, i.osize, high);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// ADD, OR, ADC, SBB, AND, SUB, XOR, CMP, TEST (alu::binary and alu::evaluate).
+fn alu(e: &mut Emitter, i: &Insn) {
+    let size = Cpu::size_of(i, 0);
+    let (d, s) = (e.loc(i, 0), e.loc(i, 1));
+    let a = e.read(d);
+    let b = e.read(s);
+    let b = e.mask(b, size);
+    let mut cin = None;
+    let (res, kind) = match i.mnemonic {
+        M::Add => (e.b.ins().iadd(a, b), CcOp::ADD),
+        M::Adc | M::Sbb => {
+            let c = e.carry();
+            cin = Some(c);
+            let (x, kind) = if i.mnemonic == M::Adc {
+                (e.b.ins().iadd(a, b), CcOp::ADC)
+            } else {
+                (e.b.ins().isub(a, b), CcOp::SBB)
+            };
+            let r = if kind == CcOp::ADC { e.b.ins().iadd(x, c) } else { e.b.ins().isub(x, c) };
+            (r, kind)
+        }
+        M::Sub | M::Cmp => (e.b.ins().isub(a, b), CcOp::SUB),
+        M::And | M::Test => (e.b.ins().band(a, b), CcOp::LOGIC),
+        M::Or => (e.b.ins().bor(a, b), CcOp::LOGIC),
+        _ => (e.b.ins().bxor(a, b), CcOp::LOGIC),
+    };
+    let res = e.mask(res, size);
+    if !matches!(i.mnemonic, M::Cmp | M::Test) {
+        e.write(d, res);
+    }
+    let src2 = match cin {
+        Some(c) => c,
+        None => e.c32(0),
+    };
+    e.set_cc(kind, size, res, b, src2);
+}
+
+/// INC, DEC, NEG, NOT (alu::unary).
+fn unary(e: &mut Emitter, i: &Insn) {
+    let size = Cpu::size_of(i, 0);
+    let d = e.loc(i, 0);
+    let a = e.read(d);
+    let res = match i.mnemonic {
+        M::Not => e.b.ins().bnot(a),
+        M::Inc => e.b.ins().iadd_imm_s(a, 1),
+        M::Dec => e.b.ins().iadd_imm_s(a, -1),
+        _ => e.b.ins().ineg(a),
+    };
+    let res = e.mask(res, size);
+    // The carry INC/DEC keep, from the flags before this instruction.
+    let carry = matches!(i.mnemonic, M::Inc | M::Dec).then(|| e.carry());
+    e.write(d, res);
+    match i.mnemonic {
+        M::Inc => {
+            let z = e.c32(0);
+            e.set_cc(CcOp::INC, size, res, z, carry.unwrap())
+        }
+        M::Dec => {
+            let z = e.c32(0);
+            e.set_cc(CcOp::DEC, size, res, z, carry.unwrap())
+        }
+        M::Neg => {
+            let z = e.c32(0);
+            e.set_cc(CcOp::SUB, size, res, a, z)
+        }
+        _ => {}
+    }
+}
+
+/// SHL/SAL, SHR, SAR by an immediate count `c` (1-31): shift::compute's formulas.
+fn shift(e: &mut Emitter, i: &Insn, c: u32) {
+    let size = Cpu::size_of(i, 0);
+    let n = size.bits() as i64;
+    let d = e.loc(i, 0);
+    let v = e.read(d);
+    let c = c as i64;
+    let (r, cf) = match i.mnemonic {
+        M::Shr => {
+            let r = e.b.ins().ushr_imm_u(v, c);
+            let out = e.b.ins().ushr_imm_u(v, c - 1);
+            (r, out)
+        }
+        M::Sar => {
+            let sv = e.sext(v, size);
+            let r = e.b.ins().sshr_imm_u(sv, c);
+            let out = e.b.ins().sshr_imm_u(sv, c - 1);
+            (e.mask(r, size), out)
+        }
+        _ => {
+            let wide = e.b.ins().uextend(types::I64, v);
+            let wide = e.b.ins().ishl_imm_u(wide, c);
+            let r = e.b.ins().ireduce(types::I32, wide);
+            let out = e.b.ins().ushr_imm_u(wide, n);
+            let out = e.b.ins().ireduce(types::I32, out);
+            (e.mask(r, size), out)
+        }
+    };
+    let cf = e.b.ins().band_imm_u(cf, 1);
+    let msb = e.b.ins().ushr_imm_u(r, n - 1);
+    let msb = e.b.ins().band_imm_u(msb, 1);
+    let of = if matches!(i.mnemonic, M::Shl | M::Sal) {
+        e.b.ins().bxor(cf, msb)
+    } else {
+        let below = e.b.ins().ushr_imm_u(r, n - 2);
+        let below = e.b.ins().band_imm_u(below, 1);
+        e.b.ins().bxor(msb, below)
+    };
+    let z = e.b.ins().icmp_imm_u(IntCC::Equal, r, 0);
+    let z = e.b.ins().uextend(types::I32, z);
+    let p = e.parity(r);
+    let p = e.b.ins().uextend(types::I32, p);
+    use emu_cpu_x86::state::eflags::{OF, PF, SF, ZF};
+    let mut flags = cf;
+    for (v, bit) in [(p, PF), (z, ZF), (msb, SF), (of, OF)] {
+        let s = e.b.ins().ishl_imm_u(v, bit.trailing_zeros() as i64);
+        flags = e.b.ins().bor(flags, s);
+    }
+    e.write(d, r);
+    e.set_arith(flags);
+}
+
+/// LOOP, LOOPE, LOOPNE (control): count = eCX - 1; taken = count != 0 (and ZF as asked);
+/// if taken, jump_near (which can fault before eCX changes); then eCX = count.
+fn loop_(e: &mut Emitter, i: &Insn, rel: u32) {
+    let asize = i.asize;
+    let cx = e.reg(reg::ECX as u8, asize);
+    let count = e.b.ins().iadd_imm_s(cx, -1);
+    let count = e.mask(count, asize);
+    let mut taken = e.b.ins().icmp_imm_u(IntCC::NotEqual, count, 0);
+    match i.mnemonic {
+        M::Loope => {
+            let z = e.cond(0x4);
+            taken = e.b.ins().band(taken, z);
+        }
+        M::Loopne => {
+            let nz = e.cond(0x5);
+            taken = e.b.ins().band(taken, nz);
+        }
+        _ => {}
+    }
+    let target = e.next.wrapping_add(rel) & i.osize.mask();
+    let (yes, no) = (e.b.create_block(), e.b.create_block());
+    e.b.ins().brif(taken, yes, &[], no, &[]);
+    let saved = e.cache;
+    e.b.switch_to_block(yes);
+    let t = e.c32(target);
+    e.check_cs_limit(t);
+    e.set_reg(reg::ECX as u8, asize, count);
+    e.exit(Some(t), e.k + 1, status::OK);
+    e.cache = saved;
+    e.b.switch_to_block(no);
+    e.set_reg(reg::ECX as u8, asize, count);
+    let n = e.c32(e.next);
+    e.exit(Some(n), e.k + 1, status::OK);
+}
+
+impl Emitter<'_> {
+    /// The offset of the memory operand, wrapped to the address size (`Cpu::ea`).
+    fn ea(&mut self, i: &Insn) -> Value {
+        let m = i.mem;
+        let mut a: Option<Value> = None;
+        if m.base != NO_REG {
+            a = Some(self.reg32(m.base));
+        }
+        if m.index != NO_REG {
+            let x = self.reg32(m.index);
+            let x = if m.scale > 0 { self.b.ins().ishl_imm_u(x, m.scale as i64) } else { x };
+            a = Some(match a {
+                Some(a) => self.b.ins().iadd(a, x),
+                None => x,
+            });
+        }
+        let a = match a {
+            Some(a) if m.disp != 0 => self.b.ins().iadd_imm_s(a, m.disp as i32 as i64),
+            Some(a) => a,
+            None => self.c32(m.disp),
+        };
+        self.mask(a, i.asize)
+    }
+
+    fn loc(&mut self, i: &Insn, n: usize) -> Loc {
+        match i.args[n] {
+            Arg::Reg(r, s) => Loc::Reg(r, s),
+            Arg::Imm(v) => Loc::Imm(v),
+            Arg::Mem(s) => {
+                let off = self.ea(i);
+                Loc::Mem(i.seg, off, s, i.asize == Size::W)
+            }
+            other => unreachable!("operand {other:?} is not plain"),
+        }
+    }
+
+    fn read(&mut self, l: Loc) -> Value {
+        match l {
+            Loc::Reg(r, s) => self.reg(r, s),
+            Loc::Imm(v) => self.c32(v),
+            Loc::Mem(seg, off, s, off16) => self.load(seg, off, s, off16),
+        }
+    }
+
+    fn write(&mut self, l: Loc, v: Value) {
+        match l {
+            Loc::Reg(r, s) => self.set_reg(r, s, v),
+            Loc::Mem(seg, off, s, off16) => self.store(seg, off, s, v, off16),
+            Loc::Imm(_) => unreachable!("an immediate is not writable"),
+        }
+    }
+
+    /// Sign-extends the low `size` bits of `v` to 32.
+    fn sext(&mut self, v: Value, size: Size) -> Value {
+        match size {
+            Size::D => v,
+            _ => {
+                let top = self.sign_at_top(v, size);
+                self.b.ins().sshr_imm_u(top, 32 - size.bits() as i64)
+            }
+        }
+    }
+
+    /// SP or ESP, by the stack size (`Cpu::sp`).
+    fn sp(&mut self) -> Value {
+        let r = self.reg32(reg::ESP as u8);
+        if self.mode.stack32() {
+            r
+        } else {
+            self.mask(r, Size::W)
+        }
+    }
+
+    /// The stack pointer moved by `delta`, wrapped to the stack size (`Cpu::sp_plus`).
+    fn sp_plus(&mut self, delta: u32) -> Value {
+        let sp = self.sp();
+        let v = self.b.ins().iadd_imm_s(sp, delta as i32 as i64);
+        if self.mode.stack32() {
+            v
+        } else {
+            self.mask(v, Size::W)
+        }
+    }
+
+    /// `Cpu::set_sp`.
+    fn set_sp(&mut self, v: Value) {
+        let size = if self.mode.stack32() { Size::D } else { Size::W };
+        self.set_reg(reg::ESP as u8, size, v);
+    }
+
+    /// `Cpu::push`: the store first, ESP only if it succeeded.
+    fn push(&mut self, size: Size, v: Value) {
+        let sp = self.sp_plus(size.bytes().wrapping_neg());
+        self.store(SegReg::Ss, sp, size, v, !self.mode.stack32());
+        self.set_sp(sp);
+    }
+
+    /// A near branch target (EIP + rel, or the r/m operand), masked to the operand size.
+    fn near_target(&mut self, i: &Insn) -> Value {
+        match i.args[0] {
+            Arg::Rel(rel) => self.c32(self.next.wrapping_add(rel) & i.osize.mask()),
+            _ => {
+                let l = self.loc(i, 0);
+                let v = self.read(l);
+                self.mask(v, i.osize)
+            }
+        }
+    }
+
+    /// `Cpu::check_cs_limit`: #GP(0) if `eip` is beyond CS's limit.
+    fn check_cs_limit(&mut self, eip: Value) {
+        let limit =
+            self.b.ins().load(types::I32, MemFlagsData::trusted(), self.cpu, layout::seg_limit(SegReg::Cs as usize));
+        let bad = self.b.ins().icmp(IntCC::UnsignedGreaterThan, eip, limit);
+        self.raise_if(bad, vector::GP, Some(0));
+    }
+}

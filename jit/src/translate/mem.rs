@@ -1,0 +1,151 @@
+//! The softmmu in generated code: segment check, TLB lookup and host access inline, the
+//! interpreter's `Cpu::read`/`Cpu::write` as the slow path.
+//!
+//! The inline path handles the common case only, and sends everything else to the helper, which
+//! repeats every check and so raises the right fault:
+//! - the offset is inside the segment limit (expand-up segments; in protected mode only present
+//!   data segments, writable for stores), as `Cpu::linear` checks it;
+//! - the TLB entry of the linear page has the access kind's tag, and the access does not cross
+//!   the page: comparing the tag with the page of the access's *last* byte, in the entry indexed
+//!   by its *first* byte, checks both at once (two pages that share an entry are 256 pages
+//!   apart, never neighbours);
+//! - then the host address is `lin + addend`, little-endian.
+
+use super::{Emitter, Helper};
+use crate::layout;
+use cranelift_codegen::ir::{condcodes::IntCC, types, Endianness, InstBuilder, MemFlagsData, Value};
+use emu_cpu_x86::flags::Size;
+use emu_cpu_x86::state::{attr, SegReg};
+use emu_cpu_x86::tlb::TLB_SIZE;
+
+/// Guest memory: may be unaligned, never traps (the TLB says it is mapped), little-endian.
+fn guest() -> MemFlagsData {
+    MemFlagsData::new().with_notrap().with_endianness(Endianness::Little)
+}
+
+impl Emitter<'_> {
+    /// `Cpu::linear`'s common case inline: (linear address, i8 "inline path may be taken").
+    /// `off16`: the offset is known to be below 0x10000, so `off + size - 1` cannot wrap.
+    fn seg_check(&mut self, seg: SegReg, off: Value, size: Size, write: bool, off16: bool) -> (Value, Value) {
+        let n = seg as usize;
+        let t = MemFlagsData::trusted();
+        let base = self.b.ins().load(types::I32, t, self.cpu, layout::seg_base(n));
+        let limit = self.b.ins().load(types::I32, t, self.cpu, layout::seg_limit(n));
+        let last = if size == Size::B { off } else { self.b.ins().iadd_imm_s(off, size.bytes() as i64 - 1) };
+        let mut ok = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, last, limit);
+        if size != Size::B && !off16 {
+            let no_wrap = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, last, off);
+            ok = self.b.ins().band(ok, no_wrap);
+        }
+        if self.mode.checks_segment_type() {
+            let a = self.b.ins().uload16(types::I32, t, self.cpu, layout::seg_attr(n));
+            let (mask, want) = if write {
+                (attr::P | attr::CODE | attr::RW | attr::DC, attr::P | attr::RW)
+            } else {
+                (attr::P | attr::CODE | attr::DC, attr::P)
+            };
+            let m = self.b.ins().band_imm_u(a, mask as i64);
+            let good = self.b.ins().icmp_imm_u(IntCC::Equal, m, want as i64);
+            ok = self.b.ins().band(ok, good);
+        }
+        let lin = self.b.ins().iadd(base, off);
+        (lin, ok)
+    }
+
+    /// The TLB entry for `lin` (in the set of the block's privilege), and whether its `tag_at`
+    /// tag matches an access of `size` bytes that stays in the page.
+    fn tlb_hit(&mut self, lin: Value, size: Size, tag_at: i32) -> (Value, Value) {
+        let page = self.b.ins().ushr_imm_u(lin, 12);
+        let idx = self.b.ins().band_imm_u(page, TLB_SIZE as i64 - 1);
+        let idx = self.widen_to_ptr(idx);
+        let off = self.b.ins().imul_imm_u(idx, layout::TLB_ENTRY_SIZE);
+        let set = self.b.ins().iadd_imm_s(self.tlb, layout::tlb_set(self.mode.user()) as i64);
+        let entry = self.b.ins().iadd(set, off);
+        let tag = self.b.ins().load(types::I32, MemFlagsData::trusted(), entry, tag_at);
+        let last = if size == Size::B { lin } else { self.b.ins().iadd_imm_s(lin, size.bytes() as i64 - 1) };
+        let want = self.b.ins().band_imm_u(last, !0xfffi64 & 0xffff_ffff);
+        let hit = self.b.ins().icmp(IntCC::Equal, tag, want);
+        (entry, hit)
+    }
+
+    /// An i32 zero-extended to a host pointer.
+    fn widen_to_ptr(&mut self, v: Value) -> Value {
+        if self.ptr == types::I32 {
+            v
+        } else {
+            self.b.ins().uextend(self.ptr, v)
+        }
+    }
+
+    fn host_addr(&mut self, entry: Value, lin: Value) -> Value {
+        let addend = self.b.ins().load(self.ptr, MemFlagsData::trusted(), entry, layout::TLB_ADDEND);
+        let l = self.widen_to_ptr(lin);
+        self.b.ins().iadd(l, addend)
+    }
+
+    /// Loads `size` bytes at `seg:off` (zero-extended to i32). Faults leave the block.
+    pub(super) fn load(&mut self, seg: SegReg, off: Value, size: Size, off16: bool) -> Value {
+        let (lin, ok) = self.seg_check(seg, off, size, false, off16);
+        let (entry, hit) = self.tlb_hit(lin, size, layout::TLB_READ);
+        let go = self.b.ins().band(ok, hit);
+        let (fast, slow, join) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+        self.b.set_cold_block(slow);
+        let v = self.b.append_block_param(join, types::I32);
+        self.b.ins().brif(go, fast, &[], slow, &[]);
+
+        self.b.switch_to_block(fast);
+        let host = self.host_addr(entry, lin);
+        let x = match size {
+            Size::B => self.b.ins().uload8(types::I32, guest(), host, 0),
+            Size::W => self.b.ins().uload16(types::I32, guest(), host, 0),
+            Size::D => self.b.ins().load(types::I32, guest(), host, 0),
+        };
+        self.b.ins().jump(join, &[x.into()]);
+
+        self.b.switch_to_block(slow);
+        let (cpu, ctx) = (self.cpu, self.ctx);
+        let (s, n) = (self.c32(seg as u32), self.c32(size.bytes()));
+        let r = self.call(Helper::ReadMem, &[cpu, ctx, s, off, n]).unwrap();
+        let failed = self.b.ins().ushr_imm_u(r, 32);
+        let x = self.b.ins().ireduce(types::I32, r);
+        let fault = self.fault_block();
+        self.b.ins().brif(failed, fault, &[], join, &[x.into()]);
+
+        self.b.switch_to_block(join);
+        v
+    }
+
+    /// Stores the low `size` bytes of `v` at `seg:off`. Faults leave the block; a store onto a
+    /// page holding translated code is remembered so the block stops after this instruction.
+    pub(super) fn store(&mut self, seg: SegReg, off: Value, size: Size, v: Value, off16: bool) {
+        let (lin, ok) = self.seg_check(seg, off, size, true, off16);
+        let (entry, hit) = self.tlb_hit(lin, size, layout::TLB_WRITE);
+        let go = self.b.ins().band(ok, hit);
+        let (fast, slow, join) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+        self.b.set_cold_block(slow);
+        let smc = self.b.append_block_param(join, types::I8);
+        self.b.ins().brif(go, fast, &[], slow, &[]);
+
+        self.b.switch_to_block(fast);
+        let host = self.host_addr(entry, lin);
+        match size {
+            Size::B => self.b.ins().istore8(guest(), v, host, 0),
+            Size::W => self.b.ins().istore16(guest(), v, host, 0),
+            Size::D => self.b.ins().store(guest(), v, host, 0),
+        };
+        let no = self.b.ins().iconst(types::I8, 0);
+        self.b.ins().jump(join, &[no.into()]);
+
+        self.b.switch_to_block(slow);
+        let (cpu, ctx) = (self.cpu, self.ctx);
+        let (s, n) = (self.c32(seg as u32), self.c32(size.bytes()));
+        let st = self.call(Helper::WriteMem, &[cpu, ctx, s, off, n, v]).unwrap();
+        let failed = self.b.ins().icmp_imm_u(IntCC::Equal, st, crate::helpers::status::FAULT as i64);
+        let hit_code = self.b.ins().icmp_imm_u(IntCC::Equal, st, crate::helpers::status::SMC as i64);
+        let fault = self.fault_block();
+        self.b.ins().brif(failed, fault, &[], join, &[hit_code.into()]);
+
+        self.b.switch_to_block(join);
+        self.smc.push(smc);
+    }
+}

@@ -1,0 +1,725 @@
+//! Translation: one guest basic block → one Cranelift function → host code.
+//!
+//! [`scan`] decodes the block (through `Cpu::fetch_lin`, so the interpreter's fetch rules hold)
+//! and [`Translator::build`] turns its instructions into IR: specialised IR for the hot
+//! instructions ([`insn`]), a call to the interpreter ([`crate::helpers::exec_insn`]) for all
+//! others. The function has the signature [`crate::helpers::BlockFn`].
+//!
+//! **Invariants of the generated code:**
+//! - *Precise state at every exit.* Guest registers and the lazy-flags fields are cached in SSA
+//!   values while the block runs ([`Emitter`] tracks which are dirty); every exit stores the dirty
+//!   ones, EIP, and `icount` (+1 per instruction run, the faulting one included, as
+//!   `Cpu::step` counts).
+//! - *Faults change nothing.* A specialised instruction does every access that can fault before it
+//!   writes a register or the flags, so its fault exit stores the cache as it was when the
+//!   instruction started and sets EIP to the instruction's first byte.
+//! - *Helpers see the real state.* Before calling the interpreter the cache is written back and
+//!   forgotten; memory helpers touch no register, so they need neither.
+//! - *Self-modifying code stops the block.* A store that took the slow path onto a page holding
+//!   translated code makes the block leave after that instruction.
+
+pub mod insn;
+mod mem;
+
+use crate::helpers::{status, Helper};
+use crate::key::{BlockKey, ModeKey};
+use crate::layout;
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::{
+    self, condcodes::IntCC, types, AbiParam, Block, Function, InstBuilder, MemFlagsData, SigRef, Signature, Type,
+    UserFuncName, Value,
+};
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::Context;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use emu_cpu_x86::decode::{self, prefix, Insn, Mnemonic as M};
+use emu_cpu_x86::flags::{CcOp, Size};
+use emu_cpu_x86::state::SegReg;
+use emu_cpu_x86::tlb::Access;
+use emu_cpu_x86::Cpu;
+
+/// Most instructions in one block.
+pub const MAX_BLOCK_INSNS: usize = 64;
+
+/// A decoded guest block: instructions and the EIP of each.
+#[derive(Debug, Clone, Default)]
+pub struct GuestBlock {
+    pub insns: Vec<Insn>,
+    pub eips: Vec<u32>,
+    /// Bytes of guest code, from the first instruction's first byte to the last one's last.
+    pub bytes: u32,
+}
+
+/// Whether the block must end after `i`: control flow or a mode change (the decoder's table
+/// says), a REP string instruction (it may step EIP back onto itself), or port I/O (devices may
+/// raise an interrupt or end the run, which the dispatcher must see at once, as `Cpu::run`
+/// would after this instruction).
+pub fn ends_block(i: &Insn) -> bool {
+    let string = matches!(i.mnemonic, M::Movs | M::Cmps | M::Stos | M::Lods | M::Scas | M::Ins | M::Outs);
+    i.ends_block()
+        || (string && i.has(prefix::REP | prefix::REPNE))
+        || matches!(i.mnemonic, M::In | M::Out | M::Ins | M::Outs)
+}
+
+/// Decodes the block at CS:EIP: up to `max` instructions, all in the guest page of the first
+/// byte. An instruction that crosses the page end or cannot be fetched ends the block before it
+/// (an empty block means: let the interpreter run this instruction).
+pub fn scan(cpu: &mut Cpu, max: usize) -> GuestBlock {
+    let code32 = cpu.s.code32();
+    let cs_base = cpu.s.segs[SegReg::Cs as usize].base;
+    let start = cpu.s.eip;
+    let page = cs_base.wrapping_add(start) & !0xfff;
+    let mut b = GuestBlock::default();
+    let mut eip = start;
+    while b.insns.len() < max {
+        let r = decode::decode(code32, |n| {
+            let off = eip.wrapping_add(n as u32);
+            let off = if code32 { off } else { off & 0xffff };
+            let lin = cs_base.wrapping_add(off);
+            if lin & !0xfff != page {
+                return Err(None);
+            }
+            cpu.linear(SegReg::Cs, off, 1, Access::Exec).map_err(Some)?;
+            cpu.fetch_lin(lin).map_err(Some)
+        });
+        let Ok(i) = r else { break };
+        b.insns.push(i);
+        b.eips.push(eip);
+        b.bytes += i.len as u32;
+        if ends_block(&i) {
+            break;
+        }
+        let next = eip.wrapping_add(i.len as u32);
+        eip = if code32 { next } else { next & 0xffff };
+        if cs_base.wrapping_add(eip) & !0xfff != page {
+            break;
+        }
+    }
+    b
+}
+
+/// Cranelift, set up for the host, and its reusable contexts.
+pub struct Translator {
+    isa: OwnedTargetIsa,
+    ctx: Context,
+    fctx: FunctionBuilderContext,
+}
+
+/// Translation failed (a bug in emu or a Cranelift limit, never a guest condition).
+#[derive(Debug)]
+pub struct TranslateError(pub String);
+
+impl Translator {
+    /// Cranelift for the host CPU, optimising for speed.
+    pub fn new() -> Result<Translator, TranslateError> {
+        let mut flags = settings::builder();
+        let set = |f: &mut settings::Builder, k: &str, v: &str| {
+            f.set(k, v).map_err(|e| TranslateError(format!("cranelift setting {k}={v}: {e}")))
+        };
+        set(&mut flags, "opt_level", "speed")?;
+        set(&mut flags, "is_pic", "false")?;
+        // Our code calls only the helpers, with small frames.
+        set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
+        let isa = cranelift_native::builder()
+            .map_err(|e| TranslateError(format!("no Cranelift backend for this host: {e}")))?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| TranslateError(format!("Cranelift ISA: {e}")))?;
+        Ok(Translator { isa, ctx: Context::new(), fctx: FunctionBuilderContext::new() })
+    }
+
+    /// The host's pointer type in IR.
+    pub fn pointer_type(&self) -> Type {
+        self.isa.pointer_type()
+    }
+
+    /// Builds the IR of a block. `insns` must stay where they are for as long as the code runs:
+    /// generated code passes their addresses to the interpreter. With `symbolic`, addresses
+    /// (helpers, instructions) are replaced by small placeholder numbers, so the IR text is the
+    /// same on every run and host (golden tests); such IR must not be compiled.
+    pub fn build(&mut self, key: &BlockKey, insns: &[Insn], eips: &[u32], symbolic: bool) -> Function {
+        let ptr = self.isa.pointer_type();
+        let mut sig = Signature::new(self.isa.default_call_conv());
+        sig.params.push(AbiParam::new(ptr));
+        sig.params.push(AbiParam::new(ptr));
+        sig.returns.push(AbiParam::new(types::I32));
+        let mut func = Function::with_name_signature(UserFuncName::user(0, key.phys), sig);
+        {
+            let b = FunctionBuilder::new(&mut func, &mut self.fctx);
+            let mut e = Emitter::new(b, ptr, self.isa.default_call_conv(), key.mode, symbolic, insns);
+            e.body(insns, eips);
+            e.finish(self.isa.frontend_config());
+        }
+        func
+    }
+
+    /// Compiles `func` to host code: position-independent bytes with no relocations.
+    pub fn compile(&mut self, func: Function) -> Result<Vec<u8>, TranslateError> {
+        self.ctx.clear();
+        self.ctx.func = func;
+        let code = self
+            .ctx
+            .compile(&*self.isa, &mut ControlPlane::default())
+            .map_err(|e| TranslateError(format!("Cranelift: {:?}", e.inner)))?;
+        if !code.buffer.relocs().is_empty() {
+            return Err(TranslateError("block code has relocations".into()));
+        }
+        Ok(code.code_buffer().to_vec())
+    }
+}
+
+/// A guest value cached in an SSA value; `dirty` when the state in memory is older.
+#[derive(Debug, Clone, Copy)]
+struct Cached {
+    v: Value,
+    dirty: bool,
+}
+
+/// Cache slots: 0-7 the general registers, then the four lazy-flags fields.
+const SLOTS: usize = 12;
+const CC_OP: usize = 8;
+const CC_DST: usize = 9;
+const CC_SRC: usize = 10;
+const CC_SRC2: usize = 11;
+
+fn slot_offset(slot: usize) -> i32 {
+    match slot {
+        0..=7 => layout::reg(slot),
+        CC_OP => layout::CC_OP,
+        CC_DST => layout::CC_DST,
+        CC_SRC => layout::CC_SRC,
+        _ => layout::CC_SRC2,
+    }
+}
+
+/// What the translator knows statically about the lazy flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FlagSrc {
+    /// Whatever is in the state: ask [`crate::helpers::condition`].
+    Unknown,
+    /// `cc_op` is `(kind, size)`, with the other fields as the interpreter leaves them.
+    Lazy(u32, Size),
+    /// `cc_op` is EFLAGS: `cc_src` holds the six flags.
+    Eflags,
+}
+
+/// An exit block waiting to be filled in after the body.
+enum Pending {
+    /// Store the cache as it was at the instruction's start, EIP = the instruction, return FAULT.
+    Fault { block: Block, cache: [Option<Cached>; SLOTS], eip: u32, count: usize },
+    /// Record `#vector(error)` and go to `then` (a Fault exit).
+    Raise { block: Block, vector: u8, error: Option<u32>, then: Block },
+    /// After an interpreter call that did not return OK (block param: its status): EIP is as the
+    /// interpreter left it; return FAULT or OK.
+    AfterHelper { block: Block, count: usize },
+}
+
+/// Builds one block's IR.
+pub(crate) struct Emitter<'a> {
+    b: FunctionBuilder<'a>,
+    ptr: Type,
+    call_conv: cranelift_codegen::isa::CallConv,
+    mode: ModeKey,
+    symbolic: bool,
+    cpu: Value,
+    ctx: Value,
+    icount0: Value,
+    tlb: Value,
+    cache: [Option<Cached>; SLOTS],
+    flags: FlagSrc,
+    sigs: Vec<(Helper, SigRef)>,
+    insns_base: *const Insn,
+    pending: Vec<Pending>,
+    // The instruction being translated.
+    k: usize,
+    start: u32,
+    next: u32,
+    at_start: [Option<Cached>; SLOTS],
+    fault_exit: Option<Block>,
+    /// i8 values, one per slow-path store in this instruction: it hit a code page.
+    smc: Vec<Value>,
+    /// The block has been closed by an exit.
+    terminated: bool,
+}
+
+impl<'a> Emitter<'a> {
+    fn new(
+        mut b: FunctionBuilder<'a>,
+        ptr: Type,
+        call_conv: cranelift_codegen::isa::CallConv,
+        mode: ModeKey,
+        symbolic: bool,
+        insns: &[Insn],
+    ) -> Self {
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let (cpu, ctx) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+        let icount0 = b.ins().load(types::I64, MemFlagsData::trusted(), cpu, layout::ICOUNT);
+        let tlb = b.ins().load(ptr, MemFlagsData::trusted().with_readonly(), cpu, layout::TLB_PTR);
+        Emitter {
+            b,
+            ptr,
+            call_conv,
+            mode,
+            symbolic,
+            cpu,
+            ctx,
+            icount0,
+            tlb,
+            cache: [None; SLOTS],
+            flags: FlagSrc::Unknown,
+            sigs: Vec::new(),
+            insns_base: insns.as_ptr(),
+            pending: Vec::new(),
+            k: 0,
+            start: 0,
+            next: 0,
+            at_start: [None; SLOTS],
+            fault_exit: None,
+            smc: Vec::new(),
+            terminated: false,
+        }
+    }
+
+    /// The whole block.
+    fn body(&mut self, insns: &[Insn], eips: &[u32]) {
+        for (k, (i, &eip)) in insns.iter().zip(eips).enumerate() {
+            let next = eip.wrapping_add(i.len as u32);
+            self.k = k;
+            self.start = eip;
+            self.next = if self.mode.code32() { next } else { next & 0xffff };
+            self.at_start = self.cache;
+            self.fault_exit = None;
+            self.smc.clear();
+            let last = k + 1 == insns.len();
+            if !insn::emit(self, i) {
+                self.generic(last);
+            }
+            if self.terminated {
+                return;
+            }
+            if !self.smc.is_empty() && !last {
+                self.leave_if_smc();
+            }
+        }
+        // Fell off the end (length cap, page end, or an instruction that could not be fetched).
+        let next = self.c32(self.next);
+        self.exit(Some(next), insns.len(), status::OK);
+    }
+
+    /// Fills in the pending exits, seals everything.
+    fn finish(mut self, cfg: cranelift_codegen::isa::TargetFrontendConfig) {
+        for p in std::mem::take(&mut self.pending) {
+            match p {
+                Pending::Fault { block, cache, eip, count } => {
+                    self.b.switch_to_block(block);
+                    self.cache = cache;
+                    let eip = self.c32(eip);
+                    self.exit(Some(eip), count, status::FAULT);
+                }
+                Pending::Raise { block, vector, error, then } => {
+                    self.b.switch_to_block(block);
+                    let v = self.c32(vector as u32);
+                    let e = self.c32(error.unwrap_or(u32::MAX));
+                    let ctx = self.ctx;
+                    self.call(Helper::Raise, &[ctx, v, e]);
+                    self.b.ins().jump(then, &[]);
+                }
+                Pending::AfterHelper { block, count } => {
+                    self.b.switch_to_block(block);
+                    let st = self.b.append_block_param(block, types::I32);
+                    self.store_icount(count);
+                    let is_fault = self.b.ins().icmp_imm_u(IntCC::Equal, st, status::FAULT as i64);
+                    let fault = self.c32(status::FAULT);
+                    let ok = self.c32(status::OK);
+                    let r = self.b.ins().select(is_fault, fault, ok);
+                    self.b.ins().return_(&[r]);
+                }
+            }
+        }
+        self.b.seal_all_blocks();
+        self.b.finalize(cfg);
+    }
+
+    // ---- constants, calls ---------------------------------------------------------------------
+
+    fn c32(&mut self, v: u32) -> Value {
+        self.b.ins().iconst(types::I32, v as i64)
+    }
+
+    /// A host address as an IR constant (a placeholder in symbolic mode).
+    fn addr(&mut self, real: usize, placeholder: usize) -> Value {
+        let v = if self.symbolic { placeholder } else { real };
+        self.b.ins().iconst(self.ptr, v as i64)
+    }
+
+    /// Calls helper `h` with `args`; returns its result, if it has one.
+    fn call(&mut self, h: Helper, args: &[Value]) -> Option<Value> {
+        let sig = match self.sigs.iter().find(|(x, _)| *x == h) {
+            Some(&(_, s)) => s,
+            None => {
+                let (ptr, i32_, i64_) = (self.ptr, types::I32, types::I64);
+                let (params, ret): (&[Type], Type) = match h {
+                    Helper::ExecInsn => (&[ptr, ptr, ptr, i32_], i32_),
+                    Helper::ReadMem => (&[ptr, ptr, i32_, i32_, i32_], i64_),
+                    Helper::WriteMem => (&[ptr, ptr, i32_, i32_, i32_, i32_], i32_),
+                    Helper::Condition => (&[ptr, i32_], i32_),
+                    Helper::Raise => (&[ptr, i32_, i32_], i32_),
+                };
+                let mut sig = Signature::new(self.call_conv);
+                sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+                sig.returns.push(AbiParam::new(ret));
+                let s = self.b.import_signature(sig);
+                self.sigs.push((h, s));
+                s
+            }
+        };
+        let f = self.addr(h.address(), 0x1000 + 0x10 * h as usize);
+        let call = self.b.ins().call_indirect(sig, f, args);
+        self.b.inst_results(call).first().copied()
+    }
+
+    // ---- the register cache -------------------------------------------------------------------
+
+    fn slot(&mut self, n: usize) -> Value {
+        if let Some(c) = self.cache[n] {
+            return c.v;
+        }
+        let v = self.b.ins().load(types::I32, MemFlagsData::trusted(), self.cpu, slot_offset(n));
+        self.cache[n] = Some(Cached { v, dirty: false });
+        v
+    }
+
+    fn set_slot(&mut self, n: usize, v: Value) {
+        self.cache[n] = Some(Cached { v, dirty: true });
+    }
+
+    /// Writes the dirty cached values in `range` back to the state.
+    fn flush(&mut self, range: std::ops::Range<usize>) {
+        for n in range {
+            if let Some(c) = self.cache[n].as_mut().filter(|c| c.dirty) {
+                c.dirty = false;
+                let v = c.v;
+                self.b.ins().store(MemFlagsData::trusted(), v, self.cpu, slot_offset(n));
+            }
+        }
+    }
+
+    fn store_icount(&mut self, count: usize) {
+        let n = self.b.ins().iadd_imm_s(self.icount0, count as i64);
+        self.b.ins().store(MemFlagsData::trusted(), n, self.cpu, layout::ICOUNT);
+    }
+
+    /// Leaves the block: writes back the cache, EIP (unless `None`: already in the state) and
+    /// `icount` after `count` instructions, and returns `st`.
+    fn exit(&mut self, eip: Option<Value>, count: usize, st: u32) {
+        self.flush(0..SLOTS);
+        if let Some(eip) = eip {
+            self.b.ins().store(MemFlagsData::trusted(), eip, self.cpu, layout::EIP);
+        }
+        self.store_icount(count);
+        let r = self.c32(st);
+        self.b.ins().return_(&[r]);
+        self.terminated = true;
+    }
+
+    /// The exit for a fault in the current instruction (created on first use).
+    fn fault_block(&mut self) -> Block {
+        if let Some(b) = self.fault_exit {
+            return b;
+        }
+        let block = self.b.create_block();
+        self.b.set_cold_block(block);
+        self.pending.push(Pending::Fault { block, cache: self.at_start, eip: self.start, count: self.k + 1 });
+        self.fault_exit = Some(block);
+        block
+    }
+
+    /// Raises `#vector(error)` when `cond` (an i8) is true.
+    fn raise_if(&mut self, cond: Value, vector: u8, error: Option<u32>) {
+        let then = self.fault_block();
+        let block = self.b.create_block();
+        self.b.set_cold_block(block);
+        self.pending.push(Pending::Raise { block, vector, error, then });
+        let cont = self.b.create_block();
+        self.b.ins().brif(cond, block, &[], cont, &[]);
+        self.b.switch_to_block(cont);
+    }
+
+    /// After a store that may have hit translated code: leave after this instruction.
+    fn leave_if_smc(&mut self) {
+        let mut any = self.smc[0];
+        for &v in &self.smc.clone()[1..] {
+            any = self.b.ins().bor(any, v);
+        }
+        let (out, cont) = (self.b.create_block(), self.b.create_block());
+        self.b.set_cold_block(out);
+        self.b.ins().brif(any, out, &[], cont, &[]);
+        self.b.switch_to_block(out);
+        let saved = self.cache;
+        let next = self.c32(self.next);
+        self.exit(Some(next), self.k + 1, status::OK);
+        self.terminated = false;
+        self.cache = saved;
+        self.b.switch_to_block(cont);
+    }
+
+    /// The default translation: the interpreter runs the instruction.
+    fn generic(&mut self, last: bool) {
+        self.flush(0..SLOTS);
+        self.cache = [None; SLOTS];
+        self.flags = FlagSrc::Unknown;
+        self.store_icount(self.k);
+        // SAFETY: k < insns.len(); only the address is taken.
+        let insn_addr = unsafe { self.insns_base.add(self.k) } as usize;
+        let p = self.addr(insn_addr, 0x10000 + 0x100 * self.k);
+        let start = self.c32(self.start);
+        let (cpu, ctx) = (self.cpu, self.ctx);
+        let st = self.call(Helper::ExecInsn, &[cpu, ctx, p, start]).unwrap();
+        if last {
+            self.store_icount(self.k + 1);
+            let is_fault = self.b.ins().icmp_imm_u(IntCC::Equal, st, status::FAULT as i64);
+            let (fault, ok) = (self.c32(status::FAULT), self.c32(status::OK));
+            let r = self.b.ins().select(is_fault, fault, ok);
+            self.b.ins().return_(&[r]);
+            self.terminated = true;
+        } else {
+            let block = self.b.create_block();
+            self.b.set_cold_block(block);
+            self.pending.push(Pending::AfterHelper { block, count: self.k + 1 });
+            let cont = self.b.create_block();
+            self.b.ins().brif(st, block, &[st.into()], cont, &[]);
+            self.b.switch_to_block(cont);
+        }
+    }
+
+    // ---- guest registers ----------------------------------------------------------------------
+
+    fn reg32(&mut self, n: u8) -> Value {
+        self.slot(n as usize)
+    }
+
+    fn set_reg32(&mut self, n: u8, v: Value) {
+        self.set_slot(n as usize, v)
+    }
+
+    /// General register `n` at `size` (bytes 4-7 are AH..BH), zero-extended.
+    fn reg(&mut self, n: u8, size: Size) -> Value {
+        match size {
+            Size::B if n >= 4 => {
+                let r = self.reg32(n - 4);
+                let s = self.b.ins().ushr_imm_u(r, 8);
+                self.mask(s, Size::B)
+            }
+            Size::D => self.reg32(n),
+            _ => {
+                let r = self.reg32(n);
+                self.mask(r, size)
+            }
+        }
+    }
+
+    /// Writes `v` to register `n` at `size`, keeping the other bits.
+    fn set_reg(&mut self, n: u8, size: Size, v: Value) {
+        match size {
+            Size::D => self.set_reg32(n, v),
+            Size::B if n >= 4 => {
+                let old = self.reg32(n - 4);
+                let keep = self.b.ins().band_imm_u(old, !0xff00i64 & 0xffff_ffff);
+                let low = self.mask(v, Size::B);
+                let hi = self.b.ins().ishl_imm_u(low, 8);
+                let new = self.b.ins().bor(keep, hi);
+                self.set_reg32(n - 4, new);
+            }
+            _ => {
+                let old = self.reg32(n);
+                let keep = self.b.ins().band_imm_u(old, !(size.mask() as i64) & 0xffff_ffff);
+                let low = self.mask(v, size);
+                let new = self.b.ins().bor(keep, low);
+                self.set_reg32(n, new);
+            }
+        }
+    }
+
+    fn mask(&mut self, v: Value, size: Size) -> Value {
+        match size {
+            Size::D => v,
+            _ => self.b.ins().band_imm_u(v, size.mask() as i64),
+        }
+    }
+
+    // ---- lazy flags ---------------------------------------------------------------------------
+
+    /// Records a flags-setting operation as the interpreter's `set_cc` does.
+    fn set_cc(&mut self, kind: u32, size: Size, dst: Value, src: Value, src2: Value) {
+        let op = self.c32(CcOp::new(kind, size).0);
+        self.set_slot(CC_OP, op);
+        self.set_slot(CC_DST, dst);
+        self.set_slot(CC_SRC, src);
+        self.set_slot(CC_SRC2, src2);
+        self.flags = FlagSrc::Lazy(kind, size);
+    }
+
+    /// Sets the six arithmetic flags to `flags` (the interpreter's `set_arith`).
+    fn set_arith(&mut self, flags: Value) {
+        let op = self.c32(CcOp::EFLAGS);
+        self.set_slot(CC_OP, op);
+        self.set_slot(CC_SRC, flags);
+        self.flags = FlagSrc::Eflags;
+    }
+
+    fn bool_const(&mut self, b: bool) -> Value {
+        self.b.ins().iconst(types::I8, b as i64)
+    }
+
+    /// Nonzero test of `v & bit`, as an i8.
+    fn bit_set(&mut self, v: Value, bit: u32) -> Value {
+        let x = self.b.ins().band_imm_u(v, bit as i64);
+        self.b.ins().icmp_imm_u(IntCC::NotEqual, x, 0)
+    }
+
+    /// PF of `res`: even number of ones in the low byte.
+    fn parity(&mut self, res: Value) -> Value {
+        let low = self.b.ins().band_imm_u(res, 0xff);
+        let n = self.b.ins().popcnt(low);
+        let odd = self.b.ins().band_imm_u(n, 1);
+        self.b.ins().icmp_imm_u(IntCC::Equal, odd, 0)
+    }
+
+    /// Sign-extends the low `size` bits of `v` for a signed compare (as the top bits of an i32).
+    fn sign_at_top(&mut self, v: Value, size: Size) -> Value {
+        match size {
+            Size::D => v,
+            _ => self.b.ins().ishl_imm_u(v, 32 - size.bits() as i64),
+        }
+    }
+
+    /// One arithmetic flag (an eflags bit) from what the translator knows, as an i8.
+    fn flag(&mut self, kind: u32, size: Size, bit: u32) -> Value {
+        use emu_cpu_x86::state::eflags::*;
+        if kind == CcOp::EFLAGS {
+            let f = self.slot(CC_SRC);
+            return self.bit_set(f, bit);
+        }
+        let res = self.slot(CC_DST);
+        let sign = size.sign();
+        match bit {
+            ZF => self.b.ins().icmp_imm_u(IntCC::Equal, res, 0),
+            SF => self.bit_set(res, sign),
+            PF => self.parity(res),
+            CF => match kind {
+                CcOp::ADD => {
+                    let b = self.slot(CC_SRC);
+                    self.b.ins().icmp(IntCC::UnsignedLessThan, res, b)
+                }
+                CcOp::SUB => {
+                    let (a, b) = self.sub_operands(size);
+                    self.b.ins().icmp(IntCC::UnsignedLessThan, a, b)
+                }
+                CcOp::INC | CcOp::DEC => {
+                    let c = self.slot(CC_SRC2);
+                    self.b.ins().icmp_imm_u(IntCC::NotEqual, c, 0)
+                }
+                _ => self.bool_const(false),
+            },
+            _ => match kind {
+                CcOp::ADD => {
+                    let b = self.slot(CC_SRC);
+                    let a = self.b.ins().isub(res, b);
+                    let x = self.b.ins().bxor(a, res);
+                    let y = self.b.ins().bxor(b, res);
+                    let z = self.b.ins().band(x, y);
+                    self.bit_set(z, sign)
+                }
+                CcOp::SUB => {
+                    let (a, b) = self.sub_operands(size);
+                    let x = self.b.ins().bxor(a, b);
+                    let y = self.b.ins().bxor(a, res);
+                    let z = self.b.ins().band(x, y);
+                    self.bit_set(z, sign)
+                }
+                CcOp::INC => self.b.ins().icmp_imm_u(IntCC::Equal, res, sign as i64),
+                CcOp::DEC => self.b.ins().icmp_imm_u(IntCC::Equal, res, (sign - 1) as i64),
+                _ => self.bool_const(false),
+            },
+        }
+    }
+
+    /// For a lazy SUB: the operands `a` (= res + src, at the size) and `b`.
+    fn sub_operands(&mut self, size: Size) -> (Value, Value) {
+        let res = self.slot(CC_DST);
+        let b = self.slot(CC_SRC);
+        let a = self.b.ins().iadd(res, b);
+        (self.mask(a, size), b)
+    }
+
+    /// Condition code `cc` (Jcc/SETcc/CMOVcc's low nibble) as an i8 0/1.
+    fn cond(&mut self, cc: u8) -> Value {
+        use emu_cpu_x86::state::eflags::*;
+        let (kind, size) = match self.flags {
+            FlagSrc::Lazy(k, s) if matches!(k, CcOp::ADD | CcOp::SUB | CcOp::LOGIC | CcOp::INC | CcOp::DEC) => (k, s),
+            FlagSrc::Eflags => (CcOp::EFLAGS, Size::D),
+            _ => {
+                self.flush(CC_OP..SLOTS);
+                let (cpu, c) = (self.cpu, self.c32(cc as u32));
+                let r = self.call(Helper::Condition, &[cpu, c]).unwrap();
+                return self.b.ins().icmp_imm_u(IntCC::NotEqual, r, 0);
+            }
+        };
+        let v = match (kind, cc >> 1) {
+            (CcOp::SUB, 1 | 3 | 6 | 7) => {
+                let (a, b) = self.sub_operands(size);
+                match cc >> 1 {
+                    1 => self.b.ins().icmp(IntCC::UnsignedLessThan, a, b),
+                    3 => self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, a, b),
+                    n => {
+                        let (sa, sb) = (self.sign_at_top(a, size), self.sign_at_top(b, size));
+                        let c = if n == 6 { IntCC::SignedLessThan } else { IntCC::SignedLessThanOrEqual };
+                        self.b.ins().icmp(c, sa, sb)
+                    }
+                }
+            }
+            (_, 0) => self.flag(kind, size, OF),
+            (_, 1) => self.flag(kind, size, CF),
+            (_, 2) => self.flag(kind, size, ZF),
+            (_, 3) => {
+                let c = self.flag(kind, size, CF);
+                let z = self.flag(kind, size, ZF);
+                self.b.ins().bor(c, z)
+            }
+            (_, 4) => self.flag(kind, size, SF),
+            (_, 5) => self.flag(kind, size, PF),
+            (_, n) => {
+                let s = self.flag(kind, size, SF);
+                let o = self.flag(kind, size, OF);
+                let l = self.b.ins().bxor(s, o);
+                if n == 6 {
+                    l
+                } else {
+                    let z = self.flag(kind, size, ZF);
+                    self.b.ins().bor(l, z)
+                }
+            }
+        };
+        if cc & 1 != 0 {
+            self.b.ins().bxor_imm_u(v, 1)
+        } else {
+            v
+        }
+    }
+
+    /// CF as an i32 0/1 (for INC/DEC, which keep it).
+    fn carry(&mut self) -> Value {
+        let c = self.cond(2);
+        self.b.ins().uextend(types::I32, c)
+    }
+}
+
+/// The IR text of a block, as `--dump-jit` and the golden tests show it.
+pub fn ir_text(func: &Function) -> String {
+    func.display().to_string()
+}
+
+/// For `ir::` users outside.
+pub use ir::Function as IrFunction;

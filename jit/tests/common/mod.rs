@@ -1,0 +1,92 @@
+//! Running the same guest code in both tiers and comparing everything.
+
+#![allow(dead_code)]
+
+use emu_core::{ClockMode, System};
+use emu_cpu_x86::state::{attr, cr0, Segment};
+use emu_cpu_x86::{Cpu, Stop};
+use emu_jit::{Jit, Options};
+use iced_x86::code_asm::CodeAssembler;
+
+/// Where test code is loaded, and EIP at the start.
+pub const CODE: u32 = 0x1000;
+
+/// A CPU with 1 MiB of RAM.
+/// A CPU with 1 MiB of RAM (EDX cleared: RESET leaves the CPU signature in it).
+pub fn cpu() -> Cpu {
+    let mut c = Cpu::new(System::new(1 << 20, ClockMode::Deterministic { ns_per_insn: 1 }).unwrap());
+    c.s.regs[2] = 0;
+    c
+}
+
+/// Real mode, all segments 0, code at 0:1000, stack at 0:8000, IF clear.
+pub fn real_mode(code: &[u8]) -> Cpu {
+    let mut c = cpu();
+    c.s.segs = [Segment::real_mode(0, attr::REAL_MODE_DATA); 6];
+    c.s.segs[1] = Segment::real_mode(0, attr::REAL_MODE_CODE);
+    c.s.eip = CODE;
+    c.s.regs[4] = 0x8000;
+    load(&mut c, CODE, code);
+    c
+}
+
+/// 32-bit flat protected mode (segment caches set directly), CPL 0, code at 1000, stack at 80000.
+pub fn flat32(code: &[u8]) -> Cpu {
+    let mut c = cpu();
+    c.s.cr0 |= cr0::PE;
+    let data = Segment {
+        base: 0,
+        limit: u32::MAX,
+        selector: 0x10,
+        attr: attr::P | attr::S | attr::RW | attr::ACCESSED | attr::DB | attr::G,
+    };
+    c.s.segs = [data; 6];
+    c.s.segs[1] = Segment { selector: 0x08, attr: data.attr | attr::CODE, ..data };
+    c.s.eip = CODE;
+    c.s.regs[4] = 0x80000;
+    load(&mut c, CODE, code);
+    c
+}
+
+pub fn load(c: &mut Cpu, at: u32, bytes: &[u8]) {
+    c.sys.ram_mut().as_mut_slice()[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
+}
+
+/// Assembles with iced-x86 at `CODE`.
+pub fn asm(bits: u32, f: impl FnOnce(&mut CodeAssembler) -> Result<(), iced_x86::IcedError>) -> Vec<u8> {
+    let mut a = CodeAssembler::new(bits).unwrap();
+    f(&mut a).unwrap();
+    a.assemble(CODE as u64).unwrap()
+}
+
+pub fn jit() -> Jit {
+    Jit::new(Options { code_size: 1 << 20, ..Options::default() }).unwrap()
+}
+
+/// Runs the interpreter on `a` and the JIT on `b` for up to `budget` instructions each.
+pub fn run_both(a: &mut Cpu, b: &mut Cpu, budget: u64) -> (Stop, Stop, Jit) {
+    let sa = a.run(budget);
+    let mut j = jit();
+    let sb = j.run(b, budget);
+    (sa, sb, j)
+}
+
+/// Asserts that two CPUs (interpreter first) are in the same state with the same RAM.
+pub fn assert_same(interp: &Cpu, jit: &Cpu, what: &str) {
+    if let Some(d) = emu_jit::check::diff_state(&jit.s, &interp.s) {
+        panic!("{what}: {d}");
+    }
+    let (x, y) = (interp.sys.ram().as_slice(), jit.sys.ram().as_slice());
+    if let Some(i) = (0..x.len()).find(|&i| x[i] != y[i]) {
+        panic!("{what}: memory at {i:#x}: interpreter {:#04x}, jit {:#04x}", x[i], y[i]);
+    }
+}
+
+/// Builds the same machine twice, runs each tier, and checks they agree; returns the JIT's CPU.
+pub fn same_in_both(make: impl Fn() -> Cpu, budget: u64, what: &str) -> (Cpu, Stop, Jit) {
+    let (mut a, mut b) = (make(), make());
+    let (sa, sb, j) = run_both(&mut a, &mut b, budget);
+    assert_eq!(sa, sb, "{what}: stop reason");
+    assert_same(&a, &b, what);
+    (b, sb, j)
+}

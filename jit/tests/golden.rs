@@ -1,0 +1,86 @@
+//! Golden files for code generation: a guest block in, Cranelift IR out (tests/golden/*.clif).
+//! Helper and instruction addresses appear as small placeholders (0x1000 + 0x10 * helper,
+//! 0x10000 + 0x100 * instruction index), so the text is the same on every run; pointers are
+//! 64-bit. After an intended change, re-bless with `EMU_BLESS=1 cargo test -p emu-jit --test
+//! golden` and review the diff: these files are also teaching material for docs/.
+
+mod common;
+use emu_cpu_x86::decode::decode;
+use emu_jit::key::{BlockKey, ModeKey};
+use emu_jit::translate::{ends_block, ir_text, Translator};
+use iced_x86::code_asm::*;
+use std::path::PathBuf;
+
+/// Decodes `code` (at `common::CODE`) into a block the way `scan` would, builds its IR and
+/// compares it with `tests/golden/{name}.clif`.
+fn golden(name: &str, cpu: emu_cpu_x86::Cpu, code: &[u8]) {
+    let code32 = cpu.s.code32();
+    let (mut insns, mut eips, mut at) = (Vec::new(), Vec::new(), 0usize);
+    while at < code.len() {
+        let i = decode(code32, |n| code.get(at + n).copied().ok_or(())).unwrap();
+        insns.push(i);
+        eips.push(common::CODE + at as u32);
+        at += i.len as usize;
+        if ends_block(&i) {
+            break;
+        }
+    }
+    let key = BlockKey { phys: common::CODE, eip: common::CODE, cs_base: 0, mode: ModeKey::of(&cpu.s, !0) };
+    let mut t = Translator::new().unwrap();
+    if t.pointer_type().bits() != 64 {
+        return; // the golden files are for 64-bit hosts
+    }
+    let mut text = format!("; {name}: guest block\n");
+    text += &emu_jit::dump::guest_text(&insns, &eips).lines().map(|l| format!(";{l}\n")).collect::<String>();
+    text += &ir_text(&t.build(&key, &insns, &eips, true));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{name}.clif"));
+    if std::env::var_os("EMU_BLESS").is_some() {
+        std::fs::write(&path, &text).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} is missing: run with EMU_BLESS=1 to create it", path.display()));
+    if want != text {
+        panic!("IR for {name} differs from {}; run with EMU_BLESS=1 if intended:\n{text}", path.display());
+    }
+}
+
+/// ALU ops with lazy flags, a store through the inline TLB path, CMP + JNE folded to a compare.
+#[test]
+fn alu_store_cmp_jcc_32() {
+    let code = common::asm(32, |a| {
+        let mut top = a.create_label();
+        a.set_label(&mut top)?;
+        a.add(eax, ebx)?;
+        a.mov(dword_ptr(ecx + 4), eax)?;
+        a.cmp(eax, 10u32)?;
+        a.jne(top)
+    });
+    golden("alu_store_cmp_jcc_32", common::flat32(&code), &code);
+}
+
+/// Real-mode stack: PUSH and a near CALL (16-bit SP, segment checks without descriptor types).
+#[test]
+fn push_call_16() {
+    let code = common::asm(16, |a| {
+        let mut f = a.create_label();
+        a.push(ax)?;
+        a.call(f)?;
+        a.set_label(&mut f)?;
+        a.ret()
+    });
+    golden("push_call_16", common::real_mode(&code), &code);
+}
+
+/// An instruction without specialised code (CPUID) is a call to the interpreter, with the
+/// register cache written back around it.
+#[test]
+fn interpreter_fallback_32() {
+    let code = common::asm(32, |a| {
+        a.inc(esi)?;
+        a.cpuid()?;
+        a.dec(esi)?;
+        a.hlt()
+    });
+    golden("interpreter_fallback_32", common::flat32(&code), &code);
+}
