@@ -91,6 +91,11 @@ pub trait InterruptController {
     fn intr(&mut self) -> bool;
     /// The INTA cycle: the vector of the highest-priority request, which becomes in-service.
     fn acknowledge(&mut self) -> u8;
+    /// Whether any request could ever reach INTR (some line is unmasked). A CPU halted with
+    /// interrupts enabled while this is false waits forever.
+    fn any_unmasked(&mut self) -> bool {
+        true
+    }
 }
 
 /// Value read from an address nothing answers on: all ones, as on an ISA bus with pull-ups.

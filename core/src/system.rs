@@ -157,6 +157,12 @@ impl System {
         self.intc.is_some()
     }
 
+    /// Whether an interrupt could still reach the CPU: there is an interrupt controller and some
+    /// line is unmasked in it.
+    pub fn interrupts_possible(&mut self) -> bool {
+        self.intc().is_some_and(|c| c.any_unmasked())
+    }
+
     fn intc(&mut self) -> Option<&mut dyn InterruptController> {
         let id = self.intc?;
         self.devices[id.0 as usize].as_interrupt_controller()

@@ -459,6 +459,13 @@ impl InterruptController for Pic8259 {
         self.chips[0].winner().is_some()
     }
 
+    fn any_unmasked(&mut self) -> bool {
+        // The master's unmasked lines, with the cascade input counting only if the slave has one.
+        let master = !self.chips[0].imr;
+        let cascade = 1u8 << CASCADE_IR;
+        master & !cascade != 0 || (master & cascade != 0 && self.chips[1].imr != 0xff)
+    }
+
     fn acknowledge(&mut self) -> u8 {
         self.sample();
         let vector = match self.chips[0].winner() {

@@ -6,7 +6,7 @@
 //! | odd `2v+1` | the guest wrote `v` to the isa-debug-exit port 0xF4 (1 = test ROM passed) |
 //! | 2 | bad command line or unusable input file (nothing ran) |
 //! | 4 | a limit was reached: `--timeout` or `--max-instructions` |
-//! | 6 | the guest halted and nothing can wake it (interrupts disabled, or no interrupt controller) |
+//! | 6 | the guest halted and nothing can wake it (interrupts disabled or all masked), or the BIOS found nothing to boot |
 //! | 8 | triple fault with `--no-reboot` |
 //! | 70 | internal emulator error (a bug in emu: please report it) |
 
@@ -27,6 +27,10 @@ pub enum Outcome {
     HaltedForever,
     /// A triple fault, with rebooting disabled.
     TripleFault,
+    /// The firmware found nothing to boot.
+    NoBootDevice,
+    /// `--cpu check` found the JIT and the interpreter disagreeing (a bug in emu).
+    CheckMismatch,
 }
 
 /// Bad command line or input.
@@ -41,8 +45,9 @@ impl Outcome {
             Outcome::DebugExit(v) => ((v << 1) | 1) as i32 & 0xff,
             Outcome::PowerOff | Outcome::Stopped => 0,
             Outcome::Timeout | Outcome::InstructionLimit => 4,
-            Outcome::HaltedForever => 6,
+            Outcome::HaltedForever | Outcome::NoBootDevice => 6,
             Outcome::TripleFault => 8,
+            Outcome::CheckMismatch => INTERNAL_ERROR,
         }
     }
 
@@ -58,6 +63,8 @@ impl Outcome {
                 "guest halted and nothing can wake it (interrupts disabled or no interrupt source)".into()
             }
             Outcome::TripleFault => "guest triple-faulted (rebooting is disabled)".into(),
+            Outcome::NoBootDevice => "nothing to boot: give a bootable --disk or --cdrom".into(),
+            Outcome::CheckMismatch => "the JIT and the interpreter differ (--cpu check): a bug in emu".into(),
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod exit;
 pub mod machine;
 pub mod pc;
+pub mod stats;
 pub mod trace;
 
 pub use exit::Outcome;

@@ -2,11 +2,15 @@
 //! and the run loop that drives it until an [`Outcome`].
 
 use crate::exit::Outcome;
+use crate::pc::{self, PcDevices, PcError, Storage};
 use crate::trace::Tracer;
 use emu_core::{ClockMode, Error, ExitReason, Rom, System};
 use emu_cpu_x86::state::eflags;
 use emu_cpu_x86::{Cpu, Stop};
+use emu_devices::firmware::Bios;
+use emu_devices::vga::{Framebuffer, Vga};
 use emu_devices::{attach_headless_devices, HeadlessDevices};
+use emu_jit::Jit;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -17,12 +21,21 @@ pub enum SerialTarget {
     None,
 }
 
+/// The firmware a machine starts.
+pub enum Firmware {
+    /// emu's own BIOS (services in Rust behind trap stubs; see `emu_devices::firmware`).
+    Bios,
+    /// A raw image mapped at the top of the 1 MiB and 4 GiB spaces (a test ROM, another BIOS).
+    Image(Vec<u8>),
+}
+
 /// What to build.
 pub struct MachineConfig {
     /// Guest RAM in bytes.
     pub memory: u64,
-    /// Firmware image mapped at the top of the 1 MiB and 4 GiB spaces.
-    pub firmware: Vec<u8>,
+    pub firmware: Firmware,
+    /// Disks and CD-ROM on the IDE controller.
+    pub storage: Storage,
     pub serial: SerialTarget,
     pub clock: ClockMode,
     /// On a triple fault, stop instead of resetting.
@@ -46,16 +59,22 @@ const LOW_FIRMWARE_WINDOW: usize = 128 << 10;
 pub struct Machine {
     pub cpu: Cpu,
     pub devices: HeadlessDevices,
+    /// The PC platform: interrupt controllers, timers, input, PCI, IDE, VGA.
+    pub pc: PcDevices,
+    /// emu's BIOS, when it is the firmware.
+    bios: Option<Bios>,
     no_reboot: bool,
     /// Resets after triple faults so far.
     pub resets: u64,
+    /// The JIT tier; `None` runs the interpreter (`--cpu interp`).
+    pub jit: Option<Jit>,
 }
 
 /// Instructions per slice of the run loop, between checks of the host-side limits.
 const SLICE: u64 = 200_000;
 
 impl Machine {
-    pub fn new(cfg: MachineConfig) -> Result<Machine, Error> {
+    pub fn new(cfg: MachineConfig) -> Result<Machine, PcError> {
         let mut sys = System::new(cfg.memory, cfg.clock)?;
         let serial: Box<dyn Write + Send> = match cfg.serial {
             SerialTarget::Stdout => Box::new(std::io::stdout()),
@@ -63,8 +82,36 @@ impl Machine {
             SerialTarget::None => Box::new(std::io::sink()),
         };
         let devices = attach_headless_devices(&mut sys, serial, Box::new(std::io::stdout()))?;
-        map_firmware(&mut sys, &cfg.firmware)?;
-        Ok(Machine { cpu: Cpu::new(sys), devices, no_reboot: cfg.no_reboot, resets: 0 })
+        let pc = pc::attach_pc(&mut sys, &cfg.storage)?;
+        let bios = match cfg.firmware {
+            Firmware::Bios => {
+                let (bios, image) = pc::install_bios(&mut sys)?;
+                map_firmware(&mut sys, &image)?;
+                Some(bios)
+            }
+            Firmware::Image(image) => {
+                map_firmware(&mut sys, &image)?;
+                None
+            }
+        };
+        Ok(Machine { cpu: Cpu::new(sys), devices, pc, bios, no_reboot: cfg.no_reboot, resets: 0, jit: None })
+    }
+
+    /// Renders the guest's screen as it is now.
+    pub fn screen(&mut self) -> Framebuffer {
+        let mut fb = Framebuffer::default();
+        if let Some(vga) = self.cpu.sys.device_mut::<Vga>(self.pc.vga) {
+            vga.render(&mut fb);
+        }
+        fb
+    }
+
+    /// Writes all disk writes through to the image files (guest FLUSH does this too).
+    pub fn flush_disks(&mut self) -> Result<(), emu_devices::ide::BlockError> {
+        match self.cpu.sys.device_mut::<emu_devices::Ide>(self.pc.pci_ide.ide) {
+            Some(ide) => ide.flush_all(),
+            None => Ok(()),
+        }
     }
 
     /// Runs until the guest ends the run or a limit is reached. With a tracer, one instruction
@@ -86,11 +133,26 @@ impl Machine {
             }
             let stop = match tracer.as_deref_mut() {
                 Some(t) => self.run_traced(budget, t),
-                None => self.cpu.run(budget),
+                None => match self.jit.as_mut() {
+                    Some(jit) => jit.run(&mut self.cpu, budget),
+                    None => self.cpu.run(budget),
+                },
             };
+            if let Some(failure) = self.jit.as_ref().and_then(Jit::check_failure) {
+                eprintln!("emu: {failure}");
+                return Outcome::CheckMismatch;
+            }
             match stop {
                 Stop::Budget => {}
                 Stop::Attention => {
+                    if self.cpu.sys.lines.take_firmware_call() {
+                        if let Some(bios) = self.bios.as_mut() {
+                            if let Some(msg) = pc::service_firmware(bios, &mut self.cpu) {
+                                eprintln!("emu: {msg}");
+                                return Outcome::NoBootDevice;
+                            }
+                        }
+                    }
                     if let Some(reason) = self.cpu.sys.lines.exit() {
                         return match reason {
                             ExitReason::DebugExit(v) => Outcome::DebugExit(v),
@@ -112,9 +174,9 @@ impl Machine {
                     self.cpu.reset();
                 }
                 Stop::Halted => {
-                    // Only NMI (not modelled) or INTR can end a halt; without IF or without an
-                    // interrupt controller nothing can.
-                    if self.cpu.s.flags & eflags::IF == 0 || !self.cpu.sys.has_interrupt_controller() {
+                    // Only NMI (not modelled) or INTR can end a halt; without IF, or with every
+                    // interrupt line masked, nothing can.
+                    if self.cpu.s.flags & eflags::IF == 0 || !self.cpu.sys.interrupts_possible() {
                         return Outcome::HaltedForever;
                     }
                     self.wait_for_event(limits.timeout.map(|t| start + t));

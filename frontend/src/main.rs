@@ -2,6 +2,8 @@
 
 use clap::Parser;
 use emu::exit::{self, Outcome};
+use emu::machine::Firmware;
+use emu::pc::Storage;
 use emu::trace::Tracer;
 use emu::{Limits, Machine, MachineConfig, SerialTarget};
 use emu_core::ClockMode;
@@ -16,9 +18,26 @@ use std::time::Duration;
 #[command(name = "emu", version, about, long_about = None, after_help = EXIT_CODES)]
 struct Args {
     /// Raw BIOS-style ROM image, mapped at the top of the 1 MiB and 4 GiB spaces; the CPU
-    /// starts at F000:FFF0.
+    /// starts at F000:FFF0. Replaces the BIOS.
     #[arg(long, value_name = "FILE")]
     rom: Option<PathBuf>,
+
+    /// Raw disk image on the IDE controller (repeat for more: primary master, primary slave,
+    /// secondary slave). Booted by emu's BIOS.
+    #[arg(long, value_name = "FILE")]
+    disk: Vec<PathBuf>,
+
+    /// ISO image in the ATAPI CD-ROM drive (secondary master).
+    #[arg(long, value_name = "FILE")]
+    cdrom: Option<PathBuf>,
+
+    /// Keep disk writes in memory: the image files are never written.
+    #[arg(long)]
+    snapshot: bool,
+
+    /// Save the guest's screen as a PNG file when the run ends.
+    #[arg(long, value_name = "FILE.png")]
+    screenshot: Option<PathBuf>,
 
     /// Guest memory, in MiB or with a suffix (K, M, G): 128M, 1G, 3584M.
     #[arg(short = 'm', long = "memory", value_name = "SIZE", default_value = "128M", value_parser = parse_memory)]
@@ -51,6 +70,26 @@ struct Args {
     /// On a triple fault, exit (code 8) instead of resetting the machine.
     #[arg(long)]
     no_reboot: bool,
+
+    /// Execution tier: jit (translated blocks), interp (the reference interpreter), or check
+    /// (every block in both, stopping at the first difference).
+    #[arg(long, value_enum, default_value_t = CpuTier::Jit)]
+    cpu: CpuTier,
+
+    /// Write each translated block (guest code, Cranelift IR, host code size) to FILE.
+    #[arg(long, value_name = "FILE")]
+    dump_jit: Option<PathBuf>,
+
+    /// Print statistics (blocks, cache hits, TLB fills, guest MIPS) to stderr at exit.
+    #[arg(long)]
+    stats: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CpuTier {
+    Jit,
+    Interp,
+    Check,
 }
 
 const EXIT_CODES: &str = "\
@@ -130,12 +169,14 @@ fn run(args: Args) -> Result<Outcome, String> {
             if data.len() > emu::machine::MAX_FIRMWARE {
                 return Err(format!("ROM image '{}' is {} bytes: at most 1 MiB fits", path.display(), data.len()));
             }
-            data
+            Firmware::Image(data)
         }
-        None => {
-            emu_test_roms::demo::demo_rom().map_err(|e| format!("internal error: the demo ROM does not build: {e}"))?
-        }
+        None if args.disk.is_empty() && args.cdrom.is_none() => Firmware::Image(
+            emu_test_roms::demo::demo_rom().map_err(|e| format!("internal error: the demo ROM does not build: {e}"))?,
+        ),
+        None => Firmware::Bios,
     };
+    let storage = Storage { disks: args.disk.clone(), cdrom: args.cdrom.clone(), snapshot: args.snapshot };
     let serial = match &args.serial {
         SerialArg::Stdio => SerialTarget::Stdout,
         SerialArg::None => SerialTarget::None,
@@ -151,15 +192,39 @@ fn run(args: Args) -> Result<Outcome, String> {
         None => None,
     };
     let clock = if args.deterministic { ClockMode::Deterministic { ns_per_insn: 1 } } else { ClockMode::RealTime };
-    let cfg = MachineConfig { memory: args.memory, firmware, serial, clock, no_reboot: args.no_reboot };
+    let cfg = MachineConfig { memory: args.memory, firmware, storage, serial, clock, no_reboot: args.no_reboot };
     let mut machine = Machine::new(cfg).map_err(|e| e.to_string())?;
     if matches!(args.serial, SerialArg::Stdio) {
         forward_stdin(machine.devices.serial_input.clone());
     }
+    if args.cpu != CpuTier::Interp {
+        let dump: Option<Box<dyn std::io::Write + Send>> = match &args.dump_jit {
+            Some(p) => Some(Box::new(std::io::BufWriter::new(
+                std::fs::File::create(p)
+                    .map_err(|e| format!("JIT dump file '{}' cannot be created: {e}", p.display()))?,
+            ))),
+            None => None,
+        };
+        let opts = emu_jit::Options { dump, check: args.cpu == CpuTier::Check, ..Default::default() };
+        machine.jit = Some(emu_jit::Jit::new(opts).map_err(|e| e.to_string())?);
+    }
     let limits = Limits { timeout: args.timeout, max_instructions: args.max_instructions };
+    let started = std::time::Instant::now();
     let outcome = machine.run(limits, tracer.as_mut());
+    if let Some(jit) = machine.jit.as_mut() {
+        jit.finish().map_err(|e| format!("writing the JIT dump failed: {e}"))?;
+    }
+    if args.stats {
+        eprint!("{}", emu::stats::report(&machine, started.elapsed()));
+    }
     if let Some(t) = tracer {
         t.finish().map_err(|e| format!("writing the trace failed: {e}"))?;
+    }
+    machine.flush_disks().map_err(|e| format!("writing the disk images failed: {e}"))?;
+    if let Some(path) = &args.screenshot {
+        let fb = machine.screen();
+        emu_devices::save_png(&fb, path)
+            .map_err(|e| format!("screenshot '{}' cannot be written: {e}", path.display()))?;
     }
     Ok(outcome)
 }

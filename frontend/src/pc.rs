@@ -7,11 +7,11 @@ use emu_cpu_x86::state::SegReg;
 use emu_cpu_x86::Cpu;
 use emu_devices::firmware::{self, Bios, BiosConfig, Next, Regs, TrapPort};
 use emu_devices::mc146818::{BootDevice, CmosConfig, DiskGeometry, Mc146818};
+use emu_devices::vga::VgaPci;
 use emu_devices::{
     attach_pc_timers_and_pic, attach_pci_and_ide, attach_rtc_and_keyboard, attach_vga, open_cdrom, open_disk,
-    AttachError, DiskError, PciBus, PciIde, PcInputDevices, LFB_DEFAULT_BASE,
+    AttachError, DiskError, PcInputDevices, PciBus, PciIde, LFB_DEFAULT_BASE,
 };
-use emu_devices::vga::VgaPci;
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -59,9 +59,9 @@ pub fn attach_pc(sys: &mut System, storage: &Storage) -> Result<PcDevices, PcErr
     let (pic, pit) = attach_pc_timers_and_pic(sys)?;
     let start = match sys.clock.mode() {
         ClockMode::Deterministic { .. } => DETERMINISTIC_EPOCH,
-        ClockMode::RealTime => {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(DETERMINISTIC_EPOCH, |d| d.as_secs())
-        }
+        ClockMode::RealTime => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(DETERMINISTIC_EPOCH, |d| d.as_secs()),
     };
     let input = attach_rtc_and_keyboard(sys, start)?;
 
@@ -116,12 +116,7 @@ pub fn install_bios(sys: &mut System) -> Result<(Bios, Vec<u8>), emu_core::Error
 /// message when the BIOS has nothing to boot.
 pub fn service_firmware(bios: &mut Bios, cpu: &mut Cpu) -> Option<&'static str> {
     let s = &cpu.s;
-    let mut regs = Regs {
-        gpr: s.regs,
-        seg: SegReg::ALL.map(|r| s.seg(r).selector),
-        eip: s.eip,
-        eflags: s.eflags(),
-    };
+    let mut regs = Regs { gpr: s.regs, seg: SegReg::ALL.map(|r| s.seg(r).selector), eip: s.eip, eflags: s.eflags() };
     let before = regs;
     let next = bios.call(&mut cpu.sys, &mut regs);
     let stub_start = before.eip.wrapping_sub(2);

@@ -25,7 +25,8 @@ fn run_seed(seed: u64) -> Outcome {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let cfg = MachineConfig {
         memory: 4 << 20,
-        firmware: rng.bytes(64 << 10),
+        firmware: emu::machine::Firmware::Image(rng.bytes(64 << 10)),
+        storage: Default::default(),
         serial: SerialTarget::None,
         clock: ClockMode::Deterministic { ns_per_insn: 1 },
         no_reboot: false,

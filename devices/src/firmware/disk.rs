@@ -94,11 +94,7 @@ pub(super) fn detect(sys: &mut System) -> Vec<AtaDisk> {
 fn parse_identify(base: u16, slave: bool, id: &[u16; 256]) -> AtaDisk {
     let lba28 = id[60] as u64 | (id[61] as u64) << 16;
     let lba48 = id[83] & (1 << 10) != 0;
-    let sectors = if lba48 {
-        (0..4).map(|i| (id[100 + i] as u64) << (16 * i)).sum::<u64>().max(lba28)
-    } else {
-        lba28
-    };
+    let sectors = if lba48 { (0..4).map(|i| (id[100 + i] as u64) << (16 * i)).sum::<u64>().max(lba28) } else { lba28 };
     let model: String = id[27..47]
         .iter()
         .flat_map(|w| [(w >> 8) as u8 as char, *w as u8 as char])

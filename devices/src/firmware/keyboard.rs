@@ -21,10 +21,8 @@ const NUM: u8 = 1 << 5;
 const CAPS: u8 = 1 << 6;
 
 /// ASCII for set-1 make codes 0x00-0x39, unshifted and shifted.
-const PLAIN: &[u8; 0x3a] =
-    b"\0\x1b1234567890-=\x08\tqwertyuiop[]\r\0asdfghjkl;'`\0\\zxcvbnm,./\0*\0 ";
-const SHIFTED: &[u8; 0x3a] =
-    b"\0\x1b!@#$%^&*()_+\x08\tQWERTYUIOP{}\r\0ASDFGHJKL:\"~\0|ZXCVBNM<>?\0*\0 ";
+const PLAIN: &[u8; 0x3a] = b"\0\x1b1234567890-=\x08\tqwertyuiop[]\r\0asdfghjkl;'`\0\\zxcvbnm,./\0*\0 ";
+const SHIFTED: &[u8; 0x3a] = b"\0\x1b!@#$%^&*()_+\x08\tQWERTYUIOP{}\r\0ASDFGHJKL:\"~\0|ZXCVBNM<>?\0*\0 ";
 
 /// Empties the keyboard buffer and sets its bounds.
 pub(super) fn init_buffer(sys: &mut System) {

@@ -538,7 +538,7 @@ fn vbe(sys: &mut System, regs: &mut Regs) {
             wr16(sys, at + 4, 0x0200);
             wr32(sys, at + 6, (BIOS_SEGMENT as u32) << 16 | VBE_OEM_STRING as u32);
             wr32(sys, at + 10, 0); // capabilities: fixed 6-bit DAC
-            // The mode list lives in the block's reserved area, at offset 0x22.
+                                   // The mode list lives in the block's reserved area, at offset 0x22.
             let list = regs.di().wrapping_add(0x22);
             wr32(sys, at + 14, (regs.es() as u32) << 16 | list as u32);
             let total = dispi(sys, DISPI_VIDEO_MEMORY_64K).max(1);

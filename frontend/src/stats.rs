@@ -1,0 +1,64 @@
+//! `--stats`: what the run did, printed to stderr at exit.
+
+use crate::Machine;
+use std::fmt::Write;
+use std::time::Duration;
+
+/// The statistics report: guest instructions and MIPS, TLB fills, and the JIT's counters.
+pub fn report(m: &Machine, elapsed: Duration) -> String {
+    let mut s = String::new();
+    let insns = m.cpu.s.icount;
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let _ = writeln!(s, "emu stats:");
+    let _ = writeln!(s, "  guest instructions   {insns}");
+    let _ = writeln!(s, "  host time            {:.3} s", elapsed.as_secs_f64());
+    let _ = writeln!(s, "  guest MIPS           {:.1}", insns as f64 / secs / 1e6);
+    let _ = writeln!(s, "  TLB fills            {}", m.cpu.tlb.fills);
+    match &m.jit {
+        None => {
+            let _ = writeln!(s, "  tier                 interpreter");
+        }
+        Some(j) => {
+            let st = &j.stats;
+            let hits = st.fast_hits + st.map_hits;
+            let pct = |a: u64, b: u64| if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 };
+            let _ = writeln!(s, "  tier                 jit");
+            let _ = writeln!(
+                s,
+                "  blocks compiled      {} ({} host bytes, {:.1} ms, {:.1} us/block)",
+                st.blocks_compiled,
+                st.host_bytes,
+                st.compile_time.as_secs_f64() * 1e3,
+                st.compile_time.as_secs_f64() * 1e6 / st.blocks_compiled.max(1) as f64
+            );
+            let _ = writeln!(
+                s,
+                "  block cache hits     {hits} of {} lookups ({:.1}%; {} in the direct-mapped array)",
+                st.lookups,
+                pct(hits, st.lookups),
+                st.fast_hits
+            );
+            let _ = writeln!(
+                s,
+                "  blocks run           {} ({:.1} instructions/block)",
+                st.block_runs,
+                st.jit_insns as f64 / st.block_runs.max(1) as f64
+            );
+            let _ = writeln!(
+                s,
+                "  instructions         {:.1}% in translated code, {} interpreted",
+                pct(st.jit_insns, insns),
+                st.interp_steps
+            );
+            let _ = writeln!(
+                s,
+                "  invalidations        {} blocks on {} pages; {} full flushes",
+                st.invalidated_blocks, st.invalidated_pages, st.flushes
+            );
+            if st.checked_blocks > 0 {
+                let _ = writeln!(s, "  checked blocks       {}", st.checked_blocks);
+            }
+        }
+    }
+    s
+}
