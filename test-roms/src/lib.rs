@@ -2,9 +2,11 @@
 //!
 //! - [`rom`]: build BIOS-style ROM images from Rust (iced-x86 `code_asm`), and the verdict
 //!   protocol every test ROM follows (see test-roms/README.md).
+//! - [`debian`]: Debian packages for tests, fetched with `apt-get download` into `target/debian`.
 //! - [`demo`]: the demo ROM `emu` boots by default.
 //! - [`roms`]: the self-checking test ROMs, one per instruction family.
 
+pub mod debian;
 pub mod demo;
 pub mod rom;
 pub mod roms;
