@@ -45,6 +45,12 @@ pub trait Device: Send + Any {
         Vec::new()
     }
 
+    /// Changes to how the chipset decodes the BIOS area (the i440FX's PAM registers: RAM or
+    /// ROM for reads and writes), which [`System`](crate::System) applies right after every write.
+    fn take_shadow_changes(&mut self) -> Vec<Shadow> {
+        Vec::new()
+    }
+
     /// Whether the device has bus-master DMA work waiting for [`Device::run_dma`]. The
     /// [`System`](crate::System) asks after every write access.
     fn dma_pending(&self) -> bool {
@@ -54,6 +60,18 @@ pub trait Device: Send + Any {
     /// Performs the pending DMA work against guest memory (the device itself is not reachable
     /// through `mem` while this runs).
     fn run_dma(&mut self, _mem: &mut dyn GuestMemory) {}
+}
+
+/// How a chipset decodes one range of the BIOS area (0xC0000-0xFFFFF), as a PAM register sets
+/// it: reads and writes each go to RAM or to the bus (a ROM there, if any; RAM otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shadow {
+    pub base: u64,
+    pub len: u64,
+    /// Reads come from RAM (even where a ROM is mapped).
+    pub read_ram: bool,
+    /// Writes go to RAM (even where a ROM is mapped).
+    pub write_ram: bool,
 }
 
 /// Which address space a [`Remap`] moves a range in.

@@ -80,6 +80,11 @@ impl Lines {
         self.0.any.store(true, Relaxed);
     }
 
+    /// Whether a reset request is waiting (the CPU loops stop for the machine to take it).
+    pub fn reset_pending(&self) -> bool {
+        self.0.reset.load(Relaxed)
+    }
+
     /// Takes a pending reset request.
     pub fn take_reset(&self) -> bool {
         self.0.reset.swap(false, Relaxed)
@@ -129,6 +134,12 @@ impl Lines {
     pub fn take_attention(&self) -> bool {
         self.0.any.swap(false, Relaxed)
     }
+
+    /// Asks the dispatcher to look at the board between instructions (e.g. the physical map
+    /// changed and the CPU's TLB must be flushed).
+    pub fn request_attention(&self) {
+        self.0.any.store(true, Relaxed);
+    }
 }
 
 #[cfg(test)]
@@ -147,6 +158,17 @@ mod tests {
         l.request_exit(ExitReason::DebugExit(0));
         l.request_exit(ExitReason::PowerOff);
         assert_eq!(l.exit(), Some(ExitReason::DebugExit(0)));
+    }
+
+    #[test]
+    fn reset_request_stays_pending_until_taken() {
+        let l = Lines::new();
+        assert!(!l.reset_pending());
+        l.request_reset();
+        assert!(l.take_attention());
+        assert!(l.reset_pending(), "looking does not take it: the machine does");
+        assert!(l.take_reset());
+        assert!(!l.reset_pending());
     }
 
     #[test]

@@ -4,10 +4,14 @@
 //! **Invariant:** in the physical space MMIO ranges win over ROM, and ROM over RAM; a 4 KiB page
 //! is reported as plain RAM or ROM (host-addressable) only if nothing else overlaps any byte of it,
 //! so a TLB may cache its host pointer. Pages with anything else are [`PageBacking::Slow`].
+//! In the BIOS area a chipset may override "ROM over RAM" per range ([`Shadow`], the i440FX's PAM
+//! registers): reads and writes each go to RAM or to the bus. Every change to MMIO ranges or
+//! shadowing bumps [`System::mmio_generation`] and raises the attention line, so the CPU flushes
+//! its TLB before the next instruction.
 
 use crate::bus::Bus;
 use crate::clock::{Clock, ClockMode};
-use crate::device::{AddressSpace, Device, DeviceId, GuestMemory, InterruptController, Remap, OPEN_BUS};
+use crate::device::{AddressSpace, Device, DeviceId, GuestMemory, InterruptController, Remap, Shadow, OPEN_BUS};
 use crate::error::Error;
 use crate::lines::Lines;
 use crate::memory::{GuestRam, Rom, PAGE_SIZE};
@@ -43,6 +47,8 @@ pub struct System {
     intc: Option<DeviceId>,
     /// Counts changes to the MMIO map, so a TLB can tell cached page backings went stale.
     mmio_generation: u64,
+    /// Ranges of the BIOS area whose reads or writes the chipset sends to RAM.
+    shadows: Vec<Shadow>,
 }
 
 impl System {
@@ -59,6 +65,7 @@ impl System {
             written_watched: Vec::new(),
             intc: None,
             mmio_generation: 0,
+            shadows: Vec::new(),
         })
     }
 
@@ -95,19 +102,48 @@ impl System {
     }
 
     pub fn map_mmio(&mut self, base: u64, len: u64, dev: DeviceId, region: u8) -> Result<(), Error> {
-        self.mmio_generation += 1;
+        self.map_changed();
         Ok(self.mmio.insert(base, len, (dev, region))?)
     }
 
     pub fn unmap_mmio(&mut self, base: u64) {
-        self.mmio_generation += 1;
+        self.map_changed();
         self.mmio.remove(base);
     }
 
-    /// Counts changes to the MMIO map: a TLB that caches [`System::page_backing`] results must be
-    /// flushed when this changes (a PCI BAR moved over RAM, say).
+    /// Counts changes to the physical map (MMIO ranges, shadowing): a TLB that caches
+    /// [`System::page_backing`] results must be flushed when this changes (a PCI BAR moved over
+    /// RAM, the BIOS area switched from ROM to RAM).
     pub fn mmio_generation(&self) -> u64 {
         self.mmio_generation
+    }
+
+    fn map_changed(&mut self) {
+        self.mmio_generation += 1;
+        self.lines.request_attention();
+    }
+
+    /// Sets how `[s.base, s.base + s.len)` decodes (the chipset's shadow RAM control). Translated
+    /// code on those pages is reported as written, since what the CPU fetches there changes.
+    pub fn set_shadow(&mut self, s: Shadow) {
+        let old = self.shadows.iter().position(|o| o.base == s.base && o.len == s.len);
+        if old.map(|i| self.shadows[i]) == Some(s) || old.is_none() && !s.read_ram && !s.write_ram {
+            return;
+        }
+        if let Some(i) = old {
+            self.shadows.remove(i);
+        }
+        if s.read_ram || s.write_ram {
+            self.shadows.push(s);
+        }
+        self.map_changed();
+        if s.len > 0 {
+            self.written_watched.extend(s.base / PAGE_SIZE..=(s.base + s.len - 1) / PAGE_SIZE);
+        }
+    }
+
+    fn shadow_at(&self, pa: u64) -> Option<&Shadow> {
+        self.shadows.iter().find(|s| s.base <= pa && pa < s.base + s.len)
     }
 
     /// Moves a device region as [`Remap`] describes. The old range is removed only if it still
@@ -118,6 +154,7 @@ impl System {
             AddressSpace::Io => &mut self.io,
             AddressSpace::Mmio => {
                 self.mmio_generation += 1;
+                self.lines.request_attention();
                 &mut self.mmio
             }
         };
@@ -138,6 +175,9 @@ impl System {
         let i = dev.0 as usize;
         for r in self.devices[i].take_remaps() {
             let _ = self.apply_remap(r); // a conflicting BAR is simply not decoded
+        }
+        for s in self.devices[i].take_shadow_changes() {
+            self.set_shadow(s);
         }
         if self.devices[i].dma_pending() {
             // The device cannot be borrowed while it reaches memory through `self`: lend it out.
@@ -200,6 +240,21 @@ impl System {
         if self.mmio.intersects(page, end) {
             return PageBacking::Slow;
         }
+        let shadow = self.shadows.iter().find(|s| s.base < end && page < s.base + s.len);
+        if let Some(s) = shadow.copied() {
+            // Only a ROM covering the whole page, or none, keeps the page uniform.
+            let rom_bytes: u64 = self.roms.iter().map(|r| r.end().min(end).saturating_sub(r.base.max(page))).sum();
+            if page < s.base || s.base + s.len < end || end > self.ram.size() || !matches!(rom_bytes, 0 | PAGE_SIZE) {
+                return PageBacking::Slow;
+            }
+            // SAFETY: page + 4096 <= RAM size, so the offset stays inside the mapping.
+            let ram = unsafe { self.ram.host_base().add(page as usize) };
+            return match (s.read_ram, s.write_ram, rom_bytes != 0) {
+                (true, true, _) | (_, _, false) => PageBacking::Ram(ram),
+                (true, false, true) => PageBacking::Rom(ram),
+                (false, _, true) => PageBacking::Slow,
+            };
+        }
         let mut roms = self.roms.iter().filter(|r| r.base < end && page < r.end());
         match (roms.next(), roms.next()) {
             (Some(r), None) if r.base <= page && end <= r.end() => {
@@ -252,8 +307,10 @@ impl System {
         if let Some(((dev, region), off)) = self.mmio.lookup(pa) {
             return self.devices[dev.0 as usize].read(region, off, 1) as u8;
         }
-        if let Some(r) = self.roms.iter().find(|r| r.contains(pa)) {
-            return r.data[(pa - r.base) as usize];
+        if !self.shadow_at(pa).is_some_and(|s| s.read_ram) {
+            if let Some(r) = self.roms.iter().find(|r| r.contains(pa)) {
+                return r.data[(pa - r.base) as usize];
+            }
         }
         match self.ram.as_slice().get(pa as usize) {
             Some(&b) => b,
@@ -265,7 +322,7 @@ impl System {
         if let Some(((dev, region), off)) = self.mmio.lookup(pa) {
             return self.devices[dev.0 as usize].write(region, off, 1, v as u32);
         }
-        if self.roms.iter().any(|r| r.contains(pa)) {
+        if !self.shadow_at(pa).is_some_and(|s| s.write_ram) && self.roms.iter().any(|r| r.contains(pa)) {
             return; // ROM: writes ignored
         }
         if let Some(b) = self.ram.as_mut_slice().get_mut(pa as usize) {
@@ -502,6 +559,31 @@ mod tests {
         .unwrap();
         assert!(s.mmio_generation() > g);
         assert_eq!(s.read_phys(0xa0004, 1), 7);
+    }
+
+    #[test]
+    fn shadowing_sends_bios_area_reads_and_writes_to_ram() {
+        let mut s = system();
+        s.add_rom(Rom::new(0xf0000, vec![0xaa; 0x10000]).unwrap());
+        let g = s.mmio_generation();
+        s.lines.take_attention();
+        let seg = |read_ram, write_ram| Shadow { base: 0xf0000, len: 0x10000, read_ram, write_ram };
+        s.set_shadow(seg(false, true)); // read ROM, write RAM: copy the BIOS down
+        assert!(s.mmio_generation() > g && s.lines.take_attention());
+        assert_eq!(s.page_backing(0xf0000), PageBacking::Slow);
+        s.write_phys(0xf1000, 2, 0x1234);
+        assert_eq!(s.read_phys(0xf1000, 2), 0xaaaa);
+        s.set_shadow(seg(true, false)); // read RAM, writes dropped: write-protected shadow
+        assert!(matches!(s.page_backing(0xf1000), PageBacking::Rom(_)));
+        assert_eq!(s.read_phys(0xf1000, 2), 0x1234);
+        s.write_phys(0xf1000, 2, 0x5678);
+        assert_eq!(s.read_phys(0xf1000, 2), 0x1234);
+        s.set_shadow(seg(true, true));
+        assert!(matches!(s.page_backing(0xf1000), PageBacking::Ram(_)));
+        s.set_shadow(seg(false, false));
+        assert!(matches!(s.page_backing(0xf1000), PageBacking::Rom(_)));
+        assert_eq!(s.read_phys(0xf1000, 2), 0xaaaa);
+        assert!(s.take_written_pages().contains(&0xf1));
     }
 
     #[test]

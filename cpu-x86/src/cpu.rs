@@ -21,6 +21,8 @@ pub struct Cpu {
     /// `!0` with A20 enabled, `!(1 << 20)` with it disabled.
     pub a20_mask: u32,
     a20_generation: u64,
+    /// The board's physical-map generation the TLB was filled under.
+    map_generation: u64,
     /// Things already reported as unimplemented (each is logged once).
     reported: HashSet<String>,
     /// Triple fault: the CPU stopped; the machine resets it or ends the run.
@@ -44,6 +46,7 @@ impl Cpu {
             smc_writes: Vec::new(),
             a20_mask: if a20 { !0 } else { !(1 << 20) },
             a20_generation: gen,
+            map_generation: 0,
             reported: HashSet::new(),
             shutdown: false,
             sys_deadline_icount: 0,
@@ -61,9 +64,14 @@ impl Cpu {
         self.tlb.flush();
     }
 
-    /// Re-reads the board's A20 gate; flushes the TLB if it moved. Called between instructions
-    /// (or blocks) when the board's lines need attention.
+    /// Re-reads the board's A20 gate and physical-map generation; flushes the TLB if either
+    /// moved. Called between instructions (or blocks) when the board's lines need attention.
     pub fn sync_a20(&mut self) {
+        let map = self.sys.mmio_generation();
+        if map != self.map_generation {
+            self.map_generation = map;
+            self.tlb.flush();
+        }
         let gen = self.sys.lines.a20_generation();
         if gen != self.a20_generation {
             self.a20_generation = gen;

@@ -172,6 +172,9 @@ impl Cpu {
         if t.pa >> 32 == 0 && self.is_code_page(page) {
             self.smc_writes.push(page);
         }
+        if let Some(log) = self.tlb.write_log.as_mut() {
+            log.push(page);
+        }
         match self.fill(lin, t, Access::Write, user) {
             // SAFETY: as in `read_lin_slow`.
             Some(host) => unsafe { store(host, size, value) },

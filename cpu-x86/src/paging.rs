@@ -280,6 +280,9 @@ impl Cpu {
 
     fn set_phys_u32(&mut self, pa: u64, v: u32) {
         let pa = self.a20(pa);
+        if let Some(log) = self.tlb.write_log.as_mut() {
+            log.push((pa >> 12) as u32);
+        }
         self.sys.write_phys(pa, 4, v);
     }
 }

@@ -143,6 +143,8 @@ pub mod cr4 {
     pub const PAE: u32 = 1 << 5;
     pub const MCE: u32 = 1 << 6;
     pub const PGE: u32 = 1 << 7;
+    /// The OS saves the FPU with FXSAVE/FXRSTOR (settable because CPUID reports FXSR).
+    pub const OSFXSR: u32 = 1 << 9;
 }
 
 /// The architectural state of the CPU: everything an instruction reads or writes, but no

@@ -57,11 +57,16 @@ pub struct Tlb {
     pub fills: u64,
     /// Per entry of `sets`: made from a global page, so it survives a CR3 load.
     pub global: [[bool; TLB_SIZE]; 2],
+    /// When `Some`, every physical page (address >> 12) a slow-path write goes to is appended:
+    /// with the TLB flushed when the log is taken, that is every page written since (a write
+    /// tag is only set by a slow-path write). The JIT's lockstep checker (`--cpu check`) uses
+    /// it; flushes and evictions do not lose it, as they lose the tags. `None` otherwise.
+    pub write_log: Option<Vec<u32>>,
 }
 
 impl Default for Tlb {
     fn default() -> Self {
-        Tlb { sets: [[TlbEntry::EMPTY; TLB_SIZE]; 2], fills: 0, global: [[false; TLB_SIZE]; 2] }
+        Tlb { sets: [[TlbEntry::EMPTY; TLB_SIZE]; 2], fills: 0, global: [[false; TLB_SIZE]; 2], write_log: None }
     }
 }
 

@@ -29,6 +29,7 @@
 pub mod debug_exit;
 pub mod debugcon;
 pub mod firmware;
+pub mod fw_cfg;
 pub mod i8042;
 pub mod ide;
 pub mod mc146818;

@@ -8,6 +8,7 @@
 //! | 4 | a limit was reached: `--timeout` or `--max-instructions` |
 //! | 6 | the guest halted and nothing can wake it (interrupts disabled or all masked), or the BIOS found nothing to boot |
 //! | 8 | triple fault with `--no-reboot` |
+//! | 0 | the guest reset the machine (8042 pulse, port 0x92, 0xCF9) with `--no-reboot`, as a reboot ends QEMU's `-no-reboot` run |
 //! | 70 | internal emulator error (a bug in emu: please report it) |
 
 /// Why a run ended.
@@ -27,6 +28,9 @@ pub enum Outcome {
     HaltedForever,
     /// A triple fault, with rebooting disabled.
     TripleFault,
+    /// The guest asked for a reset (8042, port 0x92, 0xCF9), with rebooting disabled: a clean
+    /// end, like a power-off (a Linux guest's `reboot`).
+    Reset,
     /// The firmware found nothing to boot.
     NoBootDevice,
     /// `--cpu check` found the JIT and the interpreter disagreeing (a bug in emu).
@@ -43,7 +47,7 @@ impl Outcome {
     pub fn exit_code(self) -> i32 {
         match self {
             Outcome::DebugExit(v) => ((v << 1) | 1) as i32 & 0xff,
-            Outcome::PowerOff | Outcome::Stopped => 0,
+            Outcome::PowerOff | Outcome::Stopped | Outcome::Reset => 0,
             Outcome::Timeout | Outcome::InstructionLimit => 4,
             Outcome::HaltedForever | Outcome::NoBootDevice => 6,
             Outcome::TripleFault => 8,
@@ -63,6 +67,7 @@ impl Outcome {
                 "guest halted and nothing can wake it (interrupts disabled or no interrupt source)".into()
             }
             Outcome::TripleFault => "guest triple-faulted (rebooting is disabled)".into(),
+            Outcome::Reset => "guest reset the machine (rebooting is disabled)".into(),
             Outcome::NoBootDevice => "nothing to boot: give a bootable --disk or --cdrom".into(),
             Outcome::CheckMismatch => "the JIT and the interpreter differ (--cpu check): a bug in emu".into(),
         }

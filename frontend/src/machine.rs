@@ -27,6 +27,8 @@ pub enum Firmware {
     Bios,
     /// A raw image mapped at the top of the 1 MiB and 4 GiB spaces (a test ROM, another BIOS).
     Image(Vec<u8>),
+    /// SeaBIOS with its VGA BIOS, and the fw_cfg interface it reads (see [`crate::seabios`]).
+    SeaBios(crate::seabios::SeaBios),
 }
 
 /// What to build.
@@ -70,6 +72,31 @@ pub struct Machine {
     pub jit: Option<Jit>,
 }
 
+/// The frontend's part in a run (window, gdb stub, progress line): called by
+/// [`Machine::run_with`] between slices on the emulation thread.
+pub trait Host {
+    /// Called before each slice. May block (a paused machine) and may change the machine (reset);
+    /// `Some` ends the run with that outcome.
+    fn poll(&mut self, machine: &mut Machine) -> Option<Outcome>;
+    /// The most instructions the next slice may run (1: the host sees every instruction).
+    fn max_slice(&self) -> u64 {
+        u64::MAX
+    }
+    /// Run the interpreter even when the JIT is on (a debugger is attached).
+    fn interpret(&self) -> bool {
+        false
+    }
+}
+
+/// No frontend: [`Machine::run`].
+pub struct NoHost;
+
+impl Host for NoHost {
+    fn poll(&mut self, _: &mut Machine) -> Option<Outcome> {
+        None
+    }
+}
+
 /// Instructions per slice of the run loop, between checks of the host-side limits.
 const SLICE: u64 = 200_000;
 
@@ -91,6 +118,10 @@ impl Machine {
             }
             Firmware::Image(image) => {
                 map_firmware(&mut sys, &image)?;
+                None
+            }
+            Firmware::SeaBios(fw) => {
+                crate::seabios::install(&mut sys, fw)?;
                 None
             }
         };
@@ -116,7 +147,12 @@ impl Machine {
 
     /// Runs until the guest ends the run or a limit is reached. With a tracer, one instruction
     /// at a time, each traced.
-    pub fn run(&mut self, limits: Limits, mut tracer: Option<&mut Tracer>) -> Outcome {
+    pub fn run(&mut self, limits: Limits, tracer: Option<&mut Tracer>) -> Outcome {
+        self.run_with(limits, tracer, &mut NoHost)
+    }
+
+    /// [`Machine::run`] with a frontend polled between slices.
+    pub fn run_with(&mut self, limits: Limits, mut tracer: Option<&mut Tracer>, host: &mut dyn Host) -> Outcome {
         let start = Instant::now();
         let icount0 = self.cpu.s.icount;
         loop {
@@ -131,11 +167,15 @@ impl Machine {
             if limits.timeout.is_some_and(|t| start.elapsed() >= t) {
                 return Outcome::Timeout;
             }
+            if let Some(outcome) = host.poll(self) {
+                return outcome;
+            }
+            budget = budget.min(host.max_slice()).max(1);
             let stop = match tracer.as_deref_mut() {
                 Some(t) => self.run_traced(budget, t),
                 None => match self.jit.as_mut() {
-                    Some(jit) => jit.run(&mut self.cpu, budget),
-                    None => self.cpu.run(budget),
+                    Some(jit) if !host.interpret() => jit.run(&mut self.cpu, budget),
+                    _ => self.cpu.run(budget),
                 },
             };
             if let Some(failure) = self.jit.as_ref().and_then(Jit::check_failure) {
@@ -159,6 +199,13 @@ impl Machine {
                             ExitReason::PowerOff => Outcome::PowerOff,
                             ExitReason::Stop => Outcome::Stopped,
                         };
+                    }
+                    if self.cpu.sys.lines.take_reset() {
+                        // 8042 pulse, port 0x92 or 0xCF9: a reboot, which --no-reboot ends cleanly.
+                        if self.no_reboot {
+                            return Outcome::Reset;
+                        }
+                        self.cpu.reset();
                     }
                 }
                 Stop::Shutdown => {

@@ -22,6 +22,16 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     rom: Option<PathBuf>,
 
+    /// Boot with SeaBIOS instead of emu's BIOS: `seabios` finds Debian's seabios package
+    /// (/usr/share/seabios, or the tests' cache), or give the path of a SeaBIOS bios.bin (its
+    /// directory's vgabios-stdvga.bin becomes the VGA BIOS).
+    #[arg(long, value_name = "seabios|FILE", conflicts_with = "rom")]
+    bios: Option<String>,
+
+    /// Write SeaBIOS's debug console (port 0x402) to FILE.
+    #[arg(long, value_name = "FILE", requires = "bios")]
+    debugcon: Option<PathBuf>,
+
     /// Raw disk image on the IDE controller (repeat for more: primary master, primary slave,
     /// secondary slave). Booted by emu's BIOS.
     #[arg(long, value_name = "FILE")]
@@ -30,6 +40,20 @@ struct Args {
     /// ISO image in the ATAPI CD-ROM drive (secondary master).
     #[arg(long, value_name = "FILE")]
     cdrom: Option<PathBuf>,
+
+    /// Boot this kernel directly, without a disk: a Linux bzImage (the x86 boot protocol's
+    /// 32-bit entry; emu's BIOS does not run) or a multiboot (v1) kernel, ELF or a.out-kludge.
+    #[arg(long, value_name = "FILE")]
+    kernel: Option<PathBuf>,
+
+    /// The kernel command line (with --kernel).
+    #[arg(long, value_name = "TEXT", default_value = "", requires = "kernel")]
+    append: String,
+
+    /// An initial RAM disk for the kernel (with --kernel), loaded high in RAM. A multiboot
+    /// kernel takes several: each is one module, in order.
+    #[arg(long, value_name = "FILE", requires = "kernel")]
+    initrd: Vec<PathBuf>,
 
     /// Keep disk writes in memory: the image files are never written.
     #[arg(long)]
@@ -83,6 +107,25 @@ struct Args {
     /// Print statistics (blocks, cache hits, TLB fills, guest MIPS) to stderr at exit.
     #[arg(long)]
     stats: bool,
+
+    /// Stop with success (exit code 0) as soon as the serial output contains TEXT.
+    #[arg(long, value_name = "TEXT")]
+    exit_on: Option<String>,
+
+    /// Print a progress line (guest time, MIPS, serial bytes) on stderr every 5 seconds. On by
+    /// default for headless runs whose stderr is a terminal and stdin is not.
+    #[arg(long, conflicts_with = "quiet")]
+    progress: bool,
+
+    /// No progress line.
+    #[arg(short, long)]
+    quiet: bool,
+
+    /// Wait for a debugger (gdb's `target remote :PORT`) on PORT, on 127.0.0.1 unless an
+    /// address is given (ADDR:PORT). The CPU waits for gdb before it starts; while gdb is
+    /// attached the interpreter runs (also with --cpu jit).
+    #[arg(long, value_name = "[ADDR:]PORT", value_parser = parse_gdb)]
+    gdb: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -100,7 +143,11 @@ Exit codes:
   4      --timeout or --max-instructions reached
   6      the guest halted and nothing can wake it
   8      triple fault with --no-reboot
-  70     internal emulator error";
+  70     internal emulator error
+
+Window keys (hold Ctrl+Alt): G grab/release the mouse, P pause/resume, R reset,
+  S screenshot (emu-screenshot-N.png), Q quit. Without a display emu runs headless.
+Headless console: serial on stdout, keys to COM1; on a terminal Ctrl-A X quits.";
 
 #[derive(Debug, Clone)]
 enum SerialArg {
@@ -164,6 +211,16 @@ fn read_input(what: &str, path: &Path) -> Result<Vec<u8>, String> {
 
 fn run(args: Args) -> Result<Outcome, String> {
     let firmware = match &args.rom {
+        None if args.bios.is_some() => {
+            let debugcon: Option<Box<dyn std::io::Write + Send>> = match &args.debugcon {
+                Some(p) => Some(Box::new(
+                    std::fs::File::create(p)
+                        .map_err(|e| format!("debug console file '{}' cannot be created: {e}", p.display()))?,
+                )),
+                None => None,
+            };
+            Firmware::SeaBios(emu::seabios::load(args.bios.as_deref().unwrap_or("seabios"), debugcon)?)
+        }
         Some(path) => {
             let data = read_input("ROM image", path)?;
             if data.len() > emu::machine::MAX_FIRMWARE {
@@ -171,7 +228,7 @@ fn run(args: Args) -> Result<Outcome, String> {
             }
             Firmware::Image(data)
         }
-        None if args.disk.is_empty() && args.cdrom.is_none() => Firmware::Image(
+        None if args.disk.is_empty() && args.cdrom.is_none() && args.kernel.is_none() => Firmware::Image(
             emu_test_roms::demo::demo_rom().map_err(|e| format!("internal error: the demo ROM does not build: {e}"))?,
         ),
         None => Firmware::Bios,
@@ -185,6 +242,28 @@ fn run(args: Args) -> Result<Outcome, String> {
                 .map_err(|e| format!("serial output file '{}' cannot be created: {e}", p.display()))?,
         )),
     };
+    let gdb = args.gdb.map(emu::gdb::listen).transpose()?;
+    let serial_stats = std::sync::Arc::new(emu::ui::SerialStats::default());
+    let serial_lines = std::sync::Arc::new(std::sync::OnceLock::new());
+    let serial = match serial {
+        SerialTarget::None if args.exit_on.is_none() => SerialTarget::None,
+        target => {
+            let inner: Box<dyn std::io::Write + Send> = match target {
+                SerialTarget::Stdout => Box::new(std::io::stdout()),
+                SerialTarget::Sink(w) => w,
+                SerialTarget::None => Box::new(std::io::sink()),
+            };
+            SerialTarget::Sink(Box::new(emu::headless::SerialTee {
+                inner,
+                stats: serial_stats.clone(),
+                exit_on: args.exit_on.as_ref().map(|t| (t.as_bytes().to_vec(), 0)),
+                lines: serial_lines.clone(),
+            }))
+        }
+    };
+    if args.exit_on.as_deref() == Some("") {
+        return Err("--exit-on needs a non-empty text".into());
+    }
     let mut tracer = match &args.trace {
         Some(p) => Some(Tracer::new(Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).map_err(|e| format!("trace file '{}' cannot be created: {e}", p.display()))?,
@@ -194,9 +273,38 @@ fn run(args: Args) -> Result<Outcome, String> {
     let clock = if args.deterministic { ClockMode::Deterministic { ns_per_insn: 1 } } else { ClockMode::RealTime };
     let cfg = MachineConfig { memory: args.memory, firmware, storage, serial, clock, no_reboot: args.no_reboot };
     let mut machine = Machine::new(cfg).map_err(|e| e.to_string())?;
-    if matches!(args.serial, SerialArg::Stdio) {
-        forward_stdin(machine.devices.serial_input.clone());
+    if let Some(path) = &args.kernel {
+        load_kernel(&mut machine, path, &args)?;
     }
+    let _ = serial_lines.set(machine.cpu.sys.lines.clone());
+    let window = if args.headless {
+        None
+    } else {
+        let input = &machine.pc.input;
+        match emu::window::open("emu", input.keyboard.clone(), input.mouse.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                eprintln!("emu: no window ({e}): running headless");
+                None
+            }
+        }
+    };
+    let headless = window.is_none();
+    // The console: raw mode when the guest owns an interactive terminal (Ctrl-A X quits).
+    let interactive = matches!(args.serial, SerialArg::Stdio) && emu::headless::is_tty(0);
+    let _raw = if headless && interactive && args.gdb.is_none() { emu::headless::RawTerminal::enable() } else { None };
+    if _raw.is_some() {
+        eprintln!("emu: serial console on this terminal; Ctrl-A X quits");
+    }
+    if matches!(args.serial, SerialArg::Stdio) {
+        emu::headless::forward_stdin(
+            machine.devices.serial_input.clone(),
+            machine.cpu.sys.lines.clone(),
+            _raw.is_some(),
+        );
+    }
+    let progress = !args.quiet && headless && (args.progress || (emu::headless::is_tty(2) && !interactive));
+    let mut ui = emu::ui::Ui::new(window, progress, serial_stats);
     if args.cpu != CpuTier::Interp {
         let dump: Option<Box<dyn std::io::Write + Send>> = match &args.dump_jit {
             Some(p) => Some(Box::new(std::io::BufWriter::new(
@@ -210,7 +318,20 @@ fn run(args: Args) -> Result<Outcome, String> {
     }
     let limits = Limits { timeout: args.timeout, max_instructions: args.max_instructions };
     let started = std::time::Instant::now();
-    let outcome = machine.run(limits, tracer.as_mut());
+    let debugged = gdb.and_then(|listener| emu::gdb::serve(listener, &mut machine, &mut ui));
+    let outcome = match debugged {
+        Some(outcome) => outcome,
+        None => machine.run_with(limits, tracer.as_mut(), &mut ui),
+    };
+    drop(ui);
+    // The last POST code (port 0x80), for runs that end without an exit-port verdict: test386.asm
+    // and firmware report progress there.
+    if !matches!(outcome, Outcome::PowerOff | Outcome::DebugExit(_)) {
+        let post = machine.devices.post;
+        if let Some(code) = machine.cpu.sys.device_mut::<emu_devices::post::PostPort>(post).and_then(|p| p.last()) {
+            eprintln!("emu: POST code {code:02X}");
+        }
+    }
     if let Some(jit) = machine.jit.as_mut() {
         jit.finish().map_err(|e| format!("writing the JIT dump failed: {e}"))?;
     }
@@ -229,19 +350,46 @@ fn run(args: Args) -> Result<Outcome, String> {
     Ok(outcome)
 }
 
-/// Feeds stdin to COM1's receiver from a background thread.
-fn forward_stdin(input: emu_devices::SerialInput) {
-    std::thread::spawn(move || {
-        use std::io::Read;
-        let mut buf = [0u8; 256];
-        let mut stdin = std::io::stdin();
-        while let Ok(n) = stdin.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            input.push(&buf[..n]);
+/// Loads `--kernel` (with `--initrd` and `--append`) into the machine and points the CPU at it.
+/// A Linux bzImage is recognised by its "HdrS" setup header; other formats fall through below.
+fn load_kernel(machine: &mut Machine, path: &Path, args: &Args) -> Result<(), String> {
+    let data = read_input("kernel", path)?;
+    if emu::bzimage::is_bzimage(&data) {
+        if args.initrd.len() > 1 {
+            return Err("a Linux kernel takes one --initrd: join the archives into one file".into());
         }
-    });
+        let initrd = args.initrd.first().map(|p| read_input("initrd", p)).transpose()?;
+        emu::bzimage::load(&mut machine.cpu, &data, &args.append, initrd.as_deref())
+            .map_err(|e| format!("kernel '{}' {e}", path.display()))?;
+        return Ok(());
+    }
+    if emu::multiboot::is_multiboot(&data) {
+        // The command line as GRUB and QEMU pass it: the kernel's name, then the arguments.
+        let mut cmdline = path.display().to_string();
+        if !args.append.is_empty() {
+            cmdline = format!("{cmdline} {}", args.append);
+        }
+        let mut modules = Vec::new();
+        for p in &args.initrd {
+            modules.push(emu::multiboot::Module { data: read_input("initrd", p)?, cmdline: p.display().to_string() });
+        }
+        emu::multiboot::load(&mut machine.cpu, &data, &cmdline, &modules)
+            .map_err(|e| format!("kernel '{}' {e}", path.display()))?;
+        return Ok(());
+    }
+    Err(format!(
+        "kernel '{}' is neither a Linux bzImage (no \"HdrS\" setup header at 0x202) nor a multiboot kernel (no multiboot header in its first 8 KiB)",
+        path.display()
+    ))
+}
+
+fn parse_gdb(s: &str) -> Result<std::net::SocketAddr, String> {
+    let bad = || format!("'{s}' is not a gdb port: use e.g. 1234 or 0.0.0.0:1234");
+    match s.parse::<u16>() {
+        Ok(0) => Err(bad()),
+        Ok(port) => Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+        Err(_) => s.parse().map_err(|_| bad()),
+    }
 }
 
 fn main() -> ExitCode {

@@ -9,10 +9,9 @@
 //! Keys (with Ctrl+Alt held): G grabs or releases the mouse, P pauses or resumes, R resets,
 //! S saves a screenshot, Q quits.
 
-use emu_devices::ps2_keyboard::KeyCode;
+use emu_devices::ps2_keyboard::{KeyCode, KeyboardInput};
 use emu_devices::ps2_mouse::MouseInput;
 use emu_devices::vga::Framebuffer;
-use emu_devices::ps2_keyboard::KeyboardInput;
 use minifb::{Key, KeyRepeat, MouseButton, MouseMode, Scale, ScaleMode, Window, WindowOptions};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
@@ -76,7 +75,12 @@ pub fn open(title: &str, keyboard: KeyboardInput, mouse: MouseInput) -> Result<W
     let thread = std::thread::Builder::new()
         .name("emu-window".into())
         .spawn(move || {
-            let opts = WindowOptions { resize: true, scale: Scale::X1, scale_mode: ScaleMode::AspectRatioStretch, ..Default::default() };
+            let opts = WindowOptions {
+                resize: true,
+                scale: Scale::X1,
+                scale_mode: ScaleMode::AspectRatioStretch,
+                ..Default::default()
+            };
             let mut window = match Window::new(&title, 720, 400, opts) {
                 Ok(w) => {
                     let _ = ready_tx.send(Ok(()));
@@ -108,7 +112,9 @@ fn run_window(
 ) {
     let mut buffer: Vec<u32> = vec![0; 720 * 400];
     let (mut width, mut height) = (720usize, 400usize);
+    // Keys the guest has seen pressed (and not yet released).
     let mut held: Vec<Key> = Vec::new();
+    let mut status = String::from("starting");
     let mut grabbed = false;
     let mut paused = false;
     let mut last_mouse: Option<(f32, f32)> = None;
@@ -120,8 +126,8 @@ fn run_window(
                 buffer.clear();
                 // The VGA renders 0xRRGGBBAA; minifb wants 0x00RRGGBB.
                 buffer.extend(frame.fb.pixels.iter().map(|p| p >> 8));
-                let state = if paused { "paused" } else { &frame.status };
-                window.set_title(&format!("{title}: {state}{}", if grabbed { " (mouse grabbed: Ctrl+Alt+G releases)" } else { "" }));
+                status = frame.status;
+                set_title(window, title, &status, paused, grabbed);
             }
             Err(TryRecvError::Disconnected) => return,
             Err(TryRecvError::Empty) => {}
@@ -134,7 +140,8 @@ fn run_window(
             window.update();
         }
 
-        let ctrl_alt = window.is_key_down(Key::LeftCtrl) && window.is_key_down(Key::LeftAlt);
+        let ctrl_alt = (window.is_key_down(Key::LeftCtrl) || window.is_key_down(Key::RightCtrl))
+            && (window.is_key_down(Key::LeftAlt) || window.is_key_down(Key::RightAlt));
         if ctrl_alt {
             for key in window.get_keys_pressed(KeyRepeat::No) {
                 let cmd = match key {
@@ -153,6 +160,7 @@ fn run_window(
                     Key::Q => Some(Command::Quit),
                     _ => None,
                 };
+                set_title(window, title, &status, paused, grabbed);
                 if let Some(c) = cmd {
                     if commands.send(c).is_err() {
                         return;
@@ -161,22 +169,25 @@ fn run_window(
             }
         }
         // Keys to the guest: presses and releases by comparing with the keys held before.
+        // A command key (with Ctrl+Alt) never reaches the guest, nor does its release.
         let now: Vec<Key> = window.get_keys();
         for k in &now {
-            if !held.contains(k) && !(ctrl_alt && matches!(k, Key::G | Key::P | Key::R | Key::S | Key::Q)) {
+            if !held.contains(k) && !(ctrl_alt && is_command_key(*k)) {
                 if let Some(code) = key_code(*k) {
                     keyboard.press(code);
+                    held.push(*k);
                 }
             }
         }
-        for k in &held {
-            if !now.contains(k) {
+        held.retain(|k| {
+            let still = now.contains(k);
+            if !still {
                 if let Some(code) = key_code(*k) {
                     keyboard.release(code);
                 }
             }
-        }
-        held = now;
+            still
+        });
 
         if grabbed {
             if let Some((x, y)) = window.get_unscaled_mouse_pos(MouseMode::Pass) {
@@ -201,6 +212,16 @@ fn run_window(
         }
     }
     let _ = commands.send(Command::Quit);
+}
+
+fn is_command_key(k: Key) -> bool {
+    matches!(k, Key::G | Key::P | Key::R | Key::S | Key::Q)
+}
+
+fn set_title(window: &mut Window, title: &str, status: &str, paused: bool, grabbed: bool) {
+    let state = if paused { "paused (Ctrl+Alt+P resumes)" } else { status };
+    let grab = if grabbed { " - mouse grabbed, Ctrl+Alt+G releases" } else { "" };
+    window.set_title(&format!("{title} - {state}{grab}"));
 }
 
 /// The PC key for a minifb key.

@@ -113,3 +113,46 @@ fn trace_shows_changed_registers() {
     assert!(lines[2].contains("sti") && lines[2].contains("eflags=00000202"), "{text}");
     assert!(lines[3].contains("hlt") && !lines[3].contains("eflags"), "{text}");
 }
+
+#[test]
+fn bad_disks_gdb_ports_and_exit_texts_get_one_clear_line() {
+    let odd = tmp("odd.img");
+    std::fs::write(&odd, b"abc").unwrap();
+    assert_usage_error(&emu(&["--headless", "--disk", odd.to_str().unwrap()]), "multiple of 512");
+    let empty = tmp("empty.img");
+    std::fs::write(&empty, b"").unwrap();
+    assert_usage_error(&emu(&["--headless", "--disk", empty.to_str().unwrap()]), "empty");
+    let dir = tmp("a-disk-directory");
+    std::fs::create_dir_all(&dir).unwrap();
+    assert_usage_error(&emu(&["--headless", "--disk", dir.to_str().unwrap()]), "directory");
+    assert_usage_error(&emu(&["--headless", "--disk", "/nonexistent/disk.img"]), "disk.img");
+    assert_usage_error(&emu(&["--gdb", "0"]), "not a gdb port");
+    assert_usage_error(&emu(&["--gdb", "port"]), "not a gdb port");
+    assert_usage_error(&emu(&["--headless", "--exit-on="]), "non-empty");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    assert_usage_error(&emu(&["--headless", "--gdb", &port]), "already in use");
+}
+
+#[test]
+fn exit_on_stops_with_success_when_the_serial_output_shows_the_text() {
+    let out = emu(&["--headless", "--exit-on", "Counting", "--timeout", "20"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("Counting"), "{stdout}");
+    assert!(!stdout.contains("switching the machine off"), "the run should stop at the text: {stdout}");
+}
+
+#[test]
+fn without_a_display_the_window_falls_back_to_headless() {
+    let out = Command::new(env!("CARGO_BIN_EXE_emu"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .args(["--timeout", "20"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("running headless"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("demo ROM"));
+}

@@ -3,22 +3,24 @@
 //! byte by byte; the run stops at the first difference, naming it.
 //!
 //! Memory is compared page-wise. The checker keeps a shadow copy of RAM that equals RAM at
-//! every block boundary. Which pages a run wrote is learned from the TLB: it is flushed before
-//! each run, so every page written gets a write tag on its first write (or, for pages holding
-//! code, goes to `Cpu::smc_writes`). After the JIT's run those pages are saved and put back from
-//! the shadow, the state is put back, the interpreter runs as many instructions as the block
-//! retired, and the written pages of both runs are compared.
+//! every block boundary. Which pages a run wrote is learned from the TLB's write log
+//! ([`emu_cpu_x86::tlb::Tlb::write_log`], on while checking): every slow-path write appends its
+//! physical page, and the TLB is flushed whenever the log is taken, so the first write to each
+//! page after that takes the slow path. Unlike the TLB's write tags, the log survives TLB flushes
+//! (A20, the physical map, CR3) and evictions between and inside blocks. Pages written behind the
+//! CPU's back (DMA, firmware) come from `System::take_written_pages` through the dispatcher
+//! ([`Checker::drained`]). After the JIT's run the pages it wrote are saved and put back from the
+//! shadow, the state is put back, the interpreter runs as many instructions as the block retired,
+//! and the written pages of both runs are compared.
 //!
 //! Limits: blocks that do port I/O run once, in the JIT only (devices have side effects);
-//! MMIO accesses happen twice; writes the page walker makes to page tables (A/D bits) are not
-//! tracked separately.
+//! MMIO accesses happen twice.
 
 use crate::cache::BlockId;
 use crate::dump::guest_text;
 use crate::Jit;
 use emu_cpu_x86::decode::Mnemonic as M;
 use emu_cpu_x86::state::{CpuState, SegReg};
-use emu_cpu_x86::tlb::INVALID;
 use emu_cpu_x86::{Cpu, Stop};
 use std::collections::BTreeMap;
 
@@ -29,24 +31,18 @@ const PAGE: usize = 4096;
 pub struct Checker {
     /// RAM as of the last block boundary.
     shadow: Vec<u8>,
-    /// Pages written between blocks that the dispatcher already took from `smc_writes`.
+    /// Pages written between blocks that the dispatcher already took from `smc_writes` or from
+    /// `System::take_written_pages` (DMA, firmware).
     pub(crate) drained: Vec<u32>,
     /// The first difference found.
     pub failure: Option<String>,
 }
 
-/// Physical pages written since the TLB was last flushed (see the module comment).
-fn written_pages(cpu: &Cpu, extra: &[u32]) -> Vec<u32> {
-    let mut pages: Vec<u32> = cpu
-        .tlb
-        .sets
-        .iter()
-        .flatten()
-        .filter(|e| e.write != INVALID)
-        .map(|e| e.phys_page >> 12)
-        .chain(cpu.smc_writes.iter().copied())
-        .chain(extra.iter().copied())
-        .collect();
+/// Physical RAM pages written since the TLB's write log was last taken (see the module comment),
+/// and `extra`; the log starts again, empty. The caller flushes the TLB after this.
+fn take_written(cpu: &mut Cpu, extra: &[u32]) -> Vec<u32> {
+    let log = cpu.tlb.write_log.replace(Vec::new()).unwrap_or_default();
+    let mut pages: Vec<u32> = log.into_iter().chain(extra.iter().copied()).collect();
     pages.sort_unstable();
     pages.dedup();
     let ram_pages = (cpu.sys.ram_size() as usize / PAGE) as u32;
@@ -69,11 +65,12 @@ impl Jit {
     }
 
     fn check_block(&mut self, cpu: &mut Cpu, id: BlockId, ck: &mut Checker) -> Option<Stop> {
-        if ck.shadow.len() != cpu.sys.ram_size() as usize {
+        if ck.shadow.len() != cpu.sys.ram_size() as usize || cpu.tlb.write_log.is_none() {
             ck.shadow = cpu.sys.ram().as_slice().to_vec();
+            cpu.tlb.write_log = Some(Vec::new());
         } else {
             // Bring the shadow up to date with what ran since the last block.
-            for p in written_pages(cpu, &std::mem::take(&mut ck.drained)) {
+            for p in take_written(cpu, &std::mem::take(&mut ck.drained)) {
                 let at = p as usize * PAGE;
                 ck.shadow[at..at + PAGE].copy_from_slice(page_of(cpu, p));
             }
@@ -96,7 +93,7 @@ impl Jit {
         let jit_shutdown = cpu.shutdown;
         let jit_smc = std::mem::take(&mut cpu.smc_writes);
         let mut jit_pages = BTreeMap::new();
-        for p in written_pages(cpu, &jit_smc) {
+        for p in take_written(cpu, &jit_smc) {
             let at = p as usize * PAGE;
             let page = page_of(cpu, p);
             jit_pages.insert(p, page.to_vec());
@@ -114,7 +111,7 @@ impl Jit {
         }
 
         let interp_smc = cpu.smc_writes.clone();
-        let interp_pages = written_pages(cpu, &interp_smc);
+        let interp_pages = take_written(cpu, &interp_smc);
         let mut diff = diff_state(&jit_state, &cpu.s);
         if diff.is_none() && jit_shutdown != cpu.shutdown {
             diff = Some(format!("shutdown: jit {jit_shutdown}, interpreter {}", cpu.shutdown));

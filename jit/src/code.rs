@@ -1,7 +1,9 @@
 //! Executable memory for translated blocks: one anonymous mapping used as a bump allocator.
 //!
 //! **Invariant:** the mapping is writable only while [`CodeMemory::install`] copies a block's
-//! bytes in, and executable (never both) the rest of the time; the instruction cache is flushed
+//! bytes in, and executable (never both) the rest of the time; only the pages a block lands on
+//! are switched (protecting the whole region per block cost milliseconds of kernel page-table
+//! work per block once the region is large); the instruction cache is flushed
 //! for every range written before it runs. Code is never freed one block at a time: when the
 //! mapping is full, the block cache drops every block and calls [`CodeMemory::reset`].
 
@@ -10,15 +12,10 @@ use memmap2::{Mmap, MmapMut};
 /// Alignment of each block's code (a cache line).
 const ALIGN: usize = 64;
 
-enum Mapping {
-    Executable(Mmap),
-    /// Only while switching between the two.
-    Switching,
-}
-
 /// A fixed-size region of host code.
 pub struct CodeMemory {
-    map: Mapping,
+    /// Executable except for the pages [`CodeMemory::install`] is writing.
+    map: Mmap,
     size: usize,
     used: usize,
 }
@@ -37,7 +34,7 @@ impl CodeMemory {
     pub fn new(size: usize) -> std::io::Result<Self> {
         let size = size.max(4096).next_multiple_of(4096);
         let map = MmapMut::map_anon(size)?.make_exec()?;
-        Ok(CodeMemory { map: Mapping::Executable(map), size, used: 0 })
+        Ok(CodeMemory { map, size, used: 0 })
     }
 
     /// Bytes in use.
@@ -62,19 +59,29 @@ impl CodeMemory {
         if start + code.len() > self.size {
             return Err(CodeError::Full);
         }
-        let mut w = match std::mem::replace(&mut self.map, Mapping::Switching) {
-            Mapping::Executable(m) => m.make_mut().map_err(CodeError::Host)?,
-            Mapping::Switching => unreachable!("code memory left half-switched"),
+        let base = self.map.as_ptr() as *mut u8;
+        // SAFETY: sysconf has no preconditions.
+        let page = (unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize).max(4096);
+        let lo = start / page * page;
+        let hi = (start + code.len()).next_multiple_of(page).min(self.size);
+        let protect = |prot: libc::c_int| {
+            // SAFETY: [lo, hi) lies inside our own mapping (its size is a multiple of 4096, and
+            // of the page size: mmap rounds it up), which nothing else references as Rust data.
+            if unsafe { libc::mprotect(base.add(lo).cast(), hi - lo, prot) } != 0 {
+                return Err(CodeError::Host(std::io::Error::last_os_error()));
+            }
+            Ok(())
         };
-        w[start..start + code.len()].copy_from_slice(code);
-        let x = w.make_exec().map_err(CodeError::Host)?;
-        let ptr = x[start..].as_ptr();
+        protect(libc::PROT_READ | libc::PROT_WRITE)?;
+        // SAFETY: the range is inside the mapping and writable now; no block in it runs.
+        unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), base.add(start), code.len()) };
+        protect(libc::PROT_READ | libc::PROT_EXEC)?;
+        let ptr = base.wrapping_add(start) as *const u8;
         // SAFETY: the range was just written and lies inside the mapping.
         unsafe {
             wasmtime_jit_icache_coherence::clear_cache(ptr.cast(), code.len()).map_err(CodeError::Host)?;
         }
         wasmtime_jit_icache_coherence::pipeline_flush_mt().map_err(CodeError::Host)?;
-        self.map = Mapping::Executable(x);
         self.used = start + code.len();
         Ok(ptr)
     }

@@ -3,10 +3,13 @@
 //! **Invariant:** between two blocks the dispatcher does exactly what `Cpu::run` does between two
 //! instructions (shutdown, the board's attention, the clock, external interrupts, halt), and
 //! first invalidates the blocks on every page written since the last block; a block runs only
-//! if all its instructions fit in the budget, so `icount` ends exactly where the interpreter's
-//! would. Whatever cannot run as a block (an interrupt shadow, an instruction that crosses a
-//! page, code outside RAM and ROM, a fetch fault, armed debug traps, the last few instructions
-//! of the budget) runs in the interpreter, one `Cpu::step` at a time.
+//! if all its instructions fit in the budget and before the clock deadline
+//! (`Cpu::sys_deadline_icount`), so `icount` ends exactly where the interpreter's would and
+//! device timers run at the same instruction counts (a deterministic run is the same run in both
+//! tiers). Whatever cannot run as a block (an interrupt shadow, an instruction that crosses a
+//! page, code outside RAM and ROM, a fetch fault, armed debug traps) runs in the interpreter, one
+//! `Cpu::step` at a time; a block that does not fit before the deadline or the budget's end
+//! leaves the instructions up to there to `Cpu::run`.
 
 use crate::cache::{Block, BlockId};
 use crate::code::CodeError;
@@ -32,11 +35,12 @@ impl Jit {
             }
             if cpu.sys.lines.take_attention() {
                 cpu.sync_a20();
-                if cpu.sys.lines.exit().is_some() || cpu.sys.lines.firmware_call_pending() {
+                // A reset request is the machine's to take (it may end the run, --no-reboot).
+                if cpu.sys.lines.exit().is_some()
+                    || cpu.sys.lines.firmware_call_pending()
+                    || cpu.sys.lines.reset_pending()
+                {
                     return Stop::Attention;
-                }
-                if cpu.sys.lines.take_reset() {
-                    cpu.reset();
                 }
             }
             if cpu.s.icount >= cpu.sys_deadline_icount {
@@ -59,7 +63,10 @@ impl Jit {
                 cpu.step();
                 continue;
             }
-            let left = end - cpu.s.icount;
+            // A block must also end by the clock deadline: `Cpu::run` syncs the clock (and runs
+            // device timers, which raise interrupts) exactly when `icount` reaches it, and so
+            // must we, or guest time and interrupt delivery drift from the interpreter's.
+            let left = end.min(cpu.sys_deadline_icount).saturating_sub(cpu.s.icount).max(1);
             match self.find(cpu) {
                 Some(id) if self.cache.get(id).insns.len() as u64 <= left => {
                     if self.checker.is_some() {
@@ -70,7 +77,27 @@ impl Jit {
                         self.exec(cpu, id);
                     }
                 }
-                _ => {
+                Some(_) => {
+                    // The block does not fit: the interpreter runs up to the deadline (or the
+                    // budget's end), rather than translating ever shorter tails of the block.
+                    let before = cpu.s.icount;
+                    let stop = cpu.run(left);
+                    self.stats.interp_steps += cpu.s.icount - before;
+                    if stop != Stop::Budget {
+                        return stop;
+                    }
+                }
+                None if self.hot => {
+                    // A hot page (see `throttle`): the interpreter runs up to the deadline.
+                    let before = cpu.s.icount;
+                    let stop = cpu.run(left);
+                    self.stats.interp_steps += cpu.s.icount - before;
+                    self.stats.hot_insns += cpu.s.icount - before;
+                    if stop != Stop::Budget {
+                        return stop;
+                    }
+                }
+                None => {
                     self.stats.interp_steps += 1;
                     cpu.step();
                 }
@@ -114,6 +141,9 @@ impl Jit {
         }
         for page in cpu.sys.take_written_pages() {
             let page = page as u32;
+            if let Some(ck) = self.checker.as_mut() {
+                ck.drained.push(page);
+            }
             if cpu.is_code_page(page) {
                 self.invalidate_page(cpu, page);
             }
@@ -125,6 +155,9 @@ impl Jit {
         if let Some(n) = self.cache.invalidate_page(page) {
             self.stats.invalidated_pages += 1;
             self.stats.invalidated_blocks += n as u64;
+            if self.throttle.invalidated(page, cpu.s.icount) {
+                self.stats.hot_pages += 1;
+            }
         }
         cpu.unmark_code_page(page);
     }
@@ -139,8 +172,9 @@ impl Jit {
     }
 
     /// The block for CS:EIP, translated now if need be; `None` if the interpreter must run the
-    /// instruction there.
+    /// instruction there (with `self.hot` set if that is because the page is hot).
     fn find(&mut self, cpu: &mut Cpu) -> Option<BlockId> {
+        self.hot = false;
         let cs = cpu.s.segs[SegReg::Cs as usize];
         let eip = cpu.s.eip;
         if eip > cs.limit {
@@ -168,6 +202,10 @@ impl Jit {
                     self.stats.map_hits += 1;
                 }
                 id
+            }
+            None if self.throttle.interpreted(key.page(), cpu.s.icount) => {
+                self.hot = true;
+                return None;
             }
             None => self.translate(cpu, key)?,
         };

@@ -9,6 +9,7 @@
 //! - [`helpers`]: the Rust functions generated code calls (the interpreter, memory slow paths).
 //! - [`layout`]: every offset generated code uses.
 //! - [`code`]: executable memory.
+//! - [`throttle`]: pages invalidated too often are left to the interpreter for a while.
 //! - [`check`]: lockstep mode (`--cpu check`), each block against the interpreter.
 //! - [`dump`] writes `--dump-jit`.
 //!
@@ -29,6 +30,7 @@ pub mod dump;
 pub mod helpers;
 pub mod key;
 pub mod layout;
+pub mod throttle;
 pub mod translate;
 
 use std::io::Write;
@@ -70,6 +72,11 @@ pub struct Stats {
     pub flushes: u64,
     /// Blocks compared with the interpreter (`--cpu check`).
     pub checked_blocks: u64,
+    /// Times a page turned hot: invalidated too often, so left to the interpreter for a while
+    /// ([`throttle`]).
+    pub hot_pages: u64,
+    /// Instructions the interpreter ran because their page was hot (part of `interp_steps`).
+    pub hot_insns: u64,
 }
 
 /// Initialising the JIT failed: no Cranelift backend for this host, or no executable memory.
@@ -91,6 +98,9 @@ pub struct Jit {
     ctx: helpers::ExitCtx,
     dump: Option<Box<dyn Write + Send>>,
     checker: Option<check::Checker>,
+    throttle: throttle::Throttle,
+    /// Set by `find` when it declined a block because its page is hot.
+    hot: bool,
     pub stats: Stats,
 }
 
@@ -103,6 +113,8 @@ impl Jit {
             ctx: helpers::ExitCtx::default(),
             dump: opts.dump,
             checker: opts.check.then(check::Checker::default),
+            throttle: throttle::Throttle::default(),
+            hot: false,
             stats: Stats::default(),
         })
     }

@@ -250,11 +250,12 @@ impl Cpu {
             }
             if self.sys.lines.take_attention() {
                 self.sync_a20();
-                if self.sys.lines.exit().is_some() || self.sys.lines.firmware_call_pending() {
+                // A reset request is the machine's to take (it may end the run, --no-reboot).
+                if self.sys.lines.exit().is_some()
+                    || self.sys.lines.firmware_call_pending()
+                    || self.sys.lines.reset_pending()
+                {
                     return Stop::Attention;
-                }
-                if self.sys.lines.take_reset() {
-                    self.reset();
                 }
             }
             if self.s.icount >= self.sys_deadline_icount {

@@ -15,8 +15,13 @@ use crate::protected;
 use crate::state::{cr0, eflags, reg, SegReg};
 
 /// CR4 bits emu implements (others are reserved: setting them is #GP(0)).
-pub const CR4_VALID: u32 =
-    CR4_TSD | CR4_DE | CR4_PSE | crate::state::cr4::PAE | crate::state::cr4::MCE | crate::state::cr4::PGE;
+pub const CR4_VALID: u32 = CR4_TSD
+    | CR4_DE
+    | CR4_PSE
+    | crate::state::cr4::PAE
+    | crate::state::cr4::MCE
+    | crate::state::cr4::PGE
+    | crate::state::cr4::OSFXSR;
 pub const CR4_TSD: u32 = 1 << 2;
 pub const CR4_DE: u32 = 1 << 3;
 pub const CR4_PSE: u32 = 1 << 4;

@@ -277,3 +277,12 @@ fn cr4_reserved_bits_and_pdpte_reload_on_mode_change() {
     assert_eq!(cpu.s.pdpte[1], 0x5000 | 1);
     let _ = vector::PF;
 }
+
+#[test]
+fn cr4_osfxsr_is_writable_as_cpuid_reports_fxsr() {
+    // Linux's fpu__init_cpu_generic sets OSFXSR on any CPU with FXSR.
+    let mut cpu = cpu();
+    cpu.set_cr4(cr4::PSE | cr4::OSFXSR).unwrap();
+    assert_eq!(cpu.s.cr4, cr4::PSE | cr4::OSFXSR);
+    assert_eq!(cpu.set_cr4(cr4::OSFXSR | 1 << 10), Err(Fault::gp(0)));
+}

@@ -191,6 +191,18 @@ fn transfer(sys: &mut System, d: &AtaDisk, lba: u64, count: u16, addr: u64, writ
 pub(super) fn int13(bios: &mut Bios, sys: &mut System, regs: &mut Regs) -> Next {
     const LAST_STATUS: u64 = 0x474;
     let drive = regs.dl();
+    if drive == super::cdrom::CD_DRIVE && regs.ah() != 0x01 {
+        if let Some(cd) = bios.cdrom.clone() {
+            let version_in_ah = regs.ah() == 0x41;
+            let status = super::cdrom::int13(sys, &cd, regs).err().unwrap_or(0);
+            if status != 0 || !version_in_ah {
+                regs.set_ah(status);
+            }
+            wr8(sys, LAST_STATUS, status);
+            set_carry(sys, regs, status != 0);
+            return Next::Return;
+        }
+    }
     let disk = drive.checked_sub(0x80).and_then(|n| bios.disks.get(n as usize)).cloned();
     let result: Result<(), u8> = match (regs.ah(), disk) {
         (0x00, _) => Ok(()),

@@ -28,15 +28,19 @@
 //! 08h (timer tick), 09h (keyboard IRQ), 10h (video: text modes, teletype, cursor, scrolling,
 //! VBE), 11h, 12h, 13h (hard disks over ATA: CHS and extended reads/writes, parameters), 15h
 //! (E820, E801, 88h, A20, wait, system configuration), 16h, 19h (boot from the first disk), 1Ah
-//! (time and date from the RTC, tick count).
-//! Not provided yet: floppies, El Torito CD boot, the PCI BIOS (INT 1Ah B1xx), APM, PnP, SMBIOS
+//! (time and date from the RTC, tick count); El Torito no-emulation boot from the ATAPI CD-ROM and
+//! INT 13h for it as drive E0h (cdrom.rs).
+//! Not provided yet: floppies, El Torito floppy/hard-disk emulation, the PCI BIOS (INT 1Ah B1xx), APM, PnP, SMBIOS
 //! and ACPI tables.
 
+mod cdrom;
 mod disk;
 mod keyboard;
 pub mod rom;
 mod services;
 mod video;
+
+pub use services::memory_map;
 
 use emu_core::device::OPEN_BUS;
 use emu_core::{Device, Lines, System};
@@ -122,13 +126,15 @@ pub struct Bios {
     config: BiosConfig,
     /// ATA hard disks found by POST: (channel base port, slave?, sectors).
     disks: Vec<disk::AtaDisk>,
+    /// The ATAPI CD-ROM found by POST (INT 13h drive E0h, El Torito boot).
+    cdrom: Option<cdrom::AtapiDrive>,
     /// Scan-code translation state (E0 prefix seen) for INT 09h.
     kbd: keyboard::KeyboardState,
 }
 
 impl Bios {
     pub fn new(config: BiosConfig) -> Self {
-        Bios { config, disks: Vec::new(), kbd: keyboard::KeyboardState::default() }
+        Bios { config, disks: Vec::new(), cdrom: None, kbd: keyboard::KeyboardState::default() }
     }
 
     /// Runs the service the guest trapped into. `regs` is the CPU's state right after the trap's

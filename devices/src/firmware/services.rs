@@ -1,7 +1,7 @@
 //! POST and the system services: INT 08h (timer tick), 11h (equipment), 12h (memory size),
 //! 15h (system services), 19h (bootstrap), 1Ah (time of day), and the dispatch of every vector.
 
-use super::{bda, disk, keyboard, lin, rd16, set_carry, video, wr16, wr32, wr8, Bios, Next, Regs};
+use super::{bda, cdrom, disk, keyboard, lin, rd16, set_carry, video, wr16, wr32, wr8, Bios, Next, Regs};
 use super::{BIOS_SEGMENT, STUBS, STUB_SIZE};
 use emu_core::System;
 
@@ -107,6 +107,10 @@ impl Bios {
         for (n, d) in self.disks.iter().enumerate() {
             video::print(sys, &format!("Disk {:02X}h: {} ({} MiB)\r\n", 0x80 + n, d.model, d.sectors >> 11));
         }
+        self.cdrom = cdrom::detect(sys);
+        if self.cdrom.is_some() {
+            video::print(sys, &format!("CD-ROM {:02X}h\r\n", cdrom::CD_DRIVE));
+        }
         boot(self, sys, regs)
     }
 }
@@ -139,8 +143,51 @@ fn timer_tick(sys: &mut System, regs: &mut Regs) -> Next {
     Next::Jump { cs: (hook >> 16) as u16, ip: hook as u16 }
 }
 
-/// INT 19h: load the first sector of the first disk at 0000:7C00 and jump to it.
+/// INT 19h: boot from the CD-ROM first if the CMOS boot order (register 3Dh) says so or there is
+/// no hard disk, else from the hard disks in order, then the CD-ROM.
 fn boot(bios: &mut Bios, sys: &mut System, regs: &mut Regs) -> Next {
+    sys.io_write(0x70, 1, 0x3d);
+    let cd_first = sys.io_read(0x71, 1) & 0x0f == 3 || bios.disks.is_empty();
+    if cd_first {
+        if let Some(next) = boot_cdrom(bios, sys, regs) {
+            return next;
+        }
+    }
+    if let Some(next) = boot_disk(bios, sys, regs) {
+        return next;
+    }
+    if !cd_first {
+        if let Some(next) = boot_cdrom(bios, sys, regs) {
+            return next;
+        }
+    }
+    video::print(sys, "No bootable disk.\r\n");
+    Next::NoBoot("no bootable disk: give one with --disk or --cdrom")
+}
+
+/// El Torito no-emulation boot from the CD-ROM, if there is one with a boot image.
+fn boot_cdrom(bios: &mut Bios, sys: &mut System, regs: &mut Regs) -> Option<Next> {
+    let mut cd = bios.cdrom.take()?;
+    let loaded = cdrom::load_boot_image(sys, &mut cd);
+    bios.cdrom = Some(cd);
+    match loaded {
+        Ok(segment) => {
+            video::print(sys, &format!("Booting from CD-ROM {:02X}h...\r\n", cdrom::CD_DRIVE));
+            *regs = Regs { eflags: 0x202, ..Regs::default() };
+            regs.set_dl(cdrom::CD_DRIVE);
+            regs.set_sp(BOOT_ADDRESS);
+            regs.seg[1] = segment;
+            Some(Next::Jump { cs: segment, ip: 0 })
+        }
+        Err(why) => {
+            video::print(sys, &format!("CD-ROM: {why}\r\n"));
+            None
+        }
+    }
+}
+
+/// Loads the first sector of the first bootable hard disk at 0000:7C00 and jumps to it.
+fn boot_disk(bios: &mut Bios, sys: &mut System, regs: &mut Regs) -> Option<Next> {
     for (n, d) in bios.disks.iter().enumerate() {
         let mut sector = [0u8; 512];
         if disk::read_sectors(sys, d, 0, 1, &mut sector).is_err() {
@@ -155,10 +202,9 @@ fn boot(bios: &mut Bios, sys: &mut System, regs: &mut Regs) -> Next {
         *regs = Regs { eip: BOOT_ADDRESS as u32, eflags: 0x202, ..Regs::default() };
         regs.set_dl(0x80 + n as u8);
         regs.set_sp(BOOT_ADDRESS);
-        return Next::Jump { cs: 0, ip: BOOT_ADDRESS };
+        return Some(Next::Jump { cs: 0, ip: BOOT_ADDRESS });
     }
-    video::print(sys, "No bootable disk.\r\n");
-    Next::NoBoot("no bootable disk: give one with --disk")
+    None
 }
 
 /// INT 15h: system services.

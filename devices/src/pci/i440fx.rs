@@ -8,11 +8,18 @@
 //! D_LCK is set, D_OPEN, D_LCK and G_SMRAME are read-only), and the other device-specific
 //! registers 50h-FFh as plain storage.
 //!
-//! **Not emulated:** PAM and SMRAM are storage only: the physical address space does not change
-//! with them yet (the BIOS area stays ROM whatever PAM says, and there is no SMM). DRAM row
-//! boundaries, error reporting and the PCI arbiter have no effect.
+//! **PAM:** each PAM nibble decodes one range (PAM0 high: 0xF0000-0xFFFFF; PAMn low/high for
+//! n = 1-6: 0xC0000 + (n-1)*32K, + 16K): read enable sends reads to DRAM, write enable writes. A
+//! change is passed to the `System` as [`Shadow`] ranges ([`PciFunction::take_shadow_changes`]).
+//! With an enable clear the access goes to the PCI/ISA side: the BIOS ROM where one is mapped,
+//! and (a simplification) DRAM elsewhere rather than open bus.
+//!
+//! **Not emulated:** SMRAM is storage only (there is no SMM). DRAM row boundaries, error
+//! reporting and the PCI arbiter have no effect.
 
 use std::any::Any;
+
+use emu_core::Shadow;
 
 use super::{ConfigSpace, PciFunction, COMMAND, STATUS, STATUS_DEVSEL_MEDIUM, STATUS_FAST_B2B};
 
@@ -39,6 +46,8 @@ pub const SMRAM_C_BASE_SEG: u8 = 0x02;
 /// The 82441FX host bridge's configuration space.
 pub struct I440fxHostBridge {
     cfg: ConfigSpace,
+    /// Shadow ranges whose PAM bits changed, for the `System`.
+    shadow_changes: Vec<Shadow>,
 }
 
 impl I440fxHostBridge {
@@ -56,7 +65,23 @@ impl I440fxHostBridge {
         }
         cfg.set_u8(SMRAM, SMRAM_C_BASE_SEG);
         cfg.set_wmask(SMRAM, 1, 0x78);
-        I440fxHostBridge { cfg }
+        I440fxHostBridge { cfg, shadow_changes: Vec::new() }
+    }
+
+    /// The ranges PAM register `n` decodes, with the nibble of the register for each.
+    fn pam_ranges(n: u8, pam: u8) -> impl Iterator<Item = (Shadow, u8)> {
+        let ranges = match n {
+            0 => [None, Some((0xf0000, 0x10000))],
+            _ => {
+                let base = 0xc0000 + (n as u64 - 1) * 0x8000;
+                [Some((base, 0x4000)), Some((base + 0x4000, 0x4000))]
+            }
+        };
+        ranges.into_iter().enumerate().filter_map(move |(half, r)| {
+            let (base, len) = r?;
+            let bits = (pam >> (4 * half)) & 0x3;
+            Some((Shadow { base, len, read_ram: bits & 1 != 0, write_ram: bits & 2 != 0 }, bits))
+        })
     }
 
     /// PAM register `n` (0-6) as last written.
@@ -87,13 +112,28 @@ impl PciFunction for I440fxHostBridge {
         &mut self.cfg
     }
     fn config_write(&mut self, offset: u8, size: u8, value: u32) {
+        let before: Vec<u8> = (0..7).map(|n| self.pam(n)).collect();
         self.cfg.write(offset, size, value);
+        for n in 0..7u8 {
+            let (old, new) = (before[n as usize], self.pam(n));
+            if old != new {
+                let olds: Vec<u8> = Self::pam_ranges(n, old).map(|(_, b)| b).collect();
+                for ((s, bits), was) in Self::pam_ranges(n, new).zip(olds) {
+                    if bits != was {
+                        self.shadow_changes.push(s);
+                    }
+                }
+            }
+        }
         if self.cfg.u8(SMRAM) & SMRAM_D_LCK != 0 {
             // Locked: only D_CLS stays writable (D_OPEN is forced off).
             let v = self.cfg.u8(SMRAM) & !SMRAM_D_OPEN;
             self.cfg.set_u8(SMRAM, v);
             self.cfg.set_wmask(SMRAM, 1, SMRAM_D_CLS as u32);
         }
+    }
+    fn take_shadow_changes(&mut self) -> Vec<Shadow> {
+        std::mem::take(&mut self.shadow_changes)
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
@@ -119,6 +159,21 @@ mod tests {
         assert_eq!(hb.pam(1), 0x33);
         hb.config_write(PAM0 + 6, 1, 0x11);
         assert_eq!(hb.pam(6), 0x11);
+    }
+
+    #[test]
+    fn pam_changes_become_shadow_ranges() {
+        let mut hb = I440fxHostBridge::new();
+        hb.config_write(PAM0, 1, 0x30);
+        let seg = |base, len, read_ram, write_ram| Shadow { base, len, read_ram, write_ram };
+        assert_eq!(hb.take_shadow_changes(), vec![seg(0xf0000, 0x10000, true, true)]);
+        hb.config_write(PAM0 + 1, 2, 0x1033); // PAM1: C0000 RW, C4000 RW; PAM2: C8000 -, CC000 R
+        assert_eq!(
+            hb.take_shadow_changes(),
+            vec![seg(0xc0000, 0x4000, true, true), seg(0xc4000, 0x4000, true, true), seg(0xcc000, 0x4000, true, false)]
+        );
+        hb.config_write(PAM0, 1, 0x30); // unchanged
+        assert!(hb.take_shadow_changes().is_empty());
     }
 
     #[test]

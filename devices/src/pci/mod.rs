@@ -22,7 +22,7 @@ pub mod piix3;
 use std::any::Any;
 
 use emu_core::device::OPEN_BUS;
-use emu_core::{AddressSpace, Device, DeviceId, Lines, Remap};
+use emu_core::{AddressSpace, Device, DeviceId, Lines, Remap, Shadow};
 
 pub use i440fx::I440fxHostBridge;
 pub use piix3::{Piix3Ide, Piix3Isa};
@@ -228,6 +228,12 @@ pub trait PciFunction: Send + Any {
         self.config_mut().write(offset, size, value);
     }
 
+    /// Changes to the BIOS area's RAM/ROM decoding the function's registers asked for (the host
+    /// bridge's PAM registers); [`PciBus`] passes them to the `System` after the write.
+    fn take_shadow_changes(&mut self) -> Vec<Shadow> {
+        Vec::new()
+    }
+
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
@@ -244,6 +250,8 @@ pub struct PciBus {
     address: u32,
     slots: Vec<Slot>,
     remaps: Vec<Remap>,
+    /// Shadow RAM changes from the host bridge, for the `System`.
+    shadows: Vec<Shadow>,
     lines: Lines,
     /// The PIIX3 Reset Control register at 0xCF9.
     reset_control: u8,
@@ -251,7 +259,7 @@ pub struct PciBus {
 
 impl PciBus {
     pub fn new(lines: Lines) -> Self {
-        PciBus { address: 0, slots: Vec::new(), remaps: Vec::new(), lines, reset_control: 0 }
+        PciBus { address: 0, slots: Vec::new(), remaps: Vec::new(), shadows: Vec::new(), lines, reset_control: 0 }
     }
 
     /// Plugs `func` in as bus 0, `device` (0-31), `function` (0-7). BARs that are already
@@ -301,6 +309,8 @@ impl PciBus {
         if let Some(i) = self.find(device, function) {
             self.slots[i].func.config_write(offset, size, value);
             self.update_bars(i);
+            let changes = self.slots[i].func.take_shadow_changes();
+            self.shadows.extend(changes);
         }
     }
 
@@ -360,6 +370,8 @@ impl Device for PciBus {
                     let reg = (self.address & 0xfc) as u8 + offset as u8;
                     self.slots[i].func.config_write(reg, size, value);
                     self.update_bars(i);
+                    let changes = self.slots[i].func.take_shadow_changes();
+                    self.shadows.extend(changes);
                 }
             }
         }
@@ -367,6 +379,10 @@ impl Device for PciBus {
 
     fn take_remaps(&mut self) -> Vec<Remap> {
         std::mem::take(&mut self.remaps)
+    }
+
+    fn take_shadow_changes(&mut self) -> Vec<Shadow> {
+        std::mem::take(&mut self.shadows)
     }
 
     fn as_any_mut(&mut self) -> &mut dyn Any {

@@ -18,11 +18,21 @@ pub mod bits;
 pub mod control;
 pub mod data;
 pub mod exceptions;
+pub mod faults;
+pub mod fpu;
 pub mod io;
 pub mod muldiv;
+pub mod paging;
+pub mod pm;
+pub mod pm_privilege;
+pub mod pm_segments;
+pub mod pm_tasks;
 pub mod shift;
+pub mod smc;
+pub mod smc_paging;
 pub mod stack;
 pub mod string;
+pub mod v86;
 
 /// Builds one ROM image.
 pub type RomFn = fn() -> Result<Vec<u8>, RomError>;
@@ -40,6 +50,15 @@ pub const ALL: &[(&str, RomFn)] = &[
     ("string", string::rom),
     ("io", io::rom),
     ("exceptions", exceptions::rom),
+    ("pm_segments", pm_segments::rom),
+    ("pm_privilege", pm_privilege::rom),
+    ("pm_tasks", pm_tasks::rom),
+    ("paging", paging::rom),
+    ("fpu", fpu::rom),
+    ("v86", v86::rom),
+    ("smc", smc::rom),
+    ("smc_paging", smc_paging::rom),
+    ("faults", faults::rom),
 ];
 
 type R<T = ()> = Result<T, RomError>;

@@ -1,0 +1,168 @@
+//! Multiboot kernels through the real `emu` binary: a kernel assembled here checks the machine
+//! state and the information structure the loader built (`--kernel`, `--append`, `--initrd`),
+//! and malformed files get one clear line and exit code 2.
+
+use iced_x86::code_asm::*;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+const LOAD: u32 = 0x20_0000;
+const HEADER_MAGIC: u32 = 0x1bad_b002;
+
+fn emu(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_emu"))
+        .args(["--headless", "--deterministic", "--timeout", "30", "--serial", "none"])
+        .args(args)
+        .output()
+        .expect("emu runs")
+}
+
+fn write(name: &str, data: &[u8]) -> String {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, data).expect("written");
+    path.to_str().expect("UTF-8").to_string()
+}
+
+/// The multiboot header for an a.out-kludge image loaded at LOAD (header first).
+fn kludge_header(flags: u32, load_end: u32, bss_end: u32, entry: u32) -> Vec<u8> {
+    let flags = flags | 1 << 16;
+    [HEADER_MAGIC, flags, 0u32.wrapping_sub(HEADER_MAGIC.wrapping_add(flags)), LOAD, LOAD, load_end, bss_end, entry]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect()
+}
+
+/// A kernel that counts failed checks in EDI and writes the count to the exit port.
+fn kernel() -> Vec<u8> {
+    let code_at = LOAD + 32;
+    let mut a = CodeAssembler::new(32).unwrap();
+    let mut done = a.create_label();
+    let mut after_jmp = a.create_label();
+    // A macro-like helper: if not equal, count a failure.
+    macro_rules! expect_eq {
+        ($a:expr) => {{
+            let mut ok = $a.create_label();
+            $a.je(ok).unwrap();
+            $a.inc(edi).unwrap();
+            $a.set_label(&mut ok).unwrap();
+            $a.nop().unwrap();
+        }};
+    }
+    a.xor(edi, edi).unwrap();
+    a.mov(esp, 0x9_0000u32).unwrap();
+    a.cmp(eax, 0x2bad_b002u32).unwrap();
+    expect_eq!(a);
+    // Flags: memory, cmdline, mods, mmap, loader name.
+    a.mov(eax, dword_ptr(ebx)).unwrap();
+    a.and(eax, 0x24du32).unwrap();
+    a.cmp(eax, 0x24du32).unwrap();
+    expect_eq!(a);
+    // mem_upper for 64 MiB: 63 MiB in KiB.
+    a.cmp(dword_ptr(ebx + 8), 63 * 1024u32).unwrap();
+    expect_eq!(a);
+    // The command line: "<kernel path> hello": ends in " hello".
+    a.mov(esi, dword_ptr(ebx + 16)).unwrap();
+    let mut scan = a.create_label();
+    a.set_label(&mut scan).unwrap();
+    a.inc(esi).unwrap();
+    a.cmp(byte_ptr(esi), 0u32).unwrap();
+    a.jne(scan).unwrap();
+    a.cmp(dword_ptr(esi - 4), u32::from_le_bytes(*b"ello")).unwrap();
+    expect_eq!(a);
+    // Two modules; the second holds "MOD2".
+    a.cmp(dword_ptr(ebx + 20), 2u32).unwrap();
+    expect_eq!(a);
+    a.mov(esi, dword_ptr(ebx + 24)).unwrap();
+    a.mov(eax, dword_ptr(esi + 16)).unwrap();
+    a.test(eax, 0xfffu32).unwrap();
+    expect_eq!(a);
+    a.cmp(dword_ptr(eax), u32::from_le_bytes(*b"MOD2")).unwrap();
+    expect_eq!(a);
+    // The memory map: the first entry is RAM at 0.
+    a.mov(esi, dword_ptr(ebx + 48)).unwrap();
+    a.cmp(dword_ptr(esi), 20u32).unwrap();
+    expect_eq!(a);
+    a.cmp(dword_ptr(esi + 20), 1u32).unwrap();
+    expect_eq!(a);
+    // Segments reload from the loader's GDT.
+    a.mov(eax, 0x10u32).unwrap();
+    a.mov(ds, eax).unwrap();
+    a.mov(ss, eax).unwrap();
+    a.jmp(after_jmp).unwrap();
+    a.set_label(&mut after_jmp).unwrap();
+    // Interrupts off, paging off, PE on.
+    a.pushfd().unwrap();
+    a.pop(eax).unwrap();
+    a.test(eax, 0x200u32).unwrap();
+    expect_eq!(a);
+    a.mov(eax, cr0).unwrap();
+    a.and(eax, 0x8000_0001u32).unwrap();
+    a.cmp(eax, 1u32).unwrap();
+    expect_eq!(a);
+    a.set_label(&mut done).unwrap();
+    a.mov(eax, edi).unwrap();
+    a.out(0xf4u32, al).unwrap();
+    a.hlt().unwrap();
+    let code = a.assemble(code_at as u64).unwrap();
+    let mut img = kludge_header(0x3, 0, LOAD + 0x2000, code_at);
+    img.extend_from_slice(&code);
+    img
+}
+
+#[test]
+fn a_multiboot_kernel_sees_the_multiboot_state() {
+    let k = write("mb-kernel.bin", &kernel());
+    let m1 = write("mb-mod1.bin", b"MOD1");
+    let m2 = write("mb-mod2.bin", b"MOD2");
+    let out = emu(&["-m", "64M", "--kernel", &k, "--append", "hello", "--initrd", &m1, "--initrd", &m2]);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn malformed_kernels_get_one_line() {
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("mb-none.bin", vec![0x90; 100], "neither"),
+        (
+            "mb-badsum.bin",
+            {
+                let mut v = kludge_header(0, 0, 0, LOAD + 32);
+                v[8] ^= 1;
+                v
+            },
+            "checksum",
+        ),
+        ("mb-trunc.bin", kludge_header(0, LOAD + 0x10_0000, 0, LOAD + 32), "truncated"),
+        (
+            "mb-outside.bin",
+            {
+                let mut v = kludge_header(0, 0, 0, LOAD + 32);
+                v.extend_from_slice(&[0xf4; 16]);
+                // Load it at 3 GiB.
+                for off in [12, 16] {
+                    v[off..off + 4].copy_from_slice(&0xc000_0000u32.to_le_bytes());
+                }
+                v[28..32].copy_from_slice(&0xc000_0020u32.to_le_bytes());
+                v
+            },
+            "does not fit",
+        ),
+        (
+            "mb-elf64.bin",
+            {
+                let mut v = b"\x7fELF\x02\x01\x01\0".to_vec();
+                v.resize(64, 0);
+                v.extend_from_slice(&[HEADER_MAGIC, 0, HEADER_MAGIC.wrapping_neg()].map(u32::to_le_bytes).concat());
+                v
+            },
+            "ELF32",
+        ),
+    ];
+    for (name, data, needle) in cases {
+        let k = write(name, &data);
+        let out = emu(&["--kernel", &k]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(needle), "{name}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{name}: {err}");
+    }
+}

@@ -1,0 +1,116 @@
+//! The dispatcher keeps guest time exactly as `Cpu::run` does (device timers run at the same
+//! instruction counts in both tiers), and leaves pages invalidated too often to the interpreter.
+
+mod common;
+
+use common::*;
+use emu_core::{ClockHandle, Device};
+use emu_cpu_x86::Stop;
+use iced_x86::code_asm::*;
+
+/// Port 0x70 reads the guest time (ns) as the clock was last synced: what a timer chip's
+/// counter shows.
+struct ClockPort(ClockHandle);
+
+impl Device for ClockPort {
+    fn name(&self) -> &'static str {
+        "clock port"
+    }
+    fn read(&mut self, _region: u8, _offset: u64, _size: u8) -> u32 {
+        self.0.now() as u32
+    }
+    fn write(&mut self, _region: u8, _offset: u64, _size: u8, _value: u32) {}
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+/// SeaBIOS's ATA probe polled the timer in a loop, and booted differently in the two tiers: the
+/// JIT synced the clock at the first block boundary past the deadline (up to a block later than
+/// the interpreter), so the guest read other times and took other branches.
+#[test]
+fn guest_time_is_the_same_in_both_tiers() {
+    let code = asm(32, |a| {
+        let mut top = a.create_label();
+        a.mov(ecx, 300u32)?;
+        a.mov(edx, 0x70u32)?;
+        a.xor(esi, esi)?;
+        a.set_label(&mut top)?;
+        // A block of 21 instructions ending in the IN (port I/O ends a block): 256 is no multiple
+        // of the loop's 24 instructions, so deadlines fall everywhere inside the block.
+        for _ in 0..10 {
+            a.add(ebx, ecx)?;
+            a.xor(edi, ebx)?;
+        }
+        a.in_(eax, dx)?;
+        a.add(esi, eax)?;
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        a.hlt()
+    });
+    let make = || {
+        let mut c = flat32(&code);
+        let clock = c.sys.clock.handle();
+        let id = c.sys.add_device(Box::new(ClockPort(clock)));
+        c.sys.map_io(0x70, 4, id, 0).unwrap();
+        c
+    };
+    let (cpu, stop, j) = same_in_both(make, 100_000, "timer polling loop");
+    assert_eq!(stop, Stop::Halted);
+    assert!(j.stats.jit_insns > 5000, "the loop ran translated: {:?}", j.stats);
+    assert_ne!(cpu.s.regs[6], 0);
+}
+
+/// A loop that patches an immediate of its own next instruction every iteration: after a few
+/// retranslations the page is left to the interpreter instead of being translated every time.
+#[test]
+fn a_page_invalidated_too_often_is_interpreted() {
+    const ITERATIONS: u32 = 2000;
+    let code = asm(32, |a| {
+        let mut top = a.create_label();
+        a.mov(ecx, ITERATIONS)?;
+        a.xor(edx, edx)?;
+        a.set_label(&mut top)?;
+        a.mov(eax, ecx)?;
+        a.and(eax, 0x7fu32)?;
+        a.mov(dword_ptr(0u32), eax)?; // fixed up below: the ADD's immediate
+        a.add(edx, 0x1234_5678u32)?;
+        a.xor(edx, ecx)?;
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        a.hlt()
+    });
+    let mut code = code;
+    let at = code.iter().position(|&b| b == 0xa3).expect("the patching store");
+    let add = code.windows(2).position(|w| w == [0x81, 0xc2]).expect("the patched ADD");
+    code[at + 1..at + 5].copy_from_slice(&(CODE + add as u32 + 2).to_le_bytes());
+    let (_, stop, j) = same_in_both(|| flat32(&code), 1_000_000, "self-patching loop");
+    assert_eq!(stop, Stop::Halted);
+    assert!(j.stats.hot_pages >= 1, "{:?}", j.stats);
+    assert!(j.stats.hot_insns > 5 * ITERATIONS as u64, "{:?}", j.stats);
+    assert!(j.stats.blocks_compiled < 50, "not retranslated every iteration: {:?}", j.stats);
+}
+
+/// `--cpu check` learns the pages a run wrote from the TLB's write log, not from its write tags:
+/// a flush (here INVLPG; in SeaBIOS, the PAM and A20 changes between blocks) or an eviction used
+/// to lose the record, the checker's copy of RAM went stale, and a later block on the same page
+/// was reported as a difference (SeaBIOS: "memory byte at physical 04fefd70: jit 02,
+/// interpreter 00").
+#[test]
+fn check_mode_survives_tlb_flushes() {
+    let code = asm(32, |a| {
+        let mut next = a.create_label();
+        a.mov(byte_ptr(0x5000u32), 1u32)?;
+        a.invlpg(byte_ptr(0x5000u32))?;
+        a.jmp(next)?;
+        a.set_label(&mut next)?;
+        a.mov(byte_ptr(0x5001u32), 2u32)?;
+        a.hlt()
+    });
+    let mut cpu = flat32(&code);
+    let mut j = emu_jit::Jit::new(emu_jit::Options { code_size: 1 << 20, check: true, ..Default::default() }).unwrap();
+    assert_eq!(j.run(&mut cpu, 100), Stop::Halted);
+    assert_eq!(j.check_failure(), None);
+    assert!(j.stats.checked_blocks >= 2, "{:?}", j.stats);
+    assert_eq!(cpu.sys.ram().as_slice()[0x5000..0x5002], [1, 2]);
+}
