@@ -27,7 +27,7 @@
 use emu_core::System;
 use emu_cpu_x86::state::{attr, cr0, eflags, reg, SegReg, Segment, TableReg};
 use emu_cpu_x86::Cpu;
-use emu_devices::firmware::{self, BIOS_SEGMENT, STUBS, STUB_SIZE};
+use emu_devices::firmware;
 use goblin::container::Endian;
 use goblin::elf32::{header, program_header};
 use thiserror::Error;
@@ -411,27 +411,7 @@ pub fn load(cpu: &mut Cpu, data: &[u8], cmdline: &str, modules: &[Module]) -> R<
 
 /// What POST would have left that a kernel could notice (see the module documentation).
 fn firmware_state(sys: &mut System) {
-    for v in 0..256u64 {
-        let stub = STUBS as u32 + v as u32 * STUB_SIZE as u32;
-        sys.write_phys(v * 4, 4, (BIOS_SEGMENT as u32) << 16 | stub);
-    }
-    for (port, value) in [
-        (0x20, 0x11),
-        (0xa0, 0x11),
-        (0x21, 0x08),
-        (0xa1, 0x70),
-        (0x21, 0x04),
-        (0xa1, 0x02),
-        (0x21, 0x01),
-        (0xa1, 0x01),
-        (0x21, 0xf8),
-        (0xa1, 0xff),
-        (0x43, 0x36),
-        (0x40, 0x00),
-        (0x40, 0x00),
-    ] {
-        sys.io_write(port, 1, value);
-    }
+    emu_devices::firmware::init_vectors_and_timers(sys);
     sys.lines.set_a20(true);
 }
 

@@ -40,7 +40,7 @@ pub mod rom;
 mod services;
 mod video;
 
-pub use services::memory_map;
+pub use services::{init_vectors_and_timers, memory_map};
 
 use emu_core::device::OPEN_BUS;
 use emu_core::{Device, Lines, System};

@@ -58,11 +58,7 @@ pub(super) fn dispatch(bios: &mut Bios, sys: &mut System, regs: &mut Regs, vecto
 impl Bios {
     /// Power-on self test: the machine's state as a boot sector expects to find it.
     pub(super) fn post(&mut self, sys: &mut System, regs: &mut Regs) -> Next {
-        // Interrupt vectors: every one at its stub in the ROM.
-        for v in 0..256u64 {
-            let stub = STUBS as u32 + v as u32 * STUB_SIZE as u32;
-            wr32(sys, v * 4, (BIOS_SEGMENT as u32) << 16 | stub);
-        }
+        init_vectors_and_timers(sys);
         // BIOS data area.
         for a in bda::BASE..bda::BASE + 0x100 {
             wr8(sys, a, 0);
@@ -75,26 +71,6 @@ impl Bios {
         wr16(sys, lin(EBDA_SEGMENT, 0), 1); // EBDA size in KiB
         keyboard::init_buffer(sys);
 
-        // The interrupt controllers: vectors 08h-0Fh and 70h-77h, cascade on IRQ 2; only the
-        // timer, the keyboard and the cascade unmasked.
-        for (port, value) in [
-            (0x20, 0x11),
-            (0xa0, 0x11),
-            (0x21, 0x08),
-            (0xa1, 0x70),
-            (0x21, 0x04),
-            (0xa1, 0x02),
-            (0x21, 0x01),
-            (0xa1, 0x01),
-            (0x21, 0xf8),
-            (0xa1, 0xff),
-        ] {
-            sys.io_write(port, 1, value);
-        }
-        // PIT counter 0: mode 3, divisor 65536: IRQ 0 at 18.2 Hz.
-        sys.io_write(0x43, 1, 0x36);
-        sys.io_write(0x40, 1, 0);
-        sys.io_write(0x40, 1, 0);
         keyboard::init_controller(sys);
 
         video::set_mode(sys, 0x03);
@@ -112,6 +88,34 @@ impl Bios {
             video::print(sys, &format!("CD-ROM {:02X}h\r\n", cdrom::CD_DRIVE));
         }
         boot(self, sys, regs)
+    }
+}
+
+/// What POST sets up that a guest started without POST (a multiboot or Linux kernel) may still
+/// rely on: every interrupt vector at its BIOS stub; the 8259A pair at vectors 08h-0Fh and
+/// 70h-77h, cascaded on IRQ 2, with only the timer, the keyboard and the cascade unmasked; and
+/// PIT counter 0 in mode 3 with divisor 65536 (IRQ 0 at 18.2 Hz).
+pub fn init_vectors_and_timers(sys: &mut System) {
+    for v in 0..256u64 {
+        let stub = STUBS as u32 + v as u32 * STUB_SIZE as u32;
+        wr32(sys, v * 4, (BIOS_SEGMENT as u32) << 16 | stub);
+    }
+    for (port, value) in [
+        (0x20, 0x11),
+        (0xa0, 0x11),
+        (0x21, 0x08),
+        (0xa1, 0x70),
+        (0x21, 0x04),
+        (0xa1, 0x02),
+        (0x21, 0x01),
+        (0xa1, 0x01),
+        (0x21, 0xf8),
+        (0xa1, 0xff),
+        (0x43, 0x36),
+        (0x40, 0x00),
+        (0x40, 0x00),
+    ] {
+        sys.io_write(port, 1, value);
     }
 }
 
