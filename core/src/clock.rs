@@ -73,6 +73,16 @@ impl Clock {
         self.handle.set(own.saturating_add(self.skipped));
         self.handle.now()
     }
+    /// The time [`Clock::sync`] would set for `retired` instructions, without setting it (for
+    /// a run loop deciding whether device timers are due by a coming sync). In real-time mode,
+    /// the host's time now.
+    pub fn time_at(&self, retired: u64) -> u64 {
+        let own = match self.mode {
+            ClockMode::Deterministic { ns_per_insn } => retired.saturating_mul(ns_per_insn),
+            ClockMode::RealTime => self.start.elapsed().as_nanos() as u64,
+        };
+        own.saturating_add(self.skipped).max(self.handle.now())
+    }
     /// Jumps guest time forward to `ns` (used while the CPU is halted, to reach the next timer
     /// event without spinning). Later syncs keep counting from there.
     pub fn skip_to(&mut self, ns: u64) {
@@ -95,6 +105,8 @@ mod tests {
         c.skip_to(100);
         assert_eq!(c.now(), 100);
         assert_eq!(c.sync(10), 100);
+        assert_eq!(c.time_at(30), 140);
+        assert_eq!(c.now(), 100, "time_at sets nothing");
         assert_eq!(c.sync(20), 120);
         c.skip_to(50); // backwards: ignored
         assert_eq!(c.sync(20), 120);

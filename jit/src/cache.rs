@@ -24,6 +24,8 @@ pub struct Block {
     pub entry: BlockFn,
     /// Host code size in bytes.
     pub host_size: usize,
+    /// The block does port I/O (IN, OUT, INS, OUTS): devices see the guest time.
+    pub io: bool,
 }
 
 /// Identifies a block in the cache (an index into its slab).

@@ -19,7 +19,6 @@
 use crate::cache::BlockId;
 use crate::dump::guest_text;
 use crate::Jit;
-use emu_cpu_x86::decode::Mnemonic as M;
 use emu_cpu_x86::state::{CpuState, SegReg};
 use emu_cpu_x86::{Cpu, Stop};
 use std::collections::BTreeMap;
@@ -78,7 +77,7 @@ impl Jit {
         ck.drained.clear();
         cpu.tlb.flush();
         let block = self.cache.get(id);
-        let io = block.insns.iter().any(|i| matches!(i.mnemonic, M::In | M::Out | M::Ins | M::Outs));
+        let io = block.io;
         let listing = guest_text(&block.insns, &block.eips);
         let start = cpu.s.clone();
         self.exec(cpu, id);

@@ -3,13 +3,20 @@
 //! **Invariant:** between two blocks the dispatcher does exactly what `Cpu::run` does between two
 //! instructions (shutdown, the board's attention, the clock, external interrupts, halt), and
 //! first invalidates the blocks on every page written since the last block; a block runs only
-//! if all its instructions fit in the budget and before the clock deadline
-//! (`Cpu::sys_deadline_icount`), so `icount` ends exactly where the interpreter's would and
-//! device timers run at the same instruction counts (a deterministic run is the same run in both
-//! tiers). Whatever cannot run as a block (an interrupt shadow, an instruction that crosses a
-//! page, code outside RAM and ROM, a fetch fault, armed debug traps) runs in the interpreter, one
-//! `Cpu::step` at a time; a block that does not fit before the deadline or the budget's end
-//! leaves the instructions up to there to `Cpu::run`.
+//! if all its instructions fit in the budget, so `icount` ends exactly where the interpreter's
+//! would. Whatever cannot run as a block (an interrupt shadow, an instruction that crosses a
+//! page, code outside RAM and ROM, a fetch fault, armed debug traps, the last few instructions
+//! of the budget) runs in the interpreter.
+//!
+//! **The clock.** `Cpu::run` syncs the clock and runs device timers exactly when `icount`
+//! reaches `Cpu::sys_deadline_icount`, every [`CLOCK_SYNC_INTERVAL`] instructions. A block may
+//! run past that deadline; the dispatcher then syncs afterwards *as of the deadline* (the same
+//! guest time, the same next deadline), which is the same run as long as nothing in the block
+//! after the deadline could tell. So a block that does port I/O (a device reads the time), or
+//! that would cross a deadline at which a device timer is due (its interrupt must arrive at that
+//! instruction), does not run across it: the interpreter runs up to the deadline instead. A
+//! deterministic run is thus the same run in both tiers. Not covered: a time-dependent MMIO
+//! register read inside a block after a deadline it crossed sees the time of the sync before.
 
 use crate::cache::{Block, BlockId};
 use crate::code::CodeError;
@@ -18,7 +25,7 @@ use crate::key::BlockKey;
 use crate::translate::{self, MAX_BLOCK_INSNS};
 use crate::Jit;
 use emu_core::PageBacking;
-use emu_cpu_x86::interp::Delivery;
+use emu_cpu_x86::interp::{Delivery, CLOCK_SYNC_INTERVAL};
 use emu_cpu_x86::state::{eflags, SegReg};
 use emu_cpu_x86::tlb::Access;
 use emu_cpu_x86::{Cpu, Stop};
@@ -63,12 +70,10 @@ impl Jit {
                 cpu.step();
                 continue;
             }
-            // A block must also end by the clock deadline: `Cpu::run` syncs the clock (and runs
-            // device timers, which raise interrupts) exactly when `icount` reaches it, and so
-            // must we, or guest time and interrupt delivery drift from the interpreter's.
-            let left = end.min(cpu.sys_deadline_icount).saturating_sub(cpu.s.icount).max(1);
+            let left = end - cpu.s.icount;
             match self.find(cpu) {
-                Some(id) if self.cache.get(id).insns.len() as u64 <= left => {
+                Some(id) if self.fits(cpu, id, left) => {
+                    let deadline = cpu.sys_deadline_icount;
                     if self.checker.is_some() {
                         if let Some(stop) = self.run_checked(cpu, id) {
                             return stop;
@@ -76,21 +81,26 @@ impl Jit {
                     } else {
                         self.exec(cpu, id);
                     }
+                    if cpu.s.icount > deadline {
+                        self.sync_clock_at(cpu, deadline);
+                    }
                 }
                 Some(_) => {
-                    // The block does not fit: the interpreter runs up to the deadline (or the
-                    // budget's end), rather than translating ever shorter tails of the block.
+                    // The interpreter runs up to the deadline or the budget's end, whichever is
+                    // first (see the module comment).
+                    let n = left.min(cpu.sys_deadline_icount.saturating_sub(cpu.s.icount)).max(1);
                     let before = cpu.s.icount;
-                    let stop = cpu.run(left);
+                    let stop = cpu.run(n);
                     self.stats.interp_steps += cpu.s.icount - before;
                     if stop != Stop::Budget {
                         return stop;
                     }
                 }
                 None if self.hot => {
-                    // A hot page (see `throttle`): the interpreter runs up to the deadline.
+                    // A hot page (see `throttle`): the interpreter runs up to the next deadline.
+                    let n = left.min(cpu.sys_deadline_icount.saturating_sub(cpu.s.icount)).max(1);
                     let before = cpu.s.icount;
-                    let stop = cpu.run(left);
+                    let stop = cpu.run(n);
                     self.stats.interp_steps += cpu.s.icount - before;
                     self.stats.hot_insns += cpu.s.icount - before;
                     if stop != Stop::Budget {
@@ -108,6 +118,25 @@ impl Jit {
         } else {
             Stop::Budget
         }
+    }
+
+    /// Whether block `id` may run now: it fits in the `left` instructions of the budget, and it
+    /// ends by the clock deadline or nothing in it can tell the deadline passed late (no port
+    /// I/O, no device timer due by then).
+    fn fits(&self, cpu: &Cpu, id: BlockId, left: u64) -> bool {
+        let b = self.cache.get(id);
+        let n = b.insns.len() as u64;
+        let deadline = cpu.sys_deadline_icount;
+        n <= left
+            && (cpu.s.icount + n <= deadline || !b.io && cpu.sys.next_deadline() > cpu.sys.clock.time_at(deadline))
+    }
+
+    /// What `Cpu::sync_clock` does, as of `icount` (a deadline a block ran past): the same guest
+    /// time and the same next deadline as in `Cpu::run`.
+    fn sync_clock_at(&mut self, cpu: &mut Cpu, icount: u64) {
+        cpu.sys.clock.sync(icount);
+        cpu.sys.run_timers();
+        cpu.sys_deadline_icount = icount + CLOCK_SYNC_INTERVAL;
     }
 
     /// Runs block `id` on `cpu` and delivers the fault it stopped at, if any.
@@ -247,7 +276,9 @@ impl Jit {
         // SAFETY: `ptr` is the start of a function compiled with the `BlockFn` signature.
         let entry: BlockFn = unsafe { std::mem::transmute::<*const u8, BlockFn>(ptr) };
         cpu.mark_code_page(key.page());
-        let block = Block { key, insns, eips: g.eips.into_boxed_slice(), bytes: g.bytes, entry, host_size: code.len() };
+        let io = insns.iter().any(|i| matches!(i.mnemonic, M::In | M::Out | M::Ins | M::Outs));
+        let block =
+            Block { key, insns, eips: g.eips.into_boxed_slice(), bytes: g.bytes, entry, host_size: code.len(), io };
         self.stats.blocks_compiled += 1;
         self.stats.compile_time += t0.elapsed();
         self.stats.host_bytes += code.len() as u64;
@@ -258,4 +289,4 @@ impl Jit {
     }
 }
 
-use emu_cpu_x86::decode::Insn;
+use emu_cpu_x86::decode::{Insn, Mnemonic as M};

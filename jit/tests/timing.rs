@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use emu_core::{ClockHandle, Device};
+use emu_core::{ClockHandle, Device, InterruptController};
 use emu_cpu_x86::Stop;
 use iced_x86::code_asm::*;
 
@@ -59,6 +59,85 @@ fn guest_time_is_the_same_in_both_tiers() {
     assert_eq!(stop, Stop::Halted);
     assert!(j.stats.jit_insns > 5000, "the loop ran translated: {:?}", j.stats);
     assert_ne!(cpu.s.regs[6], 0);
+}
+
+/// A periodic timer that is its own interrupt controller: vector 0x20 every `period` ns.
+struct Ticker {
+    next: u64,
+    period: u64,
+    pending: bool,
+}
+
+impl Device for Ticker {
+    fn name(&self) -> &'static str {
+        "ticker"
+    }
+    fn read(&mut self, _region: u8, _offset: u64, _size: u8) -> u32 {
+        0
+    }
+    fn write(&mut self, _region: u8, _offset: u64, _size: u8, _value: u32) {}
+    fn deadline(&self) -> Option<u64> {
+        Some(self.next)
+    }
+    fn advance(&mut self, now: u64) {
+        self.pending = true;
+        while self.next <= now {
+            self.next += self.period;
+        }
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+    fn as_interrupt_controller(&mut self) -> Option<&mut dyn InterruptController> {
+        Some(self)
+    }
+}
+
+impl InterruptController for Ticker {
+    fn intr(&mut self) -> bool {
+        self.pending
+    }
+    fn acknowledge(&mut self) -> u8 {
+        self.pending = false;
+        0x20
+    }
+}
+
+/// A timer interrupt arrives at the same instruction in both tiers: a block that would run past
+/// the clock deadline at which a timer is due does not (the interpreter runs up to it).
+#[test]
+fn timer_interrupts_arrive_at_the_same_instruction() {
+    let code = asm(16, |a| {
+        let mut main = a.create_label();
+        let mut top = a.create_label();
+        a.jmp(main)?;
+        a.inc(si)?; // the handler: counts ticks
+        a.iret()?;
+        a.set_label(&mut main)?;
+        a.sti()?;
+        a.mov(cx, 3000u32)?;
+        a.set_label(&mut top)?;
+        for _ in 0..20 {
+            a.add(bx, si)?;
+            a.xor(di, bx)?;
+        }
+        a.dec(cx)?;
+        a.jnz(top)?;
+        a.cli()?;
+        a.hlt()
+    });
+    let handler = code.windows(2).position(|w| w == [0x46, 0xcf]).expect("the handler") as u32 + CODE;
+    let make = || {
+        let mut c = real_mode(&code);
+        load(&mut c, 0x20 * 4, &[handler as u8, (handler >> 8) as u8, 0, 0]);
+        let id = c.sys.add_device(Box::new(Ticker { next: 1000, period: 1000, pending: false }));
+        c.sys.set_interrupt_controller(id);
+        c
+    };
+    let (cpu, stop, j) = same_in_both(make, 1_000_000, "timer interrupts");
+    assert_eq!(stop, Stop::Halted);
+    assert!(cpu.s.regs[6] > 50, "ticks: {}", cpu.s.regs[6]);
+    assert!(j.stats.jit_insns > 50_000, "the loop ran translated: {:?}", j.stats);
 }
 
 /// A loop that patches an immediate of its own next instruction every iteration: after a few
