@@ -28,16 +28,35 @@ impl std::fmt::Display for Unavailable {
 
 /// Downloads (once) and unpacks Debian package `name` (e.g. `"seabios"`, `"busybox-static:i386"`),
 /// returning the directory it was unpacked into (`<cache>/<name>/root`).
+///
+/// Safe to call from tests running in parallel: each call downloads and unpacks into a directory
+/// of its own and renames it into place, so `root` only ever appears complete; a call that loses
+/// the race uses the winner's copy.
 pub fn fetch(name: &str) -> Result<PathBuf, Unavailable> {
     let dir = cache_dir().join(name.replace(':', "_"));
     let root = dir.join("root");
     if root.join(".unpacked").exists() {
         return Ok(root);
     }
-    std::fs::create_dir_all(&dir).map_err(|e| Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let work = dir.join(format!("work-{}-{nanos}", std::process::id()));
+    let result = download_and_unpack(name, &work);
+    let outcome = result.and_then(|unpacked| match std::fs::rename(&unpacked, &root) {
+        Ok(()) => Ok(root.clone()),
+        // Another test got there first: its copy is complete (it has the marker).
+        Err(_) if root.join(".unpacked").exists() => Ok(root.clone()),
+        Err(e) => Err(Unavailable(format!("cannot move {} into place: {e}", unpacked.display()))),
+    });
+    let _ = std::fs::remove_dir_all(&work);
+    outcome
+}
+
+/// `apt-get download` into `work`, then `dpkg-deb -x` into `work/root` with the marker file.
+fn download_and_unpack(name: &str, work: &Path) -> Result<PathBuf, Unavailable> {
+    std::fs::create_dir_all(work).map_err(|e| Unavailable(format!("cannot create {}: {e}", work.display())))?;
     let out = Command::new("apt-get")
         .args(["download", name])
-        .current_dir(&dir)
+        .current_dir(work)
         .output()
         .map_err(|e| Unavailable(format!("apt-get cannot run: {e}")))?;
     if !out.status.success() {
@@ -46,23 +65,24 @@ pub fn fetch(name: &str) -> Result<PathBuf, Unavailable> {
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    let deb = std::fs::read_dir(&dir)
+    let deb = std::fs::read_dir(work)
         .map_err(|e| Unavailable(e.to_string()))?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "deb"))
-        .ok_or_else(|| Unavailable(format!("apt-get download {name} left no .deb in {}", dir.display())))?;
+        .ok_or_else(|| Unavailable(format!("apt-get download {name} left no .deb in {}", work.display())))?;
+    let unpacked = work.join("root");
     let status = Command::new("dpkg-deb")
         .arg("-x")
         .arg(&deb)
-        .arg(&root)
+        .arg(&unpacked)
         .status()
         .map_err(|e| Unavailable(format!("dpkg-deb cannot run: {e}")))?;
     if !status.success() {
         return Err(Unavailable(format!("dpkg-deb -x {} failed", deb.display())));
     }
-    std::fs::write(root.join(".unpacked"), b"").map_err(|e| Unavailable(e.to_string()))?;
-    Ok(root)
+    std::fs::write(unpacked.join(".unpacked"), b"").map_err(|e| Unavailable(e.to_string()))?;
+    Ok(unpacked)
 }
 
 /// Whether tests run in CI, where a missing package is a failure.
