@@ -26,6 +26,7 @@
 //! - [`vga`]: the VGA with the Bochs VBE extensions and a linear framebuffer; renders frames and
 //!   writes PNG screenshots.
 
+pub mod capture;
 pub mod debug_exit;
 pub mod debugcon;
 pub mod firmware;
@@ -52,6 +53,7 @@ use std::io::Write;
 
 use emu_core::{DeviceId, Error, System};
 
+pub use capture::Captured;
 pub use debug_exit::{DebugExit, DEBUG_EXIT_PORT, DEBUG_EXIT_PORTS};
 pub use debugcon::{DebugCon, DEBUGCON_PORT};
 pub use i8042::I8042;
@@ -112,18 +114,7 @@ mod tests {
     use emu_core::{ClockMode, ExitReason};
     use std::sync::{Arc, Mutex};
 
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::Captured;
 
     #[test]
     fn headless_devices_answer_on_their_ports() {

@@ -689,19 +689,7 @@ impl Device for Uart16550 {
 mod tests {
     use super::*;
 
-    /// A sink the test can look into.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::Captured;
 
     struct Bench {
         uart: Uart16550,

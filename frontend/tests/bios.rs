@@ -5,20 +5,8 @@
 use emu::pc::{attach_pc, install_bios, service_firmware, Storage};
 use emu_core::{ClockMode, ExitReason, System};
 use emu_cpu_x86::{Cpu, Stop};
+use emu_devices::Captured as Capture;
 use iced_x86::code_asm::*;
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-impl std::io::Write for Capture {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The boot sector: prints through INT 10h, reads sector 5 with CHS and with an extended read,
 /// checks both, asks E820 for the first entry, writes "OK"/"BAD" to COM1 and exits.
