@@ -2,8 +2,14 @@
 //!
 //! Guest time is a count of nanoseconds since power-on. In **deterministic** mode it advances only
 //! with retired guest instructions (a fixed number of ns each), so the same inputs give the same
-//! run everywhere. In **real-time** mode it follows the host's monotonic clock. Devices read the
-//! time through a [`ClockHandle`] given to them when built; tests give them one they set by hand.
+//! run everywhere. In **real-time** mode it follows the host's monotonic clock while the CPU
+//! runs, except that a jump of more than [`MAX_RUNNING_STEP`] between two syncs (the host
+//! descheduled the emulator, a debugger or the window paused it) counts as that step only: time
+//! the guest could not use is not shown to it, so a periodic timer does not fire a burst of
+//! ticks that coalesce and get lost, and a guest comparing two clocks (Linux's clocksource
+//! watchdog: the TSC against jiffies) sees them agree. While the CPU is halted, time follows
+//! the host in full ([`Clock::sync_idle`]). Devices read the time through a [`ClockHandle`]
+//! given to them when built; tests give them one they set by hand.
 //!
 //! **Invariant:** guest time never goes backwards.
 
@@ -40,6 +46,10 @@ pub enum ClockMode {
     RealTime,
 }
 
+/// In real-time mode, the most guest time one sync may add while the CPU runs (1 ms; a sync
+/// comes every few hundred instructions, microseconds of host time).
+pub const MAX_RUNNING_STEP: u64 = 1_000_000;
+
 /// The machine's clock: owns the time and updates it from the CPU's instruction count or the host.
 #[derive(Debug)]
 pub struct Clock {
@@ -48,11 +58,13 @@ pub struct Clock {
     start: Instant,
     /// Time skipped while the CPU was halted, added on top of the mode's own time.
     skipped: u64,
+    /// Real-time mode: host time not shown to the guest (stalls beyond [`MAX_RUNNING_STEP`]).
+    stolen: u64,
 }
 
 impl Clock {
     pub fn new(mode: ClockMode) -> Self {
-        Clock { handle: ClockHandle::default(), mode, start: Instant::now(), skipped: 0 }
+        Clock { handle: ClockHandle::default(), mode, start: Instant::now(), skipped: 0, stolen: 0 }
     }
     pub fn handle(&self) -> ClockHandle {
         self.handle.clone()
@@ -64,24 +76,45 @@ impl Clock {
     pub fn now(&self) -> u64 {
         self.handle.now()
     }
-    /// Brings guest time up to date given the instructions retired so far.
-    pub fn sync(&mut self, retired: u64) -> u64 {
-        let own = match self.mode {
+    /// The mode's own time for `retired` instructions (real-time: host time less stolen time).
+    fn own(&self, retired: u64) -> u64 {
+        match self.mode {
             ClockMode::Deterministic { ns_per_insn } => retired.saturating_mul(ns_per_insn),
-            ClockMode::RealTime => self.start.elapsed().as_nanos() as u64,
-        };
-        self.handle.set(own.saturating_add(self.skipped));
+            ClockMode::RealTime => (self.start.elapsed().as_nanos() as u64).saturating_sub(self.stolen),
+        }
+        .saturating_add(self.skipped)
+    }
+
+    /// Brings guest time up to date given the instructions retired so far (in real-time mode
+    /// by at most [`MAX_RUNNING_STEP`]: see the module documentation).
+    pub fn sync(&mut self, retired: u64) -> u64 {
+        let own = self.own(retired);
+        let limit = self.handle.now().saturating_add(MAX_RUNNING_STEP);
+        if self.mode == ClockMode::RealTime && own > limit {
+            self.stolen += own - limit;
+            self.handle.set(limit);
+        } else {
+            self.handle.set(own);
+        }
+        self.handle.now()
+    }
+
+    /// [`Clock::sync`] after the CPU waited halted for an event: in real-time mode all the host
+    /// time that passed counts.
+    pub fn sync_idle(&mut self, retired: u64) -> u64 {
+        self.handle.set(self.own(retired));
         self.handle.now()
     }
     /// The time [`Clock::sync`] would set for `retired` instructions, without setting it (for
     /// a run loop deciding whether device timers are due by a coming sync). In real-time mode,
     /// the host's time now.
     pub fn time_at(&self, retired: u64) -> u64 {
-        let own = match self.mode {
-            ClockMode::Deterministic { ns_per_insn } => retired.saturating_mul(ns_per_insn),
-            ClockMode::RealTime => self.start.elapsed().as_nanos() as u64,
-        };
-        own.saturating_add(self.skipped).max(self.handle.now())
+        let now = self.handle.now();
+        let own = self.own(retired);
+        match self.mode {
+            ClockMode::RealTime => own.clamp(now, now.saturating_add(MAX_RUNNING_STEP)),
+            ClockMode::Deterministic { .. } => own.max(now),
+        }
     }
     /// Jumps guest time forward to `ns` (used while the CPU is halted, to reach the next timer
     /// event without spinning). Later syncs keep counting from there.
@@ -110,5 +143,21 @@ mod tests {
         assert_eq!(c.sync(20), 120);
         c.skip_to(50); // backwards: ignored
         assert_eq!(c.sync(20), 120);
+    }
+
+    #[test]
+    fn real_time_hides_stalls_while_running_but_not_while_idle() {
+        let mut c = Clock::new(ClockMode::RealTime);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let before = c.time_at(0);
+        assert!(before <= MAX_RUNNING_STEP, "time_at shows no more than a sync would");
+        let t = c.sync(0);
+        assert_eq!(t, MAX_RUNNING_STEP, "a 5 ms stall counts as 1 ms");
+        assert!(t >= before);
+        let t2 = c.sync(0);
+        assert!(t2 >= t && t2 <= t + MAX_RUNNING_STEP, "then time goes on from there");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let idle = c.sync_idle(0);
+        assert!(idle >= t2 + 5_000_000, "idle time counts in full");
     }
 }

@@ -39,6 +39,11 @@ pub trait Device: Send + Any {
         None
     }
 
+    /// The device as the CPU's local interrupt controller, if it is one (the local APIC).
+    fn as_local_interrupt_controller(&mut self) -> Option<&mut dyn LocalInterruptController> {
+        None
+    }
+
     /// Address ranges the device asks the board to move, e.g. because the guest reprogrammed a
     /// PCI BAR. [`System`](crate::System) takes and applies them right after every write access.
     fn take_remaps(&mut self) -> Vec<Remap> {
@@ -114,6 +119,36 @@ pub trait InterruptController {
     fn any_unmasked(&mut self) -> bool {
         true
     }
+}
+
+/// What a local interrupt controller answers to the CPU's interrupt-acknowledge cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalAck {
+    /// One of its own vectors (now in service).
+    Vector(u8),
+    /// The external controller answers (the local APIC's ExtINT delivery): the
+    /// [`InterruptController`] runs its own INTA cycle and gives the vector.
+    External,
+}
+
+/// A CPU's own interrupt controller that sits between the CPU and the board's
+/// [`InterruptController`] (the local APIC, whose LINT0 pin takes the 8259A's INTR). When the
+/// [`System`](crate::System) has one, every interrupt reaches the CPU through it.
+pub trait LocalInterruptController {
+    /// Whether the CPU's interrupt input is asserted, given the external controller's INTR.
+    fn intr(&mut self, ext_intr: bool) -> bool;
+    /// The interrupt-acknowledge cycle (the CPU saw [`LocalInterruptController::intr`]).
+    fn acknowledge(&mut self, ext_intr: bool) -> LocalAck;
+    /// Whether an interrupt could ever reach the CPU; `ext` says whether the external controller
+    /// has an unmasked line.
+    fn any_unmasked(&mut self, ext: bool) -> bool;
+    /// The controller's base/enable register as the CPU's MSR shows it (IA32_APIC_BASE).
+    fn base_msr(&self) -> u64;
+    /// Writes that register (the CPU checked reserved bits). Moving or disabling the registers
+    /// is asked for through [`Device::take_remaps`], which the system applies.
+    fn set_base_msr(&mut self, value: u64);
+    /// RESET or INIT of the CPU it belongs to: the power-on state.
+    fn reset(&mut self);
 }
 
 /// Value read from an address nothing answers on: all ones, as on an ISA bus with pull-ups.

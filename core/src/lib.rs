@@ -18,7 +18,9 @@ pub mod system;
 
 pub use bus::{Bus, BusError};
 pub use clock::{Clock, ClockHandle, ClockMode};
-pub use device::{AddressSpace, Device, DeviceId, GuestMemory, InterruptController, Remap, Shadow};
+pub use device::{
+    AddressSpace, Device, DeviceId, GuestMemory, InterruptController, LocalAck, LocalInterruptController, Remap, Shadow,
+};
 pub use error::Error;
 pub use lines::{ExitReason, Lines};
 pub use memory::{GuestRam, Rom};

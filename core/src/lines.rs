@@ -1,4 +1,4 @@
-//! The wires of the board: IRQ lines 0-15 (later 0-23), the A20 gate, reset and exit requests.
+//! The wires of the board: IRQ lines 0-23, the A20 gate, NMI, reset and exit requests.
 //!
 //! A device gets a clone of [`Lines`] when it is built and drives its wire; the interrupt
 //! controller and the CPU read them. They are atomics so a device may live on any thread, but the
@@ -26,6 +26,7 @@ struct Inner {
     reset: AtomicBool,
     exit: AtomicU64, // 0 = none; else kind in bits 32..40, value in low 32
     firmware_call: AtomicBool,
+    nmi: AtomicBool,
     any: AtomicBool, // "something needs the dispatcher's attention"
 }
 
@@ -129,10 +130,34 @@ impl Lines {
         self.0.firmware_call.swap(false, Relaxed)
     }
 
+    /// Raises a non-maskable interrupt request (a local APIC delivering NMI). It stays pending
+    /// until the CPU takes it with [`Lines::take_nmi`].
+    pub fn request_nmi(&self) {
+        self.0.nmi.store(true, Relaxed);
+        self.0.any.store(true, Relaxed);
+    }
+
+    /// Whether an NMI is waiting.
+    pub fn nmi_pending(&self) -> bool {
+        self.0.nmi.load(Relaxed)
+    }
+
+    /// Takes a pending NMI.
+    pub fn take_nmi(&self) -> bool {
+        self.0.nmi.swap(false, Relaxed)
+    }
+
     /// Whether any wire changed since the last call (cleared by the call): lets the dispatcher
     /// poll one flag between blocks instead of every wire.
     pub fn take_attention(&self) -> bool {
         self.0.any.swap(false, Relaxed)
+    }
+
+    /// Whether [`Lines::take_attention`] would return true, without clearing it (the JIT's
+    /// chained blocks stop for the dispatcher when it is set).
+    #[inline]
+    pub fn attention_pending(&self) -> bool {
+        self.0.any.load(Relaxed)
     }
 
     /// Asks the dispatcher to look at the board between instructions (e.g. the physical map

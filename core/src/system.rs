@@ -11,7 +11,10 @@
 
 use crate::bus::Bus;
 use crate::clock::{Clock, ClockMode};
-use crate::device::{AddressSpace, Device, DeviceId, GuestMemory, InterruptController, Remap, Shadow, OPEN_BUS};
+use crate::device::{
+    AddressSpace, Device, DeviceId, GuestMemory, InterruptController, LocalAck, LocalInterruptController, Remap,
+    Shadow, OPEN_BUS,
+};
 use crate::error::Error;
 use crate::lines::Lines;
 use crate::memory::{GuestRam, Rom, PAGE_SIZE};
@@ -45,6 +48,8 @@ pub struct System {
     written_watched: Vec<u64>,
     /// The device wired to the CPU's INTR pin.
     intc: Option<DeviceId>,
+    /// The CPU's local interrupt controller (local APIC), between `intc` and the CPU.
+    local_intc: Option<DeviceId>,
     /// Counts changes to the MMIO map, so a TLB can tell cached page backings went stale.
     mmio_generation: u64,
     /// Ranges of the BIOS area whose reads or writes the chipset sends to RAM.
@@ -64,6 +69,7 @@ impl System {
             next_deadline: u64::MAX,
             written_watched: Vec::new(),
             intc: None,
+            local_intc: None,
             mmio_generation: 0,
             shadows: Vec::new(),
         })
@@ -192,15 +198,43 @@ impl System {
         self.intc = Some(id);
     }
 
+    /// Puts device `id` (which must implement [`Device::as_local_interrupt_controller`]) between
+    /// the interrupt controller and the CPU: from then on every interrupt goes through it.
+    pub fn set_local_interrupt_controller(&mut self, id: DeviceId) {
+        self.local_intc = Some(id);
+    }
+
+    /// Whether the CPU has a local interrupt controller (a local APIC).
+    pub fn has_local_interrupt_controller(&self) -> bool {
+        self.local_intc.is_some()
+    }
+
+    /// Runs `f` on the local interrupt controller and applies the address ranges it asked to
+    /// move (e.g. after a write of the APIC base MSR). `None` when there is none.
+    pub fn with_local_interrupt_controller<R>(
+        &mut self,
+        f: impl FnOnce(&mut dyn LocalInterruptController) -> R,
+    ) -> Option<R> {
+        let id = self.local_intc?;
+        let r = f(self.local(id)?);
+        self.after_write(id);
+        self.update_deadline();
+        Some(r)
+    }
+
     /// Whether anything drives the CPU's INTR pin at all.
     pub fn has_interrupt_controller(&self) -> bool {
-        self.intc.is_some()
+        self.intc.is_some() || self.local_intc.is_some()
     }
 
     /// Whether an interrupt could still reach the CPU: there is an interrupt controller and some
     /// line is unmasked in it.
     pub fn interrupts_possible(&mut self) -> bool {
-        self.intc().is_some_and(|c| c.any_unmasked())
+        let ext = self.intc().is_some_and(|c| c.any_unmasked());
+        match self.local_intc {
+            None => ext,
+            Some(id) => self.local(id).is_some_and(|l| l.any_unmasked(ext)),
+        }
     }
 
     fn intc(&mut self) -> Option<&mut dyn InterruptController> {
@@ -208,14 +242,40 @@ impl System {
         self.devices[id.0 as usize].as_interrupt_controller()
     }
 
+    fn local(&mut self, id: DeviceId) -> Option<&mut dyn LocalInterruptController> {
+        self.devices[id.0 as usize].as_local_interrupt_controller()
+    }
+
+    /// The external controller's INTR, which the local controller sees on its LINT0 pin. It is
+    /// asked even when the local controller ignores it, so it keeps watching its lines' edges.
+    fn external_intr(&mut self) -> bool {
+        self.intc().is_some_and(|c| c.intr())
+    }
+
     /// Whether the CPU's INTR pin is asserted.
     pub fn intr(&mut self) -> bool {
-        self.intc().is_some_and(|c| c.intr())
+        match self.local_intc {
+            None => self.intc().is_some_and(|c| c.intr()),
+            Some(id) => {
+                let ext = self.external_intr();
+                self.local(id).is_some_and(|l| l.intr(ext))
+            }
+        }
     }
 
     /// Runs an interrupt-acknowledge cycle and returns the vector (the CPU checked [`System::intr`]).
     pub fn acknowledge_interrupt(&mut self) -> Option<u8> {
-        let v = self.intc().map(|c| c.acknowledge());
+        let v = match self.local_intc {
+            None => self.intc().map(|c| c.acknowledge()),
+            Some(id) => {
+                let ext = self.external_intr();
+                match self.local(id).map(|l| l.acknowledge(ext)) {
+                    Some(LocalAck::Vector(v)) => Some(v),
+                    Some(LocalAck::External) => self.intc().map(|c| c.acknowledge()),
+                    None => None,
+                }
+            }
+        };
         self.update_deadline();
         v
     }
@@ -352,6 +412,13 @@ impl System {
     /// physical page numbers; the JIT drops translated code on them.
     pub fn take_written_pages(&mut self) -> Vec<u64> {
         std::mem::take(&mut self.written_watched)
+    }
+
+    /// Whether [`System::take_written_pages`] has pages to give (cheap; the JIT polls it
+    /// between chained blocks).
+    #[inline]
+    pub fn has_written_pages(&self) -> bool {
+        !self.written_watched.is_empty()
     }
 
     // ---- port I/O ---------------------------------------------------------------------------

@@ -31,6 +31,8 @@ pub struct Cpu {
     pub sys_deadline_icount: u64,
     /// Debug-exception bookkeeping of the step loop (see [`crate::debug`]).
     pub debug: crate::debug::DebugState,
+    /// An NMI handler is running: further NMIs wait for the next IRET (SDM Vol. 3, 6.7.1).
+    pub nmi_blocked: bool,
 }
 
 impl Cpu {
@@ -51,6 +53,7 @@ impl Cpu {
             shutdown: false,
             sys_deadline_icount: 0,
             debug: Default::default(),
+            nmi_blocked: false,
         }
     }
 
@@ -61,7 +64,30 @@ impl Cpu {
         self.s.icount = icount;
         self.shutdown = false;
         self.debug = Default::default();
+        self.nmi_blocked = false;
         self.tlb.flush();
+        self.set_tsc(0);
+        // The local APIC is part of the processor: RESET and INIT reset it too.
+        self.sys.with_local_interrupt_controller(|l| l.reset());
+    }
+
+    /// Whether the CPU has a local APIC and it is globally enabled (IA32_APIC_BASE bit 11): what
+    /// CPUID.1:EDX bit 9 reports.
+    pub fn apic_enabled(&mut self) -> bool {
+        self.sys.with_local_interrupt_controller(|l| l.base_msr() & crate::msr::apic_base::EN != 0).unwrap_or(false)
+    }
+
+    /// Delivers a pending NMI unless one is being handled; returns whether it did. Called by the
+    /// run loops when the board asks for attention (a local APIC raises NMIs on the board's
+    /// lines, which asks for it; so does the IRET that unblocks NMIs).
+    pub fn deliver_nmi(&mut self) -> bool {
+        if self.nmi_blocked || !self.sys.lines.take_nmi() {
+            return false;
+        }
+        self.nmi_blocked = true;
+        self.s.halted = false;
+        self.interrupt(crate::fault::vector::NMI, crate::interp::Delivery::External);
+        true
     }
 
     /// Re-reads the board's A20 gate and physical-map generation; flushes the TLB if either

@@ -1,7 +1,8 @@
 //! Model-specific registers (SDM Vol. 4, Table 2-2 and the P6-family table): what RDMSR and
 //! WRMSR reach. Every MSR here is either architectural state another part of the CPU uses (TSC,
-//! SYSENTER, EFER) or plain storage whose reserved bits are checked (APIC base, PAT, MTRRs,
-//! MISC_ENABLE, the machine-check globals); anything else is #GP(0).
+//! SYSENTER, EFER, and IA32_APIC_BASE, which belongs to the local APIC when the board has one)
+//! or plain storage whose reserved bits are checked (PAT, MTRRs, MISC_ENABLE, the machine-check
+//! globals); anything else is #GP(0).
 //!
 //! Memory types (PAT, MTRRs) have no effect: emu models no caches. There are no machine-check
 //! banks (MCG_CAP reads 0). IA32_EFER's SCE bit is storage only (SYSCALL is not claimed).
@@ -131,12 +132,15 @@ fn fixed_slot(msr: u32) -> Option<usize> {
 
 /// RDMSR: the value of MSR `msr`, or #GP(0) for an MSR this CPU does not have. The caller checked
 /// CPL 0.
-pub fn read(cpu: &Cpu, msr: u32) -> Res<u64> {
+pub fn read(cpu: &mut Cpu, msr: u32) -> Res<u64> {
+    if msr == index::APIC_BASE {
+        let stored = cpu.s.msr.apic_base;
+        return Ok(cpu.sys.with_local_interrupt_controller(|l| l.base_msr()).unwrap_or(stored));
+    }
     let m = &cpu.s.msr;
     Ok(match msr {
         index::TSC => cpu.tsc(),
         index::PLATFORM_ID => 0,
-        index::APIC_BASE => m.apic_base,
         index::BIOS_SIGN_ID => m.bios_sign_id,
         index::MTRRCAP => MTRRCAP_VALUE,
         index::SYSENTER_CS => cpu.s.sysenter_cs as u64,
@@ -161,7 +165,7 @@ pub fn read(cpu: &Cpu, msr: u32) -> Res<u64> {
 pub fn write(cpu: &mut Cpu, msr: u32, v: u64) -> Res {
     let gp = Err(Fault::gp(0));
     match msr {
-        index::TSC => cpu.s.tsc_offset = v.wrapping_sub(cpu.s.icount),
+        index::TSC => cpu.set_tsc(v),
         index::APIC_BASE => {
             // BSP is read-only; x2APIC (bit 10) and everything above MAXPHYADDR is reserved.
             if v & !(PHYS_FRAME | apic_base::EN | apic_base::BSP) != 0 {
@@ -169,6 +173,9 @@ pub fn write(cpu: &mut Cpu, msr: u32, v: u64) -> Res {
             }
             let m = &mut cpu.s.msr;
             m.apic_base = (v & !apic_base::BSP) | (m.apic_base & apic_base::BSP);
+            // With a local APIC the register is the APIC's: it moves or hides its registers.
+            let value = m.apic_base;
+            cpu.sys.with_local_interrupt_controller(|l| l.set_base_msr(value));
         }
         // Writing anything asks the (absent) microcode loader; the signature stays 0.
         index::BIOS_SIGN_ID => {}
@@ -256,15 +263,15 @@ mod tests {
 
     #[test]
     fn reset_values() {
-        let c = cpu();
-        assert_eq!(read(&c, index::APIC_BASE), Ok(0xfee0_0900));
-        assert_eq!(read(&c, index::PAT), Ok(0x0007_0406_0007_0406));
-        assert_eq!(read(&c, index::MTRRCAP), Ok(0x508));
-        assert_eq!(read(&c, index::MTRR_DEF_TYPE), Ok(0));
-        assert_eq!(read(&c, index::EFER), Ok(0));
-        assert_eq!(read(&c, index::MCG_CAP), Ok(0));
-        assert_eq!(read(&c, 0x400), Err(Fault::gp(0))); // MC0_CTL: no banks
-        assert_eq!(read(&c, 0xc000_0081), Err(Fault::gp(0))); // STAR: no SYSCALL
+        let mut c = cpu();
+        assert_eq!(read(&mut c, index::APIC_BASE), Ok(0xfee0_0900));
+        assert_eq!(read(&mut c, index::PAT), Ok(0x0007_0406_0007_0406));
+        assert_eq!(read(&mut c, index::MTRRCAP), Ok(0x508));
+        assert_eq!(read(&mut c, index::MTRR_DEF_TYPE), Ok(0));
+        assert_eq!(read(&mut c, index::EFER), Ok(0));
+        assert_eq!(read(&mut c, index::MCG_CAP), Ok(0));
+        assert_eq!(read(&mut c, 0x400), Err(Fault::gp(0))); // MC0_CTL: no banks
+        assert_eq!(read(&mut c, 0xc000_0081), Err(Fault::gp(0))); // STAR: no SYSCALL
     }
 
     #[test]
@@ -274,7 +281,7 @@ mod tests {
         write(&mut c, index::SYSENTER_ESP, 0x5678_9abc).unwrap();
         write(&mut c, index::SYSENTER_EIP, 0x1122_3344).unwrap();
         assert_eq!((c.s.sysenter_cs, c.s.sysenter_esp, c.s.sysenter_eip), (0x1234, 0x5678_9abc, 0x1122_3344));
-        assert_eq!(read(&c, index::SYSENTER_EIP), Ok(0x1122_3344));
+        assert_eq!(read(&mut c, index::SYSENTER_EIP), Ok(0x1122_3344));
     }
 
     #[test]
@@ -284,7 +291,7 @@ mod tests {
         assert_eq!(write(&mut c, index::PAT, 0x0007_0406_0007_0402), gp); // type 2
         assert_eq!(write(&mut c, index::PAT, 0x0007_0406_0007_0408), gp); // bit 3
         assert_eq!(write(&mut c, index::PAT, 0x0707_0707), Ok(()));
-        assert_eq!(read(&c, index::PAT), Ok(0x0707_0707));
+        assert_eq!(read(&mut c, index::PAT), Ok(0x0707_0707));
         assert_eq!(write(&mut c, index::MTRR_DEF_TYPE, 0xc06), Ok(()));
         assert_eq!(write(&mut c, index::MTRR_DEF_TYPE, 0x1006), gp);
         assert_eq!(write(&mut c, index::MTRR_DEF_TYPE, 0x3), gp);
@@ -293,13 +300,13 @@ mod tests {
         assert_eq!(write(&mut c, 0x201, 0xf_ffff_f800), Ok(()));
         assert_eq!(write(&mut c, 0x201, 0xf_ffff_f801), gp);
         assert_eq!(write(&mut c, 0x26f, 0x0606_0606_0505_0400), Ok(()));
-        assert_eq!(read(&c, 0x26f), Ok(0x0606_0606_0505_0400));
+        assert_eq!(read(&mut c, 0x26f), Ok(0x0606_0606_0505_0400));
         assert_eq!(write(&mut c, 0x250, 0x0606_0606_0606_0607), gp);
         assert_eq!(write(&mut c, index::MTRRCAP, 0), gp);
         assert_eq!(write(&mut c, index::EFER, 1 << 8), gp); // LME: no long mode
         assert_eq!(write(&mut c, index::EFER, efer::NXE | efer::SCE), Ok(()));
         assert_eq!(write(&mut c, index::APIC_BASE, 0xfee0_0000), Ok(()));
-        assert_eq!(read(&c, index::APIC_BASE), Ok(0xfee0_0100)); // disabled; BSP stays
+        assert_eq!(read(&mut c, index::APIC_BASE), Ok(0xfee0_0100)); // disabled; BSP stays
         assert_eq!(write(&mut c, index::APIC_BASE, 1 << 10), gp);
     }
 
@@ -307,10 +314,10 @@ mod tests {
     #[test]
     fn misc_enable_keeps_read_only_bits() {
         let mut c = cpu();
-        let orig = read(&c, index::MISC_ENABLE).unwrap();
+        let orig = read(&mut c, index::MISC_ENABLE).unwrap();
         let v = (0x4_00c5_0809 & !0x1880) | (orig & 0x1880);
         write(&mut c, index::MISC_ENABLE, v).unwrap();
-        assert_eq!(read(&c, index::MISC_ENABLE), Ok(v));
+        assert_eq!(read(&mut c, index::MISC_ENABLE), Ok(v));
         assert_eq!(write(&mut c, index::MISC_ENABLE, 1 << 1), Err(Fault::gp(0)));
     }
 }

@@ -182,7 +182,8 @@ pub struct CpuState {
     pub _pad: u8,
     /// Instructions retired since power-on (drives the deterministic clock).
     pub icount: u64,
-    /// Time-stamp counter offset: TSC = icount + tsc_offset.
+    /// Time-stamp counter offset: TSC = guest nanoseconds (at this instruction) + tsc_offset
+    /// (see `Cpu::tsc`).
     pub tsc_offset: u64,
     /// The four PAE page-directory-pointer-table entries, loaded from CR3 by MOV to CR3 (and by
     /// MOV to CR0/CR4 that turn PAE paging on or change its modes); SDM Vol. 3, 4.4.1.

@@ -29,7 +29,11 @@
 //! reads the output buffer the next byte from a device waits [`BYTE_GAP_NS`], so each byte gives
 //! the IRQ line a fresh edge for the PIC; the controller's own replies load at once. IRQ 1 is high
 //! while the output buffer holds keyboard or controller data and KIE is set, IRQ 12 while it holds
-//! mouse data and MIE is set. Writing to a device clears that port's disable bit, as the
+//! mouse data and MIE is set. Each rising edge of IRQ 1 and 12 is also posted to the interrupt
+//! controllers' edge latches ([`I8042::add_edge_latch`]): a guest that polls with interrupts
+//! disabled takes a byte (the line falls) before the PIC looks, so without the latch the PIC would
+//! see the next byte's line as still high, with no edge, and a guest halting for it would wait
+//! forever. Writing to a device clears that port's disable bit, as the
 //! controller enables the clock line to transmit (firmware such as SeaBIOS sends device commands
 //! with both ports disabled and waits for the reply).
 //!
@@ -44,6 +48,7 @@ use std::collections::VecDeque;
 
 use emu_core::{ClockHandle, Device, Lines};
 
+use crate::pic8259::EdgeLatch;
 use crate::ps2_keyboard::{KeyboardInput, Ps2Keyboard};
 use crate::ps2_mouse::{MouseInput, Ps2Mouse};
 
@@ -201,6 +206,8 @@ pub struct I8042 {
     poll_at: Option<u64>,
     irq1: bool,
     irq12: bool,
+    /// Where rising edges of IRQ 1 and 12 are posted (the PIC's latch).
+    edges: Vec<EdgeLatch>,
     pub keyboard: Ps2Keyboard,
     pub mouse: Ps2Mouse,
 }
@@ -226,6 +233,7 @@ impl I8042 {
             poll_at: None,
             irq1: false,
             irq12: false,
+            edges: Vec::new(),
             keyboard: Ps2Keyboard::new(),
             mouse: Ps2Mouse::new(),
         }
@@ -248,6 +256,12 @@ impl I8042 {
         if self.poll_at.is_none() {
             self.poll_at = Some(self.clock.now() + INPUT_POLL_NS);
         }
+    }
+
+    /// Posts the rising edges of IRQ 1 and 12 to `latch` too (an interrupt controller's), so
+    /// that none is lost between two looks of the controller at the lines.
+    pub fn add_edge_latch(&mut self, latch: EdgeLatch) {
+        self.edges.push(latch);
     }
 
     /// The command byte.
@@ -335,13 +349,16 @@ impl I8042 {
         let ccb = self.ram[0];
         let irq1 = matches!(self.obuf, Some((_, Source::Keyboard))) && ccb & CCB_KIE != 0;
         let irq12 = matches!(self.obuf, Some((_, Source::Aux))) && ccb & CCB_MIE != 0;
-        if irq1 != self.irq1 {
-            self.irq1 = irq1;
-            self.lines.set_irq(KBD_IRQ, irq1);
-        }
-        if irq12 != self.irq12 {
-            self.irq12 = irq12;
-            self.lines.set_irq(AUX_IRQ, irq12);
+        for (line, high, irq) in [(&mut self.irq1, irq1, KBD_IRQ), (&mut self.irq12, irq12, AUX_IRQ)] {
+            if *line != high {
+                *line = high;
+                self.lines.set_irq(irq, high);
+                if high {
+                    for latch in &self.edges {
+                        latch.pulse(irq);
+                    }
+                }
+            }
         }
     }
 
@@ -647,6 +664,29 @@ mod tests {
         b.kbc.keyboard.press(KeyCode::ControlRight);
         b.kbc.keyboard.release(KeyCode::ControlRight);
         assert_eq!(b.recv_all(), [0x1c, 0xf0, 0x1c, 0xe0, 0x14, 0xe0, 0xf0, 0x14]);
+    }
+
+    #[test]
+    fn every_rising_edge_reaches_the_edge_latch() {
+        // A guest polling with interrupts off takes each byte before the PIC looks at the line:
+        // the PIC would see it high, then high again, and only the latch tells it of the edges.
+        let mut b = Bench::new();
+        let latch = EdgeLatch::default();
+        b.kbc.add_edge_latch(latch.clone());
+        b.kbc.keyboard.press(KeyCode::KeyA);
+        b.kbc.keyboard.release(KeyCode::KeyA);
+        for _ in 0..2 {
+            b.run_for(BYTE_GAP_NS);
+            assert_eq!(latch.take(), 1 << KBD_IRQ, "an edge for each byte");
+            b.kbc.read(REGION_DATA, 0, 1);
+            assert_eq!(latch.take(), 0, "no edge when the line falls");
+        }
+        // The mouse's edges go to IRQ 12.
+        b.cmd(CMD_WRITE_CCB);
+        b.data(CCB_KIE | CCB_MIE);
+        b.cmd(CMD_WRITE_AUX_OBUF);
+        b.data(0x08);
+        assert_eq!(latch.take(), 1 << AUX_IRQ);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! Each implements [`emu_core::Device`]; interrupt lines, output sinks and time are injected, so
 //! the tests in each file drive a chip through its registers alone.
 //!
+//! - [`apic`]: the local APIC (0xFEE00000) and the 82093AA I/O APIC (0xFEC00000), in front of the
+//!   CPU with the 8259A on LINT0.
 //! - [`uart16550`]: the 16550A UART (COM1 at 0x3F8, IRQ 4).
 //! - [`debugcon`]: the Bochs/QEMU 0xE9 debug console.
 //! - [`firmware`]: emu's own BIOS (Rust services behind x86 trap stubs).
@@ -21,17 +23,26 @@
 //!   ATAPI CD-ROM and PIIX3 bus-master DMA; disk images through [`ide::open_disk`].
 //! - [`pci_ide`]: wires the PCI bus and the IDE controller with its drives into a `System`.
 //! - [`post`]: the port 0x80 POST code latch.
+//! - [`i8237`]: the two 8237A DMA controllers (0x00-0x0F, 0xC0-0xDF) and page registers (0x81-0x8F).
+//! - [`fdc82077`]: the 82077AA floppy controller (0x3F0-0x3F5, 0x3F7; IRQ 6, DMA 2) and its drives.
+//! - [`fpu_error`]: port 0xF0, which clears the FPU error latch (FERR# on IRQ 13).
+//! - [`floppy`]: wires the DMA controllers, the floppy controller and port 0xF0 into a `System`.
 //! - [`debug_exit`]: an isa-debug-exit-style port at 0xF4.
 //! - [`shutdown`]: the Bochs-style shutdown port at 0x8900.
 //! - [`vga`]: the VGA with the Bochs VBE extensions and a linear framebuffer; renders frames and
 //!   writes PNG screenshots.
 
+pub mod apic;
 pub mod capture;
 pub mod debug_exit;
 pub mod debugcon;
+pub mod fdc82077;
 pub mod firmware;
+pub mod floppy;
+pub mod fpu_error;
 pub mod fw_cfg;
 pub mod i8042;
+pub mod i8237;
 pub mod ide;
 pub mod mc146818;
 pub mod pc;

@@ -128,6 +128,18 @@ mod tests {
     }
 
     #[test]
+    fn firmware_turns_on_both_channels_decode() {
+        let mut sys = System::new(1 << 20, ClockMode::Deterministic { ns_per_insn: 1 }).unwrap();
+        attach_pci_and_ide(&mut sys, vec![disk(0x11)], None).unwrap();
+        assert_eq!(cfg(&mut sys, 1, 1, 0x40), 0, "IDETIM resets with both channels off");
+        // Timing bits the firmware does not own survive.
+        sys.io_write(0xcf8, 4, 0x8000_0940);
+        sys.io_write(0xcfe, 2, 0x0023);
+        crate::firmware::enable_ide_decode(&mut sys);
+        assert_eq!(cfg(&mut sys, 1, 1, 0x40), 0x8023_8000);
+    }
+
+    #[test]
     fn five_drives_do_not_fit() {
         let mut sys = System::new(1 << 20, ClockMode::Deterministic { ns_per_insn: 1 }).unwrap();
         let e = attach_pci_and_ide(&mut sys, (0..4).map(|i| disk(i)).collect(), Some(disk(9))).unwrap_err();

@@ -134,6 +134,11 @@ impl EdgeLatch {
     pub(crate) fn take(&self) -> u16 {
         self.0.swap(0, Relaxed) as u16
     }
+
+    /// Whether any edge waits (a plain load: cheaper than [`EdgeLatch::take`] on every look).
+    pub(crate) fn pending(&self) -> bool {
+        self.0.load(Relaxed) != 0
+    }
 }
 
 /// Where a chip is in its initialisation sequence: which ICW the odd port expects next.

@@ -462,7 +462,7 @@ impl Counter {
 pub struct Pit8254 {
     lines: Lines,
     clock: ClockHandle,
-    edges: Option<EdgeLatch>,
+    edges: Vec<EdgeLatch>,
     counters: [Counter; 3],
     port61: Port61,
     /// Counter 0's OUT as last followed.
@@ -480,7 +480,7 @@ impl Pit8254 {
         let pit = Pit8254 {
             lines,
             clock,
-            edges: None,
+            edges: Vec::new(),
             counters: [Counter::new(true), Counter::new(true), Counter::new(false)],
             port61: Port61::new(),
             out0: true,
@@ -493,8 +493,14 @@ impl Pit8254 {
 
     /// Also posts IRQ0's rising edges to `latch` (the PIC's), so that none is lost.
     pub fn with_edge_latch(mut self, latch: EdgeLatch) -> Self {
-        self.edges = Some(latch);
+        self.edges.push(latch);
         self
+    }
+
+    /// Posts IRQ0's rising edges to `latch` too (a second interrupt controller on the line,
+    /// the I/O APIC).
+    pub fn add_edge_latch(&mut self, latch: EdgeLatch) {
+        self.edges.push(latch);
     }
 
     fn now_tick(&self) -> u64 {
@@ -538,7 +544,7 @@ impl Pit8254 {
         rose |= out && !self.out0;
         self.reported = self.reported.max(c);
         if rose {
-            if let Some(edges) = &self.edges {
+            for edges in &self.edges {
                 edges.pulse(PIT_IRQ);
             }
         }

@@ -10,7 +10,7 @@
 //! - builds the zero page (`struct boot_params`) at [`BOOT_PARAMS`]: the setup header copied from
 //!   the image with the loader's fields filled in (`type_of_loader` 0xFF, `cmd_line_ptr`,
 //!   `ramdisk_image`/`ramdisk_size`), the E820 memory map emu's BIOS reports, and `screen_info`
-//!   for the VGA 80x25 text mode;
+//!   for the VGA 80x25 text mode; the MP table emu's BIOS writes, so the kernel finds the APICs;
 //! - puts the command line at [`CMDLINE`] and the initrd as high as it may go: page-aligned, below
 //!   both `initrd_addr_max` and the top of RAM;
 //! - enters `code32_start` in flat 32-bit protected mode (CS = `__BOOT_CS` 0x10, the data
@@ -263,6 +263,10 @@ pub fn load(cpu: &mut Cpu, data: &[u8], cmdline: &str, initrd: Option<&[u8]>) ->
     };
     let zp = zero_page(&image, ram_size, CMDLINE, initrd_at);
     sys.write_bytes(BOOT_PARAMS as u64, &zp);
+    // The MP table POST would have written (the kernel finds the APICs through it).
+    emu_devices::firmware::mptable::install(sys);
+    // No POST runs before the kernel: turn the IDE channels on as the BIOS would have.
+    emu_devices::firmware::enable_ide_decode(sys);
     // GDT: null, null, __BOOT_CS (flat 4 GiB code), __BOOT_DS (flat 4 GiB data).
     let gdt: [u64; 4] = [0, 0, 0x00cf_9a00_0000_ffff, 0x00cf_9200_0000_ffff];
     let bytes: Vec<u8> = gdt.iter().flat_map(|d| d.to_le_bytes()).collect();

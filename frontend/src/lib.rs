@@ -2,6 +2,7 @@
 //! with its limits, the instruction tracer, and the exit codes. `main.rs` is only the command
 //! line around this.
 
+pub mod bench;
 pub mod bzimage;
 pub mod exit;
 pub mod gdb;

@@ -42,6 +42,9 @@ pub struct MachineConfig {
     pub clock: ClockMode,
     /// On a triple fault, stop instead of resetting.
     pub no_reboot: bool,
+    /// A local APIC in front of the CPU and an I/O APIC on the board (with the MP table the
+    /// firmware writes); without, the 8259A drives the CPU's INTR directly, as on a 486.
+    pub apic: bool,
 }
 
 /// Limits on a run.
@@ -110,6 +113,9 @@ impl Machine {
         };
         let devices = attach_headless_devices(&mut sys, serial, Box::new(std::io::stdout()))?;
         let pc = pc::attach_pc(&mut sys, &cfg.storage)?;
+        if cfg.apic {
+            emu_devices::apic::attach_apic(&mut sys, pc.pit)?;
+        }
         let bios = match cfg.firmware {
             Firmware::Bios => {
                 let (bios, image) = pc::install_bios(&mut sys)?;
@@ -139,6 +145,9 @@ impl Machine {
 
     /// Writes all disk writes through to the image files (guest FLUSH does this too).
     pub fn flush_disks(&mut self) -> Result<(), emu_devices::ide::BlockError> {
+        if let Some(fdc) = self.cpu.sys.device_mut::<emu_devices::fdc82077::Fdc82077>(self.pc.floppy.fdc) {
+            fdc.flush_all()?;
+        }
         match self.cpu.sys.device_mut::<emu_devices::Ide>(self.pc.pci_ide.ide) {
             Some(ide) => ide.flush_all(),
             None => Ok(()),
@@ -260,7 +269,7 @@ impl Machine {
                     // Nothing is scheduled: only the host (serial input) can wake the guest.
                     return;
                 }
-                sys.clock.sync(self.cpu.s.icount);
+                sys.clock.sync_idle(self.cpu.s.icount);
             }
         }
         self.cpu.sys.run_timers();

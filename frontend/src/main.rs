@@ -15,8 +15,11 @@ use std::time::Duration;
 ///
 /// With no arguments, boots the built-in demo ROM.
 #[derive(Parser, Debug)]
-#[command(name = "emu", version, about, long_about = None, after_help = EXIT_CODES)]
+#[command(name = "emu", version, about, long_about = None, after_help = EXIT_CODES, args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Subcommand>,
+
     /// Raw BIOS-style ROM image, mapped at the top of the 1 MiB and 4 GiB spaces; the CPU
     /// starts at F000:FFF0. Replaces the BIOS.
     #[arg(long, value_name = "FILE")]
@@ -40,6 +43,15 @@ struct Args {
     /// ISO image in the ATAPI CD-ROM drive (secondary master).
     #[arg(long, value_name = "FILE")]
     cdrom: Option<PathBuf>,
+
+    /// Raw floppy image in drive A: (360K, 720K, 1.2M, 1.44M or 2.88M, known by its size),
+    /// booted first when given.
+    #[arg(long, value_name = "FILE")]
+    fda: Option<PathBuf>,
+
+    /// Raw floppy image in drive B:.
+    #[arg(long, value_name = "FILE")]
+    fdb: Option<PathBuf>,
 
     /// Boot this kernel directly, without a disk: a Linux bzImage (the x86 boot protocol's
     /// 32-bit entry; emu's BIOS does not run) or a multiboot (v1) kernel, ELF or a.out-kludge.
@@ -95,6 +107,11 @@ struct Args {
     #[arg(long)]
     no_reboot: bool,
 
+    /// A PC without the local APIC and the I/O APIC (and without the MP table): the 8259A drives
+    /// the CPU directly and CPUID does not report an APIC.
+    #[arg(long)]
+    no_apic: bool,
+
     /// Execution tier: jit (translated blocks), interp (the reference interpreter), or check
     /// (every block in both, stopping at the first difference).
     #[arg(long, value_enum, default_value_t = CpuTier::Jit)]
@@ -103,6 +120,11 @@ struct Args {
     /// Write each translated block (guest code, Cranelift IR, host code size) to FILE.
     #[arg(long, value_name = "FILE")]
     dump_jit: Option<PathBuf>,
+
+    /// JIT warm-up: a block runs this many times in the interpreter before it is translated (0:
+    /// translate on first use). --cpu check translates every block at once.
+    #[arg(long, value_name = "N", default_value_t = emu_jit::warmup::DEFAULT_THRESHOLD)]
+    jit_warmup: u32,
 
     /// Print statistics (blocks, cache hits, TLB fills, guest MIPS) to stderr at exit.
     #[arg(long)]
@@ -128,6 +150,13 @@ struct Args {
     gdb: Option<std::net::SocketAddr>,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Subcommand {
+    /// Guest benchmarks (integer mix, paging, SMC and faults; Linux boot) under emu's
+    /// interpreter, its JIT and qemu-system-i386 -accel tcg, with guest MIPS and the ratios.
+    Bench(emu::bench::BenchArgs),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum CpuTier {
     Jit,
@@ -147,6 +176,9 @@ Exit codes:
 
 Window keys (hold Ctrl+Alt): G grab/release the mouse, P pause/resume, R reset,
   S screenshot (emu-screenshot-N.png), Q quit. Without a display emu runs headless.
+  The title shows running/halted/paused and guest MIPS. Keys are passed as on a US layout.
+The demo (no arguments) in a window echoes typed keys and shows the grabbed mouse until
+  Esc switches it off; headless it greets and switches off by itself.
 Headless console: serial on stdout, keys to COM1; on a terminal Ctrl-A X quits.";
 
 #[derive(Debug, Clone)]
@@ -210,6 +242,14 @@ fn read_input(what: &str, path: &Path) -> Result<Vec<u8>, String> {
 }
 
 fn run(args: Args) -> Result<Outcome, String> {
+    // Nothing to boot: the demo ROM, which stays to echo keys when there is a window.
+    let demo = args.rom.is_none()
+        && args.bios.is_none()
+        && args.disk.is_empty()
+        && args.cdrom.is_none()
+        && args.fda.is_none()
+        && args.fdb.is_none()
+        && args.kernel.is_none();
     let firmware = match &args.rom {
         None if args.bios.is_some() => {
             let debugcon: Option<Box<dyn std::io::Write + Send>> = match &args.debugcon {
@@ -228,12 +268,17 @@ fn run(args: Args) -> Result<Outcome, String> {
             }
             Firmware::Image(data)
         }
-        None if args.disk.is_empty() && args.cdrom.is_none() && args.kernel.is_none() => Firmware::Image(
+        None if demo => Firmware::Image(
             emu_test_roms::demo::demo_rom().map_err(|e| format!("internal error: the demo ROM does not build: {e}"))?,
         ),
         None => Firmware::Bios,
     };
-    let storage = Storage { disks: args.disk.clone(), cdrom: args.cdrom.clone(), snapshot: args.snapshot };
+    let storage = Storage {
+        disks: args.disk.clone(),
+        cdrom: args.cdrom.clone(),
+        floppies: [args.fda.clone(), args.fdb.clone()],
+        snapshot: args.snapshot,
+    };
     let serial = match &args.serial {
         SerialArg::Stdio => SerialTarget::Stdout,
         SerialArg::None => SerialTarget::None,
@@ -271,7 +316,15 @@ fn run(args: Args) -> Result<Outcome, String> {
         None => None,
     };
     let clock = if args.deterministic { ClockMode::Deterministic { ns_per_insn: 1 } } else { ClockMode::RealTime };
-    let cfg = MachineConfig { memory: args.memory, firmware, storage, serial, clock, no_reboot: args.no_reboot };
+    let cfg = MachineConfig {
+        memory: args.memory,
+        firmware,
+        storage,
+        serial,
+        clock,
+        no_reboot: args.no_reboot,
+        apic: !args.no_apic,
+    };
     let mut machine = Machine::new(cfg).map_err(|e| e.to_string())?;
     if let Some(path) = &args.kernel {
         load_kernel(&mut machine, path, &args)?;
@@ -290,6 +343,9 @@ fn run(args: Args) -> Result<Outcome, String> {
         }
     };
     let headless = window.is_none();
+    if demo && !headless {
+        emu::ui::make_demo_interactive(&mut machine);
+    }
     // The console: raw mode when the guest owns an interactive terminal (Ctrl-A X quits).
     let interactive = matches!(args.serial, SerialArg::Stdio) && emu::headless::is_tty(0);
     let _raw = if headless && interactive && args.gdb.is_none() { emu::headless::RawTerminal::enable() } else { None };
@@ -313,7 +369,8 @@ fn run(args: Args) -> Result<Outcome, String> {
             ))),
             None => None,
         };
-        let opts = emu_jit::Options { dump, check: args.cpu == CpuTier::Check, ..Default::default() };
+        let opts =
+            emu_jit::Options { dump, check: args.cpu == CpuTier::Check, warmup: args.jit_warmup, ..Default::default() };
         machine.jit = Some(emu_jit::Jit::new(opts).map_err(|e| e.to_string())?);
     }
     let limits = Limits { timeout: args.timeout, max_instructions: args.max_instructions };
@@ -375,6 +432,15 @@ fn load_kernel(machine: &mut Machine, path: &Path, args: &Args) -> Result<(), St
         }
         emu::multiboot::load(&mut machine.cpu, &data, &cmdline, &modules)
             .map_err(|e| format!("kernel '{}' {e}", path.display()))?;
+        // Test kernels written for QEMU (kvm-unit-tests) count the CPUs they bring up through
+        // fw_cfg: say there is one (unless a firmware already put fw_cfg there).
+        use emu_devices::fw_cfg::{FwCfg, FW_CFG_MAX_CPUS, FW_CFG_NB_CPUS, FW_CFG_PORT, FW_CFG_PORTS};
+        let mut fw_cfg = FwCfg::new();
+        fw_cfg.set(FW_CFG_NB_CPUS, 1u16.to_le_bytes().to_vec());
+        fw_cfg.set(FW_CFG_MAX_CPUS, 1u16.to_le_bytes().to_vec());
+        let sys = &mut machine.cpu.sys;
+        let id = sys.add_device(Box::new(fw_cfg));
+        let _ = sys.map_io(FW_CFG_PORT, FW_CFG_PORTS, id, 0);
         return Ok(());
     }
     Err(format!(
@@ -396,7 +462,17 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("emu: internal error (a bug in emu, please report it): {info}");
     }));
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(Subcommand::Bench(b)) = args.command.take() {
+        return match emu::bench::run(b) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(msg) => {
+                eprintln!("emu bench: {msg}");
+                ExitCode::from(exit::USAGE as u8)
+            }
+        };
+    }
     match std::panic::catch_unwind(|| run(args)) {
         Ok(Ok(outcome)) => {
             if !matches!(outcome, Outcome::PowerOff | Outcome::DebugExit(_)) {

@@ -5,8 +5,10 @@
 use emu_core::{ClockMode, DeviceId, System};
 use emu_cpu_x86::state::SegReg;
 use emu_cpu_x86::Cpu;
+use emu_devices::fdc82077::{open_floppy, FloppyError};
 use emu_devices::firmware::{self, Bios, BiosConfig, Next, Regs, TrapPort};
-use emu_devices::mc146818::{BootDevice, CmosConfig, DiskGeometry, Mc146818};
+use emu_devices::floppy::{attach_dma_and_floppy, FloppyDevices};
+use emu_devices::mc146818::{BootDevice, CmosConfig, DiskGeometry, FloppyType, Mc146818};
 use emu_devices::vga::VgaPci;
 use emu_devices::{
     attach_pc_timers_and_pic, attach_pci_and_ide, attach_rtc_and_keyboard, attach_vga, open_cdrom, open_disk,
@@ -22,6 +24,8 @@ pub struct Storage {
     pub disks: Vec<PathBuf>,
     /// An ISO image for the ATAPI CD-ROM (secondary master).
     pub cdrom: Option<PathBuf>,
+    /// Floppy images for drives A: and B: (`--fda`, `--fdb`).
+    pub floppies: [Option<PathBuf>; 2],
     /// Keep disk writes in memory; never write the image files.
     pub snapshot: bool,
 }
@@ -32,6 +36,9 @@ pub enum PcError {
     /// A disk or CD-ROM image is unusable.
     #[error(transparent)]
     Disk(#[from] DiskError),
+    /// A floppy image is unusable.
+    #[error(transparent)]
+    Floppy(#[from] FloppyError),
     /// Too many drives for the two IDE channels.
     #[error(transparent)]
     Attach(#[from] AttachError),
@@ -48,13 +55,15 @@ pub struct PcDevices {
     pub input: PcInputDevices,
     pub pci_ide: PciIde,
     pub vga: DeviceId,
+    pub floppy: FloppyDevices,
 }
 
 /// A fixed date (2026-01-01 00:00:00 UTC) for the RTC in deterministic runs.
 const DETERMINISTIC_EPOCH: u64 = 1_767_225_600;
 
 /// Adds the PC platform to `sys`: PIC pair and PIT, RTC/CMOS, 8042 with keyboard and mouse,
-/// port 0x92, PCI with the PIIX3 IDE controller and its drives, and the VGA.
+/// port 0x92, PCI with the PIIX3 IDE controller and its drives, the VGA, and the ISA DMA
+/// controllers with the floppy controller and its drives (and port 0xF0).
 pub fn attach_pc(sys: &mut System, storage: &Storage) -> Result<PcDevices, PcError> {
     let (pic, pit) = attach_pc_timers_and_pic(sys)?;
     let start = match sys.clock.mode() {
@@ -70,9 +79,13 @@ pub fn attach_pc(sys: &mut System, storage: &Storage) -> Result<PcDevices, PcErr
         disks.push(open_disk(path, storage.snapshot)?);
     }
     let cdrom = storage.cdrom.as_deref().map(open_cdrom).transpose()?;
+    let open = |p: &Option<PathBuf>| p.as_deref().map(|p| open_floppy(p, storage.snapshot)).transpose();
+    let floppies = [open(&storage.floppies[0])?, open(&storage.floppies[1])?];
+    let floppy_types = floppies.each_ref().map(|d| d.as_ref().map_or(FloppyType::None, |d| d.format.drive_type()));
     let geometry: Vec<DiskGeometry> = disks.iter().map(|d| cmos_geometry(d.len() / 512)).collect();
     let pci_ide = attach_pci_and_ide(sys, disks, cdrom)?;
     let vga = attach_vga(sys)?;
+    let floppy = attach_dma_and_floppy(sys, floppies)?;
     // The VGA as PCI device 02.0, its linear framebuffer BAR assigned where firmware expects it.
     if let Some(bus) = sys.device_mut::<PciBus>(pci_ide.pci) {
         bus.add_function(2, 0, Box::new(VgaPci::new(vga, Some(LFB_DEFAULT_BASE as u32))));
@@ -85,7 +98,11 @@ pub fn attach_pc(sys: &mut System, storage: &Storage) -> Result<PcDevices, PcErr
     let cmos = CmosConfig {
         ram_below_4g: sys.ram_size(),
         hard_disks: [geometry.first().copied(), geometry.get(1).copied()],
-        boot_order: if storage.cdrom.is_some() && storage.disks.is_empty() {
+        floppies: floppy_types,
+        // A PC boots from its floppy first when there is one.
+        boot_order: if floppy_types[0] != FloppyType::None {
+            vec![BootDevice::Floppy, BootDevice::HardDisk, BootDevice::CdRom]
+        } else if storage.cdrom.is_some() && storage.disks.is_empty() {
             vec![BootDevice::CdRom, BootDevice::HardDisk, BootDevice::Floppy]
         } else {
             vec![BootDevice::HardDisk, BootDevice::CdRom, BootDevice::Floppy]
@@ -95,7 +112,7 @@ pub fn attach_pc(sys: &mut System, storage: &Storage) -> Result<PcDevices, PcErr
     if let Some(rtc) = sys.device_mut::<Mc146818>(input.rtc) {
         cmos.apply(rtc);
     }
-    Ok(PcDevices { pic, pit, input, pci_ide, vga })
+    Ok(PcDevices { pic, pit, input, pci_ide, vga, floppy })
 }
 
 /// The CMOS geometry of a disk of `sectors` sectors: 16 heads, 63 sectors per track, as many

@@ -48,10 +48,20 @@ pub fn report(m: &Machine, elapsed: Duration) -> String {
             );
             let _ = writeln!(
                 s,
-                "  blocks run           {} ({:.1} instructions/block)",
+                "  blocks run           {} ({:.1} instructions/block; {} chained without a lookup)",
                 st.block_runs,
-                st.jit_insns as f64 / st.block_runs.max(1) as f64
+                st.jit_insns as f64 / st.block_runs.max(1) as f64,
+                st.chained
             );
+            if let Some(rate) = st.tlb_hit_rate() {
+                let _ = writeln!(
+                    s,
+                    "  TLB hit rate         {:.2}% of {} inlined accesses in translated code ({} slow path)",
+                    rate * 100.0,
+                    st.inline_accesses,
+                    st.inline_slow
+                );
+            }
             let _ = writeln!(
                 s,
                 "  instructions         {:.1}% in translated code, {} interpreted",
@@ -67,6 +77,11 @@ pub fn report(m: &Machine, elapsed: Duration) -> String {
                 s,
                 "  hot pages            {} (invalidated too often: {} instructions left to the interpreter)",
                 st.hot_pages, st.hot_insns
+            );
+            let _ = writeln!(
+                s,
+                "  warm-up              {} instructions interpreted in blocks not yet run often enough to translate",
+                st.warmup_insns
             );
             if st.checked_blocks > 0 {
                 let _ = writeln!(s, "  checked blocks       {}", st.checked_blocks);

@@ -6,7 +6,9 @@ use crate::exit::Outcome;
 use crate::machine::{Host, Machine};
 use crate::window::{Command, Frame, WindowLink};
 use emu_core::ExitReason;
+use emu_devices::mc146818::Mc146818;
 use emu_devices::vga::Vga;
+use emu_test_roms::demo;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -36,6 +38,9 @@ pub struct Ui {
     pub serial: Arc<SerialStats>,
     last_frame: Option<Instant>,
     last_generation: u64,
+    /// The status the window last took, and when.
+    last_status: String,
+    last_status_at: Option<Instant>,
     rate_at: Instant,
     rate_icount: u64,
     mips: f64,
@@ -53,6 +58,8 @@ impl Ui {
             serial,
             last_frame: None,
             last_generation: u64::MAX,
+            last_status: String::new(),
+            last_status_at: None,
             rate_at: now,
             rate_icount: 0,
             mips: 0.0,
@@ -67,20 +74,30 @@ impl Ui {
         format!("{state}, {:.1} MIPS", self.mips)
     }
 
-    /// Offers the screen to the window if it changed (or `force`), at most ~60 times a second.
+    /// Offers the screen to the window if it changed (or `force`), at most ~60 times a second,
+    /// and the status for the title when it changed (at most every [`RATE_INTERVAL`]). What the
+    /// window does not take (still busy with the last frame) is offered again next time.
     fn offer_frame(&mut self, m: &mut Machine, now: Instant, force: bool) {
         if self.window.is_none() || self.last_frame.is_some_and(|t| now - t < FRAME_INTERVAL) {
             return;
         }
         let generation = m.cpu.sys.device_mut::<Vga>(m.pc.vga).map_or(0, |v| v.generation());
-        if generation == self.last_generation && !force {
+        let changed = generation != self.last_generation || force;
+        let status = self.status(m);
+        let title_due = status != self.last_status && self.last_status_at.is_none_or(|t| now - t >= RATE_INTERVAL);
+        if !changed && !title_due {
             return;
         }
-        self.last_generation = generation;
-        self.last_frame = Some(now);
-        let status = self.status(m);
+        let fb = changed.then(|| m.screen());
         if let Some(w) = &self.window {
-            w.offer(Frame { fb: m.screen(), status });
+            if w.offer(Frame { fb, status: status.clone() }) {
+                self.last_frame = Some(now);
+                self.last_status = status;
+                self.last_status_at = Some(now);
+                if changed {
+                    self.last_generation = generation;
+                }
+            }
         }
     }
 
@@ -158,6 +175,14 @@ impl Host for Ui {
             }
         }
         None
+    }
+}
+
+/// Tells the demo ROM that someone is watching, so that it keeps running and echoes keys
+/// instead of switching the machine off (see [`emu_test_roms::demo`]).
+pub fn make_demo_interactive(m: &mut Machine) {
+    if let Some(rtc) = m.cpu.sys.device_mut::<Mc146818>(m.pc.input.rtc) {
+        rtc.set_nvram(demo::INTERACTIVE_NVRAM_INDEX, demo::INTERACTIVE);
     }
 }
 

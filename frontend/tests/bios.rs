@@ -82,7 +82,7 @@ fn our_bios_boots_a_disk_and_serves_int_10_13_15() {
     let mut sys = System::new(32 << 20, ClockMode::Deterministic { ns_per_insn: 1 }).unwrap();
     let serial = Capture::default();
     emu_devices::attach_headless_devices(&mut sys, Box::new(serial.clone()), Box::new(std::io::sink())).unwrap();
-    let storage = Storage { disks: vec![image.clone()], cdrom: None, snapshot: true };
+    let storage = Storage { disks: vec![image.clone()], snapshot: true, ..Storage::default() };
     attach_pc(&mut sys, &storage).unwrap();
     let (mut bios, rom) = install_bios(&mut sys).unwrap();
     emu::machine::map_firmware(&mut sys, &rom).unwrap();

@@ -30,6 +30,7 @@ fn run_seed(seed: u64) -> Outcome {
         serial: SerialTarget::None,
         clock: ClockMode::Deterministic { ns_per_insn: 1 },
         no_reboot: false,
+        apic: true,
     };
     let mut m = Machine::new(cfg).expect("machine builds");
     let ram = rng.bytes(64 << 10);

@@ -165,6 +165,7 @@ fn seabios_vga_bios_prints_its_banner() {
         serial: emu::SerialTarget::None,
         clock: emu_core::ClockMode::Deterministic { ns_per_insn: 1 },
         no_reboot: true,
+        apic: true,
     };
     let mut m = emu::Machine::new(cfg).unwrap();
     // Far enough for POST and the VGA BIOS (SeaBIOS then finds nothing to boot and waits).

@@ -5,6 +5,15 @@
 //! its code may run: [`BlockCache::invalidate_page`] removes every block whose guest code lies
 //! on that page from all three before the dispatcher looks anything up again; a page is in
 //! `pages` exactly while the CPU has it marked as holding code.
+//!
+//! **Chaining.** Each block has two [`Link`]s, one per chainable exit
+//! ([`crate::helpers::status::CHAIN_TAKEN`] and `CHAIN_NEXT`): the block that exit led to last
+//! time, so the dispatcher can go on to it without a lookup. A link names its target by id and
+//! by the slab slot's *generation*, which [`BlockCache::remove`] increments; a link whose target
+//! was invalidated (or whose slot now holds another block) therefore no longer resolves
+//! ([`BlockCache::linked`]), and nothing has to find and clear the links into a page when it is
+//! invalidated. A link is only a prediction: the dispatcher still checks the target's key
+//! against the CPU before running it.
 
 use crate::helpers::BlockFn;
 use crate::key::BlockKey;
@@ -26,6 +35,22 @@ pub struct Block {
     pub host_size: usize,
     /// The block does port I/O (IN, OUT, INS, OUTS): devices see the guest time.
     pub io: bool,
+    /// Where the chainable exits (taken, fall-through) led last time.
+    pub links: [Link; 2],
+    /// Inlined memory accesses in the first `k` instructions, for `k` in `0..=insns.len()`.
+    pub accesses: Box<[u32]>,
+}
+
+/// A chained successor: a block id and the generation its slab slot had when the link was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link {
+    id: BlockId,
+    generation: u32,
+}
+
+impl Link {
+    /// Leads nowhere.
+    pub const NONE: Link = Link { id: NONE, generation: 0 };
 }
 
 /// Identifies a block in the cache (an index into its slab).
@@ -37,6 +62,8 @@ const FAST_SIZE: usize = 4096;
 /// All translated blocks.
 pub struct BlockCache {
     slab: Vec<Option<Block>>,
+    /// Per slab slot: incremented each time its block is removed (see the module comment).
+    generations: Vec<u32>,
     free: Vec<BlockId>,
     map: HashMap<BlockKey, BlockId>,
     fast: Box<[BlockId]>,
@@ -47,6 +74,7 @@ impl Default for BlockCache {
     fn default() -> Self {
         BlockCache {
             slab: Vec::new(),
+            generations: Vec::new(),
             free: Vec::new(),
             map: HashMap::new(),
             fast: vec![NONE; FAST_SIZE].into_boxed_slice(),
@@ -93,6 +121,7 @@ impl BlockCache {
             }
             None => {
                 self.slab.push(Some(b));
+                self.generations.push(0);
                 (self.slab.len() - 1) as BlockId
             }
         };
@@ -106,6 +135,7 @@ impl BlockCache {
 
     fn remove(&mut self, id: BlockId) {
         if let Some(b) = self.slab[id as usize].take() {
+            self.generations[id as usize] = self.generations[id as usize].wrapping_add(1);
             let f = fast_index(&b.key);
             if self.fast[f] == id {
                 self.fast[f] = NONE;
@@ -128,11 +158,47 @@ impl BlockCache {
         Some(n)
     }
 
-    /// Drops every block; returns the pages that held some.
+    /// Drops every block; returns the pages that held some. The generations carry on, so links
+    /// held outside the cache (the dispatcher's pending link) cannot resolve to a new block.
     pub fn clear(&mut self) -> Vec<u32> {
         let pages = self.pages.keys().copied().collect();
+        let mut generations = std::mem::take(&mut self.generations);
+        for g in &mut generations {
+            *g = g.wrapping_add(1);
+        }
         *self = BlockCache::default();
+        self.free = (0..generations.len() as BlockId).rev().collect();
+        self.slab = (0..generations.len()).map(|_| None).collect();
+        self.generations = generations;
         pages
+    }
+
+    /// A link to block `id` as it is now.
+    pub fn link_to(&self, id: BlockId) -> Link {
+        Link { id, generation: self.generations[id as usize] }
+    }
+
+    /// Makes exit `slot` of block `from` lead to `to`, if both links are still current.
+    pub fn set_link(&mut self, from: Link, slot: usize, to: BlockId) {
+        if self.resolve(from).is_some() {
+            let l = self.link_to(to);
+            if let Some(b) = self.slab[from.id as usize].as_mut() {
+                b.links[slot] = l;
+            }
+        }
+    }
+
+    /// The block `l` leads to, if it is still the block the link was made to.
+    #[inline]
+    pub fn resolve(&self, l: Link) -> Option<BlockId> {
+        let i = l.id as usize;
+        (l.id != NONE && self.generations.get(i) == Some(&l.generation) && self.slab[i].is_some()).then_some(l.id)
+    }
+
+    /// Where exit `slot` of block `id` led last time, if that block is still alive.
+    #[inline]
+    pub fn linked(&self, id: BlockId, slot: usize) -> Option<BlockId> {
+        self.resolve(self.get(id).links[slot])
     }
 
     /// Blocks alive.

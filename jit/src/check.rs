@@ -13,13 +13,20 @@
 //! shadow, the state is put back, the interpreter runs as many instructions as the block retired,
 //! and the written pages of both runs are compared.
 //!
+//! When the two differ, the block's first `k` instructions are translated as blocks of their own
+//! and compared the same way for `k` = 1, 2, ..., from the block's starting state, so the report
+//! names the first instruction after which they differ (address and disassembly) and what
+//! differs (a register, a lazy-flags field, a segment, or a memory byte).
+//!
 //! Limits: blocks that do port I/O run once, in the JIT only (devices have side effects);
-//! MMIO accesses happen twice.
+//! MMIO accesses happen twice (more while looking for the first differing instruction).
 
 use crate::cache::BlockId;
 use crate::dump::guest_text;
+use crate::helpers::{status, BlockFn};
 use crate::Jit;
-use emu_cpu_x86::state::{CpuState, SegReg};
+use emu_cpu_x86::disasm;
+use emu_cpu_x86::state::{eflags, CpuState, SegReg};
 use emu_cpu_x86::{Cpu, Stop};
 use std::collections::BTreeMap;
 
@@ -77,16 +84,47 @@ impl Jit {
         ck.drained.clear();
         cpu.tlb.flush();
         let block = self.cache.get(id);
-        let io = block.io;
-        let listing = guest_text(&block.insns, &block.eips);
-        let start = cpu.s.clone();
-        self.exec(cpu, id);
-        if io {
+        if block.io {
+            // Devices have side effects: the block runs once, in the JIT only.
+            self.exec(cpu, id);
             return None;
         }
+        let (entry, len) = (block.entry, block.insns.len());
+        let start = cpu.s.clone();
+        let r = self.compare(cpu, ck, entry, &start);
         self.stats.checked_blocks += 1;
+        self.stats.block_runs += 1;
+        self.stats.jit_insns += r.n;
+        let Some(d) = r.diff else {
+            // Equal: the interpreter's result is the JIT's. Keep the shadow in step.
+            for &p in &r.pages {
+                let at = p as usize * PAGE;
+                ck.shadow[at..at + PAGE].copy_from_slice(page_of(cpu, p));
+            }
+            cpu.smc_writes = r.smc;
+            cpu.tlb.flush();
+            return None;
+        };
+        let block = self.cache.get(id);
+        let listing = guest_text(&block.insns, &block.eips);
+        let cs = start.segs[SegReg::Cs as usize];
+        let mut report = format!(
+            "jit and interpreter differ after the block at {:04x}:{:08x} ({} instructions run):\n{listing}  {d}",
+            cs.selector, start.eip, r.n
+        );
+        restore(cpu, ck, &start, &r.pages);
+        if let Some(first) = self.first_difference(cpu, ck, id, len, &start) {
+            report += &format!("\n{first}");
+        }
+        ck.failure = Some(report);
+        Some(Stop::Attention)
+    }
 
-        // The JIT's result, then memory and state back to the start.
+    /// Runs `entry` from `start` (the CPU is in that state, RAM equals the shadow), then the
+    /// interpreter from the same state for as many instructions, and compares the two. Leaves
+    /// the interpreter's result in the CPU and RAM.
+    fn compare(&mut self, cpu: &mut Cpu, ck: &mut Checker, entry: BlockFn, start: &CpuState) -> Compared {
+        self.run_entry(cpu, entry);
         let n = cpu.s.icount - start.icount;
         let jit_state = cpu.s.clone();
         let jit_shutdown = cpu.shutdown;
@@ -115,10 +153,10 @@ impl Jit {
         if diff.is_none() && jit_shutdown != cpu.shutdown {
             diff = Some(format!("shutdown: jit {jit_shutdown}, interpreter {}", cpu.shutdown));
         }
+        let pages: std::collections::BTreeSet<u32> =
+            jit_pages.keys().copied().chain(interp_pages.iter().copied()).collect();
         if diff.is_none() {
-            let pages: std::collections::BTreeSet<u32> =
-                jit_pages.keys().copied().chain(interp_pages.iter().copied()).collect();
-            'pages: for p in pages {
+            'pages: for &p in &pages {
                 let at = p as usize * PAGE;
                 let jit = jit_pages.get(&p).map(|v| v.as_slice()).unwrap_or(&ck.shadow[at..at + PAGE]);
                 let interp = &cpu.sys.ram().as_slice()[at..at + PAGE];
@@ -131,24 +169,90 @@ impl Jit {
                 }
             }
         }
-        if let Some(d) = diff {
-            let cs = start.segs[SegReg::Cs as usize];
-            ck.failure = Some(format!(
-                "jit and interpreter differ after the block at {:04x}:{:08x} ({n} instructions run):\n{listing}  {d}",
-                cs.selector, start.eip
-            ));
-            return Some(Stop::Attention);
+        let mut smc = jit_smc;
+        smc.extend(interp_smc);
+        Compared { diff, n, pages: pages.into_iter().collect(), smc }
+    }
+
+    /// Runs a block's code as [`Jit::exec`] does (the fault delivered), without its statistics.
+    fn run_entry(&mut self, cpu: &mut Cpu, entry: BlockFn) {
+        // SAFETY: `entry` is installed code whose instructions the cache (or the caller) keeps
+        // alive; `cpu` and the exit context are exclusively ours for the call.
+        let st = unsafe { entry(cpu, &mut self.ctx) };
+        if st == status::FAULT {
+            let f = self.ctx.fault.take().expect("a block that faults records the fault");
+            cpu.s.irq_shadow = false;
+            cpu.s.flags |= eflags::RF;
+            cpu.raise(f);
         }
-        // Equal: the interpreter's result is the JIT's. Keep the shadow in step.
-        for p in jit_pages.keys().copied().chain(interp_pages) {
-            let at = p as usize * PAGE;
-            ck.shadow[at..at + PAGE].copy_from_slice(page_of(cpu, p));
+    }
+
+    /// After block `id` (of `len` instructions) differed: translates its first `k` instructions
+    /// as a block of their own, for `k` = 1, 2, ..., and compares each with the interpreter from
+    /// `start`, so the first instruction whose result differs is named with the difference.
+    /// Leaves the CPU and RAM as at `start`.
+    fn first_difference(
+        &mut self,
+        cpu: &mut Cpu,
+        ck: &mut Checker,
+        id: BlockId,
+        len: usize,
+        start: &CpuState,
+    ) -> Option<String> {
+        let b = self.cache.get(id);
+        let (key, insns, eips) = (b.key, b.insns.clone(), b.eips.clone());
+        for k in 1..=len {
+            let func = self.tr.build(&key, &insns[..k], &eips[..k], false);
+            let code = self.tr.compile(func).ok()?;
+            let ptr = match self.code.install(&code) {
+                Ok(p) => p,
+                Err(_) => return None,
+            };
+            // SAFETY: `ptr` is the start of a function compiled with the `BlockFn` signature,
+            // whose instructions (`insns`) live until the end of this function.
+            let entry: BlockFn = unsafe { std::mem::transmute::<*const u8, BlockFn>(ptr) };
+            cpu.tlb.flush();
+            let r = self.compare(cpu, ck, entry, start);
+            restore(cpu, ck, start, &r.pages);
+            if let Some(d) = r.diff {
+                let i = (r.n as usize).clamp(1, k) - 1;
+                return Some(format!(
+                    "first difference after the instruction at {:08x}: {}\n  {d}",
+                    eips[i],
+                    disasm::format(&insns[i], eips[i])
+                ));
+            }
+            if (r.n as usize) < k {
+                break; // the prefix left early (a fault) and agreed: the rest never ran alone
+            }
         }
-        cpu.smc_writes = jit_smc;
-        cpu.smc_writes.extend(interp_smc);
-        cpu.tlb.flush();
         None
     }
+}
+
+/// The outcome of [`Jit::compare`].
+struct Compared {
+    /// The first difference, named.
+    diff: Option<String>,
+    /// Instructions the JIT retired.
+    n: u64,
+    /// RAM pages either run wrote.
+    pages: Vec<u32>,
+    /// Code pages either run wrote (`Cpu::smc_writes`).
+    smc: Vec<u32>,
+}
+
+/// Puts the CPU state back to `start` and `pages` of RAM back to the shadow.
+fn restore(cpu: &mut Cpu, ck: &Checker, start: &CpuState, pages: &[u32]) {
+    for &p in pages {
+        let at = p as usize * PAGE;
+        page_of(cpu, p).copy_from_slice(&ck.shadow[at..at + PAGE]);
+    }
+    let _ = take_written(cpu, &[]);
+    cpu.s = start.clone();
+    cpu.shutdown = false;
+    cpu.smc_writes.clear();
+    cpu.tlb.flush();
 }
 
 const REGS: [&str; 8] = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];

@@ -18,10 +18,10 @@
 //! deterministic run is thus the same run in both tiers. Not covered: a time-dependent MMIO
 //! register read inside a block after a deadline it crossed sees the time of the sync before.
 
-use crate::cache::{Block, BlockId};
+use crate::cache::{Block, BlockId, Link};
 use crate::code::CodeError;
 use crate::helpers::{status, BlockFn};
-use crate::key::BlockKey;
+use crate::key::{BlockKey, ModeKey};
 use crate::translate::{self, MAX_BLOCK_INSNS};
 use crate::Jit;
 use emu_core::PageBacking;
@@ -36,7 +36,11 @@ impl Jit {
     /// (the same contract as `Cpu::run`).
     pub fn run(&mut self, cpu: &mut Cpu, budget: u64) -> Stop {
         let end = cpu.s.icount.saturating_add(budget);
+        self.pending_link = None;
         while cpu.s.icount < end {
+            // A chainable exit of the block just run, to be linked to the block found next if
+            // nothing happens in between.
+            let from = self.pending_link.take();
             if cpu.shutdown {
                 return Stop::Shutdown;
             }
@@ -48,6 +52,9 @@ impl Jit {
                     || cpu.sys.lines.reset_pending()
                 {
                     return Stop::Attention;
+                }
+                if cpu.deliver_nmi() {
+                    continue;
                 }
             }
             if cpu.s.icount >= cpu.sys_deadline_icount {
@@ -71,18 +78,22 @@ impl Jit {
                 continue;
             }
             let left = end - cpu.s.icount;
-            match self.find(cpu) {
+            let found = self.find(cpu);
+            if let (Some((link, slot)), Some(id)) = (from, found) {
+                self.cache.set_link(link, slot, id);
+            }
+            match found {
                 Some(id) if self.fits(cpu, id, left) => {
-                    let deadline = cpu.sys_deadline_icount;
                     if self.checker.is_some() {
+                        let deadline = cpu.sys_deadline_icount;
                         if let Some(stop) = self.run_checked(cpu, id) {
                             return stop;
                         }
+                        if cpu.s.icount > deadline {
+                            self.sync_clock_at(cpu, deadline);
+                        }
                     } else {
-                        self.exec(cpu, id);
-                    }
-                    if cpu.s.icount > deadline {
-                        self.sync_clock_at(cpu, deadline);
+                        self.run_chain(cpu, id, end);
                     }
                 }
                 Some(_) => {
@@ -103,6 +114,18 @@ impl Jit {
                     let stop = cpu.run(n);
                     self.stats.interp_steps += cpu.s.icount - before;
                     self.stats.hot_insns += cpu.s.icount - before;
+                    if stop != Stop::Budget {
+                        return stop;
+                    }
+                }
+                None if self.cold > 0 => {
+                    // A block still warming up: the interpreter runs as many instructions as it
+                    // holds, within the budget and the clock deadline.
+                    let n = left.min(cpu.sys_deadline_icount.saturating_sub(cpu.s.icount)).min(self.cold as u64).max(1);
+                    let before = cpu.s.icount;
+                    let stop = cpu.run(n);
+                    self.stats.interp_steps += cpu.s.icount - before;
+                    self.stats.warmup_insns += cpu.s.icount - before;
                     if stop != Stop::Budget {
                         return stop;
                     }
@@ -131,6 +154,62 @@ impl Jit {
             && (cpu.s.icount + n <= deadline || !b.io && cpu.sys.next_deadline() > cpu.sys.clock.time_at(deadline))
     }
 
+    /// Runs block `id`, then, while the dispatcher would do nothing but look up the next block,
+    /// the blocks its chainable exits are linked to (see the module comment). Leaves a pending
+    /// link when a chainable exit has no usable link yet.
+    fn run_chain(&mut self, cpu: &mut Cpu, mut id: BlockId, end: u64) {
+        loop {
+            let deadline = cpu.sys_deadline_icount;
+            let st = self.exec(cpu, id);
+            if cpu.s.icount > deadline {
+                self.sync_clock_at(cpu, deadline);
+                return;
+            }
+            let Some(slot) = status::chain_slot(st).filter(|_| self.chain) else { return };
+            // What the top of `run` checks, in the cases where it would only look up a block.
+            if cpu.s.icount >= end
+                || cpu.s.icount >= cpu.sys_deadline_icount
+                || cpu.shutdown
+                || cpu.s.halted
+                || cpu.s.irq_shadow
+                || cpu.sys.lines.attention_pending()
+                || !cpu.smc_writes.is_empty()
+                || cpu.sys.has_written_pages()
+                || cpu.debug_step_needed()
+                || (cpu.s.flags & eflags::IF != 0 && cpu.sys.intr())
+            {
+                return;
+            }
+            let next = match self.cache.linked(id, slot) {
+                Some(next) if self.key_matches(cpu, next) => next,
+                _ => {
+                    self.pending_link = Some((self.cache.link_to(id), slot));
+                    return;
+                }
+            };
+            if !self.fits(cpu, next, end - cpu.s.icount) {
+                return;
+            }
+            self.stats.chained += 1;
+            id = next;
+        }
+    }
+
+    /// Whether block `id` is the one [`Jit::find`] would return for the CPU's state now.
+    #[inline]
+    fn key_matches(&self, cpu: &Cpu, id: BlockId) -> bool {
+        let b = self.cache.get(id);
+        let k = &b.key;
+        let cs = cpu.s.segs[SegReg::Cs as usize];
+        let eip = cpu.s.eip;
+        if k.eip != eip || k.cs_base != cs.base || eip as u64 + b.bytes as u64 - 1 > cs.limit as u64 {
+            return false;
+        }
+        let lin = cs.base.wrapping_add(eip);
+        let e = cpu.tlb.entry(cpu.s.cpl == 3, lin);
+        e.exec == lin & !0xfff && e.phys_page | (lin & 0xfff) == k.phys && ModeKey::of(&cpu.s, cpu.a20_mask) == k.mode
+    }
+
     /// What `Cpu::sync_clock` does, as of `icount` (a deadline a block ran past): the same guest
     /// time and the same next deadline as in `Cpu::run`.
     fn sync_clock_at(&mut self, cpu: &mut Cpu, icount: u64) {
@@ -139,15 +218,24 @@ impl Jit {
         cpu.sys_deadline_icount = icount + CLOCK_SYNC_INTERVAL;
     }
 
-    /// Runs block `id` on `cpu` and delivers the fault it stopped at, if any.
-    pub(crate) fn exec(&mut self, cpu: &mut Cpu, id: BlockId) {
-        let entry: BlockFn = self.cache.get(id).entry;
+    /// Runs block `id` on `cpu` and delivers the fault it stopped at, if any; returns the block's
+    /// status.
+    #[inline]
+    pub(crate) fn exec(&mut self, cpu: &mut Cpu, id: BlockId) -> u32 {
+        let b = self.cache.get(id);
+        let entry: BlockFn = b.entry;
         let before = cpu.s.icount;
         // SAFETY: the block's code is installed and its instructions alive (the cache owns
         // both); `cpu` and the exit context are exclusively ours for the call.
         let st = unsafe { entry(cpu, &mut self.ctx) };
+        let n = (cpu.s.icount - before) as usize;
         self.stats.block_runs += 1;
-        self.stats.jit_insns += cpu.s.icount - before;
+        self.stats.jit_insns += n as u64;
+        // The accesses of the instructions that completed (a faulting one's are not counted).
+        let done = if st == status::FAULT { n.saturating_sub(1) } else { n };
+        self.stats.inline_accesses += b.accesses.get(done).copied().unwrap_or(0) as u64;
+        self.stats.inline_slow = self.ctx.slow_accesses;
+        self.stats.interp_in_blocks = self.ctx.interp_calls;
         if st == status::FAULT {
             let f = self.ctx.fault.take().expect("a block that faults records the fault");
             // As `Cpu::step` delivers a fault: no shadow, RF set in the pushed EFLAGS image.
@@ -155,6 +243,7 @@ impl Jit {
             cpu.s.flags |= eflags::RF;
             cpu.raise(f);
         }
+        st
     }
 
     /// Drops the blocks on pages written since the last call (by the guest or by DMA).
@@ -193,6 +282,7 @@ impl Jit {
 
     /// Drops every block and frees all code memory.
     pub fn flush(&mut self, cpu: &mut Cpu) {
+        self.pending_link = None;
         for page in self.cache.clear() {
             cpu.unmark_code_page(page);
         }
@@ -204,6 +294,7 @@ impl Jit {
     /// instruction there (with `self.hot` set if that is because the page is hot).
     fn find(&mut self, cpu: &mut Cpu) -> Option<BlockId> {
         self.hot = false;
+        self.cold = 0;
         let cs = cpu.s.segs[SegReg::Cs as usize];
         let eip = cpu.s.eip;
         if eip > cs.limit {
@@ -236,7 +327,14 @@ impl Jit {
                 self.hot = true;
                 return None;
             }
-            None => self.translate(cpu, key)?,
+            // Still warming up (see `warmup`): this time the interpreter runs it.
+            None => match self.warmup.cold(&key, || translate::scan(cpu, MAX_BLOCK_INSNS).insns.len() as u32) {
+                Some(len) => {
+                    self.cold = len;
+                    return None;
+                }
+                None => self.translate(cpu, key)?,
+            },
         };
         let b = self.cache.get(id);
         if eip as u64 + b.bytes as u64 - 1 > cs.limit as u64 {
@@ -254,6 +352,7 @@ impl Jit {
         }
         let insns: Box<[Insn]> = g.insns.into_boxed_slice();
         let func = self.tr.build(&key, &insns, &g.eips, false);
+        let accesses = std::mem::take(&mut self.tr.accesses);
         let ir = self.dump.is_some().then(|| translate::ir_text(&func));
         let code = match self.tr.compile(func) {
             Ok(c) => c,
@@ -277,8 +376,17 @@ impl Jit {
         let entry: BlockFn = unsafe { std::mem::transmute::<*const u8, BlockFn>(ptr) };
         cpu.mark_code_page(key.page());
         let io = insns.iter().any(|i| matches!(i.mnemonic, M::In | M::Out | M::Ins | M::Outs));
-        let block =
-            Block { key, insns, eips: g.eips.into_boxed_slice(), bytes: g.bytes, entry, host_size: code.len(), io };
+        let block = Block {
+            key,
+            insns,
+            eips: g.eips.into_boxed_slice(),
+            bytes: g.bytes,
+            entry,
+            host_size: code.len(),
+            io,
+            links: [Link::NONE; 2],
+            accesses: accesses.into_boxed_slice(),
+        };
         self.stats.blocks_compiled += 1;
         self.stats.compile_time += t0.elapsed();
         self.stats.host_bytes += code.len() as u64;

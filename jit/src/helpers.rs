@@ -20,6 +20,23 @@ pub mod status {
     pub const FAULT: u32 = 1;
     /// The instruction wrote to a page holding translated code: leave the block after it.
     pub const SMC: u32 = 2;
+    /// The block ended normally at a branch to a target that may be chained: EIP is the taken
+    /// target of its last instruction (a jump, call, return or taken conditional branch).
+    /// The dispatcher may follow the block's link for this exit ([`crate::cache::Block::links`]).
+    pub const CHAIN_TAKEN: u32 = 3;
+    /// As [`CHAIN_TAKEN`], for the fall-through exit (a conditional branch not taken, or the
+    /// block's end when its last instruction is not a branch).
+    pub const CHAIN_NEXT: u32 = 4;
+
+    /// The link slot of a chainable status, if it is one.
+    #[inline]
+    pub fn chain_slot(st: u32) -> Option<usize> {
+        match st {
+            CHAIN_TAKEN => Some(0),
+            CHAIN_NEXT => Some(1),
+            _ => None,
+        }
+    }
 }
 
 /// What a block reports besides its status (generated code only passes its address on).
@@ -27,6 +44,12 @@ pub mod status {
 pub struct ExitCtx {
     /// The fault to deliver when a block returns [`status::FAULT`].
     pub fault: Option<Fault>,
+    /// Inlined memory accesses that took the slow path ([`read_mem`], [`write_mem`]): TLB
+    /// misses, and accesses the fast path does not handle (page-crossing, limit or type checks
+    /// failing, MMIO, code pages).
+    pub slow_accesses: u64,
+    /// Instructions translated code handed to the interpreter ([`exec_insn`]).
+    pub interp_calls: u64,
 }
 
 /// The signature of a translated block.
@@ -39,6 +62,7 @@ pub type BlockFn = unsafe extern "C" fn(cpu: *mut Cpu, ctx: *mut ExitCtx) -> u32
 /// `cpu`, `ctx` and `insn` are valid and not otherwise borrowed for the duration of the call.
 pub unsafe extern "C" fn exec_insn(cpu: *mut Cpu, ctx: *mut ExitCtx, insn: *const Insn, start: u32) -> u32 {
     let (cpu, ctx, insn) = (&mut *cpu, &mut *ctx, &*insn);
+    ctx.interp_calls += 1;
     let next = start.wrapping_add(insn.len as u32);
     cpu.s.eip = if cpu.s.code32() { next } else { next & 0xffff };
     match emu_cpu_x86::interp::exec(cpu, insn) {
@@ -67,6 +91,7 @@ fn size_of(bytes: u32) -> Size {
 /// As [`exec_insn`].
 pub unsafe extern "C" fn read_mem(cpu: *mut Cpu, ctx: *mut ExitCtx, seg: u32, off: u32, size: u32) -> u64 {
     let (cpu, ctx) = (&mut *cpu, &mut *ctx);
+    ctx.slow_accesses += 1;
     let seg = SegReg::from_index(seg as u8).unwrap_or(SegReg::Ds);
     match cpu.read(seg, off, size_of(size)) {
         Ok(v) => v as u64,
@@ -84,6 +109,7 @@ pub unsafe extern "C" fn read_mem(cpu: *mut Cpu, ctx: *mut ExitCtx, seg: u32, of
 /// As [`exec_insn`].
 pub unsafe extern "C" fn write_mem(cpu: *mut Cpu, ctx: *mut ExitCtx, seg: u32, off: u32, size: u32, v: u32) -> u32 {
     let (cpu, ctx) = (&mut *cpu, &mut *ctx);
+    ctx.slow_accesses += 1;
     let seg = SegReg::from_index(seg as u8).unwrap_or(SegReg::Ds);
     match cpu.write(seg, off, size_of(size), v) {
         Ok(()) if cpu.smc_writes.is_empty() => status::OK,

@@ -19,6 +19,8 @@ pub const fn reg(n: usize) -> i32 {
     (S + offset_of!(CpuState, regs) + 4 * n) as i32
 }
 pub const EIP: i32 = (S + offset_of!(CpuState, eip)) as i32;
+/// EFLAGS except the arithmetic flags (those are lazy).
+pub const FLAGS: i32 = (S + offset_of!(CpuState, flags)) as i32;
 pub const CC_OP: i32 = (S + offset_of!(CpuState, cc_op)) as i32;
 pub const CC_DST: i32 = (S + offset_of!(CpuState, cc_dst)) as i32;
 pub const CC_SRC: i32 = (S + offset_of!(CpuState, cc_src)) as i32;
@@ -65,6 +67,7 @@ mod tests {
         assert_eq!(reg(0), 0);
         assert_eq!(reg(7), 28);
         assert_eq!(EIP, 32);
+        assert_eq!(FLAGS, 36);
         assert_eq!((CC_OP, CC_DST, CC_SRC, CC_SRC2), (40, 44, 48, 52));
         assert_eq!(seg_base(0), 56);
         assert_eq!(seg_limit(1), 56 + 12 + 4);

@@ -1,15 +1,17 @@
 //! emu's JIT: guest basic blocks translated to host code with Cranelift.
 //!
 //! The path of a block, one module each:
-//! - [`dispatch`]: `Jit::run`, the run loop (`Cpu::run` with blocks), block lookup.
+//! - [`dispatch`]: `Jit::run`, the run loop (`Cpu::run` with blocks), block lookup, and chaining
+//!   (blocks following the links of their branch exits without a lookup).
 //! - [`key`]: what a block is valid for (physical address, CS base, EIP, [`key::ModeKey`]).
-//! - [`cache`]: translated blocks, their lookup, and invalidation by physical page.
+//! - [`cache`]: translated blocks, their lookup, their links, and invalidation by physical page.
 //! - [`translate`]: decode a block ([`translate::scan`]) and build its IR; [`translate::insn`]
 //!   has the specialised instructions, `translate/mem.rs` the inlined softmmu.
 //! - [`helpers`]: the Rust functions generated code calls (the interpreter, memory slow paths).
 //! - [`layout`]: every offset generated code uses.
 //! - [`code`]: executable memory.
 //! - [`throttle`]: pages invalidated too often are left to the interpreter for a while.
+//! - [`warmup`]: blocks run in the interpreter a few times before they are translated.
 //! - [`check`]: lockstep mode (`--cpu check`), each block against the interpreter.
 //! - [`dump`] writes `--dump-jit`.
 //!
@@ -32,6 +34,7 @@ pub mod key;
 pub mod layout;
 pub mod throttle;
 pub mod translate;
+pub mod warmup;
 
 use std::io::Write;
 use std::time::Duration;
@@ -44,11 +47,21 @@ pub struct Options {
     pub dump: Option<Box<dyn Write + Send>>,
     /// Lockstep mode: check every block against the interpreter (`--cpu check`).
     pub check: bool,
+    /// Times a block runs in the interpreter before it is translated ([`warmup`]; 0: translate
+    /// on first use, which the JIT's tests rely on; `emu` uses [`warmup::DEFAULT_THRESHOLD`]).
+    /// Ignored in lockstep mode, which checks every block from its first run.
+    pub warmup: u32,
+    /// Follow chainable block exits without a lookup ([`dispatch`]); off only to measure it.
+    pub chain: bool,
+    /// For tests of `--cpu check` only: translated code for the instruction at this EIP flips
+    /// bit 0 of EAX after it (a deliberate miscompilation the checker must find and name).
+    #[doc(hidden)]
+    pub inject_bug_at: Option<u32>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { code_size: 64 << 20, dump: None, check: false }
+        Options { code_size: 64 << 20, dump: None, check: false, warmup: 0, chain: true, inject_bug_at: None }
     }
 }
 
@@ -62,10 +75,21 @@ pub struct Stats {
     pub fast_hits: u64,
     pub map_hits: u64,
     pub block_runs: u64,
+    /// Blocks entered straight from the previous one through a link, without a lookup
+    /// (part of `block_runs`).
+    pub chained: u64,
     /// Guest instructions retired inside translated blocks.
     pub jit_insns: u64,
+    /// Memory accesses translated code made through its inlined TLB path (in instructions that
+    /// completed); see [`Stats::tlb_hit_rate`].
+    pub inline_accesses: u64,
+    /// Of those, the ones that missed the inline path and called the slow-path helper.
+    pub inline_slow: u64,
     /// Instructions the dispatcher handed to the interpreter.
     pub interp_steps: u64,
+    /// Instructions translated blocks handed to the interpreter (those without specialised IR;
+    /// part of `jit_insns`).
+    pub interp_in_blocks: u64,
     pub invalidated_pages: u64,
     pub invalidated_blocks: u64,
     /// Times the whole code cache was dropped because it was full.
@@ -77,6 +101,19 @@ pub struct Stats {
     pub hot_pages: u64,
     /// Instructions the interpreter ran because their page was hot (part of `interp_steps`).
     pub hot_insns: u64,
+    /// Instructions the interpreter ran in blocks still warming up ([`warmup`]; part of
+    /// `interp_steps`).
+    pub warmup_insns: u64,
+}
+
+impl Stats {
+    /// The share of translated code's inlined memory accesses that hit the TLB fast path
+    /// (`None` before any). Misses are counted in the slow-path helpers, accesses per block run
+    /// from each block's count of access sites, so generated code carries no counter.
+    pub fn tlb_hit_rate(&self) -> Option<f64> {
+        (self.inline_accesses > 0)
+            .then(|| 1.0 - self.inline_slow.min(self.inline_accesses) as f64 / self.inline_accesses as f64)
+    }
 }
 
 /// Initialising the JIT failed: no Cranelift backend for this host, or no executable memory.
@@ -101,13 +138,24 @@ pub struct Jit {
     throttle: throttle::Throttle,
     /// Set by `find` when it declined a block because its page is hot.
     hot: bool,
+    warmup: warmup::Warmup,
+    /// Set by `find` when it declined a block that is still warming up: its length.
+    cold: u32,
+    /// The chainable exit the last block left through, when it had no usable link: the next
+    /// lookup's block becomes its link ([`dispatch`]).
+    pending_link: Option<(cache::Link, usize)>,
+    chain: bool,
     pub stats: Stats,
 }
 
 impl Jit {
     pub fn new(opts: Options) -> Result<Jit, JitError> {
         Ok(Jit {
-            tr: translate::Translator::new().map_err(|e| JitError::Backend(e.0))?,
+            tr: {
+                let mut tr = translate::Translator::new().map_err(|e| JitError::Backend(e.0))?;
+                tr.inject_bug_at = opts.inject_bug_at;
+                tr
+            },
             code: code::CodeMemory::new(opts.code_size)?,
             cache: cache::BlockCache::default(),
             ctx: helpers::ExitCtx::default(),
@@ -115,6 +163,10 @@ impl Jit {
             checker: opts.check.then(check::Checker::default),
             throttle: throttle::Throttle::default(),
             hot: false,
+            warmup: warmup::Warmup::new(if opts.check { 0 } else { opts.warmup }),
+            cold: 0,
+            pending_link: None,
+            chain: opts.chain,
             stats: Stats::default(),
         })
     }

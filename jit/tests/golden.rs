@@ -84,3 +84,12 @@ fn interpreter_fallback_32() {
     });
     golden("interpreter_fallback_32", common::flat32(&code), &code);
 }
+
+/// A short REP MOVSD inline: ECX = 0 leaves at once; ECX in 1..=64 with both runs inside one
+/// page each (TLB tags, segment limits, no wrap) copies in an element loop; anything else calls
+/// the interpreter for the whole instruction.
+#[test]
+fn rep_movsd_32() {
+    let code = common::asm(32, |a| a.rep().movsd());
+    golden("rep_movsd_32", common::flat32(&code), &code);
+}

@@ -78,3 +78,25 @@ fn budgets_are_exact() {
         assert_eq!(cpu.s.icount, budget);
     }
 }
+
+/// `--stats`' TLB hit rate: every inlined access of the instructions that ran is counted once,
+/// and only the first touch of each page (a TLB miss) takes the slow path.
+#[test]
+fn tlb_hit_rate_counts_inline_accesses() {
+    let code = asm(32, |a| {
+        let mut top = a.create_label();
+        a.mov(ecx, 100u32)?;
+        a.set_label(&mut top)?;
+        a.mov(eax, dword_ptr(0x3000u32))?;
+        a.add(eax, 1u32)?;
+        a.mov(dword_ptr(0x3004u32), eax)?;
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        a.hlt()
+    });
+    let (_, stop, j) = same_in_both(|| flat32(&code), 10_000, "load/store loop");
+    assert_eq!(stop, Stop::Halted);
+    assert_eq!(j.stats.inline_accesses, 200, "{:?}", j.stats);
+    assert!((1..=2).contains(&j.stats.inline_slow), "{:?}", j.stats);
+    assert!(j.stats.tlb_hit_rate().unwrap() >= 0.99, "{:?}", j.stats);
+}

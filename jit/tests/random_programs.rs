@@ -1,7 +1,8 @@
 //! Property test: random straight-line and branching integer code (ALU, MOV, shifts and
 //! rotates, INC/DEC/NEG/NOT, LEA, MOVZX/MOVSX, SETcc/CMOVcc, PUSH/POP, XCHG, CBW/CWD, short
-//! forward Jcc) from random registers and flags, in 16- and 32-bit code, run in both tiers
-//! (and once more under `--cpu check`): the states and memory must be identical.
+//! forward Jcc, short REP MOVS/STOS in either direction) from random registers and flags, in
+//! 16- and 32-bit code, run in both tiers (and once more under `--cpu check`): the states and
+//! memory must be identical.
 
 mod common;
 use common::*;
@@ -77,7 +78,7 @@ fn insn(a: &mut CodeAssembler, r: &mut Rng, bits: u32, depth: u32) -> Result<(),
             }
         };
     }
-    match r.below(30) {
+    match r.below(31) {
         0 => alu!(add),
         1 => alu!(sub),
         2 => alu!(and),
@@ -173,6 +174,31 @@ fn insn(a: &mut CodeAssembler, r: &mut Rng, bits: u32, depth: u32) -> Result<(),
             1 => a.ror(m16, count),
             _ => a.shld(x, y, count),
         },
+        29 => {
+            // A short REP MOVS/STOS inside the data area (EBX + 0..128, either direction).
+            let (from, to, n) = ((r.below(16) * 4) as i32, (64 + r.below(16) * 4) as i32, r.below(12) as u32);
+            if bits == 32 {
+                a.lea(esi, dword_ptr(ebx + from))?;
+                a.lea(edi, dword_ptr(ebx + to))?;
+                a.mov(ecx, n)?;
+            } else {
+                a.lea(si, word_ptr(bx + from))?;
+                a.lea(di, word_ptr(bx + to))?;
+                a.mov(cx, n)?;
+            }
+            if r.below(3) == 0 {
+                a.std()?;
+            }
+            match r.below(6) {
+                0 => a.rep().movsb()?,
+                1 => a.rep().movsw()?,
+                2 => a.rep().movsd()?,
+                3 => a.rep().stosb()?,
+                4 => a.rep().stosw()?,
+                _ => a.rep().stosd()?,
+            }
+            a.cld()
+        }
         _ => a.nop(),
     }
 }

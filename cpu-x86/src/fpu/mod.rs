@@ -261,8 +261,8 @@ pub fn check_pending(cpu: &mut Cpu) -> Res {
     if cpu.s.cr0 & cr0::NE != 0 {
         return Err(Fault::new(vector::MF));
     }
-    // TODO(platform): FERR# drives IRQ13 through a latch that a write to port 0xF0 clears (and
-    // that asserts IGNNE#); the port belongs to the devices, which should lower IRQ13 there.
+    // FERR# drives IRQ13 through the board's latch; the handler's write to port 0xF0 clears it
+    // and lowers the line again (emu_devices::fpu_error).
     cpu.sys.lines.set_irq(13, true);
     Ok(())
 }

@@ -196,6 +196,11 @@ impl Cpu {
         if self.s.v86() && self.iopl() < 3 {
             return Err(Fault::gp(0));
         }
+        if self.nmi_blocked {
+            // Any IRET ends NMI blocking (even one that faults later); a waiting NMI is then due.
+            self.nmi_blocked = false;
+            self.sys.lines.request_attention();
+        }
         if self.s.protected() && !self.s.v86() {
             return crate::interp::system::protected_iret(self, size);
         }

@@ -257,6 +257,9 @@ impl Cpu {
                 {
                     return Stop::Attention;
                 }
+                if self.deliver_nmi() {
+                    continue;
+                }
             }
             if self.s.icount >= self.sys_deadline_icount {
                 self.sync_clock();

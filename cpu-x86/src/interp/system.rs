@@ -26,6 +26,10 @@ pub const CR4_TSD: u32 = 1 << 2;
 pub const CR4_DE: u32 = 1 << 3;
 pub const CR4_PSE: u32 = 1 << 4;
 
+/// The time-stamp counter's frequency: one tick per nanosecond of guest time (1 GHz). With
+/// `--deterministic` (1 ns per instruction) that is one tick per retired instruction.
+pub const TSC_HZ: u64 = 1_000_000_000;
+
 /// Model-specific registers (SDM Vol. 4).
 pub mod msr {
     pub const TSC: u32 = 0x10;
@@ -63,7 +67,11 @@ pub fn exec(cpu: &mut Cpu, i: &Insn) -> Res {
         M::Ud2 => Err(Fault::UD),
         M::Cpuid => {
             let r = &cpu.s.regs;
-            let (a, b, c, d) = cpuid::cpuid(r[reg::EAX], r[reg::ECX]);
+            let (leaf, sub) = (r[reg::EAX], r[reg::ECX]);
+            let (a, b, c, mut d) = cpuid::cpuid(leaf, sub);
+            if leaf == 1 && cpu.apic_enabled() {
+                d |= cpuid::feature::APIC;
+            }
             let r = &mut cpu.s.regs;
             (r[reg::EAX], r[reg::EBX], r[reg::ECX], r[reg::EDX]) = (a, b, c, d);
             Ok(())
@@ -218,9 +226,25 @@ fn mov_cr(cpu: &mut Cpu, i: &Insn) -> Res {
 }
 
 impl Cpu {
-    /// The time-stamp counter.
+    /// The time-stamp counter: guest time at this instruction in ticks of [`TSC_HZ`], plus the
+    /// offset WRMSR and RESET set. It runs on the virtual clock, as the PIT, the RTC and the
+    /// local APIC timer do, so a guest calibrating it against them gets one constant rate: in
+    /// deterministic mode it is a function of retired instructions (the same in both tiers,
+    /// which keep `icount` exact at every instruction that can read it); in real-time mode it
+    /// follows the host clock. It never goes backwards.
     pub fn tsc(&self) -> u64 {
-        self.s.icount.wrapping_add(self.s.tsc_offset)
+        self.time_now().wrapping_add(self.s.tsc_offset)
+    }
+
+    /// Guest nanoseconds as of this instruction (finer than the clock, which devices see as of
+    /// the last sync).
+    fn time_now(&self) -> u64 {
+        self.sys.clock.time_at(self.s.icount)
+    }
+
+    /// Sets the time-stamp counter to `v` (WRMSR to IA32_TIME_STAMP_COUNTER, RESET).
+    pub fn set_tsc(&mut self, v: u64) {
+        self.s.tsc_offset = v.wrapping_sub(self.time_now());
     }
 
     /// Writes CR0 with the SDM's checks: PG without PE, or NW without CD, is #GP(0).

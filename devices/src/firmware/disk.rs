@@ -4,6 +4,9 @@
 //! secondary slave). Floppies and CD-ROMs are not served yet (ATAPI drives are skipped).
 
 use super::{lin, rd16, rd8, set_carry, wr16, wr32, wr8, Bios, Next, Regs};
+use crate::pci::i440fx::VENDOR_INTEL;
+use crate::pci::piix3::{DEVICE_82371SB_IDE, IDETIM_PRIMARY, IDETIM_SECONDARY};
+use crate::pci::{CONFIG_ENABLE, PCI_CONFIG_ADDRESS, PCI_CONFIG_DATA, VENDOR_ID};
 use emu_core::System;
 
 /// An ATA disk found by POST.
@@ -43,6 +46,31 @@ const SECTOR_NOT_FOUND: u8 = 0x04;
 const TIMEOUT: u8 = 0x80;
 const CONTROLLER_FAILURE: u8 = 0x20;
 
+/// PCI configuration address (mechanism #1) of the PIIX3 IDE function, bus 0 device 1 function 1.
+const PIIX3_IDE_CONFIG: u32 = CONFIG_ENABLE | 1 << 11 | 1 << 8;
+
+/// Turns on the IDE decode enable bit (bit 15) of both channels' IDETIM registers when the PIIX3
+/// IDE function is at 00:01.1, as a PC BIOS does before it looks for drives: the register resets
+/// to 0000h (both channels off), and Linux's `ata_piix` skips a channel whose bit is clear.
+/// Direct kernel boot runs no POST and calls this itself. Other bits (timings) stay as they are.
+pub fn enable_ide_decode(sys: &mut System) {
+    sys.io_write(PCI_CONFIG_ADDRESS, 4, PIIX3_IDE_CONFIG | u32::from(VENDOR_ID));
+    let id = sys.io_read(PCI_CONFIG_DATA, 4);
+    if id != u32::from(DEVICE_82371SB_IDE) << 16 | u32::from(VENDOR_INTEL) {
+        return;
+    }
+    for reg in [IDETIM_PRIMARY, IDETIM_SECONDARY] {
+        // IDETIM is a word in the upper or lower half of its dword: address the dword, access the word.
+        sys.io_write(PCI_CONFIG_ADDRESS, 4, PIIX3_IDE_CONFIG | u32::from(reg & !3));
+        let port = PCI_CONFIG_DATA + u16::from(reg & 3);
+        let timing = sys.io_read(port, 2);
+        sys.io_write(port, 2, timing | IDETIM_DECODE_ENABLE);
+    }
+}
+
+/// IDETIM bit 15: the channel's legacy ports are decoded.
+const IDETIM_DECODE_ENABLE: u32 = 0x8000;
+
 /// Polls the status register until BSY clears; `Err` on timeout or ERR.
 fn wait(sys: &mut System, base: u16, want_drq: bool) -> Result<u8, u8> {
     for _ in 0..1_000_000 {
@@ -69,6 +97,7 @@ fn select(sys: &mut System, base: u16, slave: bool, lba_bits: u8) {
 
 /// Finds the ATA disks (IDENTIFY DEVICE on each of the four positions).
 pub(super) fn detect(sys: &mut System) -> Vec<AtaDisk> {
+    enable_ide_decode(sys);
     let mut disks = Vec::new();
     for (base, control) in [(0x1f0u16, 0x3f6u16), (0x170, 0x376)] {
         sys.io_write(control, 1, 0x02); // nIEN: the BIOS polls, no IRQ 14/15
@@ -191,6 +220,9 @@ fn transfer(sys: &mut System, d: &AtaDisk, lba: u64, count: u16, addr: u64, writ
 pub(super) fn int13(bios: &mut Bios, sys: &mut System, regs: &mut Regs) -> Next {
     const LAST_STATUS: u64 = 0x474;
     let drive = regs.dl();
+    if drive < 0x80 {
+        return super::floppy::int13(sys, regs);
+    }
     if drive == super::cdrom::CD_DRIVE && regs.ah() != 0x01 {
         if let Some(cd) = bios.cdrom.clone() {
             let version_in_ah = regs.ah() == 0x41;

@@ -28,18 +28,25 @@
 //! 08h (timer tick), 09h (keyboard IRQ), 10h (video: text modes, teletype, cursor, scrolling,
 //! VBE), 11h, 12h, 13h (hard disks over ATA: CHS and extended reads/writes, parameters), 15h
 //! (E820, E801, 88h, A20, wait, system configuration), 16h, 19h (boot from the first disk), 1Ah
-//! (time and date from the RTC, tick count); El Torito no-emulation boot from the ATAPI CD-ROM and
-//! INT 13h for it as drive E0h (cdrom.rs).
-//! Not provided yet: floppies, El Torito floppy/hard-disk emulation, the PCI BIOS (INT 1Ah B1xx), APM, PnP, SMBIOS
-//! and ACPI tables.
+//! (time and date from the RTC, tick count; the real-mode PCI BIOS, AH = B1h, in pci_bios.rs);
+//! El Torito no-emulation boot from the ATAPI CD-ROM and INT 13h for it as drive E0h (cdrom.rs).
+//! The MP configuration table for the APICs (mptable.rs), written by POST.
+//! Floppy drives A: and B: through the 82077AA and DMA channel 2, INT 13h for them and boot
+//! from A: first (floppy.rs).
+//! Not provided yet: El Torito floppy/hard-disk emulation, the BIOS32 directory and the
+//! 32-bit PCI BIOS entry, APM, PnP, SMBIOS and ACPI tables.
 
 mod cdrom;
 mod disk;
+mod floppy;
 mod keyboard;
+pub mod mptable;
+pub mod pci_bios;
 pub mod rom;
 mod services;
 mod video;
 
+pub use disk::enable_ide_decode;
 pub use services::{init_vectors_and_timers, memory_map};
 
 use emu_core::device::OPEN_BUS;

@@ -32,6 +32,12 @@ pub fn image() -> Vec<u8> {
     // INT 15h 4Fh keyboard intercept... we claim only the RTC and the second 8259.
     put(&mut rom, CONFIG_TABLE as usize, &[0x08, 0x00, 0xfc, 0x01, 0x00, 0x60, 0x00, 0x00, 0x00, 0x00]);
 
+    // The diskette parameter tables (INT 1Eh), one per CMOS drive type, from the PC's address.
+    for t in 1..=5u8 {
+        let at = super::floppy::PARAM_TABLES as usize + (t as usize - 1) * 11;
+        put(&mut rom, at, &super::floppy::param_table(t));
+    }
+
     // Reset vector F000:FFF0: jmp far F000:POST_STUB; the BIOS date; the model byte.
     let [lo, hi] = POST_STUB.to_le_bytes();
     let [slo, shi] = BIOS_SEGMENT.to_le_bytes();

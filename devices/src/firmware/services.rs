@@ -1,7 +1,7 @@
 //! POST and the system services: INT 08h (timer tick), 11h (equipment), 12h (memory size),
 //! 15h (system services), 19h (bootstrap), 1Ah (time of day), and the dispatch of every vector.
 
-use super::{bda, cdrom, disk, keyboard, lin, rd16, set_carry, video, wr16, wr32, wr8, Bios, Next, Regs};
+use super::{bda, cdrom, disk, floppy, keyboard, lin, rd16, set_carry, video, wr16, wr32, wr8, Bios, Next, Regs};
 use super::{BIOS_SEGMENT, STUBS, STUB_SIZE};
 use emu_core::System;
 
@@ -30,7 +30,12 @@ pub(super) fn dispatch(bios: &mut Bios, sys: &mut System, regs: &mut Regs, vecto
         0x15 => int15(bios, sys, regs),
         0x16 => keyboard::int16(sys, regs),
         0x19 => boot(bios, sys, regs),
+        0x1a if regs.ah() == 0xb1 => super::pci_bios::int1a(sys, regs),
         0x1a => int1a(sys, regs),
+        0x0e => {
+            floppy::irq(sys);
+            Next::Return
+        }
         // Other hardware interrupts: acknowledge the PIC(s) so the line can fire again.
         0x0a..=0x0f => {
             sys.io_write(0x20, 1, 0x20);
@@ -69,6 +74,7 @@ impl Bios {
         wr16(sys, bda::MEMORY_KB, BASE_MEMORY_KB);
         wr16(sys, bda::EBDA_SEGMENT, EBDA_SEGMENT);
         wr16(sys, lin(EBDA_SEGMENT, 0), 1); // EBDA size in KiB
+        super::mptable::install(sys); // in the EBDA, when the board has the APICs
         keyboard::init_buffer(sys);
 
         keyboard::init_controller(sys);
@@ -82,6 +88,11 @@ impl Bios {
         wr8(sys, bda::DISK_COUNT, self.disks.len() as u8);
         for (n, d) in self.disks.iter().enumerate() {
             video::print(sys, &format!("Disk {:02X}h: {} ({} MiB)\r\n", 0x80 + n, d.model, d.sectors >> 11));
+        }
+        let floppies = floppy::init(sys);
+        floppy::set_equipment(sys, floppies);
+        if floppies > 0 {
+            video::print(sys, &format!("Floppy drives: {floppies}\r\n"));
         }
         self.cdrom = cdrom::detect(sys);
         if self.cdrom.is_some() {
@@ -130,6 +141,7 @@ fn timer_tick(sys: &mut System, regs: &mut Regs) -> Next {
     } else {
         wr32(sys, bda::TICKS, ticks);
     }
+    floppy::timer_tick(sys);
     sys.io_write(0x20, 1, 0x20);
     let hook = sys.read_phys(0x1c * 4, 4);
     let ours = (BIOS_SEGMENT as u32) << 16 | (STUBS as u32 + 0x1c * STUB_SIZE as u32);
@@ -147,11 +159,19 @@ fn timer_tick(sys: &mut System, regs: &mut Regs) -> Next {
     Next::Jump { cs: (hook >> 16) as u16, ip: hook as u16 }
 }
 
-/// INT 19h: boot from the CD-ROM first if the CMOS boot order (register 3Dh) says so or there is
-/// no hard disk, else from the hard disks in order, then the CD-ROM.
+/// INT 19h: boot from floppy A: first if the CMOS boot order (register 3Dh) starts with the
+/// floppy; then from the CD-ROM first if the boot order says so or there is no hard disk, else
+/// from the hard disks in order, then the CD-ROM; then from A: if not tried yet.
 fn boot(bios: &mut Bios, sys: &mut System, regs: &mut Regs) -> Next {
     sys.io_write(0x70, 1, 0x3d);
-    let cd_first = sys.io_read(0x71, 1) & 0x0f == 3 || bios.disks.is_empty();
+    let first = sys.io_read(0x71, 1) & 0x0f;
+    let floppy_first = first == 1;
+    if floppy_first {
+        if let Some(next) = boot_floppy(sys, regs) {
+            return next;
+        }
+    }
+    let cd_first = first == 3 || bios.disks.is_empty();
     if cd_first {
         if let Some(next) = boot_cdrom(bios, sys, regs) {
             return next;
@@ -165,8 +185,30 @@ fn boot(bios: &mut Bios, sys: &mut System, regs: &mut Regs) -> Next {
             return next;
         }
     }
+    if !floppy_first {
+        if let Some(next) = boot_floppy(sys, regs) {
+            return next;
+        }
+    }
     video::print(sys, "No bootable disk.\r\n");
-    Next::NoBoot("no bootable disk: give one with --disk or --cdrom")
+    Next::NoBoot("no bootable disk: give one with --disk, --cdrom or --fda")
+}
+
+/// Boots drive A:'s boot sector, if there is a floppy with one.
+fn boot_floppy(sys: &mut System, regs: &mut Regs) -> Option<Next> {
+    match floppy::load_boot_sector(sys, BOOT_ADDRESS as u64)? {
+        Ok(()) => {
+            video::print(sys, "Booting from floppy A:...\r\n");
+            *regs = Regs { eip: BOOT_ADDRESS as u32, eflags: 0x202, ..Regs::default() };
+            regs.set_dl(0);
+            regs.set_sp(BOOT_ADDRESS);
+            Some(Next::Jump { cs: 0, ip: BOOT_ADDRESS })
+        }
+        Err(why) => {
+            video::print(sys, &format!("Floppy A: {why}\r\n"));
+            None
+        }
+    }
 }
 
 /// El Torito no-emulation boot from the CD-ROM, if there is one with a boot image.

@@ -9,10 +9,10 @@ use super::{Emitter, SLOTS};
 use crate::helpers::status;
 use crate::layout;
 use cranelift_codegen::ir::{condcodes::IntCC, types, InstBuilder, MemFlagsData, Value};
-use emu_cpu_x86::decode::{Arg, Insn, Mnemonic as M, NO_REG};
+use emu_cpu_x86::decode::{prefix, Arg, Insn, Mnemonic as M, NO_REG};
 use emu_cpu_x86::fault::vector;
 use emu_cpu_x86::flags::{CcOp, Size};
-use emu_cpu_x86::state::{reg, SegReg};
+use emu_cpu_x86::state::{eflags, reg, SegReg};
 use emu_cpu_x86::Cpu;
 
 /// Where an operand is, resolved once per instruction.
@@ -77,7 +77,7 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             // control: jump_near(near_target, osize)
             let target = e.near_target(i);
             e.check_cs_limit(target);
-            e.exit(Some(target), e.k + 1, status::OK);
+            e.exit(Some(target), e.k + 1, status::CHAIN_TAKEN);
             true
         }
         M::Jcc => {
@@ -90,10 +90,10 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             e.b.switch_to_block(taken);
             let t = e.c32(target);
             e.check_cs_limit(t);
-            e.exit(Some(t), e.k + 1, status::OK);
+            e.exit(Some(t), e.k + 1, status::CHAIN_TAKEN);
             e.b.switch_to_block(not_taken);
             let n = e.c32(e.next);
-            e.exit(Some(n), e.k + 1, status::OK);
+            e.exit(Some(n), e.k + 1, status::CHAIN_NEXT);
             true
         }
         M::Call if matches!(a0, Arg::Rel(_)) || plain(a0) => {
@@ -102,7 +102,7 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             e.check_cs_limit(target);
             let next = e.c32(e.next);
             e.push(i.osize, next);
-            e.exit(Some(target), e.k + 1, status::OK);
+            e.exit(Some(target), e.k + 1, status::CHAIN_TAKEN);
             true
         }
         M::Ret => {
@@ -115,7 +115,7 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             let up = e.sp_plus(size.bytes());
             let new = e.b.ins().iadd_imm_s(up, imm as i64);
             e.set_sp(new);
-            e.exit(Some(target), e.k + 1, status::OK);
+            e.exit(Some(target), e.k + 1, status::CHAIN_TAKEN);
             true
         }
         M::Loop | M::Loope | M::Loopne => {
@@ -172,6 +172,10 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             let v = e.reg(0, half);
             let v = e.sext(v, half);
             e.set_reg(0, i.osize, v);
+            true
+        }
+        M::Movs | M::Stos if e.mode.code32() && i.asize == Size::D && i.has(prefix::REP | prefix::REPNE) => {
+            rep_movs_stos(e, i);
             true
         }
         M::Cwd => {
@@ -333,12 +337,154 @@ fn loop_(e: &mut Emitter, i: &Insn, rel: u32) {
     let t = e.c32(target);
     e.check_cs_limit(t);
     e.set_reg(reg::ECX as u8, asize, count);
-    e.exit(Some(t), e.k + 1, status::OK);
+    e.exit(Some(t), e.k + 1, status::CHAIN_TAKEN);
     e.cache = saved;
     e.b.switch_to_block(no);
     e.set_reg(reg::ECX as u8, asize, count);
     let n = e.c32(e.next);
-    e.exit(Some(n), e.k + 1, status::OK);
+    e.exit(Some(n), e.k + 1, status::CHAIN_NEXT);
+}
+
+/// Longest REP MOVS/STOS the inline path copies; longer ones go to the interpreter, whose fast
+/// path moves whole page-sized runs with `memmove`, faster than an element loop.
+const REP_INLINE_MAX: i64 = 64;
+
+/// REP MOVS and REP STOS with 32-bit addressing (string::exec): when ECX is 1 to
+/// [`REP_INLINE_MAX`], TF is clear, and every element on each side lies in one page that has the
+/// TLB tag for its access (a write tag means plain RAM holding no translated code), within the
+/// segment's limit and without wrapping the offset, the elements are copied inline in the
+/// architectural order (so overlapping MOVS replicates as on hardware), then ESI/EDI move by
+/// ECX elements in the direction of DF and ECX becomes 0. Nothing on that path can fault, and it
+/// is one whole execution of the instruction, as the interpreter counts it (ECX is below its
+/// chunk); with ECX = 0 nothing happens. Everything else (a large ECX, page crossings, TLB
+/// misses, MMIO, code pages, limit violations, faults, single-step) is the interpreter's, for
+/// the whole instruction. The instruction still ends its block (the interpreter may leave EIP
+/// on it to continue in the next chunk).
+fn rep_movs_stos(e: &mut Emitter, i: &Insn) {
+    let size = Cpu::size_of(i, 0);
+    let sz = size.bytes() as i64;
+    let movs = i.mnemonic == M::Movs;
+    let count = e.reg32(reg::ECX as u8);
+    // ECX = 0: nothing at all happens.
+    let (nothing, start) = (e.b.create_block(), e.b.create_block());
+    let is_zero = e.b.ins().icmp_imm_u(IntCC::Equal, count, 0);
+    e.b.ins().brif(is_zero, nothing, &[], start, &[]);
+    let saved = e.cache;
+    e.b.switch_to_block(nothing);
+    let next = e.c32(e.next);
+    e.exit(Some(next), e.k + 1, status::CHAIN_NEXT);
+    e.cache = saved;
+    e.terminated = false;
+    e.b.switch_to_block(start);
+    let flags = e.b.ins().load(types::I32, MemFlagsData::trusted(), e.cpu, layout::FLAGS);
+    let down = e.bit_set(flags, eflags::DF);
+    // ECX - 1 < REP_INLINE_MAX (unsigned: ECX = 0 fails too), and no single-step trap.
+    let c1 = e.b.ins().iadd_imm_s(count, -1);
+    let mut ok = e.b.ins().icmp_imm_u(IntCC::UnsignedLessThan, c1, REP_INLINE_MAX);
+    let tf = e.bit_set(flags, eflags::TF);
+    let no_tf = e.b.ins().bxor_imm_u(tf, 1);
+    ok = e.b.ins().band(ok, no_tf);
+    // Bytes from the first element to the last one: (ECX - 1) * size, negated going down.
+    let span = e.b.ins().imul_imm_u(c1, sz);
+    let neg = e.b.ins().ineg(span);
+    let delta = e.b.ins().select(down, neg, span);
+
+    // One side: (host address of the first element, i8 all checks passed).
+    let side = |e: &mut Emitter, seg: SegReg, r: u8, write: bool| -> (Value, Value) {
+        let off = e.reg32(r);
+        let off_last = e.b.ins().iadd(off, delta);
+        // The offset must not wrap between the first and the last element.
+        let up_ok = e.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, off_last, off);
+        let down_ok = e.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, off_last, off);
+        let no_wrap = e.b.ins().select(down, down_ok, up_ok);
+        // Segment checks at both ends cover the run (limits bound a convex range of offsets).
+        let (lin, ok1) = e.seg_check(seg, off, size, write, false);
+        let (lin_last, ok2) = e.seg_check(seg, off_last, size, write, false);
+        let lo = e.b.ins().select(down, lin_last, lin);
+        let hi_first = e.b.ins().select(down, lin, lin_last);
+        let hi = e.b.ins().iadd_imm_s(hi_first, sz - 1);
+        // One page: the lowest and the highest byte share the page and do not wrap.
+        let lo_page = e.b.ins().band_imm_u(lo, !0xfffi64 & 0xffff_ffff);
+        let hi_page = e.b.ins().band_imm_u(hi, !0xfffi64 & 0xffff_ffff);
+        let same = e.b.ins().icmp(IntCC::Equal, lo_page, hi_page);
+        let (entry, hit) = e.tlb_hit(lo, Size::B, if write { layout::TLB_WRITE } else { layout::TLB_READ });
+        let mut all = e.b.ins().band(no_wrap, ok1);
+        for c in [ok2, same, hit] {
+            all = e.b.ins().band(all, c);
+        }
+        let host = e.host_addr(entry, lin);
+        (host, all)
+    };
+    let (dst, dst_ok) = side(e, SegReg::Es, reg::EDI as u8, true);
+    ok = e.b.ins().band(ok, dst_ok);
+    let src = if movs {
+        let (src, src_ok) = side(e, i.seg, reg::ESI as u8, false);
+        ok = e.b.ins().band(ok, src_ok);
+        Some(src)
+    } else {
+        None
+    };
+    let value = (!movs).then(|| e.reg(0, size));
+
+    let (fast, slow) = (e.b.create_block(), e.b.create_block());
+    e.b.set_cold_block(slow);
+    e.b.ins().brif(ok, fast, &[], slow, &[]);
+    let saved = e.cache;
+
+    // The inline loop: element k at dst + k * step (and src + k * step).
+    e.b.switch_to_block(fast);
+    let step_up = e.b.ins().iconst(e.ptr, sz);
+    let step_down = e.b.ins().iconst(e.ptr, -sz);
+    let step = e.b.ins().select(down, step_down, step_up);
+    let (head, body, done) = (e.b.create_block(), e.b.create_block(), e.b.create_block());
+    let n = e.b.append_block_param(head, types::I32);
+    let d = e.b.append_block_param(head, e.ptr);
+    let s = e.b.append_block_param(head, e.ptr);
+    let src0 = src.unwrap_or(dst);
+    e.b.ins().jump(head, &[count.into(), dst.into(), src0.into()]);
+    e.b.switch_to_block(head);
+    let more = e.b.ins().icmp_imm_u(IntCC::NotEqual, n, 0);
+    e.b.ins().brif(more, body, &[], done, &[]);
+    e.b.switch_to_block(body);
+    let g = super::mem::guest();
+    let v = match value {
+        Some(v) => v,
+        None => match size {
+            Size::B => e.b.ins().uload8(types::I32, g, s, 0),
+            Size::W => e.b.ins().uload16(types::I32, g, s, 0),
+            Size::D => e.b.ins().load(types::I32, g, s, 0),
+        },
+    };
+    match size {
+        Size::B => e.b.ins().istore8(g, v, d, 0),
+        Size::W => e.b.ins().istore16(g, v, d, 0),
+        Size::D => e.b.ins().store(g, v, d, 0),
+    };
+    let n1 = e.b.ins().iadd_imm_s(n, -1);
+    let d1 = e.b.ins().iadd(d, step);
+    let s1 = e.b.ins().iadd(s, step);
+    e.b.ins().jump(head, &[n1.into(), d1.into(), s1.into()]);
+    e.b.switch_to_block(done);
+    // ESI/EDI move by ECX elements: delta + one more element.
+    let elem_up = e.c32(size.bytes());
+    let elem_down = e.c32(size.bytes().wrapping_neg());
+    let elem = e.b.ins().select(down, elem_down, elem_up);
+    let moved = e.b.ins().iadd(delta, elem);
+    for r in if movs { &[reg::EDI, reg::ESI][..] } else { &[reg::EDI][..] } {
+        let old = e.reg32(*r as u8);
+        let new = e.b.ins().iadd(old, moved);
+        e.set_reg32(*r as u8, new);
+    }
+    let zero = e.c32(0);
+    e.set_reg32(reg::ECX as u8, zero);
+    let next = e.c32(e.next);
+    e.exit(Some(next), e.k + 1, status::CHAIN_NEXT);
+
+    // Everything else: the interpreter runs the whole instruction (it is the block's last).
+    e.cache = saved;
+    e.terminated = false;
+    e.b.switch_to_block(slow);
+    e.generic(true, false);
 }
 
 impl Emitter<'_> {

@@ -19,14 +19,21 @@ use emu_cpu_x86::state::{attr, SegReg};
 use emu_cpu_x86::tlb::TLB_SIZE;
 
 /// Guest memory: may be unaligned, never traps (the TLB says it is mapped), little-endian.
-fn guest() -> MemFlagsData {
+pub(super) fn guest() -> MemFlagsData {
     MemFlagsData::new().with_notrap().with_endianness(Endianness::Little)
 }
 
 impl Emitter<'_> {
     /// `Cpu::linear`'s common case inline: (linear address, i8 "inline path may be taken").
     /// `off16`: the offset is known to be below 0x10000, so `off + size - 1` cannot wrap.
-    fn seg_check(&mut self, seg: SegReg, off: Value, size: Size, write: bool, off16: bool) -> (Value, Value) {
+    pub(super) fn seg_check(
+        &mut self,
+        seg: SegReg,
+        off: Value,
+        size: Size,
+        write: bool,
+        off16: bool,
+    ) -> (Value, Value) {
         let n = seg as usize;
         let t = MemFlagsData::trusted();
         let base = self.b.ins().load(types::I32, t, self.cpu, layout::seg_base(n));
@@ -54,7 +61,7 @@ impl Emitter<'_> {
 
     /// The TLB entry for `lin` (in the set of the block's privilege), and whether its `tag_at`
     /// tag matches an access of `size` bytes that stays in the page.
-    fn tlb_hit(&mut self, lin: Value, size: Size, tag_at: i32) -> (Value, Value) {
+    pub(super) fn tlb_hit(&mut self, lin: Value, size: Size, tag_at: i32) -> (Value, Value) {
         let page = self.b.ins().ushr_imm_u(lin, 12);
         let idx = self.b.ins().band_imm_u(page, TLB_SIZE as i64 - 1);
         let idx = self.widen_to_ptr(idx);
@@ -77,14 +84,23 @@ impl Emitter<'_> {
         }
     }
 
-    fn host_addr(&mut self, entry: Value, lin: Value) -> Value {
+    pub(super) fn host_addr(&mut self, entry: Value, lin: Value) -> Value {
         let addend = self.b.ins().load(self.ptr, MemFlagsData::trusted(), entry, layout::TLB_ADDEND);
         let l = self.widen_to_ptr(lin);
         self.b.ins().iadd(l, addend)
     }
 
+    /// Counts one inlined access in the current instruction (for the TLB hit rate in `--stats`:
+    /// accesses that completed inline are these minus the helper calls).
+    fn count_access(&mut self) {
+        if let Some(n) = self.accesses.last_mut() {
+            *n += 1;
+        }
+    }
+
     /// Loads `size` bytes at `seg:off` (zero-extended to i32). Faults leave the block.
     pub(super) fn load(&mut self, seg: SegReg, off: Value, size: Size, off16: bool) -> Value {
+        self.count_access();
         let (lin, ok) = self.seg_check(seg, off, size, false, off16);
         let (entry, hit) = self.tlb_hit(lin, size, layout::TLB_READ);
         let go = self.b.ins().band(ok, hit);
@@ -118,6 +134,7 @@ impl Emitter<'_> {
     /// Stores the low `size` bytes of `v` at `seg:off`. Faults leave the block; a store onto a
     /// page holding translated code is remembered so the block stops after this instruction.
     pub(super) fn store(&mut self, seg: SegReg, off: Value, size: Size, v: Value, off16: bool) {
+        self.count_access();
         let (lin, ok) = self.seg_check(seg, off, size, true, off16);
         let (entry, hit) = self.tlb_hit(lin, size, layout::TLB_WRITE);
         let go = self.b.ins().band(ok, hit);

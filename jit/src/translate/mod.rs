@@ -104,6 +104,12 @@ pub struct Translator {
     isa: OwnedTargetIsa,
     ctx: Context,
     fctx: FunctionBuilderContext,
+    /// Of the block [`Translator::build`] built last: inlined memory accesses (TLB fast path
+    /// sites) in its first `k` instructions, for every `k` from 0 to its length.
+    pub accesses: Vec<u32>,
+    /// See `Options::inject_bug_at` (tests of `--cpu check` only).
+    #[doc(hidden)]
+    pub inject_bug_at: Option<u32>,
 }
 
 /// Translation failed (a bug in emu or a Cranelift limit, never a guest condition).
@@ -117,7 +123,14 @@ impl Translator {
         let set = |f: &mut settings::Builder, k: &str, v: &str| {
             f.set(k, v).map_err(|e| TranslateError(format!("cranelift setting {k}={v}: {e}")))
         };
-        set(&mut flags, "opt_level", "speed")?;
+        // Compile time, not code quality, decides how fast a kernel boots: "none" skips the
+        // e-graph optimiser, which cut CPU time per block by about a quarter on the Linux boot
+        // with no loss we could measure on the integer-mix bench (README, "Performance"). The
+        // backtracking register allocator stays: "single_pass" compiled faster per block but
+        // made 2.6 times more code, so the code cache filled up and blocks were compiled again.
+        set(&mut flags, "opt_level", "none")?;
+        // The code is copied into our own memory and never registered with an unwinder.
+        set(&mut flags, "unwind_info", "false")?;
         set(&mut flags, "is_pic", "false")?;
         // Our code calls only the helpers, with small frames.
         set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
@@ -125,7 +138,13 @@ impl Translator {
             .map_err(|e| TranslateError(format!("no Cranelift backend for this host: {e}")))?
             .finish(settings::Flags::new(flags))
             .map_err(|e| TranslateError(format!("Cranelift ISA: {e}")))?;
-        Ok(Translator { isa, ctx: Context::new(), fctx: FunctionBuilderContext::new() })
+        Ok(Translator {
+            isa,
+            ctx: Context::new(),
+            fctx: FunctionBuilderContext::new(),
+            accesses: Vec::new(),
+            inject_bug_at: None,
+        })
     }
 
     /// The host's pointer type in IR.
@@ -147,7 +166,9 @@ impl Translator {
         {
             let b = FunctionBuilder::new(&mut func, &mut self.fctx);
             let mut e = Emitter::new(b, ptr, self.isa.default_call_conv(), key.mode, symbolic, insns);
+            e.inject_bug_at = self.inject_bug_at;
             e.body(insns, eips);
+            self.accesses = std::mem::take(&mut e.accesses);
             e.finish(self.isa.frontend_config());
         }
         func
@@ -240,6 +261,9 @@ pub(crate) struct Emitter<'a> {
     smc: Vec<Value>,
     /// The block has been closed by an exit.
     terminated: bool,
+    /// Inlined memory accesses in instructions `0..k`, for `k` up to the current instruction.
+    accesses: Vec<u32>,
+    inject_bug_at: Option<u32>,
 }
 
 impl<'a> Emitter<'a> {
@@ -279,6 +303,8 @@ impl<'a> Emitter<'a> {
             fault_exit: None,
             smc: Vec::new(),
             terminated: false,
+            accesses: vec![0],
+            inject_bug_at: None,
         }
     }
 
@@ -292,12 +318,18 @@ impl<'a> Emitter<'a> {
             self.at_start = self.cache;
             self.fault_exit = None;
             self.smc.clear();
+            self.accesses.push(*self.accesses.last().unwrap_or(&0));
             let last = k + 1 == insns.len();
             if !insn::emit(self, i) {
-                self.generic(last);
+                self.generic(last, !ends_block(i));
             }
             if self.terminated {
                 return;
+            }
+            if self.inject_bug_at == Some(eip) {
+                let v = self.reg32(0);
+                let bad = self.b.ins().bxor_imm_u(v, 1);
+                self.set_reg32(0, bad);
             }
             if !self.smc.is_empty() && !last {
                 self.leave_if_smc();
@@ -305,7 +337,7 @@ impl<'a> Emitter<'a> {
         }
         // Fell off the end (length cap, page end, or an instruction that could not be fetched).
         let next = self.c32(self.next);
-        self.exit(Some(next), insns.len(), status::OK);
+        self.exit(Some(next), insns.len(), status::CHAIN_NEXT);
     }
 
     /// Fills in the pending exits, seals everything.
@@ -465,8 +497,10 @@ impl<'a> Emitter<'a> {
         self.b.switch_to_block(cont);
     }
 
-    /// The default translation: the interpreter runs the instruction.
-    fn generic(&mut self, last: bool) {
+    /// The default translation: the interpreter runs the instruction. `chain`: as the last
+    /// instruction of the block, it does not end blocks (the block ended at its length cap or the
+    /// page end), so a normal completion may be chained to the next block.
+    fn generic(&mut self, last: bool, chain: bool) {
         self.flush(0..SLOTS);
         self.cache = [None; SLOTS];
         self.flags = FlagSrc::Unknown;
@@ -481,7 +515,13 @@ impl<'a> Emitter<'a> {
             self.store_icount(self.k + 1);
             let is_fault = self.b.ins().icmp_imm_u(IntCC::Equal, st, status::FAULT as i64);
             let (fault, ok) = (self.c32(status::FAULT), self.c32(status::OK));
-            let r = self.b.ins().select(is_fault, fault, ok);
+            let mut r = self.b.ins().select(is_fault, fault, ok);
+            if chain {
+                // OK chains; SMC (the dispatcher must invalidate first) and FAULT do not.
+                let is_ok = self.b.ins().icmp_imm_u(IntCC::Equal, st, status::OK as i64);
+                let next = self.c32(status::CHAIN_NEXT);
+                r = self.b.ins().select(is_ok, next, r);
+            }
             self.b.ins().return_(&[r]);
             self.terminated = true;
         } else {

@@ -1,0 +1,75 @@
+//! Warm-up (`emu_jit::warmup`): blocks run in the interpreter their first times, then
+//! translated; the run is the same as the interpreter's, instruction for instruction, whatever
+//! the budget.
+
+mod common;
+
+use common::*;
+use emu_cpu_x86::Stop;
+use emu_jit::{Jit, Options};
+use iced_x86::code_asm::*;
+
+fn loop_program(iterations: u32) -> Vec<u8> {
+    asm(32, |a| {
+        let mut top = a.create_label();
+        a.mov(ecx, iterations)?;
+        a.xor(eax, eax)?;
+        a.set_label(&mut top)?;
+        a.add(eax, ecx)?;
+        a.rol(eax, 3)?;
+        a.mov(dword_ptr(0x2000), eax)?;
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        a.hlt()
+    })
+}
+
+fn jit(warmup: u32) -> Jit {
+    Jit::new(Options { code_size: 1 << 20, warmup, ..Options::default() }).unwrap()
+}
+
+/// Runs to HLT in slices of `slice` instructions.
+fn run_sliced(j: &mut Jit, c: &mut emu_cpu_x86::Cpu, slice: u64) {
+    for _ in 0..100_000 {
+        match j.run(c, slice) {
+            Stop::Budget => continue,
+            Stop::Halted => return,
+            other => panic!("stopped with {other:?}"),
+        }
+    }
+    panic!("did not halt");
+}
+
+#[test]
+fn a_warming_loop_runs_as_in_the_interpreter_then_translated() {
+    let code = loop_program(50);
+    let mut reference = flat32(&code);
+    assert_eq!(reference.run(1_000_000), Stop::Halted);
+    // Slices of 1, 3 and 7 instructions cut the interpreted blocks everywhere.
+    for slice in [1, 3, 7, 1_000_000] {
+        let mut c = flat32(&code);
+        let mut j = jit(3);
+        run_sliced(&mut j, &mut c, slice);
+        assert_same(&reference, &c, &format!("warm-up 3, slices of {slice}"));
+        assert!(j.stats.warmup_insns >= 3 * 5, "the loop body ran interpreted first: {:?}", j.stats);
+        if slice > 5 {
+            // (Slices shorter than the 5-instruction loop body never fit a block.)
+            assert!(j.stats.jit_insns > 100, "then translated: {:?}", j.stats);
+        }
+    }
+}
+
+#[test]
+fn code_that_runs_once_is_not_translated() {
+    let code = loop_program(1);
+    let mut c = flat32(&code);
+    let mut j = jit(2);
+    run_sliced(&mut j, &mut c, 1_000_000);
+    assert_eq!(j.stats.blocks_compiled, 0, "{:?}", j.stats);
+    assert_eq!(c.s.regs[0], 1u32.rotate_left(3));
+    // Without warm-up the same code is translated at once.
+    let mut c = flat32(&code);
+    let mut j = jit(0);
+    run_sliced(&mut j, &mut c, 1_000_000);
+    assert!(j.stats.blocks_compiled > 0 && j.stats.warmup_insns == 0, "{:?}", j.stats);
+}
