@@ -123,14 +123,7 @@ pub fn demo_rom() -> Result<Vec<u8>, RomError> {
     a.xor(di, di)?;
     a.mov(si, screen)?;
     a.mov(ah, 0x1fu32)?;
-    let (mut next, mut done) = (a.create_label(), a.create_label());
-    a.set_label(&mut next)?;
-    a.lodsb()?;
-    a.test(al, al)?;
-    a.je(done)?;
-    a.stosw()?;
-    a.jmp(next)?;
-    a.set_label(&mut done)?;
+    screen_string(a)?;
     a.xor(ax, ax)?;
     a.mov(es, ax)?;
     rom.print("Counting in the guest: ")?;
@@ -171,6 +164,20 @@ pub fn demo_rom() -> Result<Vec<u8>, RomError> {
     a.mov(cx, 8u32)?;
     a.rep().outsb()?;
     rom.finish()
+}
+
+/// Emits the copy of the NUL-terminated string at DS:SI to the text screen at ES:DI, each
+/// character with the attribute in AH (SI and DI end past the string).
+fn screen_string(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    let (mut next, mut done) = (a.create_label(), a.create_label());
+    a.set_label(&mut next)?;
+    a.lodsb()?;
+    a.test(al, al)?;
+    a.je(done)?;
+    a.stosw()?;
+    a.jmp(next)?;
+    a.set_label(&mut done)?;
+    Ok(())
 }
 
 /// The labels of the interactive part's subroutines.
@@ -301,14 +308,7 @@ fn interactive(rom: &mut RomBuilder, power_off: CodeLabel) -> Result<(), RomErro
     a.mov(di, ROW)?;
     a.mov(si, help)?;
     a.mov(ah, 0x1eu32)?;
-    let (mut next, mut done) = (a.create_label(), a.create_label());
-    a.set_label(&mut next)?;
-    a.lodsb()?;
-    a.test(al, al)?;
-    a.je(done)?;
-    a.stosw()?;
-    a.jmp(next)?;
-    a.set_label(&mut done)?;
+    screen_string(a)?;
     a.mov(di, TEXT_ROW * ROW)?;
     a.call(r.set_cursor)?;
     a.call(r.toggle_pointer)?;

@@ -314,9 +314,15 @@ pub(super) fn int13(bios: &mut Bios, sys: &mut System, regs: &mut Regs) -> Next 
         }
         _ => Err(BAD_COMMAND),
     };
+    int13_return(sys, regs, LAST_STATUS, result)
+}
+
+/// How every INT 13h function ends: the status in AH and in the BDA byte `last_status_at`
+/// (function 01h reads it back), CF set exactly when the status is not zero.
+pub(super) fn int13_return(sys: &mut System, regs: &mut Regs, last_status_at: u64, result: Result<(), u8>) -> Next {
     let status = result.err().unwrap_or(0);
     regs.set_ah(status);
-    wr8(sys, LAST_STATUS, status);
+    wr8(sys, last_status_at, status);
     set_carry(sys, regs, status != 0);
     Next::Return
 }

@@ -502,11 +502,7 @@ pub(super) fn int13(sys: &mut System, regs: &mut Regs) -> Next {
         }
         _ => Err(BAD_COMMAND),
     };
-    let status = result.err().unwrap_or(0);
-    regs.set_ah(status);
-    wr8(sys, LAST_STATUS, status);
-    set_carry(sys, regs, status != 0);
-    Next::Return
+    super::disk::int13_return(sys, regs, LAST_STATUS, result)
 }
 
 /// Fills in the equipment word's floppy bits (POST).
