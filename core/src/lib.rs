@@ -22,6 +22,6 @@ pub use device::{
     AddressSpace, Device, DeviceId, GuestMemory, InterruptController, LocalAck, LocalInterruptController, Remap, Shadow,
 };
 pub use error::Error;
-pub use lines::{ExitReason, Lines};
+pub use lines::{ExitReason, IrqEdges, Lines};
 pub use memory::{GuestRam, Rom};
 pub use system::{PageBacking, System};

@@ -18,9 +18,17 @@ pub enum ExitReason {
     Stop,
 }
 
+/// Number of IRQ lines on the board (bit n of [`Lines::irq_levels`] is line n).
+pub const IRQ_LINES: usize = 32;
+
 #[derive(Debug, Default)]
 struct Inner {
     irq_levels: AtomicU32,
+    /// Rising edges of each line, counted since power-on (wrapping).
+    irq_rises: [AtomicU32; IRQ_LINES],
+    /// Rising edges of all lines together: a reader whose copy of it is current can skip the
+    /// per-line counts.
+    irq_rises_total: AtomicU32,
     a20: AtomicBool,
     a20_changes: AtomicU64,
     reset: AtomicBool,
@@ -28,6 +36,22 @@ struct Inner {
     firmware_call: AtomicBool,
     nmi: AtomicBool,
     any: AtomicBool, // "something needs the dispatcher's attention"
+}
+
+/// One reader's place in the history of the IRQ lines' rising edges (an interrupt controller
+/// keeps one; see [`Lines::take_irq_edges`]).
+///
+/// Why edges are recorded on the wires rather than found by comparing levels: controllers look
+/// at the lines only when asked (the CPU polling INTR, a port access), so a device that lowers
+/// and raises its line between two looks (a guest reads a byte and the next one replaces it at
+/// once) would leave the line "still high" and an edge-triggered input would never fire again.
+/// Every controller on the lines (the 8259A pair and the I/O APIC both listen to the ISA IRQs)
+/// keeps its own `IrqEdges`, so each sees every edge. A new one starts at power-on: a line that
+/// is already high counts as having risen.
+#[derive(Debug, Clone, Default)]
+pub struct IrqEdges {
+    total: u32,
+    per_line: [u32; IRQ_LINES],
 }
 
 /// A handle to the board's wires. Cheap to clone; all clones see the same wires.
@@ -41,11 +65,16 @@ impl Lines {
         lines
     }
 
-    /// Drives IRQ line `irq` high or low (level semantics; edge detection is the PIC's business).
+    /// Drives IRQ line `irq` high or low. A low-to-high change is also counted as a rising edge,
+    /// so that an interrupt controller sees it even if the line falls again (or fell and rose
+    /// again) before the controller next looks: see [`IrqEdges`].
     pub fn set_irq(&self, irq: u8, high: bool) {
         let bit = 1u32 << irq;
         if high {
-            self.0.irq_levels.fetch_or(bit, Relaxed);
+            if self.0.irq_levels.fetch_or(bit, Relaxed) & bit == 0 {
+                self.0.irq_rises[irq as usize].fetch_add(1, Relaxed);
+                self.0.irq_rises_total.fetch_add(1, Relaxed);
+            }
         } else {
             self.0.irq_levels.fetch_and(!bit, Relaxed);
         }
@@ -55,6 +84,31 @@ impl Lines {
     /// The levels of all IRQ lines, bit n for line n.
     pub fn irq_levels(&self) -> u32 {
         self.0.irq_levels.load(Relaxed)
+    }
+
+    /// Whether some line rose since `seen` last took its edges (one load: cheap enough for every
+    /// look of an interrupt controller).
+    pub fn irq_edges_pending(&self, seen: &IrqEdges) -> bool {
+        self.0.irq_rises_total.load(Relaxed) != seen.total
+    }
+
+    /// The lines that rose at least once since `seen` last took its edges (bit n = line n), and
+    /// moves `seen` up to now. Several rises of one line between two looks count as one.
+    pub fn take_irq_edges(&self, seen: &mut IrqEdges) -> u32 {
+        let total = self.0.irq_rises_total.load(Relaxed);
+        if total == seen.total {
+            return 0;
+        }
+        seen.total = total;
+        let mut edges = 0;
+        for (line, (count, seen)) in self.0.irq_rises.iter().zip(seen.per_line.iter_mut()).enumerate() {
+            let count = count.load(Relaxed);
+            if count != *seen {
+                *seen = count;
+                edges |= 1 << line;
+            }
+        }
+        edges
     }
 
     /// Whether address line 20 is enabled (it starts enabled, as after a modern BIOS).
@@ -183,6 +237,28 @@ mod tests {
         l.request_exit(ExitReason::DebugExit(0));
         l.request_exit(ExitReason::PowerOff);
         assert_eq!(l.exit(), Some(ExitReason::DebugExit(0)));
+    }
+
+    #[test]
+    fn every_reader_sees_every_rising_edge() {
+        let l = Lines::new();
+        let (mut pic, mut ioapic) = (IrqEdges::default(), IrqEdges::default());
+        l.set_irq(1, true);
+        assert!(l.irq_edges_pending(&pic));
+        assert_eq!(l.take_irq_edges(&mut pic), 1 << 1);
+        assert!(!l.irq_edges_pending(&pic));
+        assert_eq!(l.take_irq_edges(&mut pic), 0);
+        // Driving a high line high again is no edge; falling and rising again between two looks is.
+        l.set_irq(1, true);
+        assert_eq!(l.take_irq_edges(&mut pic), 0);
+        l.set_irq(1, false);
+        l.set_irq(1, true);
+        l.set_irq(12, true);
+        l.set_irq(12, false);
+        assert_eq!(l.take_irq_edges(&mut pic), 1 << 1 | 1 << 12);
+        // The other reader has taken nothing yet and sees both lines (line 1 rose twice: one edge).
+        assert_eq!(l.take_irq_edges(&mut ioapic), 1 << 1 | 1 << 12);
+        assert_eq!(l.irq_levels(), 1 << 1);
     }
 
     #[test]

@@ -26,8 +26,8 @@
 //! masked or stops short of the sector is an overrun (ST1 OR).
 //!
 //! **Time:** seeks, transfers and resets complete at once; the interrupt is raised as soon as the
-//! command's execution ends, and its rising edges are also posted to the PIC's edge latch (it can
-//! fall and rise again between two looks of the PIC at the line). After every reset the four
+//! command's execution ends (it can fall and rise again between two looks of the PIC at the line:
+//! [`Lines`] records the rising edge for it). After every reset the four
 //! drive-polling statuses wait for SENSE INTERRUPT STATUS, also with CONFIGURE's POLL bit set. **Not emulated:** drive motors and their spin-up (the drive reads
 //! whether or not its motor bit is on), head load and step timing, power-down (DSR bit 6), the
 //! tape drive register beyond storing it, precompensation, deleted-data marks, the FIFO
@@ -43,7 +43,6 @@ use thiserror::Error;
 use crate::i8237::DmaChannels;
 use crate::ide::{open_disk, BlockBackend, BlockError, DiskError};
 use crate::mc146818::FloppyType;
-use crate::pic8259::EdgeLatch;
 
 /// Region of the registers at 0x3F0-0x3F5.
 pub const REGION_MAIN: u8 = 0;
@@ -279,11 +278,6 @@ struct DataCmd {
 /// The 82077AA.
 pub struct Fdc82077 {
     lines: Lines,
-    /// The PIC's edge latch: the interrupt can drop and rise again between two looks of the PIC
-    /// at the lines (a SENSE INTERRUPT STATUS and the next SEEK), so rising edges are posted.
-    edges: Option<EdgeLatch>,
-    /// The level IRQ 6 is driven at.
-    irq_out: bool,
     dma: DmaChannels,
     drives: [Drive; 4],
     dor: u8,
@@ -325,8 +319,6 @@ impl Fdc82077 {
     pub fn new(lines: Lines, dma: DmaChannels) -> Self {
         let mut f = Fdc82077 {
             lines,
-            edges: None,
-            irq_out: false,
             dma,
             drives: Default::default(),
             dor: 0,
@@ -347,12 +339,6 @@ impl Fdc82077 {
         };
         f.reset(false); // held in reset by DOR = 0 until the firmware releases it
         f
-    }
-
-    /// Also posts the interrupt's rising edges to `latch` (the PIC's).
-    pub fn with_edge_latch(mut self, latch: EdgeLatch) -> Self {
-        self.edges = Some(latch);
-        self
     }
 
     /// Connects drive `n` (0 or 1) with `disk` in it; the drive reports a disk change.
@@ -414,12 +400,6 @@ impl Fdc82077 {
     fn update_irq(&mut self) {
         let pending = self.int_pending || self.reset_polls > 0 || self.drives.iter().any(|d| d.seek_end.is_some());
         let level = pending && self.dor & DOR_DMAGATE != 0;
-        if level && !self.irq_out {
-            if let Some(e) = &self.edges {
-                e.pulse(FDC_IRQ);
-            }
-        }
-        self.irq_out = level;
         self.lines.set_irq(FDC_IRQ, level);
     }
 

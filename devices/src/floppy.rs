@@ -8,7 +8,6 @@ use crate::fpu_error::{FpuErrorLatch, FPU_ERROR_PORT};
 use crate::i8237::{
     Dma8237, DMA1_BASE, DMA1_PORTS, DMA2_BASE, DMA2_PORTS, PAGE_BASE, PAGE_PORTS, REGION_DMA1, REGION_DMA2, REGION_PAGE,
 };
-use crate::pic8259::Pic8259;
 
 /// The devices [`attach_dma_and_floppy`] added.
 #[derive(Debug, Clone, Copy)]
@@ -29,9 +28,6 @@ pub fn attach_dma_and_floppy(sys: &mut System, drives: [Option<FloppyDisk>; 2]) 
     sys.map_io(PAGE_BASE, PAGE_PORTS, dma, REGION_PAGE)?;
 
     let mut fdc = Fdc82077::new(sys.lines.clone(), channels);
-    if let Some(pic) = sys.find_device::<Pic8259>() {
-        fdc = fdc.with_edge_latch(pic.edge_latch());
-    }
     for (n, disk) in drives.into_iter().enumerate() {
         if let Some(disk) = disk {
             fdc.insert(n, disk);

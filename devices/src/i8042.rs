@@ -29,11 +29,9 @@
 //! reads the output buffer the next byte from a device waits [`BYTE_GAP_NS`], so each byte gives
 //! the IRQ line a fresh edge for the PIC; the controller's own replies load at once. IRQ 1 is high
 //! while the output buffer holds keyboard or controller data and KIE is set, IRQ 12 while it holds
-//! mouse data and MIE is set. Each rising edge of IRQ 1 and 12 is also posted to the interrupt
-//! controllers' edge latches ([`I8042::add_edge_latch`]): a guest that polls with interrupts
-//! disabled takes a byte (the line falls) before the PIC looks, so without the latch the PIC would
-//! see the next byte's line as still high, with no edge, and a guest halting for it would wait
-//! forever. Writing to a device clears that port's disable bit, as the
+//! mouse data and MIE is set. A guest that polls with interrupts disabled takes a byte (the line
+//! falls) and the next one arrives (it rises) before the PIC looks; [`Lines`] records that rising
+//! edge, so the PIC still latches it. Writing to a device clears that port's disable bit, as the
 //! controller enables the clock line to transmit (firmware such as SeaBIOS sends device commands
 //! with both ports disabled and waits for the reply).
 //!
@@ -48,7 +46,6 @@ use std::collections::VecDeque;
 
 use emu_core::{ClockHandle, Device, Lines};
 
-use crate::pic8259::EdgeLatch;
 use crate::ps2_keyboard::{KeyboardInput, Ps2Keyboard};
 use crate::ps2_mouse::{MouseInput, Ps2Mouse};
 
@@ -206,8 +203,6 @@ pub struct I8042 {
     poll_at: Option<u64>,
     irq1: bool,
     irq12: bool,
-    /// Where rising edges of IRQ 1 and 12 are posted (the PIC's latch).
-    edges: Vec<EdgeLatch>,
     pub keyboard: Ps2Keyboard,
     pub mouse: Ps2Mouse,
 }
@@ -233,7 +228,6 @@ impl I8042 {
             poll_at: None,
             irq1: false,
             irq12: false,
-            edges: Vec::new(),
             keyboard: Ps2Keyboard::new(),
             mouse: Ps2Mouse::new(),
         }
@@ -256,12 +250,6 @@ impl I8042 {
         if self.poll_at.is_none() {
             self.poll_at = Some(self.clock.now() + INPUT_POLL_NS);
         }
-    }
-
-    /// Posts the rising edges of IRQ 1 and 12 to `latch` too (an interrupt controller's), so
-    /// that none is lost between two looks of the controller at the lines.
-    pub fn add_edge_latch(&mut self, latch: EdgeLatch) {
-        self.edges.push(latch);
     }
 
     /// The command byte.
@@ -353,11 +341,6 @@ impl I8042 {
             if *line != high {
                 *line = high;
                 self.lines.set_irq(irq, high);
-                if high {
-                    for latch in &self.edges {
-                        latch.pulse(irq);
-                    }
-                }
             }
         }
     }
@@ -667,26 +650,25 @@ mod tests {
     }
 
     #[test]
-    fn every_rising_edge_reaches_the_edge_latch() {
+    fn every_byte_gives_its_line_a_rising_edge() {
         // A guest polling with interrupts off takes each byte before the PIC looks at the line:
-        // the PIC would see it high, then high again, and only the latch tells it of the edges.
+        // the PIC would see it high, then high again, and only the recorded edges tell it more.
         let mut b = Bench::new();
-        let latch = EdgeLatch::default();
-        b.kbc.add_edge_latch(latch.clone());
+        let mut edges = emu_core::IrqEdges::default();
         b.kbc.keyboard.press(KeyCode::KeyA);
         b.kbc.keyboard.release(KeyCode::KeyA);
         for _ in 0..2 {
             b.run_for(BYTE_GAP_NS);
-            assert_eq!(latch.take(), 1 << KBD_IRQ, "an edge for each byte");
+            assert_eq!(b.lines.take_irq_edges(&mut edges), 1 << KBD_IRQ, "an edge for each byte");
             b.kbc.read(REGION_DATA, 0, 1);
-            assert_eq!(latch.take(), 0, "no edge when the line falls");
+            assert_eq!(b.lines.take_irq_edges(&mut edges), 0, "no edge when the line falls");
         }
         // The mouse's edges go to IRQ 12.
         b.cmd(CMD_WRITE_CCB);
         b.data(CCB_KIE | CCB_MIE);
         b.cmd(CMD_WRITE_AUX_OBUF);
         b.data(0x08);
-        assert_eq!(latch.take(), 1 << AUX_IRQ);
+        assert_eq!(b.lines.take_irq_edges(&mut edges), 1 << AUX_IRQ);
     }
 
     #[test]

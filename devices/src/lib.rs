@@ -74,7 +74,7 @@ pub use pc::attach_pc_timers_and_pic;
 pub use pc_input::{attach_rtc_and_keyboard, PcInputDevices};
 pub use pci::{PciBus, PciFunction};
 pub use pci_ide::{attach_pci_and_ide, AttachError, PciIde};
-pub use pic8259::{EdgeLatch, Pic8259};
+pub use pic8259::Pic8259;
 pub use pit8254::{Pit8254, PIT_HZ};
 pub use port61::Port61;
 pub use port92::Port92;

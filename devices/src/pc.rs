@@ -12,18 +12,16 @@ use crate::pit8254::{Pit8254, PIT_BASE, PIT_PORTS, REGION_PIT, REGION_PORT61};
 use crate::port61::PORT61;
 
 /// Adds the 8259A pair (and makes it the system's interrupt controller) and the 8254 with port
-/// 0x61. The PIT posts IRQ0's rising edges to the PIC's edge latch, so no timer tick is lost
-/// while the CPU runs with interrupts disabled. Returns `(pic, pit)`.
+/// 0x61. Returns `(pic, pit)`.
 pub fn attach_pc_timers_and_pic(sys: &mut System) -> Result<(DeviceId, DeviceId), Error> {
     let pic = Pic8259::new(sys.lines.clone());
-    let edges = pic.edge_latch();
     let pic = sys.add_device(Box::new(pic));
     sys.map_io(PIC_MASTER_BASE, PIC_PORTS, pic, REGION_MASTER)?;
     sys.map_io(PIC_SLAVE_BASE, PIC_PORTS, pic, REGION_SLAVE)?;
     sys.map_io(ELCR_BASE, ELCR_PORTS, pic, REGION_ELCR)?;
     sys.set_interrupt_controller(pic);
 
-    let pit = Pit8254::new(sys.lines.clone(), sys.clock.handle()).with_edge_latch(edges);
+    let pit = Pit8254::new(sys.lines.clone(), sys.clock.handle());
     let pit = sys.add_device(Box::new(pit));
     sys.map_io(PIT_BASE, PIT_PORTS, pit, REGION_PIT)?;
     sys.map_io(PORT61, 1, pit, REGION_PORT61)?;

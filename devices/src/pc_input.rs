@@ -72,18 +72,13 @@ pub struct PcInputDevices {
 /// Adds the MC146818 RTC/CMOS at 0x70-0x71 (IRQ 8) whose clock reads `start_unix_secs` at
 /// power-on and then follows guest time, the 8042 keyboard controller at 0x60 and 0x64 (IRQ 1
 /// and 12) with a PS/2 keyboard and mouse, and port 0x92. The CMOS NVRAM is left empty: fill it
-/// with [`crate::mc146818::CmosConfig`] through `sys.device_mut::<Mc146818>(devs.rtc)`. Attach the
-/// PIC first ([`crate::attach_pc_timers_and_pic`]): the 8042 posts its rising edges to its latch.
+/// with [`crate::mc146818::CmosConfig`] through `sys.device_mut::<Mc146818>(devs.rtc)`.
 pub fn attach_rtc_and_keyboard(sys: &mut System, start_unix_secs: u64) -> Result<PcInputDevices, Error> {
     let rtc = Mc146818::new(start_unix_secs, sys.lines.clone(), sys.clock.handle());
     let rtc = sys.add_device(Box::new(rtc));
     sys.map_io(RTC_PORT, RTC_PORTS, rtc, 0)?;
 
     let mut kbc = I8042::new(sys.lines.clone(), sys.clock.handle());
-    // The PIC (attached before, by attach_pc_timers_and_pic) latches the 8042's rising edges.
-    if let Some(pic) = sys.find_device::<crate::pic8259::Pic8259>() {
-        kbc.add_edge_latch(pic.edge_latch());
-    }
     let keyboard = kbc.keyboard_input();
     let mouse = kbc.mouse_input();
     let i8042 = sys.add_device(Box::new(kbc));

@@ -25,11 +25,11 @@
 //!
 //! **Sampling the lines.** Devices drive levels on [`Lines`]; the PIC looks at them whenever it is
 //! asked ([`InterruptController::intr`], [`InterruptController::acknowledge`] and every port
-//! access) and detects rising edges against the levels it saw last time. Consequence: a pulse
-//! shorter than the interval between two looks is lost. Devices in emu hold their line until the
-//! guest services them, so this only matters for pulse generators; those post their rising edges
-//! through an [`EdgeLatch`] as well (the 8254 does, for IRQ0), so none is lost even while the
-//! CPU runs with interrupts disabled.
+//! access). Edge-triggered inputs latch the rising edges [`Lines`] recorded since the last look
+//! (its [`IrqEdges`]), not a comparison of levels, so a line that fell and rose again between two
+//! looks still latches a new request, even while the CPU runs with interrupts disabled; several
+//! rises between two looks latch one request, as they would on the chip before INTA.
+//! Level-triggered inputs follow the level seen at the look.
 //!
 //! An edge-triggered request, once latched in IRR, stays there until it is acknowledged (or ICW1
 //! is written); on the chip it would vanish if the line fell before INTA. A level-triggered
@@ -43,10 +43,8 @@
 //! zero, as on the PIIX.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
-use std::sync::Arc;
 
-use emu_core::{Device, InterruptController, Lines};
+use emu_core::{Device, InterruptController, IrqEdges, Lines};
 
 /// The master's command port (ICW1, OCW2, OCW3; IRR/ISR).
 pub const PIC_MASTER_BASE: u16 = 0x20;
@@ -119,27 +117,6 @@ pub const OCW3_ESMM: u8 = 0x40;
 pub const ELCR1_MASK: u8 = 0xf8;
 /// Writable ELCR2 bits: IRQ 8 and 13 are always edge-triggered.
 pub const ELCR2_MASK: u8 = 0xde;
-
-/// Rising edges posted by a device whose pulses may be shorter than the PIC's sampling interval
-/// (see the module documentation). Cheap to clone; the PIC takes the edges at its next look.
-#[derive(Debug, Clone, Default)]
-pub struct EdgeLatch(Arc<AtomicU32>);
-
-impl EdgeLatch {
-    /// Records a rising edge on IRQ line `irq` (0-15).
-    pub fn pulse(&self, irq: u8) {
-        self.0.fetch_or(1 << (irq & 15), Relaxed);
-    }
-
-    pub(crate) fn take(&self) -> u16 {
-        self.0.swap(0, Relaxed) as u16
-    }
-
-    /// Whether any edge waits (a plain load: cheaper than [`EdgeLatch::take`] on every look).
-    pub(crate) fn pending(&self) -> bool {
-        self.0.load(Relaxed) != 0
-    }
-}
 
 /// Where a chip is in its initialisation sequence: which ICW the odd port expects next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -337,13 +314,15 @@ impl Chip {
 /// The master/slave 8259A pair of a PC with its ELCR. See the module documentation.
 pub struct Pic8259 {
     lines: Lines,
-    edges: EdgeLatch,
+    /// The rising edges of the lines taken so far.
+    edges: IrqEdges,
     /// `[master, slave]`.
     chips: [Chip; 2],
     /// ELCR1, ELCR2.
     elcr: [u8; 2],
-    /// Input levels seen at the last look: bit n = IRQ n; bit 2 is the slave's INT.
-    seen: u16,
+    /// The slave's INT (the master's IR2 input) at the last look: it is internal to the pair,
+    /// so its edges are found by comparing levels.
+    cascade_seen: bool,
 }
 
 impl Pic8259 {
@@ -351,16 +330,11 @@ impl Pic8259 {
     pub fn new(lines: Lines) -> Self {
         Pic8259 {
             lines,
-            edges: EdgeLatch::default(),
+            edges: IrqEdges::default(),
             chips: [Chip::new(true), Chip::new(false)],
             elcr: [0; 2],
-            seen: 0,
+            cascade_seen: false,
         }
-    }
-
-    /// A handle on which pulse-generating devices post rising edges (see [`EdgeLatch`]).
-    pub fn edge_latch(&self) -> EdgeLatch {
-        self.edges.clone()
     }
 
     /// IRR of chip `chip` (0 = master, 1 = slave), as last sampled.
@@ -392,20 +366,24 @@ impl Pic8259 {
     /// Looks at the lines: latches rising edges of edge-triggered inputs, follows the levels of
     /// level-triggered ones, then propagates the slave's INT to the master's IR2.
     fn sample(&mut self) {
-        let pulses = self.edges.take() & !(1 << CASCADE_IR);
-        let mut levels = (self.lines.irq_levels() as u16) & !(1 << CASCADE_IR);
-        self.update_irr(1, (levels >> 8) as u8, (pulses >> 8) as u8);
-        if self.chips[1].winner().is_some() {
-            levels |= 1 << CASCADE_IR;
+        // Board line 2 is not an input (see "Not emulated"): master IR2 is the slave's INT.
+        let rising = (self.lines.take_irq_edges(&mut self.edges) as u16) & !(1 << CASCADE_IR);
+        let levels = (self.lines.irq_levels() as u16) & !(1 << CASCADE_IR);
+        self.update_irr(1, (levels >> 8) as u8, (rising >> 8) as u8);
+        let cascade = self.chips[1].winner().is_some();
+        let (mut master_levels, mut master_rising) = (levels as u8, rising as u8);
+        if cascade {
+            master_levels |= 1 << CASCADE_IR;
+            if !self.cascade_seen {
+                master_rising |= 1 << CASCADE_IR;
+            }
         }
-        self.update_irr(0, levels as u8, pulses as u8);
-        self.seen = levels;
+        self.cascade_seen = cascade;
+        self.update_irr(0, master_levels, master_rising);
     }
 
-    fn update_irr(&mut self, i: usize, levels: u8, pulses: u8) {
+    fn update_irr(&mut self, i: usize, levels: u8, rising: u8) {
         let level_mode = self.level_mask(i);
-        let seen = (self.seen >> (8 * i)) as u8;
-        let rising = (levels & !seen) | pulses;
         let chip = &mut self.chips[i];
         chip.irr = (chip.irr & !level_mode) | (rising & !level_mode) | (levels & level_mode);
     }
@@ -873,15 +851,55 @@ mod tests {
     }
 
     #[test]
-    fn edge_latch_catches_pulses_between_looks() {
+    fn a_line_that_falls_and_rises_between_looks_requests_again_in_edge_mode() {
         let mut b = Bench::bios();
-        let latch = b.pic.edge_latch();
-        b.irq(0, true);
-        assert_eq!(b.ack(), 0x08);
+        b.irq(3, true);
+        assert_eq!(b.ack(), 0x0b);
         b.eoi(M);
-        // The line fell and rose again while nobody looked: only the latch knows.
-        latch.pulse(0);
-        assert_eq!(b.ack(), 0x08);
+        // The guest took the byte and the device raised its line for the next one at once: the
+        // PIC never saw the line low, and the edge must still count.
+        b.irq(3, false);
+        b.irq(3, true);
+        assert_eq!(b.ack(), 0x0b);
+        b.eoi(M);
+        assert!(!b.intr(), "one edge, one interrupt");
+        // Two whole pulses between looks, line low at the look: one request (IRR is one bit).
+        for _ in 0..2 {
+            b.irq(3, false);
+            b.irq(3, true);
+        }
+        b.irq(3, false);
+        assert_eq!(b.ack(), 0x0b);
+        b.eoi(M);
         assert!(!b.intr());
+        // The same on the slave, through the cascade.
+        b.irq(12, true);
+        assert_eq!(b.ack(), 0x74);
+        b.eoi(S);
+        b.eoi(M);
+        b.irq(12, false);
+        b.irq(12, true);
+        assert_eq!(b.ack(), 0x74);
+        b.eoi(S);
+        b.eoi(M);
+        assert!(!b.intr());
+    }
+
+    #[test]
+    fn level_mode_follows_the_line_whatever_its_edges() {
+        let mut b = Bench::bios();
+        b.wr(REGION_ELCR, 0, 0x08); // IRQ3 level-triggered
+        b.irq(3, true);
+        assert_eq!(b.ack(), 0x0b);
+        b.eoi(M);
+        // Still high: requests again without any edge.
+        assert_eq!(b.ack(), 0x0b);
+        b.eoi(M);
+        // A rise that is gone again by the look leaves no request in level mode.
+        b.irq(3, false);
+        b.irq(3, true);
+        b.irq(3, false);
+        assert!(!b.intr());
+        assert_eq!(b.rd(M, 0) & 0x08, 0);
     }
 }

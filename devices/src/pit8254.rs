@@ -10,8 +10,9 @@
 //!
 //! **Wiring as on a PC:** counter 0's OUT drives IRQ0 (its level is put on [`Lines`], and
 //! [`Device::deadline`] is the next OUT transition, so the machine advances the timer exactly
-//! then; rising edges are also posted to the PIC's [`EdgeLatch`] when one is given, so a one-clock
-//! mode 2 pulse is never lost between two looks of the PIC). Counter 1 (DRAM refresh on a PC) has
+//! then; a rising edge the machine came too late to see as levels, such as a whole one-clock
+//! mode 2 pulse, is replayed on the line as a low-high change, so [`Lines`] records it for the
+//! interrupt controllers). Counter 1 (DRAM refresh on a PC) has
 //! no output wired. Counter 2's GATE is port 0x61 bit 0 and its OUT is bit 5 and, gated by bit 1,
 //! the speaker's input. Gates of counters 0 and 1 are tied high.
 //!
@@ -36,7 +37,6 @@ use std::any::Any;
 
 use emu_core::{ClockHandle, Device, Lines};
 
-use crate::pic8259::EdgeLatch;
 use crate::port61::Port61;
 
 /// The 8254's first port (counter 0).
@@ -462,7 +462,6 @@ impl Counter {
 pub struct Pit8254 {
     lines: Lines,
     clock: ClockHandle,
-    edges: Vec<EdgeLatch>,
     counters: [Counter; 3],
     port61: Port61,
     /// Counter 0's OUT as last followed.
@@ -480,7 +479,6 @@ impl Pit8254 {
         let pit = Pit8254 {
             lines,
             clock,
-            edges: Vec::new(),
             counters: [Counter::new(true), Counter::new(true), Counter::new(false)],
             port61: Port61::new(),
             out0: true,
@@ -489,18 +487,6 @@ impl Pit8254 {
         };
         pit.lines.set_irq(PIT_IRQ, true);
         pit
-    }
-
-    /// Also posts IRQ0's rising edges to `latch` (the PIC's), so that none is lost.
-    pub fn with_edge_latch(mut self, latch: EdgeLatch) -> Self {
-        self.edges.push(latch);
-        self
-    }
-
-    /// Posts IRQ0's rising edges to `latch` too (a second interrupt controller on the line,
-    /// the I/O APIC).
-    pub fn add_edge_latch(&mut self, latch: EdgeLatch) {
-        self.edges.push(latch);
     }
 
     fn now_tick(&self) -> u64 {
@@ -520,7 +506,7 @@ impl Pit8254 {
         self.port61.speaker(out2)
     }
 
-    /// Follows counter 0's OUT up to clock `c`, drives IRQ0 with it and posts rising edges.
+    /// Follows counter 0's OUT up to clock `c` and drives IRQ0 with it, every rising edge included.
     fn follow_out0(&mut self, c: u64) {
         let mut rose = false;
         // Transitions alternate, so two of them in a row include a rising edge: no need to walk
@@ -543,10 +529,14 @@ impl Pit8254 {
         let out = ctr.eval(c).1;
         rose |= out && !self.out0;
         self.reported = self.reported.max(c);
-        if rose {
-            for edges in &self.edges {
-                edges.pulse(PIT_IRQ);
+        if rose && !(out && !self.line) {
+            // OUT rose since the last follow but the line's level alone would not show it (it was
+            // high and is high again, or the pulse is over): replay the edge on the line.
+            if self.line {
+                self.lines.set_irq(PIT_IRQ, false);
             }
+            self.lines.set_irq(PIT_IRQ, true);
+            self.line = true;
         }
         if out != self.line {
             self.lines.set_irq(PIT_IRQ, out);
@@ -650,14 +640,18 @@ mod tests {
         pit: Pit8254,
         lines: Lines,
         clock: ClockHandle,
-        edges: EdgeLatch,
+        edges: emu_core::IrqEdges,
     }
 
     impl Bench {
         fn new() -> Self {
-            let (lines, clock, edges) = (Lines::new(), ClockHandle::manual(), EdgeLatch::default());
-            let pit = Pit8254::new(lines.clone(), clock.clone()).with_edge_latch(edges.clone());
-            Bench { pit, lines, clock, edges }
+            let (lines, clock) = (Lines::new(), ClockHandle::manual());
+            let pit = Pit8254::new(lines.clone(), clock.clone());
+            Bench { pit, lines, clock, edges: Default::default() }
+        }
+        /// The lines that rose since the last call, as an interrupt controller would take them.
+        fn take_edges(&mut self) -> u32 {
+            self.lines.take_irq_edges(&mut self.edges)
         }
         fn wr(&mut self, port: u16, v: u8) {
             let (region, off) = if port == 0x61 { (REGION_PORT61, 0) } else { (REGION_PIT, (port - 0x40) as u64) };
@@ -1007,17 +1001,17 @@ mod tests {
         b.pit.advance(ticks_to_ns(1193));
         assert!(!b.irq0());
         assert_eq!(b.pit.deadline(), Some(ticks_to_ns(1194)));
-        b.edges.take();
+        b.take_edges();
         b.clock.set(ticks_to_ns(1194));
         b.pit.advance(ticks_to_ns(1194));
         assert!(b.irq0());
-        assert_eq!(b.edges.take(), 1);
-        // A machine that comes late (both edges passed) still reports the edge through the latch.
+        assert_eq!(b.take_edges(), 1);
+        // A machine that comes late (both edges passed) still puts the edge on the line.
         let late = ticks_to_ns(2 * 1193 + 50);
         b.clock.set(late);
         b.pit.advance(late);
         assert!(b.irq0());
-        assert_eq!(b.edges.take(), 1);
+        assert_eq!(b.take_edges(), 1);
         assert_eq!(b.pit.deadline(), Some(ticks_to_ns(3 * 1193)));
         // One hour of virtual time: exactly the number of periods, no drift.
         let mut b = Bench::new();

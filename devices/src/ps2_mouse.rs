@@ -16,9 +16,14 @@
 //! 0); bytes 1 and 2 = the low 8 bits of the 9-bit two's-complement X and Y movement (Y counts
 //! up); with id 3 a fourth byte carries the wheel (-8..=7, positive = towards the user). Motion
 //! accumulates while earlier bytes wait for the controller; a count beyond -256..=255 sets the
-//! axis's overflow bit, and the excess is lost, as on the device. In stream mode with reporting
-//! on, a packet is made when the last one has been taken and something changed; 2:1 scaling
-//! applies to stream reports only, as the protocol says.
+//! axis's overflow bit, and the excess is lost, as on the device. Button changes are not merged:
+//! each is reported in a packet of its own (motion before it goes in the packets before), so a
+//! click whose press and release reach the mouse together (shorter than one host frame, or while
+//! the guest is slow to take packets) is still a press packet and a release packet. Up to
+//! [`HELD_PACKETS`] such packets wait; beyond that, further changes merge into the last one
+//! (the final button state is always right), like a device whose buffer is full. In stream mode
+//! with reporting on, a packet is made when the last one has been taken and something changed;
+//! 2:1 scaling applies to stream reports only, as the protocol says.
 //!
 //! **Not emulated:** wrap (echo) mode 0xEE/0xEC; the sample rate and resolution are stored and
 //! reported but do not pace or scale the host's motion (packets go as fast as the controller
@@ -67,6 +72,10 @@ pub const STATUS_SCALING_2_1: u8 = 0x10;
 pub const STATUS_ENABLED: u8 = 0x20;
 pub const STATUS_REMOTE: u8 = 0x40;
 
+/// How many packets with a button change of their own the mouse holds back while earlier ones
+/// wait for the controller.
+pub const HELD_PACKETS: usize = 8;
+
 const DEFAULT_RATE: u8 = 100;
 const DEFAULT_RESOLUTION: u8 = 2; // 4 counts/mm
 
@@ -105,6 +114,15 @@ impl MouseInput {
     }
 }
 
+/// A packet's worth of changes: the buttons at its end and the motion up to there.
+#[derive(Debug, Clone, Copy, Default)]
+struct Frame {
+    buttons: u8,
+    dx: i32,
+    dy: i32,
+    dz: i32,
+}
+
 /// A PS/2 mouse. See the module documentation.
 #[derive(Debug)]
 pub struct Ps2Mouse {
@@ -123,10 +141,13 @@ pub struct Ps2Mouse {
     buttons: u8,
     /// Buttons as last reported.
     reported_buttons: u8,
-    /// Motion not yet reported: x right, y up, z towards the user.
+    /// Motion not yet reported, since the last button change: x right, y up, z towards the user.
     dx: i32,
     dy: i32,
     dz: i32,
+    /// Earlier button changes not yet reported, oldest first, each with the motion before it;
+    /// `buttons` and the motion above come after the last of them.
+    held: VecDeque<Frame>,
     /// The last packet or reply, for 0xFE.
     last: Vec<u8>,
     input: MouseInput,
@@ -156,6 +177,7 @@ impl Ps2Mouse {
             dx: 0,
             dy: 0,
             dz: 0,
+            held: VecDeque::new(),
             last: Vec::new(),
             input: MouseInput::default(),
         }
@@ -177,8 +199,24 @@ impl Ps2Mouse {
 
     /// Sets which buttons are held.
     pub fn buttons(&mut self, left: bool, right: bool, middle: bool) {
-        self.buttons = (left as u8) * PKT_LEFT | (right as u8) * PKT_RIGHT | (middle as u8) * PKT_MIDDLE;
+        self.set_buttons(left, right, middle);
         self.pump();
+    }
+
+    /// A button change: what came before it (an earlier change not yet reported, or motion)
+    /// is held back as a packet of its own, so that the change is reported on its own.
+    fn set_buttons(&mut self, left: bool, right: bool, middle: bool) {
+        let buttons = (left as u8) * PKT_LEFT | (right as u8) * PKT_RIGHT | (middle as u8) * PKT_MIDDLE;
+        if buttons == self.buttons {
+            return;
+        }
+        let before = self.held.back().map_or(self.reported_buttons, |f| f.buttons);
+        let pending = self.dx != 0 || self.dy != 0 || self.dz != 0 || self.buttons != before;
+        if pending && self.held.len() < HELD_PACKETS {
+            self.held.push_back(Frame { buttons: self.buttons, dx: self.dx, dy: self.dy, dz: self.dz });
+            (self.dx, self.dy, self.dz) = (0, 0, 0);
+        }
+        self.buttons = buttons;
     }
 
     /// The device id 0xF2 reports.
@@ -204,7 +242,7 @@ impl Ps2Mouse {
     }
 
     fn has_news(&self) -> bool {
-        self.dx != 0 || self.dy != 0 || self.dz != 0 || self.buttons != self.reported_buttons
+        !self.held.is_empty() || self.dx != 0 || self.dy != 0 || self.dz != 0 || self.buttons != self.reported_buttons
     }
 
     /// Whether the mouse has something to send, now or as soon as it makes a packet.
@@ -228,10 +266,7 @@ impl Ps2Mouse {
                         self.dy = self.dy.saturating_sub(dy);
                         self.dz = self.dz.saturating_add(wheel);
                     }
-                    MouseEvent::Buttons { left, right, middle } => {
-                        self.buttons =
-                            (left as u8) * PKT_LEFT | (right as u8) * PKT_RIGHT | (middle as u8) * PKT_MIDDLE;
-                    }
+                    MouseEvent::Buttons { left, right, middle } => self.set_buttons(left, right, middle),
                 }
             }
         }
@@ -241,11 +276,17 @@ impl Ps2Mouse {
         }
     }
 
-    /// Makes a movement packet from the accumulated motion and clears it.
+    /// Makes a movement packet from the oldest button change held back, or else from the
+    /// accumulated motion, and clears what it reports.
     fn packet(&mut self, scale: bool) -> Vec<u8> {
+        let frame = self.held.pop_front().unwrap_or_else(|| {
+            let open = Frame { buttons: self.buttons, dx: self.dx, dy: self.dy, dz: self.dz };
+            (self.dx, self.dy, self.dz) = (0, 0, 0);
+            open
+        });
         let scale = |v: i32| if scale { scale_2_1(v) } else { v };
-        let (x, y) = (scale(self.dx), scale(self.dy));
-        let mut b0 = PKT_ALWAYS1 | self.buttons;
+        let (x, y) = (scale(frame.dx), scale(frame.dy));
+        let mut b0 = PKT_ALWAYS1 | frame.buttons;
         let mut axis = |v: i32, sign: u8, overflow: u8| {
             if v < 0 {
                 b0 |= sign;
@@ -258,16 +299,14 @@ impl Ps2Mouse {
         let bx = axis(x, PKT_X_SIGN, PKT_X_OVERFLOW);
         let by = axis(y, PKT_Y_SIGN, PKT_Y_OVERFLOW);
         let mut packet = vec![b0, bx, by];
-        let mut dz = 0;
         if self.id == MOUSE_ID_INTELLIMOUSE {
-            let z = self.dz.clamp(-8, 7);
+            let z = frame.dz.clamp(-8, 7);
             packet.push(z as u8);
-            dz = self.dz - z; // the wheel's remaining notches follow in the next packets
+            // The wheel's remaining notches follow in the next packets.
+            let next = self.held.front_mut().map_or(&mut self.dz, |f| &mut f.dz);
+            *next = next.saturating_add(frame.dz - z);
         }
-        self.dx = 0;
-        self.dy = 0;
-        self.dz = dz;
-        self.reported_buttons = self.buttons;
+        self.reported_buttons = frame.buttons;
         packet
     }
 
@@ -295,6 +334,7 @@ impl Ps2Mouse {
         self.dx = 0;
         self.dy = 0;
         self.dz = 0;
+        self.held.clear();
         self.reported_buttons = self.buttons;
     }
 
@@ -477,6 +517,35 @@ mod tests {
         assert!(!m.wants_to_send());
         assert_eq!(cmd(&mut m, &[MOUSE_CMD_READ_DATA]), [MOUSE_ACK, PKT_ALWAYS1, 7, 0]);
         assert_eq!(cmd(&mut m, &[MOUSE_CMD_READ_DATA]), [MOUSE_ACK, PKT_ALWAYS1, 0, 0]);
+    }
+
+    #[test]
+    fn button_changes_queued_together_are_separate_packets() {
+        let mut m = Ps2Mouse::new();
+        cmd(&mut m, &[MOUSE_CMD_ENABLE]);
+        let input = m.input_handle();
+        // A click shorter than a frame: press and release reach the mouse at once.
+        input.move_by(3, 0, 0);
+        input.buttons(true, false, false);
+        input.move_by(1, 0, 0);
+        input.move_by(1, 0, 0);
+        input.buttons(false, false, false);
+        input.buttons(false, true, false);
+        assert_eq!(
+            drain(&mut m),
+            [PKT_ALWAYS1, 3, 0, PKT_ALWAYS1 | PKT_LEFT, 2, 0, PKT_ALWAYS1, 0, 0, PKT_ALWAYS1 | PKT_RIGHT, 0, 0]
+        );
+        // Bounded: beyond HELD_PACKETS the changes merge, and the last state is the one reported.
+        for _ in 0..2 * HELD_PACKETS {
+            m.buttons(true, false, false);
+            m.buttons(false, false, false);
+        }
+        m.buttons(false, false, true);
+        let packets = drain(&mut m);
+        // The first press goes out at once, then the held changes, then the last state.
+        assert_eq!(packets.len(), 3 * (1 + HELD_PACKETS + 1));
+        assert_eq!(packets[packets.len() - 3], PKT_ALWAYS1 | PKT_MIDDLE);
+        assert!(!m.wants_to_send());
     }
 
     #[test]

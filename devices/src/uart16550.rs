@@ -556,8 +556,12 @@ impl Uart16550 {
             let _ = self.sink.write_all(&[byte]);
             let _ = self.sink.flush();
         }
-        // Writing THR cleared the THRE interrupt; transmission is instant, so THR empties again
-        // and raises it anew.
+        // Writing THR clears the THRE interrupt; transmission is instant, so THR empties again
+        // and raises it anew. Show the clear on the line first, so that the new THRE interrupt
+        // is a fresh rising edge for an edge-triggered controller (unless a higher source keeps
+        // the line up, as on the chip).
+        self.thre_pending = false;
+        self.update_irq();
         self.thre_pending = true;
     }
 
@@ -814,6 +818,30 @@ mod tests {
         b.wr(MCR, MCR_OUT2);
         assert!(b.irq());
         assert_eq!(b.output(), b"xy");
+    }
+
+    #[test]
+    fn each_thr_write_gives_the_line_a_new_rising_edge() {
+        // A driver that writes THR without reading IIR in between: on the chip the write clears
+        // INTR until the character has gone, so an edge-triggered PIC sees a new edge each time.
+        let mut b = Bench::new();
+        let mut edges = emu_core::IrqEdges::default();
+        b.wr(MCR, MCR_OUT2);
+        b.wr(IER, IER_ETBEI);
+        assert_eq!(b.lines.take_irq_edges(&mut edges), 1 << COM1_IRQ);
+        for c in *b"ab" {
+            b.wr(THR, c);
+            assert!(b.irq());
+            assert_eq!(b.lines.take_irq_edges(&mut edges), 1 << COM1_IRQ, "a new edge per byte");
+        }
+        // A pending received byte (a higher source) keeps INTR up through the write: no edge.
+        b.wr(IER, IER_ETBEI | IER_ERBFI);
+        b.uart.push_input(b"z");
+        b.run_for(2 * b.char_time());
+        b.lines.take_irq_edges(&mut edges);
+        b.wr(THR, b'c');
+        assert!(b.irq());
+        assert_eq!(b.lines.take_irq_edges(&mut edges), 0);
     }
 
     #[test]

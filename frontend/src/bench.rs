@@ -15,7 +15,7 @@
 //! with the same kernel, initramfs and command line.
 
 use emu_test_roms::bench::Guest;
-use emu_test_roms::bench_linux::{self, LinuxGuest};
+use emu_test_roms::linux_guest::{self, LinuxGuest};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -364,12 +364,12 @@ const INIT: &str =
 fn bench_linux(args: &BenchArgs, exe: &Path, qemu: Option<&Path>, dir: &Path, limit: Duration) -> Result<bool, String> {
     let guest = LinuxGuest::fetch().map_err(|e| format!("the Linux guest is not available ({e})"))?;
     let initrd = dir.join("initrd.cpio");
-    std::fs::write(&initrd, bench_linux::initramfs(&guest.busybox, INIT, &["sh", "mount", "echo", "sleep"]))
+    std::fs::write(&initrd, linux_guest::initramfs(&guest.busybox, INIT, &["sh", "mount", "echo", "sleep"]))
         .map_err(|e| format!("cannot write {}: {e}", initrd.display()))?;
     println!(
         "linux: {} with a busybox initramfs, -m 256M, \"{}\": time to \"{MARKER}\"",
         guest.vmlinuz.file_name().unwrap_or_default().to_string_lossy(),
-        bench_linux::CMDLINE
+        linux_guest::CMDLINE
     );
     let mut tiers = vec![Runner::Jit];
     if args.linux_interp {
@@ -379,7 +379,7 @@ fn bench_linux(args: &BenchArgs, exe: &Path, qemu: Option<&Path>, dir: &Path, li
     for tier in tiers {
         let mut c = Command::new(exe);
         c.arg("--headless").arg("--kernel").arg(&guest.vmlinuz).arg("--initrd").arg(&initrd);
-        c.args(["--append", bench_linux::CMDLINE, "-m", "256M", "--no-reboot"]);
+        c.args(["--append", linux_guest::CMDLINE, "-m", "256M", "--no-reboot"]);
         c.args(["--cpu", if tier == Runner::Jit { "jit" } else { "interp" }, "--stats", "--quiet"]);
         c.args(["--serial", "stdio", "--exit-on", MARKER]);
         let (secs, cpu, stderr) = until_marker(&mut c, limit, tier.name())?;
@@ -399,7 +399,7 @@ fn bench_linux(args: &BenchArgs, exe: &Path, qemu: Option<&Path>, dir: &Path, li
         let mut c = Command::new(q);
         c.args(["-accel", "tcg", "-nodefaults", "-display", "none", "-m", "256M", "-no-reboot"]);
         c.arg("-kernel").arg(&guest.vmlinuz).arg("-initrd").arg(&initrd);
-        c.args(["-append", bench_linux::CMDLINE, "-serial", "stdio"]);
+        c.args(["-append", linux_guest::CMDLINE, "-serial", "stdio"]);
         let (secs, cpu, _) = until_marker(&mut c, limit, "qemu tcg")?;
         println!("  {:<11} {secs:8.2} s  (CPU {cpu:.2} s)", "qemu tcg");
         if let Some((j, j_cpu)) = jit_secs {

@@ -114,7 +114,7 @@ impl Machine {
         let devices = attach_headless_devices(&mut sys, serial, Box::new(std::io::stdout()))?;
         let pc = pc::attach_pc(&mut sys, &cfg.storage)?;
         if cfg.apic {
-            emu_devices::apic::attach_apic(&mut sys, pc.pit)?;
+            emu_devices::apic::attach_apic(&mut sys)?;
         }
         let bios = match cfg.firmware {
             Firmware::Bios => {

@@ -376,25 +376,15 @@ reboot -f
 /// controller an 82077, and the guest's read and write must match the image.
 #[test]
 fn linux_floppy_driver_reads_and_writes_the_disk() {
-    use common::linux_guest::{find_file, find_vmlinuz, kernel_package, Cpio};
-    let Some(kernel_root) = require(&kernel_package()) else { return };
-    let Some(busybox_root) = require("busybox-static:i386") else { return };
-    let vmlinuz = find_vmlinuz(&kernel_root).expect("the kernel package has /boot/vmlinuz-*");
-    let floppy_ko = find_file(&kernel_root.join("lib/modules"), "floppy.ko").expect("the kernel has floppy.ko");
-    let busybox = std::fs::read(busybox_root.join("bin/busybox")).expect("busybox-static has /bin/busybox");
+    use emu_test_roms::linux_guest::{find_file, require_busybox, require_kernel, Cpio};
+    let Some(kernel) = require_kernel() else { return };
+    let Some(busybox) = require_busybox() else { return };
+    let floppy_ko = find_file(&kernel.root.join("lib/modules"), "floppy.ko").expect("the kernel has floppy.ko");
 
     let dir = work_dir("linux");
-    let mut c = Cpio::default();
-    for d in ["bin", "dev", "proc", "sys"] {
-        c.dir(d);
-    }
-    c.char_dev("dev/console", 5, 1);
-    c.file("bin/busybox", &busybox);
-    for applet in
-        ["sh", "mount", "insmod", "usleep", "dd", "od", "sync", "blockdev", "head", "dmesg", "grep", "echo", "reboot"]
-    {
-        c.symlink(&format!("bin/{applet}"), "busybox");
-    }
+    let applets =
+        ["sh", "mount", "insmod", "usleep", "dd", "od", "sync", "blockdev", "head", "dmesg", "grep", "echo", "reboot"];
+    let mut c = Cpio::with_busybox(&busybox, &applets);
     c.file("floppy.ko", &std::fs::read(&floppy_ko).unwrap());
     c.file("init", LINUX_INIT.as_bytes());
     let initrd = dir.join("initrd.img");
@@ -404,10 +394,10 @@ fn linux_floppy_driver_reads_and_writes_the_disk() {
 
     let out = Command::new(env!("CARGO_BIN_EXE_emu"))
         .arg("--kernel")
-        .arg(&vmlinuz)
+        .arg(&kernel.vmlinuz)
         .arg("--initrd")
         .arg(&initrd)
-        .args(["--append", "console=ttyS0 noapic nolapic acpi=off tsc=unstable quiet"])
+        .args(["--append", "console=ttyS0 quiet"])
         .arg("--fda")
         .arg(&image)
         .args(["--headless", "-q", "-m", "128M", "--no-reboot", "--timeout", "600", "--exit-on", "EMU-LINUX-FD-DONE"])

@@ -20,77 +20,13 @@ mod common;
 
 use common::images::{fat16, have_fat_tools, mbr_disk, syslinux_disk};
 use emu_test_roms::debian::{require, require_tool};
+use emu_test_roms::linux_guest::{require_busybox, require_kernel, Cpio};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// A newc ("070701") cpio archive writer: what the kernel's initramfs unpacker reads.
-#[derive(Default)]
-struct Cpio {
-    out: Vec<u8>,
-    ino: u32,
-}
-
-impl Cpio {
-    fn entry(&mut self, name: &str, mode: u32, data: &[u8], rdev: (u32, u32)) {
-        self.ino += 1;
-        let header = format!(
-            "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
-            self.ino,
-            mode,
-            0, // uid
-            0, // gid
-            1, // nlink
-            0, // mtime
-            data.len(),
-            0, // devmajor
-            0, // devminor
-            rdev.0,
-            rdev.1,
-            name.len() + 1,
-            0, // check
-        );
-        self.out.extend_from_slice(header.as_bytes());
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.push(0);
-        self.pad();
-        self.out.extend_from_slice(data);
-        self.pad();
-    }
-
-    fn pad(&mut self) {
-        while self.out.len() % 4 != 0 {
-            self.out.push(0);
-        }
-    }
-
-    fn dir(&mut self, name: &str) {
-        self.entry(name, 0o040755, &[], (0, 0));
-    }
-
-    fn file(&mut self, name: &str, data: &[u8]) {
-        self.entry(name, 0o100755, data, (0, 0));
-    }
-
-    fn symlink(&mut self, name: &str, target: &str) {
-        self.entry(name, 0o120777, target.as_bytes(), (0, 0));
-    }
-
-    fn char_dev(&mut self, name: &str, major: u32, minor: u32) {
-        self.entry(name, 0o020600, &[], (major, minor));
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        self.entry("TRAILER!!!", 0, &[], (0, 0));
-        while self.out.len() % 512 != 0 {
-            self.out.push(0);
-        }
-        self.out
-    }
-}
 
 /// The /init of every boot. Markers go to the console (ttyS0) and to the VGA console (tty0),
 /// which the disk boots' screenshots read. Values the test looks for are computed by the shell,
@@ -230,15 +166,9 @@ fn load_order(index: &HashMap<String, PathBuf>, wanted: &[&str]) -> Vec<(String,
 }
 
 fn initramfs(busybox: &[u8], modules: &[(String, PathBuf)]) -> Vec<u8> {
-    let mut c = Cpio::default();
-    for d in ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root", "mnt", "lib"] {
+    let mut c = Cpio::with_busybox(busybox, APPLETS);
+    for d in ["mnt", "lib", "lib/modules"] {
         c.dir(d);
-    }
-    c.dir("lib/modules");
-    c.char_dev("dev/console", 5, 1);
-    c.file("bin/busybox", busybox);
-    for applet in APPLETS {
-        c.symlink(&format!("bin/{applet}"), "busybox");
     }
     for (name, path) in modules {
         c.file(&format!("lib/modules/{name}.ko"), &std::fs::read(path).unwrap());
@@ -249,31 +179,10 @@ fn initramfs(busybox: &[u8], modules: &[(String, PathBuf)]) -> Vec<u8> {
     c.finish()
 }
 
-/// The versioned package `linux-image-686` depends on (e.g. `linux-image-6.1.0-50-686:i386`).
-fn kernel_package() -> String {
-    let fallback = "linux-image-6.1.0-50-686:i386".to_string();
-    let Ok(out) = Command::new("apt-cache").args(["depends", "linux-image-686:i386"]).output() else {
-        return fallback;
-    };
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("Depends: "))
-        .find(|p| p.starts_with("linux-image-6"))
-        .map(|p| if p.contains(':') { p.to_string() } else { format!("{p}:i386") })
-        .unwrap_or(fallback)
-}
-
-fn find_vmlinuz(root: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(root.join("boot"))
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
-}
-
-/// Kernel parameters of every boot. `noapic nolapic tsc=unstable acpi=off` keep the kernel off
-/// hardware emu does not model yet.
-const APPEND: &str = "earlyprintk=serial,ttyS0 noapic nolapic acpi=off tsc=unstable";
+/// Kernel parameters of every boot: the console, nothing else. The kernel finds what it needs on
+/// its own: the local APIC and I/O APIC from the MP table, the TSC's frequency from CPUID, and
+/// no ACPI tables (it carries on without them).
+const APPEND: &str = "console=ttyS0";
 
 /// The files a boot needs, in a directory of the test's own.
 struct Guest {
@@ -290,14 +199,12 @@ fn guest(name: &str) -> Option<Guest> {
     if !have_fat_tools() || !require_tool("sha256sum", "coreutils") {
         return None;
     }
-    let kernel_root = require(&kernel_package())?;
-    let busybox_root = require("busybox-static:i386")?;
-    let vmlinuz = find_vmlinuz(&kernel_root).expect("the kernel package has /boot/vmlinuz-*");
-    let busybox = std::fs::read(busybox_root.join("bin/busybox")).expect("busybox-static has /bin/busybox");
+    let kernel = require_kernel()?;
+    let busybox = require_busybox()?;
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("linux").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let modules = load_order(&module_index(&kernel_root), MODULES);
+    let modules = load_order(&module_index(&kernel.root), MODULES);
     let initrd = dir.join("initrd.img");
     std::fs::write(&initrd, initramfs(&busybox, &modules)).unwrap();
     // xorshift32: incompressible enough that a wrong sector shows in the hash.
@@ -312,7 +219,7 @@ fn guest(name: &str) -> Option<Guest> {
         .collect();
     let data_path = dir.join("data.bin");
     std::fs::write(&data_path, data).unwrap();
-    Some(Guest { dir, vmlinuz, initrd, data: data_path })
+    Some(Guest { dir, vmlinuz: kernel.vmlinuz, initrd, data: data_path })
 }
 
 /// The sector (LBA 1025, in the unpartitioned gap) the host writes for the guest to read.
@@ -490,7 +397,7 @@ fn direct_boot_uses_the_disk_and_serves_an_interactive_shell() {
     let disk = g.dir.join("disk.img");
     mbr_disk(&disk, &[], &part);
     put_host_sector(&disk);
-    let append = format!("console=ttyS0 {APPEND} emu.shell");
+    let append = format!("{APPEND} emu.shell");
     let mut emu = Emu::spawn(&[
         "--kernel".as_ref(),
         g.vmlinuz.as_os_str(),
@@ -556,7 +463,7 @@ fn disk_boot(name: &str, bios: Option<&Path>, snapshot: bool) {
     let Some(g) = guest(name) else { return };
     let cfg = format!(
         "SERIAL 0 115200\nPROMPT 0\nTIMEOUT 0\nDEFAULT linux\nLABEL linux\n  LINUX vmlinuz\n  INITRD initrd.img\n  \
-APPEND console=tty0 console=ttyS0 {APPEND}\n"
+APPEND console=tty0 {APPEND}\n"
     );
     let files = [("vmlinuz", g.vmlinuz.clone()), ("initrd.img", g.initrd.clone()), ("data.bin", g.data.clone())];
     let Some(disk) = syslinux_disk(&g.dir, 48, &cfg, &files) else { return };

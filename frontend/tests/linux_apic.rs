@@ -11,30 +11,12 @@
 //! which counts in jiffies, so a tick taken late (the serial console prints with interrupts
 //! off) looks like a TSC skew of milliseconds, and the kernel may mark the TSC unstable.
 
-use emu_test_roms::debian::require;
+use emu_test_roms::linux_guest::require_kernel;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The kernel package `linux-image-686:i386` depends on (it holds /boot/vmlinuz-*).
-fn kernel_package() -> String {
-    let out = Command::new("apt-cache").args(["depends", "linux-image-686:i386"]).output();
-    let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
-    let dep = text.lines().filter_map(|l| l.trim().strip_prefix("Depends: ")).find(|p| p.starts_with("linux-image-6"));
-    match dep {
-        Some(p) if p.contains(':') => p.to_string(),
-        Some(p) => format!("{p}:i386"),
-        None => "linux-image-6.1.0-50-686:i386".to_string(),
-    }
-}
-
 fn vmlinuz() -> Option<PathBuf> {
-    let root = require(&kernel_package())?;
-    let boot = std::fs::read_dir(root.join("boot")).expect("the kernel package has /boot");
-    let found = boot
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p: &PathBuf| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")));
-    Some(found.expect("the kernel package has /boot/vmlinuz-*"))
+    Some(require_kernel()?.vmlinuz)
 }
 
 /// Boots `kernel` with `append` until it waits for its root disk; returns the serial log.

@@ -451,7 +451,7 @@ fn the_demo_echoes_keys_and_clicks_when_told_someone_is_watching() {
     run_until(&mut m, "H");
     // One key at a time, the guest halting in HLT in between, as when a person types. (The
     // lost-edge hang this once had shows under X in real time, in the test above; the
-    // 8042's own unit test pins the edge latch.)
+    // 8042's and the PIC's unit tests pin the recorded edges.)
     let mut echo = String::from("H");
     for (k, shown) in [
         (KeyCode::KeyI, "i"),

@@ -14,8 +14,16 @@
 //! ([`BlockCache::linked`]), and nothing has to find and clear the links into a page when it is
 //! invalidated. A link is only a prediction: the dispatcher still checks the target's key
 //! against the CPU before running it.
+//!
+//! **Chaining in generated code.** A link whose target has the same mode and CS base as its
+//! source is also written to the source's [`LinkCell`] for that exit, which the source's code
+//! reads at the exit: it jumps (a tail call) to the target's code when the cell's EIP, physical
+//! address (through the TLB, as [`crate::dispatch`]'s key check) and CS limit check pass and
+//! the target fits before `ExitCtx::chain_limit`. Code pointers must not outlive their code, so
+//! each block lists the cells that may point at it (`incoming`), and [`BlockCache::remove`]
+//! empties them: **a cell is empty or points at a block in the cache.**
 
-use crate::helpers::BlockFn;
+use crate::helpers::BlockEntry;
 use crate::key::BlockKey;
 use emu_cpu_x86::decode::Insn;
 use std::collections::HashMap;
@@ -30,19 +38,61 @@ pub struct Block {
     /// Bytes of guest code.
     pub bytes: u32,
     /// The host code.
-    pub entry: BlockFn,
+    pub entry: BlockEntry,
     /// Host code size in bytes.
     pub host_size: usize,
     /// The block does port I/O (IN, OUT, INS, OUTS): devices see the guest time.
     pub io: bool,
     /// Where the chainable exits (taken, fall-through) led last time.
     pub links: [Link; 2],
-    /// Inlined memory accesses in the first `k` instructions, for `k` in `0..=insns.len()`.
-    pub accesses: Box<[u32]>,
+    /// What generated code reads at the chainable exits (its address is compiled in, so the
+    /// box never moves while the block lives).
+    pub cells: Box<Cells>,
+    /// Cells (block, slot) that may hold this block's entry (see the module comment).
+    pub incoming: Vec<(Link, u8)>,
+}
+
+/// The successor of a chainable exit as generated code sees it (`#[repr(C)]`, offsets in
+/// [`crate::layout`]): where its code is, and what must hold for it to be the block the
+/// dispatcher would find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C)]
+pub struct LinkCell {
+    /// The successor's code; 0: no link.
+    pub entry: usize,
+    /// Its first EIP (the exit's target must be this one).
+    pub eip: u32,
+    /// The physical address of its first byte (the TLB's translation of CS base + EIP must be
+    /// this one).
+    pub phys: u32,
+    /// EIP of its last byte (must be within CS's limit).
+    pub last: u32,
+    /// Its instructions (must fit before `ExitCtx::chain_limit`).
+    pub insns: u32,
+}
+
+impl LinkCell {
+    pub const EMPTY: LinkCell = LinkCell { entry: 0, eip: 0, phys: 0, last: 0, insns: 0 };
+}
+
+/// A block's link cells (taken, fall-through), and its id: a chainable exit that returns to the
+/// dispatcher leaves the address of its block's `Cells` in `ExitCtx::exit_cells`, so the
+/// dispatcher knows which block a chain of blocks ended in.
+#[derive(Debug)]
+#[repr(C)]
+pub struct Cells {
+    pub cells: [LinkCell; 2],
+    pub id: BlockId,
+}
+
+impl Cells {
+    pub fn new() -> Box<Cells> {
+        Box::new(Cells { cells: [LinkCell::EMPTY; 2], id: NONE })
+    }
 }
 
 /// A chained successor: a block id and the generation its slab slot had when the link was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Link {
     id: BlockId,
     generation: u32,
@@ -112,8 +162,10 @@ impl BlockCache {
     }
 
     /// Adds a block; returns its id.
-    pub fn insert(&mut self, b: Block) -> BlockId {
+    pub fn insert(&mut self, mut b: Block) -> BlockId {
         let key = b.key;
+        let next = self.free.last().copied().unwrap_or(self.slab.len() as BlockId);
+        b.cells.id = next;
         let id = match self.free.pop() {
             Some(id) => {
                 self.slab[id as usize] = Some(b);
@@ -135,6 +187,14 @@ impl BlockCache {
 
     fn remove(&mut self, id: BlockId) {
         if let Some(b) = self.slab[id as usize].take() {
+            for &(from, slot) in &b.incoming {
+                if let Some(f) = self.resolve(from) {
+                    let cell = &mut self.slab[f as usize].as_mut().expect("resolved").cells.cells[slot as usize];
+                    if cell.entry == b.entry as usize {
+                        *cell = LinkCell::EMPTY;
+                    }
+                }
+            }
             self.generations[id as usize] = self.generations[id as usize].wrapping_add(1);
             let f = fast_index(&b.key);
             if self.fast[f] == id {
@@ -178,13 +238,47 @@ impl BlockCache {
         Link { id, generation: self.generations[id as usize] }
     }
 
-    /// Makes exit `slot` of block `from` lead to `to`, if both links are still current.
+    /// Makes exit `slot` of block `from` lead to `to`, if both links are still current, and
+    /// fills `from`'s cell for it when generated code may follow it (same mode and CS base).
     pub fn set_link(&mut self, from: Link, slot: usize, to: BlockId) {
-        if self.resolve(from).is_some() {
-            let l = self.link_to(to);
-            if let Some(b) = self.slab[from.id as usize].as_mut() {
-                b.links[slot] = l;
+        let l = self.link_to(to);
+        if self.resolve(from).is_none_or(|f| self.get(f).links[slot] == l) {
+            return; // gone, or linked there already (the cell too)
+        }
+        let t = self.get(to);
+        let last = t.key.eip.checked_add(t.bytes - 1);
+        let f = self.get(from.id);
+        let cell = match last {
+            Some(last) if f.key.mode == t.key.mode && f.key.cs_base == t.key.cs_base => LinkCell {
+                entry: t.entry as usize,
+                eip: t.key.eip,
+                phys: t.key.phys,
+                last,
+                insns: t.insns.len() as u32,
+            },
+            _ => LinkCell::EMPTY,
+        };
+        let old = f.cells.cells[slot];
+        let b = self.slab[from.id as usize].as_mut().expect("resolved");
+        b.links[slot] = l;
+        b.cells.cells[slot] = cell;
+        if cell.entry != 0 && cell != old {
+            let mut incoming = std::mem::take(&mut self.slab[to as usize].as_mut().expect("alive").incoming);
+            if incoming.len() >= 64 && incoming.len().is_power_of_two() {
+                // Drop the entries whose cell has moved on (a RET's cell follows its callers);
+                // at powers of two only, so a block many cells really lead to (a function's
+                // entry) costs amortised constant time per link, not a scan per link.
+                incoming.retain(|&(l, s)| {
+                    self.resolve(l).is_some_and(|id| self.get(id).cells.cells[s as usize].entry == cell.entry)
+                });
+                // A cell that flips back and forth between two targets (a RET shared by two
+                // callers) is pushed again on each return here: keep it once, so the list stays
+                // bounded by the distinct cells, not by the number of flips.
+                incoming.sort_unstable();
+                incoming.dedup();
             }
+            incoming.push((from, slot as u8));
+            self.slab[to as usize].as_mut().expect("alive").incoming = incoming;
         }
     }
 
@@ -208,5 +302,76 @@ impl BlockCache {
 
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::ModeKey;
+    use emu_cpu_x86::state::CpuState;
+
+    /// A block at `eip` (page 1) whose "code" is a distinct dummy address; never run.
+    fn block(eip: u32) -> Block {
+        let mode = ModeKey::of(&CpuState::reset(), !0);
+        Block {
+            key: BlockKey { phys: 0x1000 + eip, eip, cs_base: 0, mode },
+            insns: Box::new([]),
+            eips: Box::new([]),
+            bytes: 1,
+            entry: (0x10_0000 + eip as usize * 64) as BlockEntry,
+            host_size: 64,
+            io: false,
+            links: [Link::NONE; 2],
+            cells: Cells::new(),
+            incoming: Vec::new(),
+        }
+    }
+
+    /// One cell flipping between two targets (a RET shared by two callers) is listed once per
+    /// target however often it flips.
+    #[test]
+    fn a_flipping_cell_is_listed_once() {
+        let mut c = BlockCache::default();
+        let (t, u, s) = (c.insert(block(0)), c.insert(block(1)), c.insert(block(2)));
+        for i in 0..10_000 {
+            c.set_link(c.link_to(s), 0, if i % 2 == 0 { t } else { u });
+        }
+        for x in [t, u] {
+            let n = c.get(x).incoming.len();
+            assert!(n <= 64, "{n} entries for one cell");
+        }
+    }
+
+    /// Cells that move between two targets again and again (a RET's cell following its callers)
+    /// leave each target's `incoming` list bounded by the cells really pointing at it, and a
+    /// dropped target empties exactly the cells still pointing at it.
+    #[test]
+    fn incoming_lists_stay_bounded_and_dropping_a_target_empties_its_cells() {
+        let mut c = BlockCache::default();
+        let (t, u) = (c.insert(block(0)), c.insert(block(1)));
+        let sources: Vec<BlockId> = (2..202).map(|e| c.insert(block(e))).collect();
+        for round in 0..50 {
+            for &s in &sources {
+                let to = if (s + round) % 2 == 0 { t } else { u };
+                c.set_link(c.link_to(s), 0, to);
+            }
+        }
+        for x in [t, u] {
+            let n = c.get(x).incoming.len();
+            assert!(n <= 2 * 128, "{n} entries for 100 cells");
+        }
+        let at_t: Vec<BlockId> =
+            sources.iter().copied().filter(|&s| c.get(s).cells.cells[0].entry == c.get(t).entry as usize).collect();
+        assert_eq!(at_t.len(), 100);
+        c.remove(t);
+        for &s in &sources {
+            let cell = c.get(s).cells.cells[0];
+            if at_t.contains(&s) {
+                assert_eq!(cell, LinkCell::EMPTY);
+            } else {
+                assert_eq!(cell.entry, c.get(u).entry as usize);
+            }
+        }
     }
 }

@@ -23,7 +23,7 @@
 
 use crate::cache::BlockId;
 use crate::dump::guest_text;
-use crate::helpers::{status, BlockFn};
+use crate::helpers::{status, BlockEntry};
 use crate::Jit;
 use emu_cpu_x86::disasm;
 use emu_cpu_x86::state::{eflags, CpuState, SegReg};
@@ -123,7 +123,7 @@ impl Jit {
     /// Runs `entry` from `start` (the CPU is in that state, RAM equals the shadow), then the
     /// interpreter from the same state for as many instructions, and compares the two. Leaves
     /// the interpreter's result in the CPU and RAM.
-    fn compare(&mut self, cpu: &mut Cpu, ck: &mut Checker, entry: BlockFn, start: &CpuState) -> Compared {
+    fn compare(&mut self, cpu: &mut Cpu, ck: &mut Checker, entry: BlockEntry, start: &CpuState) -> Compared {
         self.run_entry(cpu, entry);
         let n = cpu.s.icount - start.icount;
         let jit_state = cpu.s.clone();
@@ -175,10 +175,10 @@ impl Jit {
     }
 
     /// Runs a block's code as [`Jit::exec`] does (the fault delivered), without its statistics.
-    fn run_entry(&mut self, cpu: &mut Cpu, entry: BlockFn) {
+    fn run_entry(&mut self, cpu: &mut Cpu, entry: BlockEntry) {
         // SAFETY: `entry` is installed code whose instructions the cache (or the caller) keeps
         // alive; `cpu` and the exit context are exclusively ours for the call.
-        let st = unsafe { entry(cpu, &mut self.ctx) };
+        let st = unsafe { (self.enter)(cpu, &mut self.ctx, entry) };
         if st == status::FAULT {
             let f = self.ctx.fault.take().expect("a block that faults records the fault");
             cpu.s.irq_shadow = false;
@@ -202,15 +202,15 @@ impl Jit {
         let b = self.cache.get(id);
         let (key, insns, eips) = (b.key, b.insns.clone(), b.eips.clone());
         for k in 1..=len {
-            let func = self.tr.build(&key, &insns[..k], &eips[..k], false);
+            let func = self.tr.build(&key, &insns[..k], &eips[..k], None, false);
             let code = self.tr.compile(func).ok()?;
             let ptr = match self.code.install(&code) {
                 Ok(p) => p,
                 Err(_) => return None,
             };
-            // SAFETY: `ptr` is the start of a function compiled with the `BlockFn` signature,
-            // whose instructions (`insns`) live until the end of this function.
-            let entry: BlockFn = unsafe { std::mem::transmute::<*const u8, BlockFn>(ptr) };
+            // `ptr` is the start of a block (with no links), whose instructions (`insns`) live
+            // until the end of this function.
+            let entry: BlockEntry = ptr;
             cpu.tlb.flush();
             let r = self.compare(cpu, ck, entry, start);
             restore(cpu, ck, start, &r.pages);

@@ -18,9 +18,9 @@
 //! deterministic run is thus the same run in both tiers. Not covered: a time-dependent MMIO
 //! register read inside a block after a deadline it crossed sees the time of the sync before.
 
-use crate::cache::{Block, BlockId, Link};
+use crate::cache::{Block, BlockId, Cells, Link};
 use crate::code::CodeError;
-use crate::helpers::{status, BlockFn};
+use crate::helpers::status;
 use crate::key::{BlockKey, ModeKey};
 use crate::translate::{self, MAX_BLOCK_INSNS};
 use crate::Jit;
@@ -30,6 +30,20 @@ use emu_cpu_x86::state::{eflags, SegReg};
 use emu_cpu_x86::tlb::Access;
 use emu_cpu_x86::{Cpu, Stop};
 use std::time::Instant;
+
+/// Whether the dispatcher must do something besides looking up the next block: what the top of
+/// [`Jit::run`] checks, apart from the budget and the clock deadline.
+#[inline]
+pub(crate) fn must_stop(cpu: &mut Cpu) -> bool {
+    cpu.shutdown
+        || cpu.s.halted
+        || cpu.s.irq_shadow
+        || cpu.sys.lines.attention_pending()
+        || !cpu.smc_writes.is_empty()
+        || cpu.sys.has_written_pages()
+        || cpu.debug_step_needed()
+        || (cpu.s.flags & eflags::IF != 0 && cpu.sys.intr())
+}
 
 impl Jit {
     /// Runs until `budget` instructions have retired, the CPU halts, or the board needs attention
@@ -151,7 +165,7 @@ impl Jit {
         let n = b.insns.len() as u64;
         let deadline = cpu.sys_deadline_icount;
         n <= left
-            && (cpu.s.icount + n <= deadline || !b.io && cpu.sys.next_deadline() > cpu.sys.clock.time_at(deadline))
+            && (cpu.s.icount + n <= deadline || !b.io && !cpu.sys.clock.sync_reaches(deadline, cpu.sys.next_deadline()))
     }
 
     /// Runs block `id`, then, while the dispatcher would do nothing but look up the next block,
@@ -160,24 +174,20 @@ impl Jit {
     fn run_chain(&mut self, cpu: &mut Cpu, mut id: BlockId, end: u64) {
         loop {
             let deadline = cpu.sys_deadline_icount;
-            let st = self.exec(cpu, id);
+            // Generated code may chain on by itself while no successor crosses the deadline or
+            // the budget's end; everything else in `must_stop` can only change in the helpers,
+            // which then stop it.
+            if self.chain {
+                self.ctx.chain_limit = end.min(deadline);
+            }
+            let (st, last) = self.exec(cpu, id);
+            id = last;
             if cpu.s.icount > deadline {
                 self.sync_clock_at(cpu, deadline);
                 return;
             }
             let Some(slot) = status::chain_slot(st).filter(|_| self.chain) else { return };
-            // What the top of `run` checks, in the cases where it would only look up a block.
-            if cpu.s.icount >= end
-                || cpu.s.icount >= cpu.sys_deadline_icount
-                || cpu.shutdown
-                || cpu.s.halted
-                || cpu.s.irq_shadow
-                || cpu.sys.lines.attention_pending()
-                || !cpu.smc_writes.is_empty()
-                || cpu.sys.has_written_pages()
-                || cpu.debug_step_needed()
-                || (cpu.s.flags & eflags::IF != 0 && cpu.sys.intr())
-            {
+            if cpu.s.icount >= end || cpu.s.icount >= cpu.sys_deadline_icount || must_stop(cpu) {
                 return;
             }
             let next = match self.cache.linked(id, slot) {
@@ -195,7 +205,9 @@ impl Jit {
         }
     }
 
-    /// Whether block `id` is the one [`Jit::find`] would return for the CPU's state now.
+    /// Whether block `id` is the one [`Jit::find`] would return for the CPU's state now (what a
+    /// chaining exit in generated code checks too: the link cell's EIP, physical address and
+    /// last byte; the mode and CS base are the linking block's, see `BlockCache::set_link`).
     #[inline]
     fn key_matches(&self, cpu: &Cpu, id: BlockId) -> bool {
         let b = self.cache.get(id);
@@ -218,23 +230,34 @@ impl Jit {
         cpu.sys_deadline_icount = icount + CLOCK_SYNC_INTERVAL;
     }
 
-    /// Runs block `id` on `cpu` and delivers the fault it stopped at, if any; returns the block's
-    /// status.
+    /// Runs block `id` on `cpu` (and the blocks its code chains to while `ExitCtx::chain_limit`
+    /// allows; it is 0 afterwards) and delivers the fault it stopped at, if any; returns the
+    /// last block's status and, if that is a chainable one, the block's id.
     #[inline]
-    pub(crate) fn exec(&mut self, cpu: &mut Cpu, id: BlockId) -> u32 {
-        let b = self.cache.get(id);
-        let entry: BlockFn = b.entry;
+    pub(crate) fn exec(&mut self, cpu: &mut Cpu, id: BlockId) -> (u32, BlockId) {
+        let entry = self.cache.get(id).entry;
         let before = cpu.s.icount;
-        // SAFETY: the block's code is installed and its instructions alive (the cache owns
-        // both); `cpu` and the exit context are exclusively ours for the call.
-        let st = unsafe { entry(cpu, &mut self.ctx) };
-        let n = (cpu.s.icount - before) as usize;
-        self.stats.block_runs += 1;
-        self.stats.jit_insns += n as u64;
-        // The accesses of the instructions that completed (a faulting one's are not counted).
-        let done = if st == status::FAULT { n.saturating_sub(1) } else { n };
-        self.stats.inline_accesses += b.accesses.get(done).copied().unwrap_or(0) as u64;
+        let chained = self.ctx.chained;
+        // SAFETY: the code of the block and of every block linked from it is installed and its
+        // instructions alive (the cache owns both, and clears links to a block it drops); `cpu`
+        // and the exit context are exclusively ours for the call.
+        let st = unsafe { (self.enter)(cpu, &mut self.ctx, entry) };
+        self.ctx.chain_limit = 0;
+        let n = cpu.s.icount - before;
+        let chained = self.ctx.chained - chained;
+        self.stats.block_runs += 1 + chained;
+        self.stats.chained += chained;
+        self.stats.chained_in_code += chained;
+        self.stats.jit_insns += n;
+        self.stats.inline_accesses = self.ctx.inline_accesses;
         self.stats.inline_slow = self.ctx.slow_accesses;
+        let last = if chained != 0 && status::chain_slot(st).is_some() {
+            // SAFETY: the block that returned last is alive (nothing ran since), and its code
+            // stored its `Cells` address before returning a chainable status.
+            unsafe { (*(self.ctx.exit_cells as *const Cells)).id }
+        } else {
+            id
+        };
         self.stats.interp_in_blocks = self.ctx.interp_calls;
         if st == status::FAULT {
             let f = self.ctx.fault.take().expect("a block that faults records the fault");
@@ -243,7 +266,7 @@ impl Jit {
             cpu.s.flags |= eflags::RF;
             cpu.raise(f);
         }
-        st
+        (st, last)
     }
 
     /// Drops the blocks on pages written since the last call (by the guest or by DMA).
@@ -351,8 +374,8 @@ impl Jit {
             return None;
         }
         let insns: Box<[Insn]> = g.insns.into_boxed_slice();
-        let func = self.tr.build(&key, &insns, &g.eips, false);
-        let accesses = std::mem::take(&mut self.tr.accesses);
+        let cells = Cells::new();
+        let func = self.tr.build(&key, &insns, &g.eips, Some(&*cells as *const Cells as usize), false);
         let ir = self.dump.is_some().then(|| translate::ir_text(&func));
         let code = match self.tr.compile(func) {
             Ok(c) => c,
@@ -372,8 +395,7 @@ impl Jit {
                 return None;
             }
         };
-        // SAFETY: `ptr` is the start of a function compiled with the `BlockFn` signature.
-        let entry: BlockFn = unsafe { std::mem::transmute::<*const u8, BlockFn>(ptr) };
+        let entry = ptr;
         cpu.mark_code_page(key.page());
         let io = insns.iter().any(|i| matches!(i.mnemonic, M::In | M::Out | M::Ins | M::Outs));
         let block = Block {
@@ -385,7 +407,8 @@ impl Jit {
             host_size: code.len(),
             io,
             links: [Link::NONE; 2],
-            accesses: accesses.into_boxed_slice(),
+            cells,
+            incoming: Vec::new(),
         };
         self.stats.blocks_compiled += 1;
         self.stats.compile_time += t0.elapsed();

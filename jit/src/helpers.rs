@@ -39,9 +39,25 @@ pub mod status {
     }
 }
 
-/// What a block reports besides its status (generated code only passes its address on).
+/// What a block reports besides its status, and what the dispatcher tells it (generated code
+/// reaches the first three fields through [`crate::layout`]).
 #[derive(Debug, Default)]
+#[repr(C)]
 pub struct ExitCtx {
+    /// Blocks may jump straight to a linked successor (chain in generated code, see
+    /// [`crate::cache::LinkCell`]) while `icount` after the successor stays at or below this.
+    /// The dispatcher sets it before it runs a block, to the budget's end or the next clock
+    /// deadline, whichever is first, and to 0 (no chaining) otherwise; helpers set it to 0 when
+    /// something happened the dispatcher must see before the next block ([`stop_chaining`]).
+    pub chain_limit: u64,
+    /// Blocks entered from generated code through a link (counted there).
+    pub chained: u64,
+    /// Inlined memory accesses in the instructions that completed (counted by generated code at
+    /// each exit).
+    pub inline_accesses: u64,
+    /// The `Cells` of the block that last returned through a chainable exit
+    /// ([`crate::cache::Cells`]).
+    pub exit_cells: usize,
     /// The fault to deliver when a block returns [`status::FAULT`].
     pub fault: Option<Fault>,
     /// Inlined memory accesses that took the slow path ([`read_mem`], [`write_mem`]): TLB
@@ -52,8 +68,39 @@ pub struct ExitCtx {
     pub interp_calls: u64,
 }
 
-/// The signature of a translated block.
-pub type BlockFn = unsafe extern "C" fn(cpu: *mut Cpu, ctx: *mut ExitCtx) -> u32;
+/// The signature of a translated block (in Cranelift's `tail` calling convention, so a block
+/// can jump to the next with a tail call; Rust enters blocks through an [`EnterFn`]).
+pub type BlockEntry = *const u8;
+
+/// The trampoline Rust calls blocks through: runs the block at `entry` (and the blocks it
+/// chains to) and returns the last one's status.
+pub type EnterFn = unsafe extern "C" fn(cpu: *mut Cpu, ctx: *mut ExitCtx, entry: BlockEntry) -> u32;
+
+/// After a helper ran an instruction: stops chaining in generated code when the dispatcher has
+/// something to do before the next block (see `Jit::run_chain`), or when the clock deadline
+/// moved closer.
+fn stop_chaining(cpu: &mut Cpu, ctx: &mut ExitCtx) {
+    if ctx.chain_limit != 0 {
+        if crate::dispatch::must_stop(cpu) {
+            ctx.chain_limit = 0;
+        } else {
+            ctx.chain_limit = ctx.chain_limit.min(cpu.sys_deadline_icount);
+        }
+    }
+}
+
+/// [`stop_chaining`] after a memory access, which can only have reached a device (an MMIO
+/// register: a wire that changed, which raises the board's attention, or DMA into RAM) or code
+/// (an SMC write): the rest of `must_stop` is what instructions change. (Data breakpoints do
+/// not fire here: with any enabled, the dispatcher runs no blocks.)
+#[inline]
+fn stop_chaining_after_access(cpu: &mut Cpu, ctx: &mut ExitCtx) {
+    if ctx.chain_limit != 0
+        && (cpu.sys.lines.attention_pending() || cpu.sys.has_written_pages() || !cpu.smc_writes.is_empty())
+    {
+        ctx.chain_limit = 0;
+    }
+}
 
 /// Runs one instruction in the interpreter with `Cpu::step`'s EIP protocol: EIP is the next
 /// instruction while it executes, and back on the instruction if it faults.
@@ -65,7 +112,11 @@ pub unsafe extern "C" fn exec_insn(cpu: *mut Cpu, ctx: *mut ExitCtx, insn: *cons
     ctx.interp_calls += 1;
     let next = start.wrapping_add(insn.len as u32);
     cpu.s.eip = if cpu.s.code32() { next } else { next & 0xffff };
-    match emu_cpu_x86::interp::exec(cpu, insn) {
+    let r = emu_cpu_x86::interp::exec(cpu, insn);
+    // The mode needs no check: an instruction that may change it ends its block with a status
+    // that does not chain (the decoder's table says which), as the rest of the block assumes.
+    stop_chaining(cpu, ctx);
+    match r {
         Ok(()) if cpu.smc_writes.is_empty() => status::OK,
         Ok(()) => status::SMC,
         Err(f) => {
@@ -93,7 +144,9 @@ pub unsafe extern "C" fn read_mem(cpu: *mut Cpu, ctx: *mut ExitCtx, seg: u32, of
     let (cpu, ctx) = (&mut *cpu, &mut *ctx);
     ctx.slow_accesses += 1;
     let seg = SegReg::from_index(seg as u8).unwrap_or(SegReg::Ds);
-    match cpu.read(seg, off, size_of(size)) {
+    let r = cpu.read(seg, off, size_of(size));
+    stop_chaining_after_access(cpu, ctx);
+    match r {
         Ok(v) => v as u64,
         Err(f) => {
             ctx.fault = Some(f);
@@ -111,7 +164,9 @@ pub unsafe extern "C" fn write_mem(cpu: *mut Cpu, ctx: *mut ExitCtx, seg: u32, o
     let (cpu, ctx) = (&mut *cpu, &mut *ctx);
     ctx.slow_accesses += 1;
     let seg = SegReg::from_index(seg as u8).unwrap_or(SegReg::Ds);
-    match cpu.write(seg, off, size_of(size), v) {
+    let r = cpu.write(seg, off, size_of(size), v);
+    stop_chaining_after_access(cpu, ctx);
+    match r {
         Ok(()) if cpu.smc_writes.is_empty() => status::OK,
         Ok(()) => status::SMC,
         Err(f) => {

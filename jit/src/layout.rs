@@ -1,11 +1,13 @@
 //! Every offset generated code uses to reach the CPU, in one place (as wasmtime keeps its
 //! `VMOffsets`): the fields of [`CpuState`] through the `*mut Cpu` a block receives, and the
-//! TLB's entries.
+//! TLB's entries; the block's exit context and link cells.
 //!
 //! **Invariant:** generated code reaches memory only through these constants, a guest page's
 //! host address from a TLB entry, and the helpers; the tests at the bottom pin the layout they
 //! assume (`Cpu::s` at offset 0, `#[repr(C)]` `CpuState` and `TlbEntry`).
 
+use crate::cache::LinkCell;
+use crate::helpers::ExitCtx;
 use emu_cpu_x86::state::{CpuState, Segment};
 use emu_cpu_x86::tlb::{Tlb, TlbEntry, TLB_SIZE};
 use emu_cpu_x86::Cpu;
@@ -51,6 +53,23 @@ pub const TLB_ENTRY_SIZE: i64 = size_of::<TlbEntry>() as i64;
 pub const TLB_READ: i32 = offset_of!(TlbEntry, read) as i32;
 pub const TLB_WRITE: i32 = offset_of!(TlbEntry, write) as i32;
 pub const TLB_ADDEND: i32 = offset_of!(TlbEntry, addend) as i32;
+pub const TLB_EXEC: i32 = offset_of!(TlbEntry, exec) as i32;
+pub const TLB_PHYS: i32 = offset_of!(TlbEntry, phys_page) as i32;
+
+/// Fields of the `ExitCtx` a block receives (`#[repr(C)]`).
+pub const CTX_CHAIN_LIMIT: i32 = offset_of!(ExitCtx, chain_limit) as i32;
+pub const CTX_CHAINED: i32 = offset_of!(ExitCtx, chained) as i32;
+pub const CTX_INLINE_ACCESSES: i32 = offset_of!(ExitCtx, inline_accesses) as i32;
+pub const CTX_EXIT_CELLS: i32 = offset_of!(ExitCtx, exit_cells) as i32;
+
+/// A block's [`LinkCell`]s: one per chainable exit, `LINK_CELL_SIZE` bytes apart from the start
+/// of its `Cells`.
+pub const LINK_CELL_SIZE: usize = size_of::<LinkCell>();
+pub const LINK_ENTRY: i32 = offset_of!(LinkCell, entry) as i32;
+pub const LINK_EIP: i32 = offset_of!(LinkCell, eip) as i32;
+pub const LINK_PHYS: i32 = offset_of!(LinkCell, phys) as i32;
+pub const LINK_LAST: i32 = offset_of!(LinkCell, last) as i32;
+pub const LINK_INSNS: i32 = offset_of!(LinkCell, insns) as i32;
 
 #[cfg(test)]
 mod tests {
@@ -82,6 +101,7 @@ mod tests {
         assert_eq!(offset_of!(TlbEntry, phys_page), 12);
         assert_eq!(TLB_ADDEND, 16);
         assert_eq!(TLB_ENTRY_SIZE as usize, 16 + size_of::<usize>());
+        assert_eq!((TLB_EXEC, TLB_PHYS), (8, 12));
         assert_eq!(tlb_set(false), 0);
     }
 }

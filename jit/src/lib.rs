@@ -78,6 +78,9 @@ pub struct Stats {
     /// Blocks entered straight from the previous one through a link, without a lookup
     /// (part of `block_runs`).
     pub chained: u64,
+    /// Of those, the ones generated code went on to by itself (a tail call through a link
+    /// cell, see [`cache`]), without returning to the dispatcher.
+    pub chained_in_code: u64,
     /// Guest instructions retired inside translated blocks.
     pub jit_insns: u64,
     /// Memory accesses translated code made through its inlined TLB path (in instructions that
@@ -131,6 +134,9 @@ pub enum JitError {
 pub struct Jit {
     tr: translate::Translator,
     code: code::CodeMemory,
+    /// The trampoline blocks are entered through, in its own code memory (never reset).
+    enter: helpers::EnterFn,
+    _enter_code: code::CodeMemory,
     cache: cache::BlockCache,
     ctx: helpers::ExitCtx,
     dump: Option<Box<dyn Write + Send>>,
@@ -150,12 +156,22 @@ pub struct Jit {
 
 impl Jit {
     pub fn new(opts: Options) -> Result<Jit, JitError> {
+        let mut tr = translate::Translator::new().map_err(|e| JitError::Backend(e.0))?;
+        tr.inject_bug_at = opts.inject_bug_at;
+        let func = tr.build_enter();
+        let bytes = tr.compile(func).map_err(|e| JitError::Backend(e.0))?;
+        let mut enter_code = code::CodeMemory::new(bytes.len())?;
+        let ptr = enter_code.install(&bytes).map_err(|e| match e {
+            code::CodeError::Host(e) => JitError::CodeMemory(e),
+            code::CodeError::Full => JitError::Backend("the block trampoline does not fit".into()),
+        })?;
+        // SAFETY: `ptr` is the start of the function `build_enter` made, with the `EnterFn`
+        // signature in the host's default calling convention; its memory lives as long as `Jit`.
+        let enter = unsafe { std::mem::transmute::<*const u8, helpers::EnterFn>(ptr) };
         Ok(Jit {
-            tr: {
-                let mut tr = translate::Translator::new().map_err(|e| JitError::Backend(e.0))?;
-                tr.inject_bug_at = opts.inject_bug_at;
-                tr
-            },
+            tr,
+            enter,
+            _enter_code: enter_code,
             code: code::CodeMemory::new(opts.code_size)?,
             cache: cache::BlockCache::default(),
             ctx: helpers::ExitCtx::default(),

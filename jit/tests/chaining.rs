@@ -131,3 +131,112 @@ fn a_store_into_a_linked_block_is_seen() {
     // 1 + 20 + 19 + ... + 2
     assert_eq!(cpu.s.regs[2], 1 + (2..=20).sum::<u32>());
 }
+
+/// Generated code follows the links by itself: nearly every chained block is entered with a
+/// tail call from the block before it, not from the dispatcher (which still sees the run
+/// between two clock deadlines start, and the blocks whose link was not made yet).
+#[test]
+fn generated_code_chains_by_itself() {
+    let code = calls_in_a_loop(1000);
+    let (_, stop, j) = same_in_both(|| flat32(&code), 100_000, "calls in a loop");
+    assert_eq!(stop, Stop::Halted);
+    assert!(j.stats.chained_in_code > j.stats.chained * 3 / 4, "{:?}", j.stats);
+}
+
+/// A block on another page that a linked exit leads to is rewritten (by DMA, so the calling
+/// block stays): its link cell must be emptied, or the caller's code would jump into the
+/// dropped block's stale code.
+#[test]
+fn a_link_cell_into_a_dropped_block_is_emptied() {
+    const OTHER: u32 = 0x4000;
+    // CODE: top: call OTHER; dec ecx; jnz top; hlt    OTHER: add edx, 1 (83 C2 01); ret
+    let code = asm(32, |a| {
+        let mut top = a.create_label();
+        a.set_label(&mut top)?;
+        a.call(OTHER as u64)?;
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        a.hlt()
+    });
+    let other = {
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.add(edx, 1u32).unwrap();
+        a.ret().unwrap();
+        a.assemble(OTHER as u64).unwrap()
+    };
+    assert_eq!(other[..3], [0x83, 0xc2, 0x01]);
+    let make = || {
+        let mut c = flat32(&code);
+        load(&mut c, OTHER, &other);
+        c.s.regs[1] = 100;
+        c
+    };
+    let (mut a, mut b) = (make(), make());
+    let mut j = jit();
+    assert_eq!(a.run(90), Stop::Budget);
+    assert_eq!(j.run(&mut b, 90), Stop::Budget);
+    assert!(j.stats.chained_in_code > 20, "{:?}", j.stats);
+    for c in [&mut a, &mut b] {
+        c.sys.write_bytes(OTHER as u64 + 2, &[0x10]); // add edx, 16
+    }
+    assert_eq!(a.run(1000), Stop::Halted);
+    assert_eq!(j.run(&mut b, 1000), Stop::Halted);
+    assert_same(&a, &b, "after the rewrite");
+    // 18 calls of +1 (5 instructions each), then 82 of +16.
+    assert_eq!(a.s.regs[2], 18 + 82 * 16);
+}
+
+/// A RET's link cell follows its callers: two call sites alternate, so the cell of the
+/// function's return is re-linked again and again, and must only ever be followed to the
+/// block at the return address actually popped.
+#[test]
+fn a_return_goes_where_its_address_says() {
+    let code = asm(32, |a| {
+        let (mut top, mut func, mut second) = (a.create_label(), a.create_label(), a.create_label());
+        a.mov(ecx, 300u32)?;
+        a.set_label(&mut top)?;
+        a.call(func)?;
+        a.add(edx, 3u32)?;
+        a.call(func)?;
+        a.jmp(second)?;
+        a.set_label(&mut second)?;
+        a.imul_3(edx, edx, 5)?;
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        a.hlt()?;
+        a.set_label(&mut func)?;
+        a.add(edx, ecx)?;
+        a.ret()
+    });
+    let (_, stop, j) = same_in_both(|| flat32(&code), 100_000, "two call sites");
+    assert_eq!(stop, Stop::Halted);
+    assert!(j.stats.chained_in_code > 300, "{:?}", j.stats);
+}
+
+/// A chain that ends in a block cut at its length cap, whose last instruction the interpreter
+/// runs (so the fall-through status is decided at run time): the dispatcher must link that
+/// block's exit, not the exit of the block the chain started in (here a conditional branch
+/// whose fall-through leads to the long block, which would then be skipped).
+#[test]
+fn a_chain_ending_in_a_block_cut_at_its_cap_links_the_right_exit() {
+    let code = asm(32, |a| {
+        let (mut top, mut out) = (a.create_label(), a.create_label());
+        a.mov(ecx, 50u32)?;
+        a.set_label(&mut top)?;
+        a.dec(ecx)?;
+        a.jz(out)?;
+        // 63 specialised instructions and one the interpreter runs: a full block.
+        for _ in 0..63 {
+            a.add(edx, 1u32)?;
+        }
+        a.bswap(edx)?;
+        a.bswap(edx)?;
+        a.jmp(top)?;
+        a.set_label(&mut out)?;
+        a.hlt()
+    });
+    let (cpu, stop, j) = same_in_both(|| flat32(&code), 100_000, "a block cut at its cap");
+    assert_eq!(stop, Stop::Halted);
+    assert_eq!(cpu.s.regs[2], 49 * 63);
+    assert!(j.stats.interp_in_blocks > 0 && j.stats.chained_in_code > 50, "{:?}", j.stats);
+}

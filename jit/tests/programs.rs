@@ -100,3 +100,92 @@ fn tlb_hit_rate_counts_inline_accesses() {
     assert!((1..=2).contains(&j.stats.inline_slow), "{:?}", j.stats);
     assert!(j.stats.tlb_hit_rate().unwrap() >= 0.99, "{:?}", j.stats);
 }
+
+/// Conditions read at the start of a block, from flags the block before set (so the translator
+/// only knows them at run time and evaluates CF and ZF inline): every lazy-flags kind at every
+/// size, with operands on both sides of the carry and zero edges, and a carry in for ADC/SBB.
+#[test]
+fn conditions_of_flags_set_in_an_earlier_block() {
+    let pairs: [(u32, u32); 6] =
+        [(0, 0), (1, 1), (0xff, 1), (0x7fff, 0x8001), (0xffff_ffff, 1), (0x1234_5678, 0x9abc_def0)];
+    let code = asm(32, |a| {
+        a.xor(ebp, ebp)?;
+        a.xor(esi, esi)?;
+        for (i, &(x, y)) in pairs.iter().enumerate() {
+            for op in 0..11 {
+                let (mut l1, mut l2) = (a.create_label(), a.create_label());
+                a.mov(eax, x)?;
+                a.mov(ebx, y)?;
+                if i % 2 == 0 {
+                    a.stc()?;
+                } else {
+                    a.clc()?;
+                }
+                match op {
+                    0 => a.add(al, bl)?,
+                    1 => a.add(ax, bx)?,
+                    2 => a.add(eax, ebx)?,
+                    3 => a.adc(al, bl)?,
+                    4 => a.sbb(ax, bx)?,
+                    5 => a.sub(eax, ebx)?,
+                    6 => a.sbb(eax, ebx)?,
+                    7 => a.and(eax, ebx)?,
+                    8 => a.inc(al)?,
+                    9 => a.dec(ax)?,
+                    _ => a.shl(eax, 1)?,
+                }
+                // A new block: the flags are whatever the state holds.
+                a.jmp(l1)?;
+                a.set_label(&mut l1)?;
+                a.setb(cl)?;
+                a.setz(dl)?;
+                a.setbe(dh)?;
+                a.jmp(l2)?;
+                a.set_label(&mut l2)?;
+                // ADC and INC read the carry at a block's start too (INC keeps it).
+                a.adc(esi, 0u32)?;
+                a.inc(edi)?;
+                a.adc(esi, 0u32)?;
+                a.movzx(ecx, cl)?;
+                a.movzx(edx, dx)?;
+                a.shl(ebp, 5)?;
+                a.xor(ebp, ecx)?;
+                a.xor(ebp, edx)?;
+                a.add(ebp, eax)?;
+            }
+        }
+        a.hlt()
+    });
+    let (cpu, stop, _) = same_in_both(|| flat32(&code), 100_000, "conditions after a block boundary");
+    assert_eq!(stop, Stop::Halted);
+    assert_ne!(cpu.s.regs[6], 0, "some carries were seen");
+}
+
+/// Accesses before and after a segment register load: translated code keeps a segment's base,
+/// limit and attributes in SSA values within a block, so the accesses after the MOV DS (which
+/// the interpreter runs, and which ends its block) must see the new base, never the one loaded
+/// for the accesses before it.
+#[test]
+fn accesses_after_a_segment_load_in_the_block_use_the_new_segment() {
+    let code = asm(16, |a| {
+        a.mov(ax, 0x1111u32)?;
+        a.mov(bx, 0x2000u32)?;
+        a.mov(cx, 0x100u32)?;
+        a.mov(word_ptr(bx), ax)?;
+        a.mov(ds, cx)?;
+        a.mov(dx, word_ptr(bx))?;
+        a.add(word_ptr(bx), 0x2222u32)?;
+        a.mov(si, word_ptr(bx))?;
+        a.hlt()
+    });
+    let make = || {
+        let mut c = real_mode(&code);
+        load(&mut c, 0x3000, &[0x34, 0x12]);
+        c
+    };
+    let (cpu, stop, j) = same_in_both(make, 1000, "segment load mid-block");
+    assert_eq!(stop, Stop::Halted);
+    assert_eq!(cpu.s.regs[2] & 0xffff, 0x1234, "DS:BX is 0x3000 after the load");
+    assert_eq!(cpu.s.regs[6] & 0xffff, 0x3456);
+    assert!(j.stats.interp_in_blocks > 0, "MOV DS ran inside a block: {:?}", j.stats);
+}

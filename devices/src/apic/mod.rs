@@ -13,7 +13,8 @@
 //! on QEMU's PC and as the MP table emu's firmware writes says ([`pin_of_irq`]): ISA IRQ 0 on pin
 //! 2, IRQ n on pin n otherwise, pin 0 unconnected; lines 16-23 reach pins 16-23. It samples the
 //! lines whenever the CPU asks for interrupts, on its own register accesses and when the local
-//! APIC's timer runs; rising edges shorter than that (the 8254's) come through an [`EdgeLatch`].
+//! APIC's timer runs; edge-triggered pins take the rising edges [`emu_core::Lines`] recorded
+//! since the last look, so a pulse shorter than that (the 8254's) is not lost.
 //! Level-triggered EOIs go from the local APIC to the I/O APIC over the same bus.
 //!
 //! The two chips are one device because the APIC bus joins them synchronously (an EOI write
@@ -27,8 +28,6 @@ use std::any::Any;
 
 use emu_core::{AddressSpace, Device, DeviceId, Error, LocalAck, LocalInterruptController, Remap, System};
 
-use crate::pic8259::EdgeLatch;
-use crate::pit8254::Pit8254;
 use ioapic::IoApic;
 use local::{Ack, LocalApic};
 
@@ -63,7 +62,8 @@ pub struct Apic {
     pub local: LocalApic,
     pub io: IoApic,
     lines: emu_core::Lines,
-    edges: EdgeLatch,
+    /// The rising edges of the lines taken so far.
+    edges: emu_core::IrqEdges,
     /// This device's id (for the remaps that follow IA32_APIC_BASE).
     id: Option<DeviceId>,
     /// Where the local APIC's registers are mapped now.
@@ -78,25 +78,20 @@ impl Apic {
             local: LocalApic::new(lines.clone(), clock),
             io: IoApic::new(),
             lines,
-            edges: EdgeLatch::default(),
+            edges: emu_core::IrqEdges::default(),
             id: None,
             mapped: Some(local::DEFAULT_BASE),
             remaps: Vec::new(),
         }
     }
 
-    /// The latch a pulse-generating device (the 8254) posts its rising edges to.
-    pub fn edge_latch(&self) -> EdgeLatch {
-        self.edges.clone()
-    }
-
     /// Looks at the IRQ lines and passes the I/O APIC's messages to the local APIC.
     fn sample(&mut self) {
         let levels = pins_of_lines(self.lines.irq_levels());
-        if levels == self.io.levels() && !self.edges.pending() {
+        if levels == self.io.levels() && !self.lines.irq_edges_pending(&self.edges) {
             return;
         }
-        let edges = pins_of_lines(self.edges.take() as u32);
+        let edges = pins_of_lines(self.lines.take_irq_edges(&mut self.edges));
         let local = &mut self.local;
         self.io.set_levels(levels, edges, &mut |m| local.deliver(m));
     }
@@ -211,20 +206,16 @@ impl LocalInterruptController for Apic {
     }
 }
 
-/// Adds the local APIC and the I/O APIC to `sys` and puts the local APIC in front of the CPU;
-/// `pit` (the 8254) posts IRQ0's edges to the I/O APIC as well. Returns the device.
-pub fn attach_apic(sys: &mut System, pit: DeviceId) -> Result<DeviceId, Error> {
+/// Adds the local APIC and the I/O APIC to `sys` and puts the local APIC in front of the CPU.
+/// Returns the device.
+pub fn attach_apic(sys: &mut System) -> Result<DeviceId, Error> {
     let apic = Apic::new(sys.lines.clone(), sys.clock.handle());
-    let edges = apic.edge_latch();
     let id = sys.add_device(Box::new(apic));
     if let Some(a) = sys.device_mut::<Apic>(id) {
         a.id = Some(id);
     }
     sys.map_mmio(local::DEFAULT_BASE, local::MMIO_SIZE, id, REGION_LOCAL)?;
     sys.map_mmio(ioapic::DEFAULT_BASE, ioapic::MMIO_SIZE, id, REGION_IOAPIC)?;
-    if let Some(p) = sys.device_mut::<Pit8254>(pit) {
-        p.add_edge_latch(edges);
-    }
     sys.set_local_interrupt_controller(id);
     Ok(id)
 }

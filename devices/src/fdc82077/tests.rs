@@ -169,20 +169,18 @@ fn reset_msr_version_and_invalid_commands() {
 #[test]
 fn a_dor_reset_pulses_the_interrupt_once() {
     let mut b = board();
-    let edges = crate::pic8259::EdgeLatch::default();
-    let fdc = std::mem::replace(&mut b.fdc, Fdc82077::new(Lines::new(), DmaChannels::default()));
-    b.fdc = fdc.with_edge_latch(edges.clone());
+    let mut edges = emu_core::IrqEdges::default();
     b.init();
-    edges.take();
+    b.lines.take_irq_edges(&mut edges);
     b.out(0x3f2, 0x08);
     assert!(!b.irq());
-    assert_eq!(edges.take(), 0, "no edge entering reset");
+    assert_eq!(b.lines.take_irq_edges(&mut edges), 0, "no edge entering reset");
     b.out(0x3f2, 0x0c);
     assert!(b.irq());
-    assert_eq!(edges.take(), 1 << 6);
+    assert_eq!(b.lines.take_irq_edges(&mut edges), 1 << 6);
     b.command(&[CMD_SENSE_INTERRUPT]);
     b.result();
-    assert_eq!(edges.take(), 0);
+    assert_eq!(b.lines.take_irq_edges(&mut edges), 0);
 }
 
 #[test]

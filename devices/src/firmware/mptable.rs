@@ -143,10 +143,10 @@ mod tests {
     fn installed_only_with_an_apic() {
         use emu_core::ClockMode;
         let mut sys = System::new(1 << 20, ClockMode::Deterministic { ns_per_insn: 1 }).unwrap();
-        let (_, pit) = crate::pc::attach_pc_timers_and_pic(&mut sys).unwrap();
+        crate::pc::attach_pc_timers_and_pic(&mut sys).unwrap();
         install(&mut sys);
         assert_eq!(sys.read_phys(FLOATING_POINTER, 4), 0);
-        crate::apic::attach_apic(&mut sys, pit).unwrap();
+        crate::apic::attach_apic(&mut sys).unwrap();
         install(&mut sys);
         assert_eq!(&sys.read_phys(FLOATING_POINTER, 4).to_le_bytes(), b"_MP_");
         assert_eq!(&sys.read_phys(CONFIG_TABLE, 4).to_le_bytes(), b"PCMP");

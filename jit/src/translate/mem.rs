@@ -36,8 +36,21 @@ impl Emitter<'_> {
     ) -> (Value, Value) {
         let n = seg as usize;
         let t = MemFlagsData::trusted();
-        let base = self.b.ins().load(types::I32, t, self.cpu, layout::seg_base(n));
-        let limit = self.b.ins().load(types::I32, t, self.cpu, layout::seg_limit(n));
+        // Segment registers change only in instructions the interpreter runs, which forget these.
+        let [base, limit, a] = match self.segs[n] {
+            Some(v) => v,
+            None => {
+                let base = self.b.ins().load(types::I32, t, self.cpu, layout::seg_base(n));
+                let limit = self.b.ins().load(types::I32, t, self.cpu, layout::seg_limit(n));
+                let a = if self.mode.checks_segment_type() {
+                    self.b.ins().uload16(types::I32, t, self.cpu, layout::seg_attr(n))
+                } else {
+                    base // unused
+                };
+                self.segs[n] = Some([base, limit, a]);
+                [base, limit, a]
+            }
+        };
         let last = if size == Size::B { off } else { self.b.ins().iadd_imm_s(off, size.bytes() as i64 - 1) };
         let mut ok = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, last, limit);
         if size != Size::B && !off16 {
@@ -45,7 +58,6 @@ impl Emitter<'_> {
             ok = self.b.ins().band(ok, no_wrap);
         }
         if self.mode.checks_segment_type() {
-            let a = self.b.ins().uload16(types::I32, t, self.cpu, layout::seg_attr(n));
             let (mask, want) = if write {
                 (attr::P | attr::CODE | attr::RW | attr::DC, attr::P | attr::RW)
             } else {

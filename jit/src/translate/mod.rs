@@ -3,7 +3,7 @@
 //! [`scan`] decodes the block (through `Cpu::fetch_lin`, so the interpreter's fetch rules hold)
 //! and [`Translator::build`] turns its instructions into IR: specialised IR for the hot
 //! instructions ([`insn`]), a call to the interpreter ([`crate::helpers::exec_insn`]) for all
-//! others. The function has the signature [`crate::helpers::BlockFn`].
+//! others. The function has the signature of [`crate::helpers::BlockEntry`].
 //!
 //! **Invariants of the generated code:**
 //! - *Precise state at every exit.* Guest registers and the lazy-flags fields are cached in SSA
@@ -17,6 +17,15 @@
 //!   forgotten; memory helpers touch no register, so they need neither.
 //! - *Self-modifying code stops the block.* A store that took the slow path onto a page holding
 //!   translated code makes the block leave after that instruction.
+//! - *Chaining.* Blocks use Cranelift's `tail` calling convention. A chainable exit (status
+//!   `CHAIN_TAKEN`/`CHAIN_NEXT`, state stored as for any exit) first reads the block's
+//!   [`crate::cache::LinkCell`] for it and, if the linked block is the one the dispatcher
+//!   would find (same EIP, the TLB maps CS base + EIP to its physical address, its last byte
+//!   within CS's limit) and fits before `ExitCtx::chain_limit`, jumps there with a tail call
+//!   instead of returning. A block's mode and CS base are those it started with, since any
+//!   instruction that changes them ends its block with a status that does not chain.
+//! - *Counters.* Every exit adds the inlined memory accesses of the instructions that completed
+//!   to `ExitCtx::inline_accesses`.
 
 pub mod insn;
 mod mem;
@@ -29,7 +38,7 @@ use cranelift_codegen::ir::{
     self, condcodes::IntCC, types, AbiParam, Block, Function, InstBuilder, MemFlagsData, SigRef, Signature, Type,
     UserFuncName, Value,
 };
-use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -132,6 +141,8 @@ impl Translator {
         // The code is copied into our own memory and never registered with an unwinder.
         set(&mut flags, "unwind_info", "false")?;
         set(&mut flags, "is_pic", "false")?;
+        // Cranelift's x86-64 tail calls (chaining, see the module comment) need frame pointers.
+        set(&mut flags, "preserve_frame_pointers", "true")?;
         // Our code calls only the helpers, with small frames.
         set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
         let isa = cranelift_native::builder()
@@ -152,25 +163,68 @@ impl Translator {
         self.isa.pointer_type()
     }
 
-    /// Builds the IR of a block. `insns` must stay where they are for as long as the code runs:
-    /// generated code passes their addresses to the interpreter. With `symbolic`, addresses
-    /// (helpers, instructions) are replaced by small placeholder numbers, so the IR text is the
-    /// same on every run and host (golden tests); such IR must not be compiled.
-    pub fn build(&mut self, key: &BlockKey, insns: &[Insn], eips: &[u32], symbolic: bool) -> Function {
+    /// The signature of every block: `(cpu, ctx) -> status`, in the `tail` convention.
+    fn block_signature(&self) -> Signature {
         let ptr = self.isa.pointer_type();
-        let mut sig = Signature::new(self.isa.default_call_conv());
+        let mut sig = Signature::new(CallConv::Tail);
         sig.params.push(AbiParam::new(ptr));
         sig.params.push(AbiParam::new(ptr));
         sig.returns.push(AbiParam::new(types::I32));
-        let mut func = Function::with_name_signature(UserFuncName::user(0, key.phys), sig);
+        sig
+    }
+
+    /// Builds the IR of a block. `insns` must stay where they are for as long as the code runs:
+    /// generated code passes their addresses to the interpreter. `cells`: the address of the
+    /// block's two [`crate::cache::LinkCell`]s (taken, fall-through), or `None` for a block that
+    /// never chains. With `symbolic`, addresses (helpers, instructions, cells) are replaced by
+    /// small placeholder numbers, so the IR text is the same on every run and host (golden
+    /// tests); such IR must not be compiled.
+    pub fn build(
+        &mut self,
+        key: &BlockKey,
+        insns: &[Insn],
+        eips: &[u32],
+        cells: Option<usize>,
+        symbolic: bool,
+    ) -> Function {
+        let ptr = self.isa.pointer_type();
+        let sig = self.block_signature();
+        let mut func = Function::with_name_signature(UserFuncName::user(0, key.phys), sig.clone());
         {
-            let b = FunctionBuilder::new(&mut func, &mut self.fctx);
+            let mut b = FunctionBuilder::new(&mut func, &mut self.fctx);
+            let tail_sig = b.import_signature(sig);
             let mut e = Emitter::new(b, ptr, self.isa.default_call_conv(), key.mode, symbolic, insns);
             e.inject_bug_at = self.inject_bug_at;
+            e.cells = cells;
+            e.cs_base = key.cs_base;
+            e.tail_sig = Some(tail_sig);
             e.body(insns, eips);
             self.accesses = std::mem::take(&mut e.accesses);
             e.finish(self.isa.frontend_config());
         }
+        func
+    }
+
+    /// The trampoline Rust enters blocks through ([`crate::helpers::EnterFn`]): calls the block
+    /// at its third argument with the first two, in the `tail` convention, and returns its status.
+    pub fn build_enter(&mut self) -> Function {
+        let ptr = self.isa.pointer_type();
+        let mut sig = Signature::new(self.isa.default_call_conv());
+        sig.params.extend([AbiParam::new(ptr), AbiParam::new(ptr), AbiParam::new(ptr)]);
+        sig.returns.push(AbiParam::new(types::I32));
+        let block_sig = self.block_signature();
+        let mut func = Function::with_name_signature(UserFuncName::user(1, 0), sig);
+        let mut b = FunctionBuilder::new(&mut func, &mut self.fctx);
+        let block_sig = b.import_signature(block_sig);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let (cpu, ctx, code) = (b.block_params(entry)[0], b.block_params(entry)[1], b.block_params(entry)[2]);
+        let call = b.ins().call_indirect(block_sig, code, &[cpu, ctx]);
+        let st = b.inst_results(call)[0];
+        b.ins().return_(&[st]);
+        b.seal_all_blocks();
+        b.finalize(self.isa.frontend_config());
         func
     }
 
@@ -227,12 +281,13 @@ enum FlagSrc {
 /// An exit block waiting to be filled in after the body.
 enum Pending {
     /// Store the cache as it was at the instruction's start, EIP = the instruction, return FAULT.
-    Fault { block: Block, cache: [Option<Cached>; SLOTS], eip: u32, count: usize },
+    /// `accesses`: inlined accesses in the instructions before it.
+    Fault { block: Block, cache: [Option<Cached>; SLOTS], eip: u32, count: usize, accesses: u32 },
     /// Record `#vector(error)` and go to `then` (a Fault exit).
     Raise { block: Block, vector: u8, error: Option<u32>, then: Block },
     /// After an interpreter call that did not return OK (block param: its status): EIP is as the
     /// interpreter left it; return FAULT or OK.
-    AfterHelper { block: Block, count: usize },
+    AfterHelper { block: Block, count: usize, accesses: u32 },
 }
 
 /// Builds one block's IR.
@@ -264,6 +319,14 @@ pub(crate) struct Emitter<'a> {
     /// Inlined memory accesses in instructions `0..k`, for `k` up to the current instruction.
     accesses: Vec<u32>,
     inject_bug_at: Option<u32>,
+    /// Base, limit and attributes of each segment register, once loaded (only on the path
+    /// that loaded them; instructions the interpreter runs may change them, so they are
+    /// forgotten there).
+    segs: [Option<[Value; 3]>; 8],
+    /// The block's link cells (see [`Translator::build`]) and CS base, and the block signature.
+    cells: Option<usize>,
+    cs_base: u32,
+    tail_sig: Option<SigRef>,
 }
 
 impl<'a> Emitter<'a> {
@@ -305,6 +368,10 @@ impl<'a> Emitter<'a> {
             terminated: false,
             accesses: vec![0],
             inject_bug_at: None,
+            segs: [None; 8],
+            cells: None,
+            cs_base: 0,
+            tail_sig: None,
         }
     }
 
@@ -344,11 +411,11 @@ impl<'a> Emitter<'a> {
     fn finish(mut self, cfg: cranelift_codegen::isa::TargetFrontendConfig) {
         for p in std::mem::take(&mut self.pending) {
             match p {
-                Pending::Fault { block, cache, eip, count } => {
+                Pending::Fault { block, cache, eip, count, accesses } => {
                     self.b.switch_to_block(block);
                     self.cache = cache;
                     let eip = self.c32(eip);
-                    self.exit(Some(eip), count, status::FAULT);
+                    self.exit_counting(Some(eip), count, accesses, status::FAULT);
                 }
                 Pending::Raise { block, vector, error, then } => {
                     self.b.switch_to_block(block);
@@ -358,10 +425,11 @@ impl<'a> Emitter<'a> {
                     self.call(Helper::Raise, &[ctx, v, e]);
                     self.b.ins().jump(then, &[]);
                 }
-                Pending::AfterHelper { block, count } => {
+                Pending::AfterHelper { block, count, accesses } => {
                     self.b.switch_to_block(block);
                     let st = self.b.append_block_param(block, types::I32);
                     self.store_icount(count);
+                    self.count_accesses(accesses);
                     let is_fault = self.b.ins().icmp_imm_u(IntCC::Equal, st, status::FAULT as i64);
                     let fault = self.c32(status::FAULT);
                     let ok = self.c32(status::OK);
@@ -438,22 +506,123 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn store_icount(&mut self, count: usize) {
+    /// Stores `icount` after `count` instructions; returns the value stored.
+    fn store_icount(&mut self, count: usize) -> Value {
         let n = self.b.ins().iadd_imm_s(self.icount0, count as i64);
         self.b.ins().store(MemFlagsData::trusted(), n, self.cpu, layout::ICOUNT);
+        n
+    }
+
+    /// Adds `n` to `ExitCtx::inline_accesses`.
+    fn count_accesses(&mut self, n: u32) {
+        if n > 0 {
+            let t = MemFlagsData::trusted();
+            let old = self.b.ins().load(types::I64, t, self.ctx, layout::CTX_INLINE_ACCESSES);
+            let new = self.b.ins().iadd_imm_s(old, n as i64);
+            self.b.ins().store(t, new, self.ctx, layout::CTX_INLINE_ACCESSES);
+        }
     }
 
     /// Leaves the block: writes back the cache, EIP (unless `None`: already in the state) and
-    /// `icount` after `count` instructions, and returns `st`.
+    /// `icount` after `count` instructions (all of which completed), and returns `st`, or, for
+    /// a chainable `st`, goes on to the linked block if it may.
     fn exit(&mut self, eip: Option<Value>, count: usize, st: u32) {
+        let accesses = *self.accesses.last().unwrap_or(&0);
+        self.exit_counting(eip, count, accesses, st);
+    }
+
+    /// [`Emitter::exit`], with `accesses` inlined accesses completed.
+    fn exit_counting(&mut self, eip: Option<Value>, count: usize, accesses: u32, st: u32) {
         self.flush(0..SLOTS);
         if let Some(eip) = eip {
             self.b.ins().store(MemFlagsData::trusted(), eip, self.cpu, layout::EIP);
         }
-        self.store_icount(count);
+        let icount = self.store_icount(count);
+        self.count_accesses(accesses);
+        if let (Some(slot), Some(eip)) = (status::chain_slot(st), eip) {
+            self.chain(slot, eip, icount);
+            if let Some(cells) = self.cells {
+                let c = self.addr(cells, 0x2000);
+                self.b.ins().store(MemFlagsData::trusted(), c, self.ctx, layout::CTX_EXIT_CELLS);
+            }
+        }
         let r = self.c32(st);
         self.b.ins().return_(&[r]);
         self.terminated = true;
+    }
+
+    /// The constant `v` was made from, if it is an `iconst`.
+    fn const_of(&self, v: Value) -> Option<u32> {
+        let inst = self.b.func.dfg.value_def(v).inst()?;
+        match self.b.func.dfg.insts[inst] {
+            ir::InstructionData::UnaryImm { opcode: ir::Opcode::Iconst, imm } => Some(imm.bits() as u32),
+            _ => None,
+        }
+    }
+
+    /// At a chainable exit to `eip` (state stored, `icount` the new count): a tail call to the
+    /// block in link cell `slot` when it is the block the dispatcher would run next (see the
+    /// module comment); falls through to the plain exit otherwise.
+    fn chain(&mut self, slot: usize, eip: Value, icount: Value) {
+        let (Some(cells), Some(sig)) = (self.cells, self.tail_sig) else { return };
+        let t = MemFlagsData::trusted();
+        let cell = self.addr(cells + slot * layout::LINK_CELL_SIZE, 0x2000 + 0x20 * slot);
+        let entry = self.b.ins().load(self.ptr, t, cell, layout::LINK_ENTRY);
+        let mut ok = self.b.ins().icmp_imm_u(IntCC::NotEqual, entry, 0);
+        // Fits before the limit (0 when the dispatcher forbids chaining).
+        let n = self.b.ins().uload32(t, cell, layout::LINK_INSNS);
+        let after = self.b.ins().iadd(icount, n);
+        let limit = self.b.ins().load(types::I64, t, self.ctx, layout::CTX_CHAIN_LIMIT);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after, limit);
+        ok = self.b.ins().band(ok, fits);
+        // Its EIP (for a direct branch too: a link is a prediction the code checks, never trusts).
+        let known = self.const_of(eip);
+        let e = self.b.ins().load(types::I32, t, cell, layout::LINK_EIP);
+        let same = self.b.ins().icmp(IntCC::Equal, e, eip);
+        ok = self.b.ins().band(ok, same);
+        // The TLB's execute entry for CS base + EIP maps it to the block's physical address.
+        let tlb_set = self.b.ins().iadd_imm_s(self.tlb, layout::tlb_set(self.mode.user()) as i64);
+        let (tlb_entry, page, low) = match known {
+            Some(eip) => {
+                let lin = self.cs_base.wrapping_add(eip);
+                let idx = (lin >> 12) as usize & (emu_cpu_x86::tlb::TLB_SIZE - 1);
+                let e = self.b.ins().iadd_imm_s(tlb_set, idx as i64 * layout::TLB_ENTRY_SIZE);
+                (e, self.c32(lin & !0xfff), self.c32(lin & 0xfff))
+            }
+            None => {
+                let lin = self.b.ins().iadd_imm_s(eip, self.cs_base as i32 as i64);
+                let pn = self.b.ins().ushr_imm_u(lin, 12);
+                let idx = self.b.ins().band_imm_u(pn, emu_cpu_x86::tlb::TLB_SIZE as i64 - 1);
+                let idx = if self.ptr == types::I32 { idx } else { self.b.ins().uextend(self.ptr, idx) };
+                let off = self.b.ins().imul_imm_u(idx, layout::TLB_ENTRY_SIZE);
+                let e = self.b.ins().iadd(tlb_set, off);
+                let page = self.b.ins().band_imm_u(lin, !0xfffi64 & 0xffff_ffff);
+                let low = self.b.ins().band_imm_u(lin, 0xfff);
+                (e, page, low)
+            }
+        };
+        let tag = self.b.ins().load(types::I32, t, tlb_entry, layout::TLB_EXEC);
+        let hit = self.b.ins().icmp(IntCC::Equal, tag, page);
+        ok = self.b.ins().band(ok, hit);
+        let phys_page = self.b.ins().load(types::I32, t, tlb_entry, layout::TLB_PHYS);
+        let phys = self.b.ins().bor(phys_page, low);
+        let want = self.b.ins().load(types::I32, t, cell, layout::LINK_PHYS);
+        let same = self.b.ins().icmp(IntCC::Equal, phys, want);
+        ok = self.b.ins().band(ok, same);
+        // Its last byte is within CS's limit.
+        let last = self.b.ins().load(types::I32, t, cell, layout::LINK_LAST);
+        let cs_limit = self.b.ins().load(types::I32, t, self.cpu, layout::seg_limit(SegReg::Cs as usize));
+        let inside = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, last, cs_limit);
+        ok = self.b.ins().band(ok, inside);
+        let (go, stay) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(ok, go, &[], stay, &[]);
+        self.b.switch_to_block(go);
+        let old = self.b.ins().load(types::I64, t, self.ctx, layout::CTX_CHAINED);
+        let new = self.b.ins().iadd_imm_s(old, 1);
+        self.b.ins().store(t, new, self.ctx, layout::CTX_CHAINED);
+        let (cpu, ctx) = (self.cpu, self.ctx);
+        self.b.ins().return_call_indirect(sig, entry, &[cpu, ctx]);
+        self.b.switch_to_block(stay);
     }
 
     /// The exit for a fault in the current instruction (created on first use).
@@ -463,7 +632,8 @@ impl<'a> Emitter<'a> {
         }
         let block = self.b.create_block();
         self.b.set_cold_block(block);
-        self.pending.push(Pending::Fault { block, cache: self.at_start, eip: self.start, count: self.k + 1 });
+        let accesses = self.accesses[self.k];
+        self.pending.push(Pending::Fault { block, cache: self.at_start, eip: self.start, count: self.k + 1, accesses });
         self.fault_exit = Some(block);
         block
     }
@@ -503,6 +673,7 @@ impl<'a> Emitter<'a> {
     fn generic(&mut self, last: bool, chain: bool) {
         self.flush(0..SLOTS);
         self.cache = [None; SLOTS];
+        self.segs = [None; 8];
         self.flags = FlagSrc::Unknown;
         self.store_icount(self.k);
         // SAFETY: k < insns.len(); only the address is taken.
@@ -511,11 +682,18 @@ impl<'a> Emitter<'a> {
         let start = self.c32(self.start);
         let (cpu, ctx) = (self.cpu, self.ctx);
         let st = self.call(Helper::ExecInsn, &[cpu, ctx, p, start]).unwrap();
+        let accesses = self.accesses[self.k];
         if last {
             self.store_icount(self.k + 1);
+            self.count_accesses(accesses);
             let is_fault = self.b.ins().icmp_imm_u(IntCC::Equal, st, status::FAULT as i64);
             let (fault, ok) = (self.c32(status::FAULT), self.c32(status::OK));
             let mut r = self.b.ins().select(is_fault, fault, ok);
+            if let (true, Some(cells)) = (chain, self.cells) {
+                // The dispatcher learns which block a chain ended in from this.
+                let c = self.addr(cells, 0x2000);
+                self.b.ins().store(MemFlagsData::trusted(), c, self.ctx, layout::CTX_EXIT_CELLS);
+            }
             if chain {
                 // OK chains; SMC (the dispatcher must invalidate first) and FAULT do not.
                 let is_ok = self.b.ins().icmp_imm_u(IntCC::Equal, st, status::OK as i64);
@@ -527,7 +705,7 @@ impl<'a> Emitter<'a> {
         } else {
             let block = self.b.create_block();
             self.b.set_cold_block(block);
-            self.pending.push(Pending::AfterHelper { block, count: self.k + 1 });
+            self.pending.push(Pending::AfterHelper { block, count: self.k + 1, accesses });
             let cont = self.b.create_block();
             self.b.ins().brif(st, block, &[st.into()], cont, &[]);
             self.b.switch_to_block(cont);
@@ -700,6 +878,18 @@ impl<'a> Emitter<'a> {
         let (kind, size) = match self.flags {
             FlagSrc::Lazy(k, s) if matches!(k, CcOp::ADD | CcOp::SUB | CcOp::LOGIC | CcOp::INC | CcOp::DEC) => (k, s),
             FlagSrc::Eflags => (CcOp::EFLAGS, Size::D),
+            FlagSrc::Unknown if matches!(cc >> 1, 1..=3) => {
+                let v = match cc >> 1 {
+                    1 => self.unknown_cf(),
+                    2 => self.unknown_zf(),
+                    _ => {
+                        let c = self.unknown_cf();
+                        let z = self.unknown_zf();
+                        self.b.ins().bor(c, z)
+                    }
+                };
+                return if cc & 1 != 0 { self.b.ins().bxor_imm_u(v, 1) } else { v };
+            }
             _ => {
                 self.flush(CC_OP..SLOTS);
                 let (cpu, c) = (self.cpu, self.c32(cc as u32));
@@ -747,6 +937,76 @@ impl<'a> Emitter<'a> {
         } else {
             v
         }
+    }
+
+    /// The operand-size mask of the lazy flags in the state (`cc_op`'s size code: 0 byte, 1 word,
+    /// 2 dword).
+    fn unknown_mask(&mut self) -> Value {
+        let op = self.slot(CC_OP);
+        let code = self.b.ins().band_imm_u(op, 3);
+        let code = self.b.ins().uextend(types::I64, code);
+        let bits = self.b.ins().iconst(types::I64, 8);
+        let bits = self.b.ins().ishl(bits, code);
+        let one = self.b.ins().iconst(types::I64, 1);
+        let m = self.b.ins().ishl(one, bits);
+        let m = self.b.ins().iadd_imm_s(m, -1);
+        self.b.ins().ireduce(types::I32, m)
+    }
+
+    /// CF from lazy flags known only at run time, inline: `flags::arith_flags`' carry for each
+    /// kind, chosen with selects (the helper call it replaces saves and restores registers).
+    fn unknown_cf(&mut self) -> Value {
+        let op = self.slot(CC_OP);
+        let kind = self.b.ins().ushr_imm_u(op, 2);
+        let m = self.unknown_mask();
+        let dst = self.slot(CC_DST);
+        let src = self.slot(CC_SRC);
+        let res = self.b.ins().band(dst, m);
+        let b = self.b.ins().band(src, m);
+        let src2 = self.slot(CC_SRC2);
+        let cin = self.b.ins().band_imm_u(src2, 1);
+        let cin8 = self.b.ins().icmp_imm_u(IntCC::NotEqual, cin, 0);
+        // ADD, ADC: res < b, or res == b with a carry in.
+        let lt = self.b.ins().icmp(IntCC::UnsignedLessThan, res, b);
+        let eq = self.b.ins().icmp(IntCC::Equal, res, b);
+        let eq = self.b.ins().band(eq, cin8);
+        let add = self.b.ins().bor(lt, eq);
+        // SUB, SBB: a = res + b + cin; a < b, or a == b with a borrow in.
+        let a = self.b.ins().iadd(res, b);
+        let a = self.b.ins().iadd(a, cin);
+        let a = self.b.ins().band(a, m);
+        let lt = self.b.ins().icmp(IntCC::UnsignedLessThan, a, b);
+        let eq = self.b.ins().icmp(IntCC::Equal, a, b);
+        let eq = self.b.ins().band(eq, cin8);
+        let sub = self.b.ins().bor(lt, eq);
+        // EFLAGS: bit 0 of cc_src; INC, DEC: the carry they kept; LOGIC: 0.
+        let ef = self.bit_set(src, emu_cpu_x86::state::eflags::CF);
+        let zero = self.bool_const(false);
+        let is_incdec = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, kind, CcOp::INC as i64);
+        let other = self.b.ins().select(is_incdec, cin8, zero);
+        let is_ef = self.b.ins().icmp_imm_u(IntCC::Equal, kind, CcOp::EFLAGS as i64);
+        let other = self.b.ins().select(is_ef, ef, other);
+        let is_sub = self.b.ins().iadd_imm_s(kind, -(CcOp::SUB as i64));
+        let is_sub = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThan, is_sub, 2);
+        let other = self.b.ins().select(is_sub, sub, other);
+        let is_add = self.b.ins().iadd_imm_s(kind, -(CcOp::ADD as i64));
+        let is_add = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThan, is_add, 2);
+        self.b.ins().select(is_add, add, other)
+    }
+
+    /// ZF from lazy flags known only at run time, inline: bit 6 of `cc_src` for EFLAGS, else
+    /// the result at the operation's size is zero.
+    fn unknown_zf(&mut self) -> Value {
+        let op = self.slot(CC_OP);
+        let kind = self.b.ins().ushr_imm_u(op, 2);
+        let m = self.unknown_mask();
+        let dst = self.slot(CC_DST);
+        let res = self.b.ins().band(dst, m);
+        let z = self.b.ins().icmp_imm_u(IntCC::Equal, res, 0);
+        let src = self.slot(CC_SRC);
+        let ef = self.bit_set(src, emu_cpu_x86::state::eflags::ZF);
+        let is_ef = self.b.ins().icmp_imm_u(IntCC::Equal, kind, CcOp::EFLAGS as i64);
+        self.b.ins().select(is_ef, ef, z)
     }
 
     /// CF as an i32 0/1 (for INC/DEC, which keep it).

@@ -1,12 +1,14 @@
-//! Debian's 32-bit Linux as a guest: the kernel (`linux-image-686`, 6.1) and an initramfs built
-//! here around Debian's `busybox-static` (i386), for the Linux boot test and `emu bench linux`.
+//! Debian's 32-bit Linux as a guest: the kernel (`linux-image-686`, 6.1) and initramfs archives
+//! built here around Debian's `busybox-static` (i386). The one home of these pieces: the Linux
+//! boot tests (frontend/tests/linux*.rs, floppy.rs) and `emu bench linux` all use it.
 
 use crate::debian;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The kernel command line the boot test and the bench use (emu and QEMU alike): the console on
-/// COM1, and none of the hardware emu does not have (local APIC, I/O APIC, ACPI).
+/// The kernel command line of `emu bench linux` (emu and QEMU alike): the console on COM1, and
+/// the kernel kept on the 8259A and the 8254 without ACPI so that both machines boot the same way
+/// (QEMU has ACPI, emu does not).
 pub const CMDLINE: &str = "console=ttyS0 earlyprintk=serial,ttyS0 noapic nolapic acpi=off tsc=unstable";
 
 /// A newc ("070701") cpio archive writer: what the kernel's initramfs unpacker reads.
@@ -17,6 +19,22 @@ pub struct Cpio {
 }
 
 impl Cpio {
+    /// The start of an initramfs: the usual directories, /dev/console, busybox in /bin and
+    /// `applets` linked to it there. The caller adds `/init` and whatever else, then
+    /// [`Cpio::finish`]es.
+    pub fn with_busybox(busybox: &[u8], applets: &[&str]) -> Cpio {
+        let mut c = Cpio::default();
+        for d in ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root"] {
+            c.dir(d);
+        }
+        c.char_dev("dev/console", 5, 1);
+        c.file("bin/busybox", busybox);
+        for applet in applets {
+            c.symlink(&format!("bin/{applet}"), "busybox");
+        }
+        c
+    }
+
     fn entry(&mut self, name: &str, mode: u32, data: &[u8], rdev: (u32, u32)) {
         self.ino += 1;
         // Fields: ino, mode, uid, gid, nlink, mtime, filesize, devmajor, devminor, rdevmajor,
@@ -34,7 +52,7 @@ impl Cpio {
     }
 
     fn pad(&mut self) {
-        while self.out.len() % 4 != 0 {
+        while !self.out.len().is_multiple_of(4) {
             self.out.push(0);
         }
     }
@@ -43,6 +61,7 @@ impl Cpio {
         self.entry(name, 0o040755, &[], (0, 0));
     }
 
+    /// A regular file, executable (the archive holds /init and scripts as well as data).
     pub fn file(&mut self, name: &str, data: &[u8]) {
         self.entry(name, 0o100755, data, (0, 0));
     }
@@ -58,25 +77,16 @@ impl Cpio {
     /// The archive, with its trailer, padded to 512 bytes.
     pub fn finish(mut self) -> Vec<u8> {
         self.entry("TRAILER!!!", 0, &[], (0, 0));
-        while self.out.len() % 512 != 0 {
+        while !self.out.len().is_multiple_of(512) {
             self.out.push(0);
         }
         self.out
     }
 }
 
-/// An initramfs with busybox and the usual directories, whose `/init` is `init` (a shell
-/// script) and with `applets` linked to busybox in /bin.
+/// An initramfs as [`Cpio::with_busybox`] makes it, whose `/init` is `init` (a shell script).
 pub fn initramfs(busybox: &[u8], init: &str, applets: &[&str]) -> Vec<u8> {
-    let mut c = Cpio::default();
-    for d in ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root"] {
-        c.dir(d);
-    }
-    c.char_dev("dev/console", 5, 1);
-    c.file("bin/busybox", busybox);
-    for applet in applets {
-        c.symlink(&format!("bin/{applet}"), "busybox");
-    }
+    let mut c = Cpio::with_busybox(busybox, applets);
     c.file("init", init.as_bytes());
     c.finish()
 }
@@ -102,6 +112,43 @@ pub fn find_vmlinuz(root: &Path) -> Option<PathBuf> {
         .filter_map(Result::ok)
         .map(|e| e.path())
         .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
+}
+
+/// The first file named `name` under `dir`, searched depth first (a module in lib/modules).
+pub fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// The unpacked kernel package.
+pub struct Kernel {
+    /// Where the package is unpacked (its lib/modules hold the kernel's modules).
+    pub root: PathBuf,
+    /// Its /boot/vmlinuz-*.
+    pub vmlinuz: PathBuf,
+}
+
+/// The kernel package for a test: `None` after [`debian::require`]'s message when it cannot be
+/// had outside CI.
+pub fn require_kernel() -> Option<Kernel> {
+    let root = debian::require(&kernel_package())?;
+    let vmlinuz = find_vmlinuz(&root).expect("the kernel package has /boot/vmlinuz-*");
+    Some(Kernel { root, vmlinuz })
+}
+
+/// Debian's static i386 busybox for a test, as [`require_kernel`].
+pub fn require_busybox() -> Option<Vec<u8>> {
+    let root = debian::require("busybox-static:i386")?;
+    Some(std::fs::read(root.join("bin/busybox")).expect("busybox-static has /bin/busybox"))
 }
 
 /// The kernel image and busybox binary, fetched (once) from Debian.
@@ -141,5 +188,17 @@ mod tests {
         assert_eq!(out.len() % 512, 0);
         // filesize field of the first entry.
         assert_eq!(&out[6 + 6 * 8..6 + 7 * 8], b"0000000a");
+    }
+
+    #[test]
+    fn busybox_initramfs_links_the_applets() {
+        let out = initramfs(b"BB", "#!/bin/sh\n", &["sh", "mount"]);
+        let text = String::from_utf8_lossy(&out);
+        for name in ["dev/console\0", "bin/busybox\0", "bin/sh\0", "bin/mount\0", "init\0", "TRAILER!!!\0"] {
+            assert!(text.contains(name), "no {name:?} in the archive");
+        }
+        // A link's data is its target: "bin/sh\0" (7 bytes after the 110-byte header) pads to 120.
+        let sh = out.windows(7).position(|w| w == b"bin/sh\0").unwrap();
+        assert_eq!(&out[sh + 10..sh + 17], b"busybox");
     }
 }
