@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use emu_cpu_x86::Stop;
+use emu_cpu_x86::{Cpu, Stop};
 use emu_jit::{Jit, Options};
 use iced_x86::code_asm::*;
 
@@ -29,6 +29,24 @@ fn calls_in_a_loop(iterations: u32) -> Vec<u8> {
         a.rol(eax, 3)?;
         a.ret()
     })
+}
+
+/// Runs a machine from `make` for 90 instructions in both tiers (checking with `chained` that
+/// the JIT chained), turns the `add edx, 1` at `at` into `add edx, 16` in both, runs both to
+/// their HLT and checks they agree; returns the interpreter's machine and the JIT.
+fn patch_midway(make: impl Fn() -> Cpu, at: u32, chained: impl Fn(&emu_jit::Stats) -> u64) -> (Cpu, Jit) {
+    let (mut a, mut b) = (make(), make());
+    let mut j = jit();
+    assert_eq!(a.run(90), Stop::Budget);
+    assert_eq!(j.run(&mut b, 90), Stop::Budget);
+    assert!(chained(&j.stats) > 20, "{:?}", j.stats);
+    for c in [&mut a, &mut b] {
+        c.sys.write_bytes(at as u64 + 2, &[0x10]); // add edx, 16
+    }
+    assert_eq!(a.run(1000), Stop::Halted);
+    assert_eq!(j.run(&mut b, 1000), Stop::Halted);
+    assert_same(&a, &b, "after the rewrite");
+    (a, j)
 }
 
 #[test]
@@ -82,17 +100,7 @@ fn links_die_with_invalidated_blocks() {
         c.s.regs[1] = 100;
         c
     };
-    let (mut a, mut b) = (make(), make());
-    let mut j = jit();
-    assert_eq!(a.run(90), Stop::Budget);
-    assert_eq!(j.run(&mut b, 90), Stop::Budget);
-    assert!(j.stats.chained > 20, "{:?}", j.stats);
-    for c in [&mut a, &mut b] {
-        c.sys.write_bytes(CODE as u64 + 2, &[0x10]); // add edx, 16
-    }
-    assert_eq!(a.run(1000), Stop::Halted);
-    assert_eq!(j.run(&mut b, 1000), Stop::Halted);
-    assert_same(&a, &b, "after the rewrite");
+    let (a, j) = patch_midway(make, CODE, |s| s.chained);
     assert!(j.stats.invalidated_blocks > 0, "{:?}", j.stats);
     // 30 iterations of +1, then the rest of +16.
     assert_eq!(a.s.regs[2], 30 + 70 * 16);
@@ -171,17 +179,7 @@ fn a_link_cell_into_a_dropped_block_is_emptied() {
         c.s.regs[1] = 100;
         c
     };
-    let (mut a, mut b) = (make(), make());
-    let mut j = jit();
-    assert_eq!(a.run(90), Stop::Budget);
-    assert_eq!(j.run(&mut b, 90), Stop::Budget);
-    assert!(j.stats.chained_in_code > 20, "{:?}", j.stats);
-    for c in [&mut a, &mut b] {
-        c.sys.write_bytes(OTHER as u64 + 2, &[0x10]); // add edx, 16
-    }
-    assert_eq!(a.run(1000), Stop::Halted);
-    assert_eq!(j.run(&mut b, 1000), Stop::Halted);
-    assert_same(&a, &b, "after the rewrite");
+    let (a, _) = patch_midway(make, OTHER, |s| s.chained_in_code);
     // 18 calls of +1 (5 instructions each), then 82 of +16.
     assert_eq!(a.s.regs[2], 18 + 82 * 16);
 }
