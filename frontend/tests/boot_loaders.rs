@@ -19,6 +19,7 @@
 
 mod common;
 
+use common::boot_sector::{com1_print, flat_segments};
 use common::images::{fat16, have_fat_tools, mbr_disk, run_tool, syslinux_disk, PART_START};
 use common::screen::{screen_text, screen_text_in, vga_bios_font};
 use emu_devices::vga::{decode_png, Framebuffer};
@@ -503,13 +504,8 @@ fn pci_bios_boot_sector() -> Vec<u8> {
     let mut a = CodeAssembler::new(16).unwrap();
     let mut bad = a.create_label();
     let mut report = a.create_label();
-    let mut next_char = a.create_label();
-    let mut done = a.create_label();
-    a.xor(ax, ax).unwrap();
-    a.mov(ds, ax).unwrap();
-    a.mov(es, ax).unwrap();
-    a.mov(ss, ax).unwrap();
-    a.mov(sp, 0x7c00u32).unwrap();
+    let mut print = a.create_label();
+    flat_segments(&mut a);
     a.mov(byte_ptr(STEP), b'1' as u32).unwrap();
     // Each call must succeed (CF clear, AH 0), or fail with CF set and the given AH.
     let call = |a: &mut CodeAssembler, ax_value: u32, fails_with: Option<u32>, bad| {
@@ -583,17 +579,11 @@ fn pci_bios_boot_sector() -> Vec<u8> {
     a.mov(si, 0x7c00 + PCI_BAD_TEXT as u32).unwrap();
     a.mov(bl, 0x11u32).unwrap();
     a.set_label(&mut report).unwrap();
-    a.mov(dx, 0x3f8u32).unwrap();
-    a.set_label(&mut next_char).unwrap();
-    a.lodsb().unwrap();
-    a.test(al, al).unwrap();
-    a.jz(done).unwrap();
-    a.out(dx, al).unwrap();
-    a.jmp(next_char).unwrap();
-    a.set_label(&mut done).unwrap();
+    a.call(print).unwrap();
     a.mov(al, bl).unwrap();
     a.out(0xf4, al).unwrap();
     a.hlt().unwrap();
+    com1_print(&mut a, &mut print);
     let mut code = a.assemble(0x7c00).unwrap();
     assert!(code.len() <= PCI_OK_TEXT, "boot sector code too long: {} bytes", code.len());
     code.resize(510, 0);

@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::boot_sector::{com1_print, flat_segments};
 use common::images::{have_fat_tools, run_tool};
 use emu_test_roms::debian::require;
 use iced_x86::code_asm::*;
@@ -40,11 +41,7 @@ fn boot_sector() -> Vec<u8> {
     let mut fill = a.create_label();
     let mut done = a.create_label();
     a.cli().unwrap();
-    a.xor(ax, ax).unwrap();
-    a.mov(ds, ax).unwrap();
-    a.mov(es, ax).unwrap();
-    a.mov(ss, ax).unwrap();
-    a.mov(sp, 0x7c00u32).unwrap();
+    flat_segments(&mut a);
     a.sti().unwrap();
     a.mov(byte_ptr(0x500), dl).unwrap(); // the drive number the BIOS passed
 
@@ -166,19 +163,7 @@ fn boot_sector() -> Vec<u8> {
     a.cli().unwrap();
     a.hlt().unwrap();
 
-    // print: the NUL-terminated string at DS:SI to COM1.
-    a.set_label(&mut print).unwrap();
-    a.mov(dx, 0x3f8u32).unwrap();
-    let mut next = a.create_label();
-    let mut end = a.create_label();
-    a.set_label(&mut next).unwrap();
-    a.lodsb().unwrap();
-    a.test(al, al).unwrap();
-    a.je(end).unwrap();
-    a.out(dx, al).unwrap();
-    a.jmp(next).unwrap();
-    a.set_label(&mut end).unwrap();
-    a.ret().unwrap();
+    com1_print(&mut a, &mut print);
 
     let mut code = a.assemble(0x7c00).unwrap();
     assert!(code.len() <= OK_TEXT, "the boot code overlaps its messages ({} bytes)", code.len());

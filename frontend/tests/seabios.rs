@@ -7,6 +7,9 @@
 //! The package is fetched with `apt-get download` into target/debian (a skip outside CI when it
 //! cannot be had, a failure in CI).
 
+mod common;
+
+use common::boot_sector::{com1_print, flat_segments};
 use iced_x86::code_asm::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,11 +25,7 @@ fn boot_sector() -> Vec<u8> {
     let mut bad = a.create_label();
     let mut report = a.create_label();
     let mut print = a.create_label();
-    a.xor(ax, ax).unwrap();
-    a.mov(ds, ax).unwrap();
-    a.mov(es, ax).unwrap();
-    a.mov(ss, ax).unwrap();
-    a.mov(sp, 0x7c00u32).unwrap();
+    flat_segments(&mut a);
     a.mov(ax, 0x0e42u32).unwrap(); // teletype 'B'
     a.mov(bx, 0x0007u32).unwrap();
     a.int(0x10).unwrap();
@@ -49,19 +48,7 @@ fn boot_sector() -> Vec<u8> {
     a.mov(al, ah).unwrap();
     a.out(0xf4, al).unwrap();
     a.hlt().unwrap();
-    // Prints the NUL-terminated string at SI on COM1 (keeps AH).
-    a.set_label(&mut print).unwrap();
-    a.mov(dx, 0x3f8u32).unwrap();
-    let mut next = a.create_label();
-    let mut done = a.create_label();
-    a.set_label(&mut next).unwrap();
-    a.lodsb().unwrap();
-    a.test(al, al).unwrap();
-    a.jz(done).unwrap();
-    a.out(dx, al).unwrap();
-    a.jmp(next).unwrap();
-    a.set_label(&mut done).unwrap();
-    a.ret().unwrap();
+    com1_print(&mut a, &mut print);
     let mut code = a.assemble(0x7c00).unwrap();
     assert!(code.len() <= OK_TEXT, "boot sector code too long");
     code.resize(510, 0);
