@@ -7,24 +7,15 @@
 //! load segment (07C0h when zero) and entered at that segment's offset 0 with DL = [`CD_DRIVE`].
 //! Floppy and hard-disk emulation are not provided.
 
+use super::disk::{DATA, DEVICE, FEATURES, LBA_HIGH, LBA_MID, STATUS_COMMAND};
 use super::{lin, rd16, wr16, wr8, Regs};
+use crate::ide::ata::{CMD_IDENTIFY_DEVICE, CMD_PACKET};
+use crate::ide::atapi::READ_10;
+use crate::ide::{STATUS_BSY, STATUS_DRQ, STATUS_ERR};
 use emu_core::System;
 
 /// The INT 13h drive number of the CD-ROM (as SeaBIOS and most BIOSes number it).
 pub const CD_DRIVE: u8 = 0xe0;
-
-const DATA: u16 = 0;
-const FEATURES: u16 = 1;
-const LBA_MID: u16 = 4;
-const LBA_HIGH: u16 = 5;
-const DEVICE: u16 = 6;
-const STATUS_COMMAND: u16 = 7;
-const BSY: u8 = 0x80;
-const DRQ: u8 = 0x08;
-const ERR: u8 = 0x01;
-const IDENTIFY: u8 = 0xec;
-const PACKET: u8 = 0xa0;
-const READ_10: u8 = 0x28;
 
 /// An ATAPI drive found by POST, and what El Torito booted from it.
 #[derive(Debug, Clone)]
@@ -46,7 +37,7 @@ fn not_busy(sys: &mut System, base: u16) -> Result<u8, u8> {
         if s == 0xff {
             return Err(0x80);
         }
-        if s & BSY == 0 {
+        if s & STATUS_BSY == 0 {
             return Ok(s);
         }
     }
@@ -61,7 +52,7 @@ pub(super) fn detect(sys: &mut System) -> Option<AtapiDrive> {
             if status(sys, base) == 0xff {
                 continue;
             }
-            sys.io_write(base + STATUS_COMMAND, 1, IDENTIFY as u32);
+            sys.io_write(base + STATUS_COMMAND, 1, CMD_IDENTIFY_DEVICE as u32);
             if not_busy(sys, base).is_err() {
                 continue;
             }
@@ -86,9 +77,9 @@ pub(super) fn read(sys: &mut System, d: &AtapiDrive, lba: u32, count: u16, buf: 
         sys.io_write(base + FEATURES, 1, 0); // PIO
         sys.io_write(base + LBA_MID, 1, 0x00); // byte-count limit: 0xF800
         sys.io_write(base + LBA_HIGH, 1, 0xf8);
-        sys.io_write(base + STATUS_COMMAND, 1, PACKET as u32);
+        sys.io_write(base + STATUS_COMMAND, 1, CMD_PACKET as u32);
         let s = not_busy(sys, base)?;
-        if s & ERR != 0 || s & DRQ == 0 {
+        if s & STATUS_ERR != 0 || s & STATUS_DRQ == 0 {
             return Err(0x20);
         }
         let mut cdb = [0u8; 12];
@@ -101,10 +92,10 @@ pub(super) fn read(sys: &mut System, d: &AtapiDrive, lba: u32, count: u16, buf: 
         let mut filled = 0;
         loop {
             let s = not_busy(sys, base)?;
-            if s & ERR != 0 {
+            if s & STATUS_ERR != 0 {
                 return Err(0x04); // sector not found / read error
             }
-            if s & DRQ == 0 {
+            if s & STATUS_DRQ == 0 {
                 break;
             }
             let bytes = sys.io_read(base + LBA_MID, 1) as usize | (sys.io_read(base + LBA_HIGH, 1) as usize) << 8;

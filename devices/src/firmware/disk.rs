@@ -4,6 +4,11 @@
 //! secondary slave). Floppies and CD-ROMs are not served yet (ATAPI drives are skipped).
 
 use super::{lin, rd16, rd8, set_carry, wr16, wr32, wr8, Bios, Next, Regs};
+use crate::ide::ata::{
+    CMD_FLUSH_CACHE, CMD_IDENTIFY_DEVICE, CMD_READ_SECTORS, CMD_READ_SECTORS_EXT, CMD_WRITE_SECTORS,
+    CMD_WRITE_SECTORS_EXT,
+};
+use crate::ide::{self, STATUS_BSY, STATUS_DRQ, STATUS_ERR};
 use crate::pci::i440fx::VENDOR_INTEL;
 use crate::pci::piix3::{DEVICE_82371SB_IDE, IDETIM_PRIMARY, IDETIM_SECONDARY};
 use crate::pci::{CONFIG_ENABLE, PCI_CONFIG_ADDRESS, PCI_CONFIG_DATA, VENDOR_ID};
@@ -22,23 +27,16 @@ pub(super) struct AtaDisk {
     chs: (u32, u32, u32),
 }
 
-// Task-file register offsets and commands (ATA-6).
-const DATA: u16 = 0;
-const SECTOR_COUNT: u16 = 2;
-const LBA_LOW: u16 = 3;
-const LBA_MID: u16 = 4;
-const LBA_HIGH: u16 = 5;
-const DEVICE: u16 = 6;
-const STATUS_COMMAND: u16 = 7;
-const BSY: u8 = 0x80;
-const DRQ: u8 = 0x08;
-const ERR: u8 = 0x01;
-const IDENTIFY: u8 = 0xec;
-const READ_SECTORS: u8 = 0x20;
-const READ_SECTORS_EXT: u8 = 0x24;
-const WRITE_SECTORS: u8 = 0x30;
-const WRITE_SECTORS_EXT: u8 = 0x34;
-const FLUSH_CACHE: u8 = 0xe7;
+// Task-file register offsets as port offsets from a channel's command block, the device
+// model's own (crate::ide), which the BIOS drives as any ATA driver would.
+pub(super) const DATA: u16 = ide::REG_DATA as u16;
+pub(super) const FEATURES: u16 = ide::REG_FEATURES as u16;
+const SECTOR_COUNT: u16 = ide::REG_SECTOR_COUNT as u16;
+const LBA_LOW: u16 = ide::REG_LBA_LOW as u16;
+pub(super) const LBA_MID: u16 = ide::REG_LBA_MID as u16;
+pub(super) const LBA_HIGH: u16 = ide::REG_LBA_HIGH as u16;
+pub(super) const DEVICE: u16 = ide::REG_DEVICE as u16;
+pub(super) const STATUS_COMMAND: u16 = ide::REG_COMMAND as u16;
 
 /// INT 13h status codes.
 const BAD_COMMAND: u8 = 0x01;
@@ -78,13 +76,13 @@ fn wait(sys: &mut System, base: u16, want_drq: bool) -> Result<u8, u8> {
         if s == 0xff {
             return Err(TIMEOUT); // nothing on the bus
         }
-        if s & BSY != 0 {
+        if s & STATUS_BSY != 0 {
             continue;
         }
-        if s & ERR != 0 {
+        if s & STATUS_ERR != 0 {
             return Err(CONTROLLER_FAILURE);
         }
-        if !want_drq || s & DRQ != 0 {
+        if !want_drq || s & STATUS_DRQ != 0 {
             return Ok(s);
         }
     }
@@ -106,7 +104,7 @@ pub(super) fn detect(sys: &mut System) -> Vec<AtaDisk> {
             if sys.io_read(base + STATUS_COMMAND, 1) as u8 == 0xff {
                 continue;
             }
-            sys.io_write(base + STATUS_COMMAND, 1, IDENTIFY as u32);
+            sys.io_write(base + STATUS_COMMAND, 1, CMD_IDENTIFY_DEVICE as u32);
             if sys.io_read(base + STATUS_COMMAND, 1) == 0 || wait(sys, base, true).is_err() {
                 continue; // absent, or an ATAPI device (IDENTIFY aborts)
             }
@@ -152,14 +150,18 @@ fn command(sys: &mut System, d: &AtaDisk, lba: u64, count: u16, write: bool) -> 
             sys.io_write(d.base + LBA_MID, 1, (lba >> (shift * 3 + 8)) as u32 & 0xff);
             sys.io_write(d.base + LBA_HIGH, 1, (lba >> (shift * 3 + 16)) as u32 & 0xff);
         }
-        sys.io_write(d.base + STATUS_COMMAND, 1, if write { WRITE_SECTORS_EXT } else { READ_SECTORS_EXT } as u32);
+        sys.io_write(
+            d.base + STATUS_COMMAND,
+            1,
+            if write { CMD_WRITE_SECTORS_EXT } else { CMD_READ_SECTORS_EXT } as u32,
+        );
     } else {
         select(sys, d.base, d.slave, (lba >> 24) as u8 & 0x0f);
         sys.io_write(d.base + SECTOR_COUNT, 1, count as u32 & 0xff);
         sys.io_write(d.base + LBA_LOW, 1, lba as u32 & 0xff);
         sys.io_write(d.base + LBA_MID, 1, (lba >> 8) as u32 & 0xff);
         sys.io_write(d.base + LBA_HIGH, 1, (lba >> 16) as u32 & 0xff);
-        sys.io_write(d.base + STATUS_COMMAND, 1, if write { WRITE_SECTORS } else { READ_SECTORS } as u32);
+        sys.io_write(d.base + STATUS_COMMAND, 1, if write { CMD_WRITE_SECTORS } else { CMD_READ_SECTORS } as u32);
     }
     Ok(())
 }
@@ -199,7 +201,7 @@ fn write_sectors(sys: &mut System, d: &AtaDisk, lba: u64, data: &[u8]) -> Result
         }
     }
     wait(sys, d.base, false)?;
-    sys.io_write(d.base + STATUS_COMMAND, 1, FLUSH_CACHE as u32);
+    sys.io_write(d.base + STATUS_COMMAND, 1, CMD_FLUSH_CACHE as u32);
     wait(sys, d.base, false).map(|_| ())
 }
 
