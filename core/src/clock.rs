@@ -13,6 +13,7 @@
 //!
 //! **Invariant:** guest time never goes backwards.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
@@ -60,11 +61,23 @@ pub struct Clock {
     skipped: u64,
     /// Real-time mode: host time not shown to the guest (stalls beyond [`MAX_RUNNING_STEP`]).
     stolen: u64,
+    /// Real-time mode: the host time (ns since `start`) that [`Clock::sync_reaches`] read to
+    /// answer for a sync at this many retired instructions. That sync uses it rather than
+    /// reading the host again, so it does what the answer said (see [`Clock::sync_reaches`]).
+    /// Dropped by any other sync.
+    host_read: Cell<Option<(u64, u64)>>,
 }
 
 impl Clock {
     pub fn new(mode: ClockMode) -> Self {
-        Clock { handle: ClockHandle::default(), mode, start: Instant::now(), skipped: 0, stolen: 0 }
+        Clock {
+            handle: ClockHandle::default(),
+            mode,
+            start: Instant::now(),
+            skipped: 0,
+            stolen: 0,
+            host_read: Cell::new(None),
+        }
     }
     pub fn handle(&self) -> ClockHandle {
         self.handle.clone()
@@ -78,17 +91,36 @@ impl Clock {
     }
     /// The mode's own time for `retired` instructions (real-time: host time less stolen time).
     fn own(&self, retired: u64) -> u64 {
+        self.own_at(retired, self.host())
+    }
+
+    /// Host nanoseconds since the clock started (real-time mode), 0 in deterministic mode.
+    fn host(&self) -> u64 {
+        match self.mode {
+            ClockMode::Deterministic { .. } => 0,
+            ClockMode::RealTime => self.start.elapsed().as_nanos() as u64,
+        }
+    }
+
+    /// [`Clock::own`] with the host time `host` (from [`Clock::host`]).
+    fn own_at(&self, retired: u64, host: u64) -> u64 {
         match self.mode {
             ClockMode::Deterministic { ns_per_insn } => retired.saturating_mul(ns_per_insn),
-            ClockMode::RealTime => (self.start.elapsed().as_nanos() as u64).saturating_sub(self.stolen),
+            ClockMode::RealTime => host.saturating_sub(self.stolen),
         }
         .saturating_add(self.skipped)
     }
 
     /// Brings guest time up to date given the instructions retired so far (in real-time mode
-    /// by at most [`MAX_RUNNING_STEP`]: see the module documentation).
+    /// by at most [`MAX_RUNNING_STEP`]: see the module documentation). In real-time mode, a
+    /// sync at the instruction count [`Clock::sync_reaches`] was last asked about uses the host
+    /// time read then.
     pub fn sync(&mut self, retired: u64) -> u64 {
-        let own = self.own(retired);
+        let host = match self.host_read.take() {
+            Some((at, host)) if at == retired => host,
+            _ => self.host(),
+        };
+        let own = self.own_at(retired, host);
         let limit = self.handle.now().saturating_add(MAX_RUNNING_STEP);
         if self.mode == ClockMode::RealTime && own > limit {
             self.stolen += own - limit;
@@ -102,6 +134,7 @@ impl Clock {
     /// [`Clock::sync`] after the CPU waited halted for an event: in real-time mode all the host
     /// time that passed counts.
     pub fn sync_idle(&mut self, retired: u64) -> u64 {
+        self.host_read.set(None);
         self.handle.set(self.own(retired));
         self.handle.now()
     }
@@ -123,13 +156,25 @@ impl Clock {
     /// is beyond one sync's reach ([`MAX_RUNNING_STEP`]), as a device deadline (a timer tick)
     /// usually is. The JIT's dispatcher asks this about every block that crosses a sync point;
     /// reading the host each time cost about 3% of a Linux boot's host time.
+    ///
+    /// When it does read the host, the sync at `retired` that follows uses that reading instead
+    /// of a new one: so the answer is what that sync does (a timer the answer said would not be
+    /// due is not due then), and a sync point costs one host read, not two. Guest time at that
+    /// sync is the host's from a moment earlier (the block the dispatcher ran in between).
     pub fn sync_reaches(&self, retired: u64, t: u64) -> bool {
         let now = self.handle.now();
         if now >= t {
             return true;
         }
         match self.mode {
-            ClockMode::RealTime => t <= now.saturating_add(MAX_RUNNING_STEP) && self.time_at(retired) >= t,
+            ClockMode::RealTime => {
+                if t > now.saturating_add(MAX_RUNNING_STEP) {
+                    return false;
+                }
+                let host = self.host();
+                self.host_read.set(Some((retired, host)));
+                self.own_at(retired, host).clamp(now, now.saturating_add(MAX_RUNNING_STEP)) >= t
+            }
             ClockMode::Deterministic { .. } => self.own(retired) >= t,
         }
     }
@@ -137,6 +182,7 @@ impl Clock {
     /// Jumps guest time forward to `ns` (used while the CPU is halted, to reach the next timer
     /// event without spinning). Later syncs keep counting from there.
     pub fn skip_to(&mut self, ns: u64) {
+        self.host_read.set(None);
         let now = self.handle.now();
         if ns > now {
             self.skipped += ns - now;
@@ -193,5 +239,25 @@ mod tests {
         assert!(c.sync_reaches(0, t + MAX_RUNNING_STEP), "host time passed: a sync gets there");
         assert!(!c.sync_reaches(0, t + MAX_RUNNING_STEP + 1), "but no further");
         assert_eq!(c.sync(0), t + MAX_RUNNING_STEP, "as the sync then does");
+    }
+
+    #[test]
+    fn a_sync_does_what_sync_reaches_said() {
+        let mut c = Clock::new(ClockMode::RealTime);
+        let t0 = c.sync(0);
+        let due = t0 + MAX_RUNNING_STEP - 100_000;
+        let reached = c.sync_reaches(7, due);
+        // Host time goes past `due` before the sync (a block ran in between): the sync at the
+        // instruction count asked about still uses the time the answer was given at.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let t1 = c.sync(7);
+        assert_eq!(t1 >= due, reached);
+        assert!(t1 >= t0);
+        // The reading is used once; a sync at another count reads the host.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(c.sync(8), t1 + MAX_RUNNING_STEP);
+        assert!(!c.sync_reaches(9, t1 + 2 * MAX_RUNNING_STEP + 1));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(c.sync(10), t1 + 2 * MAX_RUNNING_STEP, "a sync at another count reads the host");
     }
 }

@@ -109,6 +109,12 @@ pub trait GuestMemory {
 }
 
 /// What the CPU asks of the chip that drives its INTR pin.
+///
+/// **Invariant:** [`InterruptController::intr`] (and [`LocalInterruptController::intr`]) depends
+/// only on the controller's state and the IRQ lines, and looking does not change the answer of
+/// the next look: [`System`](crate::System) keeps the answer until a line or a device changes,
+/// so a controller must not find out by itself that time passed (timers arrive through
+/// [`Device::advance`]).
 pub trait InterruptController {
     /// Whether INTR is asserted (an unmasked request is pending).
     fn intr(&mut self) -> bool;

@@ -4,7 +4,10 @@
 //! controller and the CPU read them. They are atomics so a device may live on any thread, but the
 //! VM's devices and CPU all run on one thread, so there is no contention.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::sync::Arc;
 
 /// Why a run ended, as requested by a device or by the host side.
@@ -29,6 +32,8 @@ struct Inner {
     /// Rising edges of all lines together: a reader whose copy of it is current can skip the
     /// per-line counts.
     irq_rises_total: AtomicU32,
+    /// Changes of any line's level: see [`Lines::irq_generation`].
+    irq_changes: AtomicU64,
     a20: AtomicBool,
     a20_changes: AtomicU64,
     reset: AtomicBool,
@@ -74,11 +79,25 @@ impl Lines {
             if self.0.irq_levels.fetch_or(bit, Relaxed) & bit == 0 {
                 self.0.irq_rises[irq as usize].fetch_add(1, Relaxed);
                 self.0.irq_rises_total.fetch_add(1, Relaxed);
+                self.0.irq_changes.fetch_add(1, Release);
             }
-        } else {
-            self.0.irq_levels.fetch_and(!bit, Relaxed);
+        } else if self.0.irq_levels.fetch_and(!bit, Relaxed) & bit != 0 {
+            self.0.irq_changes.fetch_add(1, Release);
         }
         self.0.any.store(true, Relaxed);
+    }
+
+    /// Counts the changes of the IRQ lines (a level that changed, so also every rising edge)
+    /// since power-on (64 bits: it never wraps in practice). Whatever an interrupt controller concludes from the lines alone stays true while
+    /// this stays the same, so a reader may cache it under this number (as
+    /// [`System::intr`](crate::System::intr) does).
+    ///
+    /// The count is bumped after the levels and edge counts changed (release) and read with
+    /// acquire: a reader on another thread that sees the new count sees the new lines too, and
+    /// one that read the old count will see a new one later.
+    #[inline]
+    pub fn irq_generation(&self) -> u64 {
+        self.0.irq_changes.load(Acquire)
     }
 
     /// The levels of all IRQ lines, bit n for line n.
@@ -203,8 +222,11 @@ impl Lines {
 
     /// Whether any wire changed since the last call (cleared by the call): lets the dispatcher
     /// poll one flag between blocks instead of every wire.
+    #[inline]
     pub fn take_attention(&self) -> bool {
-        self.0.any.swap(false, Relaxed)
+        // Load first: the swap is a locked bus cycle on x86, and the flag is almost always clear.
+        // A wire that changes between the load and the next call is seen by that call.
+        self.0.any.load(Relaxed) && self.0.any.swap(false, Relaxed)
     }
 
     /// Whether [`Lines::take_attention`] would return true, without clearing it (the JIT's
@@ -259,6 +281,25 @@ mod tests {
         // The other reader has taken nothing yet and sees both lines (line 1 rose twice: one edge).
         assert_eq!(l.take_irq_edges(&mut ioapic), 1 << 1 | 1 << 12);
         assert_eq!(l.irq_levels(), 1 << 1);
+    }
+
+    #[test]
+    fn irq_generation_changes_with_every_level_change_from_any_thread() {
+        let l = Lines::new();
+        let g = l.irq_generation();
+        l.set_irq(3, false);
+        assert_eq!(l.irq_generation(), g, "a low line driven low changes nothing");
+        l.set_irq(3, true);
+        let g = l.irq_generation();
+        l.set_irq(3, true);
+        assert_eq!(l.irq_generation(), g, "a high line driven high changes nothing");
+        l.set_irq(3, false);
+        assert_ne!(l.irq_generation(), g, "a fall changes the lines");
+        let g = l.irq_generation();
+        let other = l.clone();
+        std::thread::spawn(move || other.set_irq(5, true)).join().unwrap();
+        assert_ne!(l.irq_generation(), g, "so does a rise on another thread");
+        assert_eq!(l.irq_levels(), 1 << 5);
     }
 
     #[test]

@@ -24,6 +24,11 @@ impl GuestRam {
             return Err(Error::BadMemorySize { size, max: MAX_RAM >> 20 });
         }
         let map = MmapMut::map_anon(size as usize).map_err(|source| Error::Alloc { size, source })?;
+        // Transparent huge pages, where the host allows them on request: guest accesses spread
+        // over RAM (page tables, a kernel's data) then miss the host's TLB far less often. Only
+        // a hint; without it the mapping works the same.
+        #[cfg(target_os = "linux")]
+        let _ = map.advise(memmap2::Advice::HugePage);
         Ok(GuestRam { map })
     }
     pub fn size(&self) -> u64 {
@@ -36,6 +41,7 @@ impl GuestRam {
         &mut self.map
     }
     /// The host address of guest physical address 0. Valid as long as `self` lives.
+    #[inline]
     pub fn host_base(&mut self) -> *mut u8 {
         self.map.as_mut_ptr()
     }

@@ -8,6 +8,21 @@
 //! registers): reads and writes each go to RAM or to the bus. Every change to MMIO ranges or
 //! shadowing bumps [`System::mmio_generation`] and raises the attention line, so the CPU flushes
 //! its TLB before the next instruction.
+//!
+//! **Interrupt polling.** The CPU asks [`System::intr`] between every two instructions (or
+//! blocks) while IF is set, and almost always nothing changed since it last asked: so the answer
+//! is kept, and given again at the cost of one load and compare, for as long as it cannot have
+//! changed.
+//!
+//! **Invariant:** the kept answer of [`System::intr`] is dropped (or no longer matches) whenever
+//! something that could change it happens: a change of the IRQ lines, from any thread
+//! ([`Lines::irq_generation`]), or any mutable access to any device, which every path makes
+//! through one of the places that drop it (`System::dev` for port and MMIO accesses, DMA, the
+//! interrupt controllers' own methods and the INTA cycle; [`System::run_timers`] when a device
+//! timer is due; [`System::device_mut`], [`System::find_device`], [`System::add_device`] and the
+//! controller wiring). So interrupt controllers must answer from their own state and the lines
+//! alone, never from the time they read by themselves: a timer's expiry reaches them through
+//! [`Device::advance`]. New code that reaches `devices` must go through `System::dev` too.
 
 use crate::bus::Bus;
 use crate::clock::{Clock, ClockMode};
@@ -32,6 +47,10 @@ pub enum PageBacking {
 
 type Target = (DeviceId, u8);
 
+/// [`System`]'s `intr_generation` when it keeps no answer: a value the lines' generation never
+/// reaches.
+const NO_ANSWER: u64 = u64::MAX;
+
 /// Physical memory, I/O space, devices, wires and clock of one machine.
 pub struct System {
     ram: GuestRam,
@@ -50,15 +69,24 @@ pub struct System {
     intc: Option<DeviceId>,
     /// The CPU's local interrupt controller (local APIC), between `intc` and the CPU.
     local_intc: Option<DeviceId>,
+    /// The [`Lines::irq_generation`] at which [`System::intr`] last computed `intr_answer`, or
+    /// [`NO_ANSWER`] once anything else may have changed it (see the module documentation).
+    intr_generation: u64,
+    /// [`System::intr`]'s last answer, valid while `intr_generation` is the lines' generation.
+    intr_answer: bool,
     /// Counts changes to the MMIO map, so a TLB can tell cached page backings went stale.
     mmio_generation: u64,
     /// Ranges of the BIOS area whose reads or writes the chipset sends to RAM.
     shadows: Vec<Shadow>,
+    /// One bit per 4 KiB page of RAM: set when the page is plain RAM, with no MMIO range, ROM
+    /// or shadowed range overlapping any byte of it, so any access inside it may go straight to
+    /// host memory. Rebuilt by [`System::rebuild_plain_ram`] after every change to the map.
+    plain_ram: Box<[u64]>,
 }
 
 impl System {
     pub fn new(ram_size: u64, clock: ClockMode) -> Result<Self, Error> {
-        Ok(System {
+        let mut s = System {
             ram: GuestRam::new(ram_size)?,
             roms: Vec::new(),
             mmio: Bus::new(),
@@ -70,9 +98,14 @@ impl System {
             written_watched: Vec::new(),
             intc: None,
             local_intc: None,
+            intr_generation: NO_ANSWER,
+            intr_answer: false,
             mmio_generation: 0,
             shadows: Vec::new(),
-        })
+            plain_ram: Box::default(),
+        };
+        s.rebuild_plain_ram();
+        Ok(s)
     }
 
     pub fn ram(&self) -> &GuestRam {
@@ -88,10 +121,12 @@ impl System {
     /// Maps a ROM over the physical space (over RAM, under MMIO).
     pub fn add_rom(&mut self, rom: Rom) {
         self.roms.push(rom);
+        self.rebuild_plain_ram();
     }
 
     /// Adds a device; map its ranges with [`System::map_io`] and [`System::map_mmio`].
     pub fn add_device(&mut self, dev: Box<dyn Device>) -> DeviceId {
+        self.devices_touched();
         self.devices.push(dev);
         let id = DeviceId((self.devices.len() - 1) as u16);
         self.update_deadline();
@@ -109,12 +144,15 @@ impl System {
 
     pub fn map_mmio(&mut self, base: u64, len: u64, dev: DeviceId, region: u8) -> Result<(), Error> {
         self.map_changed();
-        Ok(self.mmio.insert(base, len, (dev, region))?)
+        let r = self.mmio.insert(base, len, (dev, region));
+        self.rebuild_plain_ram();
+        Ok(r?)
     }
 
     pub fn unmap_mmio(&mut self, base: u64) {
         self.map_changed();
         self.mmio.remove(base);
+        self.rebuild_plain_ram();
     }
 
     /// Counts changes to the physical map (MMIO ranges, shadowing): a TLB that caches
@@ -143,6 +181,7 @@ impl System {
             self.shadows.push(s);
         }
         self.map_changed();
+        self.rebuild_plain_ram();
         if s.len > 0 {
             self.written_watched.extend(s.base / PAGE_SIZE..=(s.base + s.len - 1) / PAGE_SIZE);
         }
@@ -156,6 +195,15 @@ impl System {
     /// maps to the same device and region. A new range that overlaps another is an error and
     /// leaves the region unmapped (a guest that puts two BARs on top of each other gets neither).
     pub fn apply_remap(&mut self, r: Remap) -> Result<(), Error> {
+        let result = self.remap_bus(r);
+        if r.space == AddressSpace::Mmio {
+            self.rebuild_plain_ram();
+        }
+        result
+    }
+
+    /// [`System::apply_remap`] on the bus alone.
+    fn remap_bus(&mut self, r: Remap) -> Result<(), Error> {
         let bus = match r.space {
             AddressSpace::Io => &mut self.io,
             AddressSpace::Mmio => {
@@ -179,14 +227,15 @@ impl System {
     /// After a write to device `dev`: moves the ranges it asked to move and runs its DMA.
     fn after_write(&mut self, dev: DeviceId) {
         let i = dev.0 as usize;
-        for r in self.devices[i].take_remaps() {
+        for r in self.dev(dev).take_remaps() {
             let _ = self.apply_remap(r); // a conflicting BAR is simply not decoded
         }
-        for s in self.devices[i].take_shadow_changes() {
+        for s in self.dev(dev).take_shadow_changes() {
             self.set_shadow(s);
         }
-        if self.devices[i].dma_pending() {
-            // The device cannot be borrowed while it reaches memory through `self`: lend it out.
+        if self.dev(dev).dma_pending() {
+            // The device cannot be borrowed while it reaches memory through `self`: lend it out
+            // (`dev` above already dropped the kept INTR answer).
             let mut d = std::mem::replace(&mut self.devices[i], Box::new(Vacant));
             d.run_dma(self);
             self.devices[i] = d;
@@ -195,12 +244,14 @@ impl System {
 
     /// Wires device `id` (which must implement [`Device::as_interrupt_controller`]) to INTR.
     pub fn set_interrupt_controller(&mut self, id: DeviceId) {
+        self.devices_touched();
         self.intc = Some(id);
     }
 
     /// Puts device `id` (which must implement [`Device::as_local_interrupt_controller`]) between
     /// the interrupt controller and the CPU: from then on every interrupt goes through it.
     pub fn set_local_interrupt_controller(&mut self, id: DeviceId) {
+        self.devices_touched();
         self.local_intc = Some(id);
     }
 
@@ -239,11 +290,26 @@ impl System {
 
     fn intc(&mut self) -> Option<&mut dyn InterruptController> {
         let id = self.intc?;
-        self.devices[id.0 as usize].as_interrupt_controller()
+        self.dev(id).as_interrupt_controller()
     }
 
     fn local(&mut self, id: DeviceId) -> Option<&mut dyn LocalInterruptController> {
-        self.devices[id.0 as usize].as_local_interrupt_controller()
+        self.dev(id).as_local_interrupt_controller()
+    }
+
+    /// Device `id`, for an access that may change its state: drops the kept answer of
+    /// [`System::intr`]. Every mutable access to a device goes through here (or drops the answer
+    /// itself): see the module documentation.
+    #[inline]
+    fn dev(&mut self, id: DeviceId) -> &mut dyn Device {
+        self.devices_touched();
+        &mut *self.devices[id.0 as usize]
+    }
+
+    /// Something may have changed a device's state: [`System::intr`] must ask the controllers.
+    #[inline]
+    fn devices_touched(&mut self) {
+        self.intr_generation = NO_ANSWER;
     }
 
     /// The external controller's INTR, which the local controller sees on its LINT0 pin. It is
@@ -252,15 +318,32 @@ impl System {
         self.intc().is_some_and(|c| c.intr())
     }
 
-    /// Whether the CPU's INTR pin is asserted.
+    /// Whether the CPU's INTR pin is asserted. While neither the lines nor any device changed
+    /// since the last call, this is that call's answer, found without asking the controllers
+    /// (see the module documentation): cheap enough to ask before every instruction.
+    #[inline]
     pub fn intr(&mut self) -> bool {
-        match self.local_intc {
+        let generation = self.lines.irq_generation();
+        if generation == self.intr_generation {
+            return self.intr_answer;
+        }
+        self.intr_ask(generation)
+    }
+
+    /// [`System::intr`] asking the controllers, with the lines at `generation` (read before
+    /// asking: a line that changes meanwhile makes the next call ask again).
+    #[inline(never)]
+    fn intr_ask(&mut self, generation: u64) -> bool {
+        let answer = match self.local_intc {
             None => self.intc().is_some_and(|c| c.intr()),
             Some(id) => {
                 let ext = self.external_intr();
                 self.local(id).is_some_and(|l| l.intr(ext))
             }
-        }
+        };
+        self.intr_generation = generation;
+        self.intr_answer = answer;
+        answer
     }
 
     /// Runs an interrupt-acknowledge cycle and returns the vector (the CPU checked [`System::intr`]).
@@ -282,20 +365,61 @@ impl System {
 
     /// The device with id `id`, as its concrete type.
     pub fn device_mut<T: Device>(&mut self, id: DeviceId) -> Option<&mut T> {
+        self.devices_touched();
         let dev: &mut dyn std::any::Any = self.devices.get_mut(id.0 as usize)?.as_any_mut();
         dev.downcast_mut::<T>()
     }
 
     /// The first device of type `T`.
     pub fn find_device<T: Device>(&mut self) -> Option<&mut T> {
+        self.devices_touched();
         self.devices.iter_mut().find_map(|d| d.as_any_mut().downcast_mut::<T>())
     }
 
     // ---- physical address space -------------------------------------------------------------
 
+    /// Recomputes [`System::plain_ram`] from the RAM size, the MMIO ranges, the ROMs and the
+    /// shadowed ranges. Called after each change to any of them (rare: boot-time mapping, BAR
+    /// and PAM programming), so the lookups on the access paths are one bit test.
+    fn rebuild_plain_ram(&mut self) {
+        let pages = self.ram.size() / PAGE_SIZE;
+        let mut bits = vec![!0u64; pages.div_ceil(64) as usize].into_boxed_slice();
+        if !pages.is_multiple_of(64) {
+            *bits.last_mut().unwrap() = (1 << (pages % 64)) - 1;
+        }
+        // Inclusive byte ranges that make their pages not plain.
+        let mmio = self.mmio.iter().map(|(first, last, _)| (first, last));
+        let roms = self.roms.iter().map(|r| (r.base, r.end() - 1));
+        let shadows = self.shadows.iter().filter(|s| s.len > 0).map(|s| (s.base, s.base + (s.len - 1)));
+        for (first, last) in mmio.chain(roms).chain(shadows) {
+            let (first, last) = (first / PAGE_SIZE, (last / PAGE_SIZE).min(pages.saturating_sub(1)));
+            for page in first..=last {
+                bits[(page / 64) as usize] &= !(1 << (page % 64));
+            }
+        }
+        self.plain_ram = bits;
+    }
+
+    /// The host address of physical address `pa` if its page is plain RAM (no MMIO, ROM or
+    /// shadowing anywhere on it): accesses that stay inside that page may use it directly.
+    #[inline]
+    pub fn plain_ram_ptr(&mut self, pa: u64) -> Option<*mut u8> {
+        let page = pa / PAGE_SIZE;
+        let word = *self.plain_ram.get((page / 64) as usize)?;
+        if word & (1 << (page % 64)) == 0 {
+            return None;
+        }
+        // SAFETY: the page is below the RAM size (plain_ram has no bits beyond it), so the
+        // offset stays inside the mapping.
+        Some(unsafe { self.ram.host_base().add(pa as usize) })
+    }
+
     /// What backs the 4 KiB page holding physical address `pa`.
     pub fn page_backing(&mut self, pa: u64) -> PageBacking {
         let page = pa & !(PAGE_SIZE - 1);
+        if let Some(p) = self.plain_ram_ptr(page) {
+            return PageBacking::Ram(p);
+        }
         let end = page + PAGE_SIZE;
         if self.mmio.intersects(page, end) {
             return PageBacking::Slow;
@@ -331,8 +455,18 @@ impl System {
     /// Reads `size` (1, 2 or 4) bytes at physical address `pa`, little-endian, from whatever is
     /// there. An access that straddles two regions is split into bytes.
     pub fn read_phys(&mut self, pa: u64, size: u8) -> u32 {
+        if let Some(p) = self.plain_ram_span(pa, size as u64) {
+            // SAFETY: `plain_ram_span` checked that all `size` bytes are RAM.
+            return unsafe {
+                match size {
+                    1 => *p as u32,
+                    2 => u16::from_le((p as *const u16).read_unaligned()) as u32,
+                    _ => u32::from_le((p as *const u32).read_unaligned()),
+                }
+            };
+        }
         if let Some((dev, region, off)) = self.mmio_target(pa, size) {
-            let v = self.devices[dev.0 as usize].read(region, off, size);
+            let v = self.dev(dev).read(region, off, size);
             self.update_deadline();
             return v;
         }
@@ -345,8 +479,19 @@ impl System {
 
     /// Writes the low `size` bytes of `value` at physical address `pa`.
     pub fn write_phys(&mut self, pa: u64, size: u8, value: u32) {
+        if let Some(p) = self.plain_ram_span(pa, size as u64) {
+            // SAFETY: `plain_ram_span` checked that all `size` bytes are RAM.
+            unsafe {
+                match size {
+                    1 => *p = value as u8,
+                    2 => (p as *mut u16).write_unaligned((value as u16).to_le()),
+                    _ => (p as *mut u32).write_unaligned(value.to_le()),
+                }
+            }
+            return;
+        }
         if let Some((dev, region, off)) = self.mmio_target(pa, size) {
-            self.devices[dev.0 as usize].write(region, off, size, value);
+            self.dev(dev).write(region, off, size, value);
             self.after_write(dev);
             self.update_deadline();
             return;
@@ -354,6 +499,26 @@ impl System {
         for i in 0..size as u64 {
             self.write_phys_byte(pa + i, (value >> (8 * i)) as u8);
         }
+    }
+
+    /// Reads the 8 bytes at `pa`, little-endian (a PAE paging-structure entry): one host load
+    /// when they are plain RAM, else two 4-byte [`System::read_phys`] accesses, low half first.
+    pub fn read_phys_u64(&mut self, pa: u64) -> u64 {
+        if let Some(p) = self.plain_ram_span(pa, 8) {
+            // SAFETY: `plain_ram_span` checked that all 8 bytes are RAM.
+            return u64::from_le(unsafe { (p as *const u64).read_unaligned() });
+        }
+        let lo = self.read_phys(pa, 4) as u64;
+        lo | (self.read_phys(pa.wrapping_add(4), 4) as u64) << 32
+    }
+
+    /// The host address of `pa` if all of `[pa, pa + len)` lies in one plain RAM page.
+    #[inline]
+    fn plain_ram_span(&mut self, pa: u64, len: u64) -> Option<*mut u8> {
+        if (pa & (PAGE_SIZE - 1)) + len > PAGE_SIZE {
+            return None;
+        }
+        self.plain_ram_ptr(pa)
     }
 
     /// The device covering all of `[pa, pa + size)`, if one does.
@@ -365,7 +530,7 @@ impl System {
 
     fn read_phys_byte(&mut self, pa: u64) -> u8 {
         if let Some(((dev, region), off)) = self.mmio.lookup(pa) {
-            return self.devices[dev.0 as usize].read(region, off, 1) as u8;
+            return self.dev(dev).read(region, off, 1) as u8;
         }
         if !self.shadow_at(pa).is_some_and(|s| s.read_ram) {
             if let Some(r) = self.roms.iter().find(|r| r.contains(pa)) {
@@ -380,7 +545,7 @@ impl System {
 
     fn write_phys_byte(&mut self, pa: u64, v: u8) {
         if let Some(((dev, region), off)) = self.mmio.lookup(pa) {
-            return self.devices[dev.0 as usize].write(region, off, 1, v as u32);
+            return self.dev(dev).write(region, off, 1, v as u32);
         }
         if !self.shadow_at(pa).is_some_and(|s| s.write_ram) && self.roms.iter().any(|r| r.contains(pa)) {
             return; // ROM: writes ignored
@@ -392,15 +557,41 @@ impl System {
 
     /// Copies guest physical memory out, through the slow path (for loaders, DMA, debuggers).
     pub fn read_bytes(&mut self, pa: u64, buf: &mut [u8]) {
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = self.read_phys_byte(pa + i as u64);
+        let mut done = 0;
+        while done < buf.len() {
+            let at = pa + done as u64;
+            let n = (PAGE_SIZE - at % PAGE_SIZE).min((buf.len() - done) as u64) as usize;
+            let chunk = &mut buf[done..done + n];
+            match self.plain_ram_ptr(at) {
+                // SAFETY: the `n` bytes stay inside one plain RAM page.
+                Some(p) => chunk.copy_from_slice(unsafe { std::slice::from_raw_parts(p, n) }),
+                None => {
+                    for (i, b) in chunk.iter_mut().enumerate() {
+                        *b = self.read_phys_byte(at + i as u64);
+                    }
+                }
+            }
+            done += n;
         }
     }
 
     /// Copies bytes into guest physical memory, through the slow path (loaders, DMA, debuggers).
     pub fn write_bytes(&mut self, pa: u64, data: &[u8]) {
-        for (i, &b) in data.iter().enumerate() {
-            self.write_phys_byte(pa + i as u64, b);
+        let mut done = 0;
+        while done < data.len() {
+            let at = pa + done as u64;
+            let n = (PAGE_SIZE - at % PAGE_SIZE).min((data.len() - done) as u64) as usize;
+            let chunk = &data[done..done + n];
+            match self.plain_ram_ptr(at) {
+                // SAFETY: the `n` bytes stay inside one plain RAM page.
+                Some(p) => unsafe { std::ptr::copy_nonoverlapping(chunk.as_ptr(), p, n) },
+                None => {
+                    for (i, &b) in chunk.iter().enumerate() {
+                        self.write_phys_byte(at + i as u64, b);
+                    }
+                }
+            }
+            done += n;
         }
         let (first, last) = (pa / PAGE_SIZE, (pa + data.len() as u64).saturating_sub(1) / PAGE_SIZE);
         if !data.is_empty() {
@@ -427,7 +618,7 @@ impl System {
     pub fn io_read(&mut self, port: u16, size: u8) -> u32 {
         let mask = if size == 4 { u32::MAX } else { (1u32 << (8 * size)) - 1 };
         let v = match self.io.lookup(port as u64) {
-            Some(((dev, region), off)) => self.devices[dev.0 as usize].read(region, off, size),
+            Some(((dev, region), off)) => self.dev(dev).read(region, off, size),
             None => OPEN_BUS,
         };
         self.update_deadline();
@@ -437,7 +628,7 @@ impl System {
     /// Writes `size` bytes to I/O port `port`; writes to unclaimed ports are dropped.
     pub fn io_write(&mut self, port: u16, size: u8, value: u32) {
         if let Some(((dev, region), off)) = self.io.lookup(port as u64) {
-            self.devices[dev.0 as usize].write(region, off, size, value);
+            self.dev(dev).write(region, off, size, value);
             self.after_write(dev);
             self.update_deadline();
         }
@@ -457,6 +648,7 @@ impl System {
         if now < self.next_deadline {
             return;
         }
+        self.devices_touched();
         for dev in &mut self.devices {
             if dev.deadline().is_some_and(|d| d <= now) {
                 dev.advance(now);
@@ -653,6 +845,93 @@ mod tests {
         assert!(s.take_written_pages().contains(&0xf1));
     }
 
+    /// `page_backing` the long way (what it computed before the plain-RAM bitmap), to check
+    /// the bitmap against.
+    fn slow_backing_is_plain_ram(s: &System, pa: u64) -> bool {
+        let (page, end) = (pa & !(PAGE_SIZE - 1), (pa & !(PAGE_SIZE - 1)) + PAGE_SIZE);
+        !s.mmio.intersects(page, end)
+            && !s.shadows.iter().any(|x| x.base < end && page < x.base + x.len)
+            && !s.roms.iter().any(|r| r.base < end && page < r.end())
+            && end <= s.ram.size()
+    }
+
+    fn assert_bitmap_matches(s: &mut System) {
+        for page in 0..(s.ram_size() / PAGE_SIZE + 4) {
+            let pa = page * PAGE_SIZE + 0x123;
+            let plain = slow_backing_is_plain_ram(s, pa);
+            assert_eq!(s.plain_ram_ptr(pa).is_some(), plain, "page {page:#x}");
+            if plain {
+                let want = s.ram.as_slice()[pa as usize..].as_ptr();
+                assert_eq!(s.plain_ram_ptr(pa), Some(want as *mut u8));
+            }
+        }
+    }
+
+    #[test]
+    fn plain_ram_follows_every_change_to_the_map() {
+        let mut s = System::new((2 << 20) + 3 * PAGE_SIZE, ClockMode::Deterministic { ns_per_insn: 1 }).unwrap();
+        assert_bitmap_matches(&mut s);
+        let id = s.add_device(Box::new(Regs::default()));
+        s.map_mmio(0xa0ffe, 4, id, 3).unwrap(); // straddles two pages
+        assert_bitmap_matches(&mut s);
+        assert!(s.map_mmio(0xa0fff, 1, id, 3).is_err()); // refused: the map is unchanged
+        assert_bitmap_matches(&mut s);
+        s.map_mmio(0x1f_0000, u64::MAX - 0x1f_0000, id, 3).unwrap(); // to the top of the space
+        assert_bitmap_matches(&mut s);
+        s.unmap_mmio(0x1f_0000);
+        s.add_rom(Rom::new(0xf0000, vec![0xaa; 0x10000]).unwrap());
+        s.add_rom(Rom::new(0x10_0800, vec![0xbb; 0x10]).unwrap()); // part of one page
+        assert_bitmap_matches(&mut s);
+        s.set_shadow(Shadow { base: 0xc8000, len: 0x4000, read_ram: true, write_ram: true });
+        assert_bitmap_matches(&mut s);
+        s.set_shadow(Shadow { base: 0xc8000, len: 0x4000, read_ram: false, write_ram: false });
+        assert_bitmap_matches(&mut s);
+        let remap = |old, new| Remap { space: AddressSpace::Mmio, target: id, region: 3, len: 16, old, new };
+        s.apply_remap(remap(None, Some(0x5000))).unwrap();
+        assert_bitmap_matches(&mut s);
+        s.apply_remap(remap(Some(0x5000), Some(0x7000))).unwrap();
+        assert_bitmap_matches(&mut s);
+        assert!(s.apply_remap(remap(Some(0x7000), Some(0xa0ff0))).is_err()); // overlaps: unmapped
+        assert_bitmap_matches(&mut s);
+        assert_eq!(s.page_backing(0x7000), PageBacking::Ram(s.plain_ram_ptr(0x7000).unwrap()));
+    }
+
+    #[test]
+    fn physical_accesses_in_ram_go_straight_to_host_memory() {
+        let mut s = system();
+        let id = s.add_device(Box::new(Regs::default()));
+        s.map_mmio(0x3000, 4, id, 3).unwrap();
+        s.write_phys(0x1ffe, 4, 0x4433_2211); // crosses two RAM pages
+        s.write_phys(0x2000 - 8, 4, 0x8877_6655);
+        assert_eq!(&s.ram().as_slice()[0x1ff8..0x2002], &[0x55, 0x66, 0x77, 0x88, 0, 0, 0x11, 0x22, 0x33, 0x44]);
+        assert_eq!(s.read_phys(0x1ffe, 4), 0x4433_2211);
+        assert_eq!(s.read_phys(0x1ff8, 2), 0x6655);
+        assert_eq!(s.read_phys_u64(0x1ff8), 0x2211_0000_8877_6655);
+        // The page with the device: the device sees accesses to its bytes, RAM has the rest.
+        s.write_phys(0x3000, 4, 0xdead_beef);
+        s.write_phys(0x3004, 4, 0x1234_5678);
+        assert_eq!(s.device_mut::<Regs>(id).unwrap().r, [0xef, 0xbe, 0xad, 0xde]);
+        assert_eq!(s.read_phys_u64(0x3000), 0x1234_5678_dead_beef);
+        assert_eq!(&s.ram().as_slice()[0x3000..0x3008], &[0, 0, 0, 0, 0x78, 0x56, 0x34, 0x12]);
+        // Above RAM: open bus.
+        assert_eq!(s.read_phys_u64(2 << 20), u64::MAX);
+        // Bulk copies mix host copies and the byte path across pages.
+        let data: Vec<u8> = (0..0x2100u32).map(|i| (i * 7) as u8).collect();
+        s.write_bytes(0x1f80, &data);
+        let mut back = vec![0; data.len()];
+        s.read_bytes(0x1f80, &mut back);
+        assert_eq!(back, data);
+        assert_eq!(s.device_mut::<Regs>(id).unwrap().r, data[0x1080..0x1084]);
+        assert_eq!(&s.ram().as_slice()[0x3000..0x3004], &[0; 4]);
+        assert_eq!(&s.ram().as_slice()[0x3004..0x4080], &data[0x1084..]);
+        assert_eq!(s.take_written_pages(), vec![1, 2, 3, 4]);
+        // Beyond the end of RAM, reads are open bus and writes vanish.
+        s.write_bytes((2 << 20) - 2, &[1, 2, 3, 4]);
+        let mut back = [0; 4];
+        s.read_bytes((2 << 20) - 2, &mut back);
+        assert_eq!(back, [1, 2, 0xff, 0xff]);
+    }
+
     #[test]
     fn io_ports_and_timers() {
         let mut s = system();
@@ -670,5 +949,136 @@ mod tests {
         s.run_timers();
         assert_eq!(s.device_mut::<Regs>(id).unwrap().advanced, vec![51]);
         assert_eq!(s.next_deadline(), u64::MAX);
+    }
+
+    /// An interrupt controller that counts the looks at it: INTR is its latch (bit 0 of its
+    /// register, or set by its timer, which a write of bit 1 arms for 100 ns) or IRQ line 5.
+    struct Ctl {
+        lines: Lines,
+        latch: bool,
+        timer: Option<u64>,
+        looks: u32,
+    }
+    impl Device for Ctl {
+        fn name(&self) -> &'static str {
+            "ctl"
+        }
+        fn read(&mut self, _: u8, _: u64, _: u8) -> u32 {
+            self.latch as u32
+        }
+        fn write(&mut self, _: u8, _: u64, _: u8, value: u32) {
+            self.latch = value & 1 != 0;
+            if value & 2 != 0 {
+                self.timer = Some(100);
+            }
+        }
+        fn deadline(&self) -> Option<u64> {
+            self.timer
+        }
+        fn advance(&mut self, _: u64) {
+            self.timer = None;
+            self.latch = true;
+        }
+        fn as_any_mut(&mut self) -> &mut dyn Any {
+            self
+        }
+        fn as_interrupt_controller(&mut self) -> Option<&mut dyn InterruptController> {
+            Some(self)
+        }
+    }
+    impl InterruptController for Ctl {
+        fn intr(&mut self) -> bool {
+            self.looks += 1;
+            self.latch || self.lines.irq_levels() & 1 << 5 != 0
+        }
+        fn acknowledge(&mut self) -> u8 {
+            self.latch = false;
+            0x30
+        }
+    }
+
+    fn with_ctl() -> (System, DeviceId) {
+        let mut s = system();
+        let ctl = Ctl { lines: s.lines.clone(), latch: false, timer: None, looks: 0 };
+        let id = s.add_device(Box::new(ctl));
+        s.map_io(0x40, 1, id, 0).unwrap();
+        s.map_mmio(0xa0000, 4, id, 0).unwrap();
+        s.set_interrupt_controller(id);
+        (s, id)
+    }
+
+    fn looks(s: &mut System, id: DeviceId) -> u32 {
+        let ctl = s.devices[id.0 as usize].as_any_mut().downcast_mut::<Ctl>().unwrap();
+        ctl.looks
+    }
+
+    #[test]
+    fn intr_is_asked_once_while_nothing_changes() {
+        let (mut s, id) = with_ctl();
+        assert!(!s.intr());
+        for _ in 0..10 {
+            assert!(!s.intr());
+        }
+        assert_eq!(looks(&mut s, id), 1);
+        // A line driven to the level it has, or a RAM access, changes nothing.
+        s.lines.set_irq(3, false);
+        s.write_phys(0x1000, 4, 1);
+        assert!(!s.intr());
+        assert_eq!(looks(&mut s, id), 1);
+    }
+
+    #[test]
+    fn intr_sees_at_once_what_changes_after_a_no() {
+        let (mut s, _) = with_ctl();
+        assert!(!s.intr());
+        // A line change.
+        s.lines.set_irq(5, true);
+        assert!(s.intr());
+        s.lines.set_irq(5, false);
+        assert!(!s.intr());
+        // A line change on another thread.
+        let lines = s.lines.clone();
+        std::thread::spawn(move || lines.set_irq(5, true)).join().unwrap();
+        assert!(s.intr());
+        s.lines.set_irq(5, false);
+        assert!(!s.intr());
+        // A port write, an MMIO write, and back through the INTA cycle.
+        s.io_write(0x40, 1, 1);
+        assert!(s.intr());
+        assert_eq!(s.acknowledge_interrupt(), Some(0x30));
+        assert!(!s.intr());
+        s.write_phys(0xa0000, 1, 1);
+        assert!(s.intr());
+        s.io_write(0x40, 1, 0);
+        assert!(!s.intr());
+        // A device timer.
+        s.io_write(0x40, 1, 2);
+        assert!(!s.intr());
+        s.clock.sync(99);
+        s.run_timers();
+        assert!(!s.intr());
+        s.clock.sync(100);
+        s.run_timers();
+        assert!(s.intr());
+    }
+
+    #[test]
+    fn intr_asks_again_after_any_device_access() {
+        let (mut s, id) = with_ctl();
+        assert!(!s.intr());
+        let mut expected = 1;
+        let accesses: [&dyn Fn(&mut System); 5] = [
+            &|s| _ = s.io_read(0x40, 1),
+            &|s| _ = s.read_phys(0xa0000, 1),
+            &|s| _ = s.device_mut::<Ctl>(id),
+            &|s| _ = s.acknowledge_interrupt(),
+            &|s| _ = s.interrupts_possible(),
+        ];
+        for access in accesses {
+            access(&mut s);
+            assert!(!s.intr());
+            expected += 1;
+            assert_eq!(looks(&mut s, id), expected);
+        }
     }
 }

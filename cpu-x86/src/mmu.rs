@@ -121,6 +121,55 @@ impl Cpu {
         })
     }
 
+    /// The instruction-fetch window at CS:`eip`: a host pointer to the instruction's first byte
+    /// and how many bytes from there (at most [`MAX_LEN`](crate::decode::MAX_LEN)) read exactly
+    /// as [`Cpu::fetch_lin`] of CS:`eip + n` would, with no fault possible. `(null, 0)` when
+    /// there is no such window: the first byte is outside the CS limit, its page is not in the
+    /// TLB with an execute tag, or the page is not host memory (MMIO). The caller fetches the
+    /// bytes past the window one at a time, so faults (#GP at the CS limit, #PF on the next
+    /// page) are raised exactly as without the window.
+    ///
+    /// The window ends at the first of: the CS limit, the 64 KiB offset wrap of 16-bit code,
+    /// the end of the page. Within it, linear addresses are consecutive (no offset wrap) and
+    /// share one TLB entry, whose execute tag is what `fetch_lin` would compare. Nothing is
+    /// cached here: the bytes are read when the decoder asks for them, so a store to the next
+    /// instruction is seen at once. Never walks the page tables or touches the device bus (no
+    /// side effects), so a miss costs only the per-byte path the caller falls back to.
+    #[inline]
+    pub fn fetch_window(&self, eip: u32, code32: bool) -> (*const u8, usize) {
+        let off = if code32 { eip } else { eip & 0xffff };
+        let Ok(lin) = self.linear(SegReg::Cs, off, 1, Access::Exec) else {
+            return (std::ptr::null(), 0);
+        };
+        let e = self.tlb.entry(self.user(), lin);
+        if e.exec != lin & !0xfff {
+            return (std::ptr::null(), 0);
+        }
+        // `linear` accepted byte 0, so off <= limit; code segments are never expand-down.
+        let limit = self.s.segs[SegReg::Cs as usize].limit;
+        let in_limit = (limit - off) as u64 + 1;
+        let in_offset = if code32 { in_limit } else { in_limit.min(0x1_0000 - off as u64) };
+        let in_page = 0x1000 - (lin & 0xfff) as u64;
+        let n = in_offset.min(in_page).min(crate::decode::MAX_LEN as u64) as usize;
+        // SAFETY (of the caller's reads): a matching execute tag means the page is host memory
+        // (TLB invariant) and the n bytes stay inside it.
+        ((lin as usize).wrapping_add(e.addend) as *const u8, n)
+    }
+
+    /// Translates `lin` for an instruction fetch at the current privilege, as [`Cpu::fetch_lin`]
+    /// does (walk, A bits, #PF), and caches the translation's execute tag so the next lookup of
+    /// this page is a tag compare. Returns the physical address when the page is host memory
+    /// (RAM or ROM, where translated code may come from), `None` when it is not (MMIO, open bus).
+    pub fn translate_fetch(&mut self, lin: u32) -> Res<Option<u64>> {
+        let user = self.user();
+        let e = self.tlb.entry(user, lin);
+        if e.exec == lin & !0xfff {
+            return Ok(Some((e.phys_page | (lin & 0xfff)) as u64));
+        }
+        let t = self.walk(lin, Access::Exec, user)?;
+        Ok(self.fill(lin, t, Access::Exec, user).map(|_| t.pa))
+    }
+
     /// Reads with supervisor rights whatever the CPL (descriptor tables, TSS, IDT).
     pub fn read_lin_sys(&mut self, lin: u32, size: Size) -> Res<u32> {
         self.read_lin_slow(lin, size, false)
@@ -134,11 +183,12 @@ impl Cpu {
     /// The slow read: page walk, TLB fill, MMIO, page crossing.
     pub fn read_lin_slow(&mut self, lin: u32, size: Size, user: bool) -> Res<u32> {
         if (lin & 0xfff) + size.bytes() > 0x1000 {
-            let mut v = 0;
-            for i in 0..size.bytes() {
-                v |= self.read_lin_slow(lin.wrapping_add(i), Size::B, user)? << (8 * i);
-            }
-            return Ok(v);
+            // One part per page, in address order (a #PF on the second page comes after the
+            // first page's walk, as it would byte by byte).
+            let first = 0x1000 - (lin & 0xfff);
+            let lo = self.read_part(lin, first, user)?;
+            let hi = self.read_part(lin.wrapping_add(first), size.bytes() - first, user)?;
+            return Ok(lo | hi << (8 * first));
         }
         let t = self.walk(lin, Access::Read, user)?;
         if self.s.dr[7] & 0xff != 0 {
@@ -159,10 +209,9 @@ impl Cpu {
             let second = lin.wrapping_add(size.bytes() - 1) & !0xfff;
             self.translate(lin, Access::Write, user)?;
             self.translate(second, Access::Write, user)?;
-            for i in 0..size.bytes() {
-                self.write_lin_slow(lin.wrapping_add(i), Size::B, value >> (8 * i), user)?;
-            }
-            return Ok(());
+            let first = 0x1000 - (lin & 0xfff);
+            self.write_part(lin, first, value, user)?;
+            return self.write_part(second, size.bytes() - first, value >> (8 * first), user);
         }
         let t = self.walk(lin, Access::Write, user)?;
         if self.s.dr[7] & 0xff != 0 {
@@ -183,21 +232,81 @@ impl Cpu {
         Ok(())
     }
 
+    /// Reads the `n` (1 to 3) bytes at `lin` that one page holds of an access crossing pages:
+    /// one walk; in host memory directly, elsewhere a byte at a time (a device sees the byte
+    /// accesses a page-crossing access has always been split into).
+    fn read_part(&mut self, lin: u32, n: u32, user: bool) -> Res<u32> {
+        let t = self.walk(lin, Access::Read, user)?;
+        if self.s.dr[7] & 0xff != 0 {
+            self.check_data_breakpoints(lin, n, false);
+        }
+        let host = self.fill(lin, t, Access::Read, user);
+        let mut v = 0;
+        for i in 0..n {
+            let b = match host {
+                // SAFETY: `fill` returns host pointers only for host-backed pages, and the `n`
+                // bytes stay on the page.
+                Some(p) => unsafe { *p.add(i as usize) },
+                None => self.sys.read_phys(t.pa + i as u64, 1) as u8,
+            };
+            v |= (b as u32) << (8 * i);
+        }
+        Ok(v)
+    }
+
+    /// Writes the low `n` (1 to 3) bytes of `value` at `lin`, the part of a page-crossing write
+    /// that lies on one page (both pages were translated already), as [`Cpu::read_part`] reads.
+    fn write_part(&mut self, lin: u32, n: u32, value: u32, user: bool) -> Res<()> {
+        let t = self.walk(lin, Access::Write, user)?;
+        if self.s.dr[7] & 0xff != 0 {
+            self.check_data_breakpoints(lin, n, true);
+        }
+        let page = (t.pa >> 12) as u32;
+        if t.pa >> 32 == 0 && self.is_code_page(page) {
+            self.smc_writes.push(page);
+        }
+        if let Some(log) = self.tlb.write_log.as_mut() {
+            log.push(page);
+        }
+        let host = self.fill(lin, t, Access::Write, user);
+        for i in 0..n {
+            let b = (value >> (8 * i)) as u8;
+            match host {
+                // SAFETY: as in `read_part`.
+                Some(p) => unsafe { *p.add(i as usize) = b },
+                None => self.sys.write_phys(t.pa + i as u64, 1, b as u32),
+            }
+        }
+        Ok(())
+    }
+
     /// Caches the translation `lin → t.pa` for `access` if the page is host memory, returning
     /// the host address of `t.pa` in that case. Writes to code pages and reads or writes on a
     /// page with an armed data breakpoint are not cached.
+    ///
+    /// Data accesses also tag the other data kind when it is allowed with no further walk: a
+    /// write fill tags reads (a write's checks imply a read's), and a read fill of a RAM page
+    /// tags writes when [`Translation::writable`] says the write would change nothing in the
+    /// tables and the page holds no code (and no write log is kept, since that log counts on
+    /// write tags coming only from slow-path writes).
     fn fill(&mut self, lin: u32, t: Translation, access: Access, user: bool) -> Option<*mut u8> {
         let pa = t.pa;
-        let host = match self.sys.page_backing(pa) {
-            PageBacking::Ram(p) => p,
-            PageBacking::Rom(p) if access != Access::Write => p as *mut u8,
-            _ => return None,
-        };
         let page = (pa >> 12) as u32;
-        let cacheable = !(access == Access::Write && self.is_code_page(page))
-            && (access == Access::Exec || !self.data_breakpoint_on_page(lin));
+        let (host, ram) = match self.sys.plain_ram_ptr(pa & !0xfff) {
+            Some(p) => (p, true),
+            None => match self.sys.page_backing(pa) {
+                PageBacking::Ram(p) => (p, true),
+                PageBacking::Rom(p) if access != Access::Write => (p as *mut u8, false),
+                _ => return None,
+            },
+        };
+        let code = access != Access::Exec && self.is_code_page(page);
+        let cacheable =
+            !(access == Access::Write && code) && (access == Access::Exec || !self.data_breakpoint_on_page(lin));
+        let also_write = access == Access::Read && t.writable && ram && !code && self.tlb.write_log.is_none();
         let lin_page = lin & !0xfff;
         self.tlb.fills += 1;
+        self.tlb.touch(user, Tlb::slot(lin));
         let e: &mut TlbEntry = &mut self.tlb.sets[user as usize][Tlb::slot(lin)];
         let addend = (host as usize).wrapping_sub(lin_page as usize);
         if e.addend != addend || e.phys_page != page << 12 || ![e.read, e.write, e.exec].contains(&lin_page) {
@@ -208,8 +317,9 @@ impl Cpu {
         }
         if cacheable {
             match access {
+                Access::Read if also_write => (e.read, e.write) = (lin_page, lin_page),
                 Access::Read => e.read = lin_page,
-                Access::Write => e.write = lin_page,
+                Access::Write => (e.read, e.write) = (lin_page, lin_page),
                 Access::Exec => e.exec = lin_page,
             }
         }

@@ -66,11 +66,17 @@ const PDPTE_RESERVED: u64 = 0x1e6 | ABOVE_MAXPHYADDR;
 /// A PAE entry's physical frame, bits 35:12.
 const PAE_FRAME: u64 = !ABOVE_MAXPHYADDR & !0xfff;
 
-/// The result of a walk: where the byte is, and whether the page is global.
+/// The result of a walk: where the byte is, whether the page is global, and whether a write
+/// through the same translation would need no further walk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Translation {
     pub pa: u64,
     pub global: bool,
+    /// A write at this privilege would pass the permission checks and find A set in every entry
+    /// and D set in the last one, so it would change nothing in the tables: the TLB may give the
+    /// page a write tag along with the tag of the access that walked (as hardware caches the
+    /// dirty state in its TLB; software that clears D must invalidate the page, SDM 4.8).
+    pub writable: bool,
 }
 
 impl Cpu {
@@ -84,7 +90,7 @@ impl Cpu {
     /// [`Cpu::translate`], also telling whether the page is global.
     pub fn walk(&mut self, lin: u32, access: Access, user: bool) -> Res<Translation> {
         if self.s.cr0 & cr0::PG == 0 {
-            return Ok(Translation { pa: (lin & self.a20_mask) as u64, global: false });
+            return Ok(Translation { pa: (lin & self.a20_mask) as u64, global: false, writable: true });
         }
         if self.s.cr4 & cr4::PAE != 0 {
             self.walk_pae(lin, access, user)
@@ -110,6 +116,12 @@ impl Cpu {
         (user && rights & pte::US == 0)
             || (access == Access::Write && rights & pte::RW == 0 && (user || wp))
             || (access == Access::Exec && xd)
+    }
+
+    /// [`Translation::writable`] for a successful walk for `access` whose entries combine to
+    /// `rights` and whose last entry read `leaf` (A is set in all of them by now).
+    fn writable(&self, rights: u32, leaf: u32, access: Access, user: bool) -> bool {
+        access == Access::Write || leaf & pte::D != 0 && !self.denied(rights, false, Access::Write, user)
     }
 
     /// Sets A (and D for a write on the last level) in the entries a successful walk used.
@@ -152,7 +164,8 @@ impl Cpu {
         }
         self.set_walk_accessed(dir, leaf, access);
         let global = leaf.1 & pte::G != 0 && self.s.cr4 & cr4::PGE != 0;
-        Ok(Translation { pa: self.a20(pa as u64), global })
+        let writable = self.writable(rights, leaf.1, access, user);
+        Ok(Translation { pa: self.a20(pa as u64), global, writable })
     }
 
     fn walk_pae(&mut self, lin: u32, access: Access, user: bool) -> Res<Translation> {
@@ -197,7 +210,8 @@ impl Cpu {
         }
         self.set_walk_accessed(dir, leaf, access);
         let global = leaf.1 & pte::G != 0 && self.s.cr4 & cr4::PGE != 0;
-        Ok(Translation { pa: self.a20(pa), global })
+        let writable = self.writable(rights, leaf.1, access, user);
+        Ok(Translation { pa: self.a20(pa), global, writable })
     }
 
     // ---- control registers ------------------------------------------------------------------
@@ -268,22 +282,53 @@ impl Cpu {
         pa & (self.a20_mask as u64 | !0xffff_ffff)
     }
 
+    // Paging-structure entries are naturally aligned (4 bytes for 32-bit paging, 8 for PAE and
+    // the PDPTEs), so an entry never straddles a page: when its page is plain RAM it is read and
+    // written with one host access; anything else (MMIO, ROM, above RAM) goes through the
+    // board's `read_phys`/`write_phys`, as a bus master's accesses would.
+
+    /// Reads the 4-byte paging-structure entry at physical address `pa` (through the A20 gate).
+    #[inline]
     fn phys_u32(&mut self, pa: u64) -> u32 {
         let pa = self.a20(pa);
-        self.sys.read_phys(pa, 4)
+        debug_assert!(pa % 4 == 0);
+        match self.sys.plain_ram_ptr(pa) {
+            // SAFETY: an aligned 4-byte entry stays inside the plain RAM page `pa` is on.
+            Some(p) => u32::from_le(unsafe { (p as *const u32).read_unaligned() }),
+            None => self.sys.read_phys(pa, 4),
+        }
     }
 
+    /// Reads the 8-byte PAE entry at physical address `pa` (through the A20 gate).
+    #[inline]
     fn phys_u64(&mut self, pa: u64) -> u64 {
-        let lo = self.phys_u32(pa) as u64;
-        lo | (self.phys_u32(pa + 4) as u64) << 32
+        let pa = self.a20(pa);
+        debug_assert!(pa % 8 == 0);
+        match self.sys.plain_ram_ptr(pa) {
+            // SAFETY: an aligned 8-byte entry stays inside the plain RAM page `pa` is on.
+            Some(p) => u64::from_le(unsafe { (p as *const u64).read_unaligned() }),
+            None => self.sys.read_phys_u64(pa),
+        }
     }
 
+    /// Writes the low half of an entry (the A/D update) at physical address `pa`. The page is
+    /// reported as written like any other write: in the lockstep checker's log, and in
+    /// `smc_writes` when it holds translated code (a page table may share a page with code).
     fn set_phys_u32(&mut self, pa: u64, v: u32) {
         let pa = self.a20(pa);
+        debug_assert!(pa % 4 == 0);
+        let page = (pa >> 12) as u32;
         if let Some(log) = self.tlb.write_log.as_mut() {
-            log.push((pa >> 12) as u32);
+            log.push(page);
         }
-        self.sys.write_phys(pa, 4, v);
+        if pa >> 32 == 0 && self.is_code_page(page) {
+            self.smc_writes.push(page);
+        }
+        match self.sys.plain_ram_ptr(pa) {
+            // SAFETY: an aligned 4-byte entry stays inside the plain RAM page `pa` is on.
+            Some(p) => unsafe { (p as *mut u32).write_unaligned(v.to_le()) },
+            None => self.sys.write_phys(pa, 4, v),
+        }
     }
 }
 

@@ -57,16 +57,33 @@ pub struct Tlb {
     pub fills: u64,
     /// Per entry of `sets`: made from a global page, so it survives a CR3 load.
     pub global: [[bool; TLB_SIZE]; 2],
-    /// When `Some`, every physical page (address >> 12) a slow-path write goes to is appended:
-    /// with the TLB flushed when the log is taken, that is every page written since (a write
-    /// tag is only set by a slow-path write). The JIT's lockstep checker (`--cpu check`) uses
+    /// When `Some`, every physical page (address >> 12) a slow-path write goes to is appended
+    /// (A/D updates of the page walk included): with the write tags cleared when the log is taken,
+    /// that is every page written since (while the log is kept, a write tag is only set by a
+    /// slow-path write: read fills do not add one). The JIT's lockstep checker (`--cpu check`) uses
     /// it; flushes and evictions do not lose it, as they lose the tags. `None` otherwise.
     pub write_log: Option<Vec<u32>>,
+    /// When `Some`, the index of every entry a fill or [`Tlb::flush_page`] changes (`set *
+    /// TLB_SIZE + slot`) is appended; changes to many entries at once ([`Tlb::flush`],
+    /// [`Tlb::flush_nonglobal`], [`Tlb::protect_phys_page`]) bump [`Tlb::epoch`] instead. So
+    /// while `epoch` stays the same, the entries (and `global` flags) outside the list are as
+    /// they were when the list was last emptied. The lockstep checker (`--cpu check`) uses it
+    /// to save and restore the TLB around a block without copying all of it. `None` otherwise.
+    pub touched: Option<Vec<u16>>,
+    /// Bumped by every change to many entries at once (see [`Tlb::touched`]).
+    pub epoch: u64,
 }
 
 impl Default for Tlb {
     fn default() -> Self {
-        Tlb { sets: [[TlbEntry::EMPTY; TLB_SIZE]; 2], fills: 0, global: [[false; TLB_SIZE]; 2], write_log: None }
+        Tlb {
+            sets: [[TlbEntry::EMPTY; TLB_SIZE]; 2],
+            fills: 0,
+            global: [[false; TLB_SIZE]; 2],
+            write_log: None,
+            touched: None,
+            epoch: 0,
+        }
     }
 }
 
@@ -79,8 +96,16 @@ impl Tlb {
     pub fn entry(&self, user: bool, lin: u32) -> &TlbEntry {
         &self.sets[user as usize][Self::slot(lin)]
     }
+    /// Records that entry `slot` of set `user` changes (see [`Tlb::touched`]).
+    #[inline]
+    pub fn touch(&mut self, user: bool, slot: usize) {
+        if let Some(t) = self.touched.as_mut() {
+            t.push((user as usize * TLB_SIZE + slot) as u16);
+        }
+    }
     /// Drops every translation (CR3 load, CR0/CR4 paging bits, A20 change).
     pub fn flush(&mut self) {
+        self.epoch += 1;
         for set in &mut self.sets {
             set.fill(TlbEntry::EMPTY);
         }
@@ -88,6 +113,7 @@ impl Tlb {
     }
     /// Drops every translation not made from a global page (a CR3 load).
     pub fn flush_nonglobal(&mut self) {
+        self.epoch += 1;
         for (set, global) in self.sets.iter_mut().zip(&self.global) {
             for (e, _) in set.iter_mut().zip(global).filter(|(_, &g)| !g) {
                 *e = TlbEntry::EMPTY;
@@ -96,20 +122,57 @@ impl Tlb {
     }
     /// Drops the translations of the page holding `lin` (INVLPG).
     pub fn flush_page(&mut self, lin: u32) {
-        for (set, global) in self.sets.iter_mut().zip(&mut self.global) {
-            let e = &mut set[Self::slot(lin)];
+        let slot = Self::slot(lin);
+        for user in [false, true] {
+            let e = &mut self.sets[user as usize][slot];
             if [e.read, e.write, e.exec].contains(&(lin & !0xfff)) {
                 *e = TlbEntry::EMPTY;
-                global[Self::slot(lin)] = false;
+                self.global[user as usize][slot] = false;
+                self.touch(user, slot);
             }
         }
     }
     /// Stops direct writes to physical page `phys_page` (it now holds translated code).
     pub fn protect_phys_page(&mut self, phys_page: u32) {
+        self.epoch += 1;
         for set in &mut self.sets {
             for e in set.iter_mut().filter(|e| e.phys_page == phys_page) {
                 e.write = INVALID;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Cpu, Size};
+    use emu_core::{ClockMode, System};
+
+    /// The contract `--cpu check` relies on: every entry a fill or INVLPG changes is listed,
+    /// and changes to many entries at once bump the epoch.
+    #[test]
+    fn changes_are_listed_or_bump_the_epoch() {
+        let mut cpu = Cpu::new(System::new(1 << 20, ClockMode::Deterministic { ns_per_insn: 1 }).unwrap());
+        cpu.tlb.touched = Some(Vec::new());
+        cpu.read_lin_slow(0x5004, Size::D, false).unwrap();
+        cpu.write_lin_slow(0x7008, Size::B, 1, true).unwrap();
+        assert_eq!(cpu.tlb.touched.as_deref(), Some(&[5, TLB_SIZE as u16 + 7][..]));
+        assert_eq!(cpu.tlb.entry(false, 0x5000).read, 0x5000);
+
+        let epoch = cpu.tlb.epoch;
+        cpu.tlb.touched = Some(Vec::new());
+        cpu.tlb.flush_page(0x5000);
+        assert_eq!(cpu.tlb.touched.as_deref(), Some(&[5][..]));
+        assert_eq!(cpu.tlb.epoch, epoch, "INVLPG changes one entry per set");
+        cpu.tlb.flush_page(0x9000);
+        assert_eq!(cpu.tlb.touched.as_deref(), Some(&[5][..]), "no entry of 9000 to drop");
+
+        cpu.tlb.flush_nonglobal();
+        assert_eq!(cpu.tlb.epoch, epoch + 1);
+        cpu.tlb.protect_phys_page(0x7000);
+        assert_eq!(cpu.tlb.epoch, epoch + 2);
+        cpu.tlb.flush();
+        assert_eq!(cpu.tlb.epoch, epoch + 3);
     }
 }

@@ -93,6 +93,20 @@ pub struct Insn {
 }
 
 impl Insn {
+    /// A placeholder to decode into (a one-byte NOP, `90`, in 32-bit code).
+    pub const NOP: Insn = Insn {
+        mnemonic: Mnemonic::Nop,
+        opcode: 0x90,
+        len: 1,
+        attr: 0,
+        osize: Size::D,
+        asize: Size::D,
+        prefixes: 0,
+        seg: SegReg::Ds,
+        modrm: 0,
+        args: [Arg::Nil; 3],
+        mem: MemRef { base: NO_REG, index: NO_REG, scale: 0, disp: 0 },
+    };
     /// The condition code of Jcc/SETcc/CMOVcc (low nibble of the opcode).
     #[inline]
     pub fn cc(&self) -> u8 {
@@ -136,6 +150,7 @@ struct Reader<F> {
 }
 
 impl<E, F: FnMut(usize) -> Result<u8, E>> Reader<F> {
+    #[inline(always)]
     fn u8(&mut self) -> Result<u8, DecodeError<E>> {
         if self.len >= MAX_LEN {
             return Err(DecodeError::TooLong);
@@ -144,12 +159,15 @@ impl<E, F: FnMut(usize) -> Result<u8, E>> Reader<F> {
         self.len += 1;
         Ok(b)
     }
+    #[inline(always)]
     fn u16(&mut self) -> Result<u16, DecodeError<E>> {
         Ok(self.u8()? as u16 | (self.u8()? as u16) << 8)
     }
+    #[inline(always)]
     fn u32(&mut self) -> Result<u32, DecodeError<E>> {
         Ok(self.u16()? as u32 | (self.u16()? as u32) << 16)
     }
+    #[inline(always)]
     fn sized(&mut self, size: Size) -> Result<u32, DecodeError<E>> {
         match size {
             Size::B => Ok(self.u8()? as u32),
@@ -159,13 +177,31 @@ impl<E, F: FnMut(usize) -> Result<u8, E>> Reader<F> {
     }
 }
 
+#[inline(always)]
 fn needs_modrm(spec: Spec) -> bool {
     use Spec::*;
     matches!(spec, Eb | Ew | Ed | Ev | Gb | Gw | Gv | M | Mp | Ma | Mq | Mw | Rd | Sw | Cd | Dd)
 }
 
+/// What [`operand`] reads of the instruction decoded so far.
+#[derive(Clone, Copy)]
+struct Ctx {
+    opcode: u16,
+    modrm: u8,
+    osize: Size,
+    asize: Size,
+    /// The ModRM r/m names memory.
+    is_mem: bool,
+}
+
 /// Decodes one instruction. `code32` is the code segment's D bit; `fetch(i)` returns the
-/// instruction's byte `i` (it is called with 0, 1, 2, ... in order).
+/// instruction's byte `i` (it is called with 0, 1, 2, ... in order, and not again after it
+/// fails).
+///
+/// Inlined into each caller so that the fetch closure is inlined at every byte read and the
+/// instruction is built in registers and stored once (as a separate function, loading the
+/// closure's captures and copying the result stalled on store forwarding).
+#[inline(always)]
 pub fn decode<E>(code32: bool, fetch: impl FnMut(usize) -> Result<u8, E>) -> Result<Insn, DecodeError<E>> {
     let mut r = Reader { fetch, len: 0 };
     let mut prefixes = 0u8;
@@ -186,96 +222,97 @@ pub fn decode<E>(code32: bool, fetch: impl FnMut(usize) -> Result<u8, E>) -> Res
     if seg_override.is_some() {
         prefixes |= prefix::SEG;
     }
-    let mut slot = ONE_BYTE[op as usize];
+    let mut slot = &ONE_BYTE[op as usize];
     if let Slot::Escape = slot {
         op = 0x100 | r.u8()? as u16;
-        slot = TWO_BYTE[op as usize & 0xff];
+        slot = &TWO_BYTE[op as usize & 0xff];
     }
     let wide = |p: u8| (prefixes & p != 0) != code32;
     let osize = if wide(prefix::OSIZE) { Size::D } else { Size::W };
     let asize = if wide(prefix::ASIZE) { Size::D } else { Size::W };
 
-    let mut modrm = None;
-    let mut get_modrm = |r: &mut Reader<_>| -> Result<u8, DecodeError<E>> {
-        if modrm.is_none() {
-            modrm = Some(r.u8()?);
+    // A group's ModRM byte is read to pick the entry; otherwise it is read below if needed.
+    let (entry, group_modrm): (Entry, Option<u8>) = match *slot {
+        Slot::Op(e) => (e, None),
+        Slot::Group(g) => {
+            let m = r.u8()?;
+            (g[((m >> 3) & 7) as usize], Some(m))
         }
-        Ok(modrm.unwrap())
-    };
-    let entry: Entry = match slot {
-        Slot::Op(e) => e,
-        Slot::Group(g) => g[((get_modrm(&mut r)? >> 3) & 7) as usize],
         // Operands are ModRM-only (memory, or ST(i) in mod 3): set below, never invalid here.
-        Slot::X87 => Entry { mnemonic: Mnemonic::Fpu, ops: [Spec::Nil, Spec::Nil, Spec::Nil], attr: 0 },
+        Slot::X87 => (Entry { mnemonic: Mnemonic::Fpu, ops: [Spec::Nil, Spec::Nil, Spec::Nil], attr: 0 }, None),
         Slot::Prefix | Slot::Escape => unreachable!("prefixes and 0F are consumed above"),
     };
-    let mut insn = Insn {
-        mnemonic: entry.mnemonic,
-        opcode: op,
-        len: 0,
-        attr: entry.attr,
-        osize,
-        asize,
-        prefixes,
-        seg: seg_override.unwrap_or(SegReg::Ds),
-        modrm: 0,
-        args: [Arg::Nil; 3],
-        mem: MemRef { base: NO_REG, index: NO_REG, scale: 0, disp: 0 },
-    };
     let mut invalid = entry.mnemonic == Mnemonic::Invalid;
+    let mut seg = seg_override.unwrap_or(SegReg::Ds);
+    let mut mem = MemRef { base: NO_REG, index: NO_REG, scale: 0, disp: 0 };
+    // Stays 0 when no operand uses ModRM (even if a group read it).
+    let mut modrm = 0;
 
-    if entry.ops.iter().any(|&s| needs_modrm(s)) || entry.mnemonic == Mnemonic::Fpu {
-        let m = get_modrm(&mut r)?;
-        insn.modrm = m;
+    // Non-short-circuit `|` throughout: bit tests instead of hard-to-predict branches.
+    let [s0, s1, s2] = entry.ops;
+    if needs_modrm(s0) | needs_modrm(s1) | needs_modrm(s2) | (entry.mnemonic == Mnemonic::Fpu) {
+        let m = match group_modrm {
+            Some(m) => m,
+            None => r.u8()?,
+        };
+        modrm = m;
         // MOV to/from CR/DR ignore the mod field: always a register, no displacement.
-        let register_only = entry.ops.contains(&Spec::Rd);
+        let register_only = (s0 == Spec::Rd) | (s1 == Spec::Rd) | (s2 == Spec::Rd);
         if m >> 6 != 3 && !register_only {
-            decode_address(&mut r, &mut insn, m, seg_override)?;
+            seg = decode_address(&mut r, asize, &mut mem, m, seg_override)?;
         }
     }
-    let is_mem = insn.modrm >> 6 != 3 && needs_modrm_mem(&entry);
-    for (i, &spec) in entry.ops.iter().enumerate() {
-        insn.args[i] = match operand(&mut r, &mut insn, spec, is_mem)? {
-            Some(a) => a,
-            None => {
-                invalid = true;
-                Arg::Nil
-            }
-        };
-    }
+    let is_mem = modrm >> 6 != 3 && needs_modrm_mem(&entry);
+    let ctx = Ctx { opcode: op, modrm, osize, asize, is_mem };
+    // Operand bytes in encoding order, then the operands. Most instructions have fewer than
+    // three operands: testing for `Nil` first is a well-predicted branch where the full match
+    // would be an indirect jump.
+    let none = (0, 0);
+    let b0 = if s0 != Spec::Nil { operand_bytes(&mut r, &ctx, s0)? } else { none };
+    let b1 = if s1 != Spec::Nil { operand_bytes(&mut r, &ctx, s1)? } else { none };
+    let b2 = if s2 != Spec::Nil { operand_bytes(&mut r, &ctx, s2)? } else { none };
+    let mut arg = |spec: Spec, bytes| {
+        if spec == Spec::Nil {
+            Arg::Nil
+        } else {
+            operand(&ctx, spec, bytes, &mut mem.disp, &mut invalid)
+        }
+    };
+    let mut args = [arg(s0, b0), arg(s1, b1), arg(s2, b2)];
     if entry.mnemonic == Mnemonic::Fpu {
-        insn.args[0] = if is_mem { Arg::Mem(Size::D) } else { Arg::Nil };
+        args[0] = if is_mem { Arg::Mem(Size::D) } else { Arg::Nil };
     }
     // LOCK is only defined on the read-modify-write forms with a memory destination.
-    if prefixes & prefix::LOCK != 0 && (entry.attr & LOCK == 0 || !matches!(insn.args[0], Arg::Mem(_))) {
+    if prefixes & prefix::LOCK != 0 && (entry.attr & LOCK == 0 || !matches!(args[0], Arg::Mem(_))) {
         invalid = true;
     }
-    if invalid {
-        insn.mnemonic = Mnemonic::Invalid;
-        insn.attr = table::JUMP;
-    }
-    insn.len = r.len as u8;
-    Ok(insn)
+    let (mnemonic, attr) = if invalid { (Mnemonic::Invalid, table::JUMP) } else { (entry.mnemonic, entry.attr) };
+    Ok(Insn { mnemonic, opcode: op, len: r.len as u8, attr, osize, asize, prefixes, seg, modrm, args, mem })
 }
 
 /// Whether the entry's ModRM r/m can name memory (so mod != 3 means a memory operand).
+#[inline(always)]
 fn needs_modrm_mem(entry: &Entry) -> bool {
     use Spec::*;
-    entry.mnemonic == Mnemonic::Fpu || entry.ops.iter().any(|s| matches!(s, Eb | Ew | Ed | Ev | M | Mp | Ma | Mq | Mw))
+    let mem = |s: Spec| matches!(s, Eb | Ew | Ed | Ev | M | Mp | Ma | Mq | Mw);
+    let [s0, s1, s2] = entry.ops;
+    (entry.mnemonic == Mnemonic::Fpu) | mem(s0) | mem(s1) | mem(s2)
 }
 
-/// Decodes the ModRM (and SIB) memory form into `insn.mem` and picks the default segment.
+/// Decodes the ModRM (and SIB) memory form at address size `asize` into `mem` and returns the
+/// segment: the override, or the default (SS for an EBP/ESP base, else DS).
+#[inline(always)]
 fn decode_address<E, F: FnMut(usize) -> Result<u8, E>>(
     r: &mut Reader<F>,
-    insn: &mut Insn,
+    asize: Size,
+    mem: &mut MemRef,
     modrm: u8,
     seg_override: Option<SegReg>,
-) -> Result<(), DecodeError<E>> {
+) -> Result<SegReg, DecodeError<E>> {
     use crate::state::reg::*;
     let (md, rm) = (modrm >> 6, modrm & 7);
-    let mem = &mut insn.mem;
     let mut stack = false;
-    if insn.asize == Size::W {
+    if asize == Size::W {
         const BASE: [(u8, u8); 8] = [
             (EBX as u8, ESI as u8),
             (EBX as u8, EDI as u8),
@@ -321,25 +358,58 @@ fn decode_address<E, F: FnMut(usize) -> Result<u8, E>>(
             _ => {}
         }
     }
-    insn.seg = seg_override.unwrap_or(if stack { SegReg::Ss } else { SegReg::Ds });
-    Ok(())
+    Ok(seg_override.unwrap_or(if stack { SegReg::Ss } else { SegReg::Ds }))
 }
 
-/// Turns one operand spec into an operand, reading its immediate if it has one. `None` means the
-/// encoding is undefined (a register where memory is required, a segment register number > 5).
-fn operand<E, F: FnMut(usize) -> Result<u8, E>>(
+/// Reads the bytes operand `spec` takes from the instruction stream (immediate, displacement,
+/// direct offset, far pointer), in encoding order: `(value, selector)`; `(0, 0)` for the operands
+/// that take none. Kept apart from [`operand`] so that the fallible part returns plain integers
+/// (an [`Arg`] passed through a `Result` is assembled in memory and read back).
+#[inline(always)]
+fn operand_bytes<E, F: FnMut(usize) -> Result<u8, E>>(
     r: &mut Reader<F>,
-    insn: &mut Insn,
+    ctx: &Ctx,
     spec: Spec,
-    is_mem: bool,
-) -> Result<Option<Arg>, DecodeError<E>> {
+) -> Result<(u32, u16), DecodeError<E>> {
     use Spec::*;
-    let v = insn.osize;
-    let rm = insn.modrm & 7;
-    let reg = (insn.modrm >> 3) & 7;
-    let low3 = (insn.opcode & 7) as u8;
+    let v = ctx.osize;
+    Ok(match spec {
+        Ib | Jb | Ibs => (r.u8()? as u32, 0),
+        Iw => (r.u16()? as u32, 0),
+        Iz => (r.sized(v)?, 0),
+        Jz => (
+            match v {
+                Size::W => r.u16()? as i16 as u32,
+                _ => r.u32()?,
+            },
+            0,
+        ),
+        Ob | Ov => (r.sized(ctx.asize)?, 0),
+        Ap => {
+            let off = r.sized(v)?;
+            (off, r.u16()?)
+        }
+        _ => (0, 0),
+    })
+}
+
+/// Turns one operand spec into an operand, given what [`operand_bytes`] read for it. Sets
+/// `invalid` when the encoding is undefined (a register where memory is required, a segment
+/// register number > 5). A direct offset (`Ob`/`Ov`) goes to `disp`.
+#[inline(always)]
+fn operand(ctx: &Ctx, spec: Spec, (value, sel): (u32, u16), disp: &mut u32, invalid: &mut bool) -> Arg {
+    use Spec::*;
+    let v = ctx.osize;
+    let is_mem = ctx.is_mem;
+    let rm = ctx.modrm & 7;
+    let reg = (ctx.modrm >> 3) & 7;
+    let low3 = (ctx.opcode & 7) as u8;
     let e = |size| if is_mem { Arg::Mem(size) } else { Arg::Reg(rm, size) };
-    let arg = match spec {
+    let mut bad = || {
+        *invalid = true;
+        Arg::Nil
+    };
+    match spec {
         Nil => Arg::Nil,
         Eb => e(Size::B),
         Ew => e(Size::W),
@@ -348,36 +418,28 @@ fn operand<E, F: FnMut(usize) -> Result<u8, E>>(
         Gb => Arg::Reg(reg, Size::B),
         Gw => Arg::Reg(reg, Size::W),
         Gv => Arg::Reg(reg, v),
-        M | Mp | Ma | Mq | Mw if !is_mem => return Ok(None),
+        M | Mp | Ma | Mq | Mw if !is_mem => bad(),
         M | Mp | Ma => Arg::Mem(v),
         Mq => Arg::Mem(Size::D),
         Mw => Arg::Mem(Size::W),
         Rd => Arg::Reg(rm, Size::D),
         Sw => match SegReg::from_index(reg) {
             // MOV CS, r/m is undefined.
-            Some(SegReg::Cs) if insn.opcode == 0x8e => return Ok(None),
+            Some(SegReg::Cs) if ctx.opcode == 0x8e => bad(),
             Some(s) => Arg::Seg(s),
-            None => return Ok(None),
+            None => bad(),
         },
         Cd => Arg::Cr(reg),
         Dd => Arg::Dr(reg),
-        Ib => Arg::Imm(r.u8()? as u32),
-        Iw => Arg::Imm(r.u16()? as u32),
-        Iz => Arg::Imm(r.sized(v)?),
-        Ibs => Arg::Imm(v.sext(r.u8()? as i8 as u32) & v.mask()),
-        Jb => Arg::Rel(r.u8()? as i8 as u32),
-        Jz => Arg::Rel(match v {
-            Size::W => r.u16()? as i16 as u32,
-            _ => r.u32()?,
-        }),
+        Ib | Iw | Iz => Arg::Imm(value),
+        Ibs => Arg::Imm(v.sext(value as u8 as i8 as u32) & v.mask()),
+        Jb => Arg::Rel(value as u8 as i8 as u32),
+        Jz => Arg::Rel(value),
         Ob | Ov => {
-            insn.mem.disp = r.sized(insn.asize)?;
+            *disp = value;
             Arg::Mem(if spec == Ob { Size::B } else { v })
         }
-        Ap => {
-            let off = r.sized(v)?;
-            Arg::Far(r.u16()?, off)
-        }
+        Ap => Arg::Far(sel, value),
         Zb => Arg::Reg(low3, Size::B),
         Zv => Arg::Reg(low3, v),
         AL => Arg::Reg(0, Size::B),
@@ -395,8 +457,7 @@ fn operand<E, F: FnMut(usize) -> Result<u8, E>>(
         Xv => Arg::StrSrc(v),
         Yb => Arg::StrDst(Size::B),
         Yv => Arg::StrDst(v),
-    };
-    Ok(Some(arg))
+    }
 }
 
 #[cfg(test)]

@@ -31,6 +31,11 @@ fn sib_and_prefixes() {
 }
 
 #[test]
+fn nop_placeholder_is_what_90_decodes_to() {
+    assert_eq!(dec(true, &[0x90]).unwrap(), Insn::NOP);
+}
+
+#[test]
 fn fifteen_byte_limit() {
     let mut bytes = vec![0x66; 14];
     bytes.push(0x90);

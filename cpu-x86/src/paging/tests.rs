@@ -286,3 +286,235 @@ fn cr4_osfxsr_is_writable_as_cpuid_reports_fxsr() {
     assert_eq!(cpu.s.cr4, cr4::PSE | cr4::OSFXSR);
     assert_eq!(cpu.set_cr4(cr4::OSFXSR | 1 << 10), Err(Fault::gp(0)));
 }
+
+// ---- entries read and written in host RAM, and where that is not possible --------------------
+
+/// Reads the RAM bytes of an entry directly (not through `read_phys`), to see what the walk's
+/// host stores left there.
+fn ram32(cpu: &Cpu, pa: u64) -> u32 {
+    u32::from_le_bytes(cpu.sys.ram().as_slice()[pa as usize..pa as usize + 4].try_into().unwrap())
+}
+
+#[test]
+fn a_and_d_bits_land_in_ram_in_every_mode() {
+    // 32-bit paging, 4 KiB page: A in the directory entry and the table entry, D on a write.
+    let mut cpu = paged(PRW);
+    w32(&mut cpu, PT + 4 * 0x21, 0x9000 | PRW);
+    assert_eq!(cpu.read_lin(0x21000, Size::D), Ok(0));
+    assert_eq!((ram32(&cpu, PD), ram32(&cpu, PT + 4 * 0x21)), (PT as u32 | PRWU | pte::A, 0x9000 | PRW | pte::A));
+    cpu.write_lin(0x21004, Size::D, 5).unwrap();
+    assert_eq!(ram32(&cpu, PT + 4 * 0x21), 0x9000 | PRW | pte::A | pte::D);
+    assert_eq!(ram32(&cpu, 0x9004), 5);
+    // An entry that has A and D already is not written again (a store would be visible to a
+    // device or code watching the page, and a locked update would not happen).
+    cpu.mark_code_page((PT >> 12) as u32);
+    cpu.tlb.flush();
+    cpu.write_lin(0x21008, Size::D, 6).unwrap();
+    assert!(cpu.smc_writes.is_empty());
+    // 32-bit paging with PSE, 4 MiB page: A, then D, in the directory entry.
+    w32(&mut cpu, PD + 4, 0x80_0000 | PRW | pte::PS);
+    cpu.set_cr4(cr4::PSE).unwrap();
+    assert_eq!(cpu.read_lin(0x40_1234, Size::B), Ok(0));
+    assert_eq!(ram32(&cpu, PD + 4), 0x80_0000 | PRW | pte::PS | pte::A);
+    cpu.write_lin(0x40_1234, Size::B, 7).unwrap();
+    assert_eq!(ram32(&cpu, PD + 4), 0x80_0000 | PRW | pte::PS | pte::A | pte::D);
+    assert_eq!(cpu.sys.ram().as_slice()[0x80_1234], 7);
+    // PAE: the low half of the 8-byte entries, the high half untouched.
+    let mut cpu = pae();
+    crate::msr::write(&mut cpu, crate::msr::index::EFER, efer::NXE).unwrap();
+    w64(&mut cpu, PT + 8 * 0x30, pte::XD | 0x7000 | PRW as u64);
+    cpu.write_lin(0x30010, Size::W, 0xabcd).unwrap();
+    assert_eq!(ram32(&cpu, PT + 8 * 0x30), 0x7000 | PRW | pte::A | pte::D);
+    assert_eq!(ram32(&cpu, PT + 8 * 0x30 + 4), (pte::XD >> 32) as u32);
+    assert_eq!(ram32(&cpu, PD) & (pte::A | pte::D), pte::A);
+    // 2 MiB page.
+    assert_eq!(cpu.read_lin(0x20_0000, Size::B), Ok(0));
+    assert_eq!(ram32(&cpu, PD + 8), 0x40_0000 | PRW | pte::PS | pte::A);
+    cpu.write_lin(0x20_0001, Size::B, 1).unwrap();
+    assert_eq!(ram32(&cpu, PD + 8), 0x40_0000 | PRW | pte::PS | pte::A | pte::D);
+}
+
+#[test]
+fn reads_of_dirty_writable_pages_also_allow_writes() {
+    let mut cpu = paged(PRW | pte::A | pte::D);
+    w32(&mut cpu, PT + 4 * 0x11, 0x8000 | pte::P | pte::A | pte::D); // read-only, dirty
+    w32(&mut cpu, PT + 4 * 0x12, 0x9000 | PRW | pte::A); // writable, clean
+    cpu.read_lin(0x10000, Size::B).unwrap();
+    cpu.read_lin(0x11000, Size::B).unwrap();
+    cpu.read_lin(0x12000, Size::B).unwrap();
+    let tags = |cpu: &Cpu, lin| (cpu.tlb.entry(false, lin).read, cpu.tlb.entry(false, lin).write);
+    assert_eq!(tags(&cpu, 0x10000), (0x10000, 0x10000), "dirty and writable: both tags");
+    // Supervisor writes to a read-only page are allowed without CR0.WP: the tag may be given.
+    assert_eq!(tags(&cpu, 0x11000), (0x11000, 0x11000));
+    assert_eq!(tags(&cpu, 0x12000).1, crate::tlb::INVALID, "a write must still set D");
+    cpu.write_lin(0x12000, Size::B, 1).unwrap();
+    assert_eq!(r32(&mut cpu, PT + 4 * 0x12) & pte::D, pte::D);
+    // With CR0.WP the read-only page gets no write tag, and the write faults.
+    cpu.set_cr0(cpu.s.cr0 | cr0::WP).unwrap();
+    cpu.read_lin(0x11000, Size::B).unwrap();
+    assert_eq!(tags(&cpu, 0x11000), (0x11000, crate::tlb::INVALID));
+    assert_eq!(cpu.write_lin(0x11000, Size::B, 1), Err(Fault::pf(0x11000, pf::P | pf::W)));
+    // User reads of a supervisor-writable page: no write tag at CPL 3 for a read-only one.
+    w32(&mut cpu, PT + 4 * 0x13, 0xa000 | pte::P | pte::US | pte::A | pte::D);
+    cpu.s.cpl = 3;
+    cpu.read_lin(0x13000, Size::B).unwrap();
+    assert_eq!(cpu.tlb.entry(true, 0x13000).write, crate::tlb::INVALID);
+    cpu.s.cpl = 0;
+    // A page holding translated code gets no write tag from a read: writes must be seen.
+    cpu.mark_code_page(0x14);
+    cpu.read_lin(0x14000, Size::B).unwrap();
+    assert_eq!(tags(&cpu, 0x14000), (0x14000, crate::tlb::INVALID));
+    cpu.write_lin(0x14000, Size::B, 1).unwrap();
+    assert_eq!(cpu.smc_writes, vec![0x14]);
+    // Nor while the lockstep checker logs slow-path writes.
+    cpu.tlb.write_log = Some(Vec::new());
+    cpu.read_lin(0x15000, Size::B).unwrap();
+    assert_eq!(tags(&cpu, 0x15000), (0x15000, crate::tlb::INVALID));
+    // A write fill gives the read tag too.
+    cpu.tlb.write_log = None;
+    cpu.write_lin(0x16000, Size::B, 1).unwrap();
+    assert_eq!(tags(&cpu, 0x16000), (0x16000, 0x16000));
+}
+
+/// A device holding one page table (1024 entries) that counts its accesses.
+#[derive(Default)]
+struct TableDevice {
+    entries: Vec<u32>,
+    reads: Vec<(u64, u8)>,
+    writes: Vec<(u64, u8, u32)>,
+}
+
+impl emu_core::device::Device for TableDevice {
+    fn name(&self) -> &'static str {
+        "page table"
+    }
+    fn read(&mut self, _: u8, offset: u64, size: u8) -> u32 {
+        self.reads.push((offset, size));
+        assert_eq!((offset % 4, size), (0, 4), "entries are read whole");
+        self.entries[offset as usize / 4]
+    }
+    fn write(&mut self, _: u8, offset: u64, size: u8, value: u32) {
+        self.writes.push((offset, size, value));
+        self.entries[offset as usize / 4] = value;
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+#[test]
+fn tables_in_mmio_rom_and_beyond_ram_go_through_the_bus() {
+    let mut cpu = paged(PRW);
+    // Directory entry 1 (4-8 MiB) → a table in a device at 0xa0000.
+    let entries = (0..1024).map(|i| 0x40_0000 + (i << 12) | PRW).collect();
+    let dev = cpu.sys.add_device(Box::new(TableDevice { entries, ..Default::default() }));
+    cpu.sys.map_mmio(0xa0000, 0x1000, dev, 0).unwrap();
+    w32(&mut cpu, PD + 4, 0xa0000 | PRW);
+    cpu.sys.write_bytes(0x40_3010, &[0x5a]);
+    assert_eq!(cpu.read_lin(0x40_3010, Size::B), Ok(0x5a));
+    cpu.write_lin(0x40_3011, Size::B, 0xa5).unwrap();
+    let d = cpu.sys.device_mut::<TableDevice>(dev).unwrap();
+    assert_eq!(d.reads, vec![(12, 4), (12, 4)]);
+    assert_eq!(d.writes, vec![(12, 4, 0x40_3000 | PRW | pte::A), (12, 4, 0x40_3000 | PRW | pte::A | pte::D)]);
+    assert_eq!(ram32(&cpu, 0xa000c), 0, "the RAM under the device is untouched");
+    // Directory entry 2 (8-12 MiB) → a table in ROM: walks work, A/D stores are dropped.
+    let mut rom = vec![0u8; 0x1000];
+    rom[4 * 5..4 * 5 + 4].copy_from_slice(&(0x20_0000 | PRW).to_le_bytes());
+    cpu.sys.add_rom(emu_core::Rom::new(0xc0000, rom).unwrap());
+    w32(&mut cpu, PD + 8, 0xc0000 | PRW);
+    cpu.sys.write_bytes(0x20_0ff0, &[0x42]);
+    assert_eq!(cpu.read_lin(0x80_5ff0, Size::B), Ok(0x42));
+    cpu.write_lin(0x80_5ff0, Size::B, 0x43).unwrap();
+    assert_eq!(r32(&mut cpu, 0xc0000 + 4 * 5), 0x20_0000 | PRW);
+    assert_eq!(cpu.sys.ram().as_slice()[0x20_0ff0], 0x43);
+    // Directory entry 3 → a table beyond RAM (16 MiB): open bus, all ones, so every entry is
+    // present and writable at frame 0xfffff000 (also beyond RAM); the A store vanishes.
+    w32(&mut cpu, PD + 12, 0x200_0000 | PRW);
+    assert_eq!(cpu.translate(0xc0_1234, Access::Write, false), Ok(0xffff_f234));
+    assert_eq!(cpu.read_lin(0xc0_1234, Size::D), Ok(0xffff_ffff));
+    // PAE: a table beyond RAM has reserved bits set in every entry.
+    let mut cpu = pae();
+    w64(&mut cpu, PD + 16, 0x200_0000 | PRW as u64);
+    assert_eq!(cpu.read_lin(0x40_0000, Size::B), Err(Fault::pf(0x40_0000, pf::P | pf::RSVD)));
+    // PAE entries in a device: two 4-byte reads, low half first.
+    let entries = (0..1024).map(|i| if i % 2 == 0 { 0x50_0000 + (i / 2 << 12) | PRW } else { 0 }).collect();
+    let dev = cpu.sys.add_device(Box::new(TableDevice { entries, ..Default::default() }));
+    cpu.sys.map_mmio(0xa0000, 0x1000, dev, 0).unwrap();
+    cpu.sync_a20();
+    w64(&mut cpu, PD + 24, 0xa0000 | PRW as u64);
+    cpu.sys.write_bytes(0x50_2007, &[0x77]);
+    assert_eq!(cpu.read_lin(0x60_2007, Size::B), Ok(0x77));
+    let d = cpu.sys.device_mut::<TableDevice>(dev).unwrap();
+    assert_eq!(d.reads, vec![(16, 4), (20, 4)]);
+    assert_eq!(d.writes, vec![(16, 4, 0x50_2000 | PRW | pte::A)]);
+}
+
+#[test]
+fn a_d_updates_on_a_page_holding_translated_code_are_seen() {
+    // The table shares its page with translated code: setting A or D in it is a write to code.
+    let mut cpu = paged(PRW);
+    let code_page = (PT >> 12) as u32;
+    cpu.mark_code_page(code_page);
+    cpu.read_lin(0x33000, Size::B).unwrap();
+    assert_eq!(cpu.smc_writes, vec![code_page], "A set in the table entry");
+    cpu.smc_writes.clear();
+    cpu.write_lin(0x33000, Size::B, 1).unwrap();
+    assert_eq!(cpu.smc_writes, vec![code_page], "D set in the table entry");
+    cpu.smc_writes.clear();
+    // A guest store to an entry on that page (the usual way to edit a table) is seen too.
+    // (The walk for it sets A in the entry mapping the table, on the same page: two writes.)
+    cpu.write_lin(PT as u32 + 4 * 0x34, Size::D, 0x7000 | PRW).unwrap();
+    assert_eq!(cpu.smc_writes, vec![code_page, code_page]);
+    assert_eq!(ram32(&cpu, PT + 4 * 0x34), 0x7000 | PRW);
+    // The write log of the lockstep checker gets the A/D stores as well.
+    cpu.smc_writes.clear();
+    cpu.tlb.write_log = Some(Vec::new());
+    cpu.read_lin(0x35000, Size::B).unwrap();
+    assert_eq!(cpu.tlb.write_log.as_deref(), Some(&[code_page][..]));
+}
+
+#[test]
+fn page_crossing_accesses_are_split_per_page() {
+    let mut cpu = paged(PRW);
+    w32(&mut cpu, PT + 4 * 0x41, 0x9000 | PRW); // 41000h → 9000h, 40000h stays identity
+    cpu.sys.write_bytes(0x40ffd, &[1, 2, 3]);
+    cpu.sys.write_bytes(0x9000, &[4, 5, 6]);
+    assert_eq!(cpu.read_lin(0x40ffd, Size::D), Ok(0x0403_0201));
+    assert_eq!(cpu.read_lin(0x40fff, Size::D), Ok(0x0605_0403));
+    assert_eq!(cpu.read_lin(0x40fff, Size::W), Ok(0x0403));
+    cpu.mark_code_page(9);
+    cpu.write_lin(0x40ffe, Size::D, 0xddcc_bbaa).unwrap();
+    assert_eq!(&cpu.sys.ram().as_slice()[0x40ffe..0x41000], &[0xaa, 0xbb]);
+    assert_eq!(&cpu.sys.ram().as_slice()[0x9000..0x9003], &[0xcc, 0xdd, 6]);
+    assert_eq!(cpu.smc_writes, vec![9], "the code on the second page is seen written");
+    // A device on the second page sees the bytes of its part one at a time.
+    let dev = cpu.sys.add_device(Box::new(TableDevice { entries: vec![0x1122_3344; 1024], ..Default::default() }));
+    cpu.sys.map_mmio(0xa0000, 0x1000, dev, 0).unwrap();
+    w32(&mut cpu, PT + 4 * 0x41, 0xa0000 | PRW);
+    cpu.sync_a20();
+    cpu.tlb.flush();
+    cpu.write_lin(0x40fff, Size::D, 0x0403_0201).unwrap();
+    let d = cpu.sys.device_mut::<TableDevice>(dev).unwrap();
+    assert_eq!(d.writes, vec![(0, 1, 2), (1, 1, 3), (2, 1, 4)]);
+}
+
+#[test]
+fn translate_fetch_caches_the_execute_tag() {
+    let mut cpu = paged(PRW);
+    w32(&mut cpu, PT + 4 * 0x50, 0x6000 | PRW);
+    assert_eq!(cpu.translate_fetch(0x50123), Ok(Some(0x6123)));
+    assert_eq!(cpu.tlb.entry(false, 0x50123).exec, 0x50000);
+    assert_eq!(r32(&mut cpu, PT + 4 * 0x50), 0x6000 | PRW | pte::A);
+    w32(&mut cpu, PT + 4 * 0x50, 0x7000 | PRW); // no INVLPG: the cached translation stays
+    assert_eq!(cpu.translate_fetch(0x50456), Ok(Some(0x6456)));
+    cpu.tlb.flush_page(0x50000);
+    assert_eq!(cpu.translate_fetch(0x50456), Ok(Some(0x7456)));
+    // Not host memory: no code can come from there, and nothing is cached.
+    let dev = cpu.sys.add_device(Box::new(TableDevice { entries: vec![0; 1024], ..Default::default() }));
+    cpu.sys.map_mmio(0xa0000, 0x1000, dev, 0).unwrap();
+    cpu.sync_a20();
+    assert_eq!(cpu.translate_fetch(0xa0010), Ok(None));
+    assert_eq!(cpu.tlb.entry(false, 0xa0010).exec, crate::tlb::INVALID);
+    w32(&mut cpu, PT + 4 * 0x51, 0);
+    assert_eq!(cpu.translate_fetch(0x51000), Err(Fault::pf(0x51000, 0)));
+}

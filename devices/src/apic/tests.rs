@@ -297,3 +297,55 @@ fn base_msr_moves_and_hides_the_registers() {
     b.sys.with_local_interrupt_controller(|l| l.reset());
     assert_eq!(b.rd(reg::VERSION), VERSION);
 }
+
+/// [`System::intr`] keeps its answer while nothing changes: an interrupt that a register write,
+/// a line, a device timer or an EOI makes deliverable after many "no"s is seen at the next look.
+#[test]
+fn intr_sees_each_change_after_a_no_at_once() {
+    let mut b = Board::new();
+    let no = |b: &mut Board| (0..100).all(|_| !b.sys.intr());
+    // The 8259A through LINT0 (power-on virtual wire): an EOI lets the next request through.
+    b.init_pic();
+    b.sys.lines.set_irq(1, true);
+    assert_eq!(b.take(), Some(0x09));
+    b.sys.lines.set_irq(1, false);
+    b.sys.lines.set_irq(1, true);
+    assert!(no(&mut b), "IRQ 1 is in service");
+    b.sys.io_write(0x20, 1, 0x20);
+    assert_eq!(b.take(), Some(0x09));
+    b.sys.io_write(0x20, 1, 0x20);
+    b.sys.lines.set_irq(1, false);
+    // Masked in the 8259A and unmasked again: an OCW1 write.
+    b.sys.io_write(0x21, 1, 0xff);
+    b.sys.lines.set_irq(1, true);
+    assert!(no(&mut b));
+    b.sys.io_write(0x21, 1, 0xfd);
+    assert!(b.sys.intr());
+    b.sys.io_write(0x21, 1, 0xff);
+    assert!(!b.sys.intr(), "a yes goes away as soon as the line is masked");
+    b.sys.lines.set_irq(1, false);
+
+    // The local APIC: its timer, held back by TPR, then let through by a TPR write.
+    b.enable();
+    b.wr(reg::LVT_LINT0, lvt::EXTINT | lvt::MASKED);
+    b.wr(reg::TPR, 0x40);
+    b.wr(reg::LVT_TIMER, 0x41);
+    b.wr(reg::TIMER_DIVIDE, 0xb); // divide by 1
+    b.wr(reg::TIMER_INITIAL, 100);
+    b.at(99);
+    assert!(no(&mut b));
+    b.at(100);
+    assert!(b.irr_has(0x41));
+    assert!(no(&mut b), "TPR class 4 holds back vector 0x41");
+    b.wr(reg::TPR, 0);
+    assert_eq!(b.take(), Some(0x41));
+    assert!(no(&mut b), "0x41 in service");
+    b.wr(reg::EOI, 0);
+    assert!(no(&mut b));
+
+    // The I/O APIC: a line routed to a vector.
+    b.redirect(3, 0x53, 0);
+    assert!(no(&mut b));
+    b.sys.lines.set_irq(3, true);
+    assert_eq!(b.take(), Some(0x53));
+}
