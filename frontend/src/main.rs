@@ -117,6 +117,11 @@ struct Args {
     #[arg(long, value_enum, default_value_t = CpuTier::Jit)]
     cpu: CpuTier,
 
+    /// With --cpu check: run the first N instructions without checking (translated blocks, as
+    /// --cpu jit but without chaining), then check every block.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    check_after: u64,
+
     /// Write each translated block (guest code, Cranelift IR, host code size) to FILE.
     #[arg(long, value_name = "FILE")]
     dump_jit: Option<PathBuf>,
@@ -369,8 +374,13 @@ fn run(args: Args) -> Result<Outcome, String> {
             ))),
             None => None,
         };
-        let opts =
-            emu_jit::Options { dump, check: args.cpu == CpuTier::Check, warmup: args.jit_warmup, ..Default::default() };
+        let opts = emu_jit::Options {
+            dump,
+            check: args.cpu == CpuTier::Check,
+            check_after: args.check_after,
+            warmup: args.jit_warmup,
+            ..Default::default()
+        };
         machine.jit = Some(emu_jit::Jit::new(opts).map_err(|e| e.to_string())?);
     }
     let limits = Limits { timeout: args.timeout, max_instructions: args.max_instructions };

@@ -68,6 +68,16 @@ pub fn report(m: &Machine, elapsed: Duration) -> String {
                 pct(st.jit_insns, insns),
                 st.interp_steps
             );
+            let top = j.interp_in_blocks_top(10);
+            if !top.is_empty() {
+                let list: Vec<String> = top.iter().map(|(m, n)| format!("{} {n}", m.name())).collect();
+                let _ = writeln!(
+                    s,
+                    "  interpreter calls    {} from translated blocks; most: {}",
+                    st.interp_in_blocks,
+                    list.join(", ")
+                );
+            }
             let _ = writeln!(
                 s,
                 "  invalidations        {} blocks on {} pages; {} full flushes",

@@ -19,9 +19,22 @@
 //! source is also written to the source's [`LinkCell`] for that exit, which the source's code
 //! reads at the exit: it jumps (a tail call) to the target's code when the cell's EIP, physical
 //! address (through the TLB, as [`crate::dispatch`]'s key check) and CS limit check pass and
-//! the target fits before `ExitCtx::chain_limit`. Code pointers must not outlive their code, so
+//! the target fits before `ExitCtx::chain_limit`. An exit to a known EIP in the block's own
+//! linear page leaves the EIP and physical address to [`BlockCache::set_link`], as the block's
+//! [`SlotTarget`]s say, and with a 4 GiB CS limit (`ModeKey::cs_limit_4g`) no exit checks the
+//! limit. Code pointers must not outlive their code, so
 //! each block lists the cells that may point at it (`incoming`), and [`BlockCache::remove`]
 //! empties them: **a cell is empty or points at a block in the cache.**
+//!
+//! **The jump cache.** An exit whose target is computed (RET, JMP r/m, CALL r/m) has no fixed
+//! successor, so its code looks the target up in [`BlockCache::jump_table`] instead: a
+//! direct-mapped array of [`JumpEntry`]s indexed by a hash of the target's linear address
+//! ([`jump_index`]), which the dispatcher fills with each block it finds
+//! ([`BlockCache::fill_jump`]). An entry is a [`LinkCell`] plus the block's CS base and mode,
+//! and generated code checks it exactly as it checks a link cell, and the CS base and mode
+//! against its own. A block has one possible entry (that of its own address), which
+//! [`BlockCache::remove`] empties if it still holds the block: **an entry is empty or points at
+//! a block in the cache.** The array never moves (its address is compiled into the code).
 
 use crate::helpers::BlockEntry;
 use crate::key::BlockKey;
@@ -45,6 +58,8 @@ pub struct Block {
     pub io: bool,
     /// Where the chainable exits (taken, fall-through) led last time.
     pub links: [Link; 2],
+    /// What the code of each chainable exit takes for granted about its cell.
+    pub targets: [SlotTarget; 2],
     /// What generated code reads at the chainable exits (its address is compiled in, so the
     /// box never moves while the block lives).
     pub cells: Box<Cells>,
@@ -75,6 +90,19 @@ impl LinkCell {
     pub const EMPTY: LinkCell = LinkCell { entry: 0, eip: 0, phys: 0, last: 0, insns: 0 };
 }
 
+/// What the code of a block's chainable exits through one link cell leaves unchecked (see
+/// `translate`'s *Same-page links*), so [`BlockCache::set_link`] must check it instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotTarget {
+    /// Every exit checks the cell's EIP and physical address itself.
+    Any,
+    /// The exits go to this EIP in the block's own linear page and check neither: the cell may
+    /// only hold the block at this EIP at the same offset of the block's physical page.
+    SamePage(u32),
+    /// Exits of both kinds, or to two such EIPs, share the cell: it stays empty.
+    Never,
+}
+
 /// A block's link cells (taken, fall-through), and its id: a chainable exit that returns to the
 /// dispatcher leaves the address of its block's `Cells` in `ExitCtx::exit_cells`, so the
 /// dispatcher knows which block a chain of blocks ended in.
@@ -89,6 +117,30 @@ impl Cells {
     pub fn new() -> Box<Cells> {
         Box::new(Cells { cells: [LinkCell::EMPTY; 2], id: NONE })
     }
+}
+
+/// An entry of the jump cache (see the module comment; `#[repr(C)]`, offsets in
+/// [`crate::layout`]): a link cell for the block whose first byte is at the entry's linear
+/// address, and the CS base and mode ([`crate::key::ModeKey::bits`]) it was translated for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C)]
+pub struct JumpEntry {
+    pub cell: LinkCell,
+    pub cs_base: u32,
+    pub mode: u32,
+}
+
+impl JumpEntry {
+    pub const EMPTY: JumpEntry = JumpEntry { cell: LinkCell::EMPTY, cs_base: 0, mode: 0 };
+}
+
+/// Entries of the jump cache (a power of two).
+pub const JUMP_SIZE: usize = 4096;
+
+/// The jump cache entry for linear address `lin` (generated code computes the same).
+#[inline]
+pub fn jump_index(lin: u32) -> usize {
+    (lin ^ (lin >> 12)) as usize & (JUMP_SIZE - 1)
 }
 
 /// A chained successor: a block id and the generation its slab slot had when the link was made.
@@ -118,6 +170,8 @@ pub struct BlockCache {
     map: HashMap<BlockKey, BlockId>,
     fast: Box<[BlockId]>,
     pages: HashMap<u32, Vec<BlockId>>,
+    /// The jump cache (see the module comment); never reallocated.
+    jump: Box<[JumpEntry]>,
 }
 
 impl Default for BlockCache {
@@ -129,6 +183,7 @@ impl Default for BlockCache {
             map: HashMap::new(),
             fast: vec![NONE; FAST_SIZE].into_boxed_slice(),
             pages: HashMap::new(),
+            jump: vec![JumpEntry::EMPTY; JUMP_SIZE].into_boxed_slice(),
         }
     }
 }
@@ -195,6 +250,10 @@ impl BlockCache {
                     }
                 }
             }
+            let j = jump_index(b.key.cs_base.wrapping_add(b.key.eip));
+            if self.jump[j].cell.entry == b.entry as usize {
+                self.jump[j] = JumpEntry::EMPTY;
+            }
             self.generations[id as usize] = self.generations[id as usize].wrapping_add(1);
             let f = fast_index(&b.key);
             if self.fast[f] == id {
@@ -226,11 +285,38 @@ impl BlockCache {
         for g in &mut generations {
             *g = g.wrapping_add(1);
         }
+        let mut jump = std::mem::take(&mut self.jump);
+        jump.fill(JumpEntry::EMPTY);
         *self = BlockCache::default();
+        self.jump = jump;
         self.free = (0..generations.len() as BlockId).rev().collect();
         self.slab = (0..generations.len()).map(|_| None).collect();
         self.generations = generations;
         pages
+    }
+
+    /// The address of the jump cache's first entry (it never moves).
+    pub fn jump_table(&self) -> usize {
+        self.jump.as_ptr() as usize
+    }
+
+    /// Makes block `id` the jump cache's entry for its linear address (CS base + EIP).
+    #[inline]
+    pub fn fill_jump(&mut self, id: BlockId) {
+        let b = self.get(id);
+        let k = &b.key;
+        let Some(last) = k.eip.checked_add(b.bytes - 1) else { return };
+        let e = JumpEntry {
+            cell: LinkCell { entry: b.entry as usize, eip: k.eip, phys: k.phys, last, insns: b.insns.len() as u32 },
+            cs_base: k.cs_base,
+            mode: k.mode.bits(),
+        };
+        self.jump[jump_index(k.cs_base.wrapping_add(k.eip))] = e;
+    }
+
+    /// The jump cache entry for linear address `lin` (tests).
+    pub fn jump_entry(&self, lin: u32) -> JumpEntry {
+        self.jump[jump_index(lin)]
     }
 
     /// A link to block `id` as it is now.
@@ -248,8 +334,17 @@ impl BlockCache {
         let t = self.get(to);
         let last = t.key.eip.checked_add(t.bytes - 1);
         let f = self.get(from.id);
+        let same_page_ok = |eip: u32| {
+            let lin = f.key.cs_base.wrapping_add(eip);
+            t.key.eip == eip && t.key.phys == f.key.phys & !0xfff | lin & 0xfff
+        };
+        let allowed = match f.targets[slot] {
+            SlotTarget::Any => true,
+            SlotTarget::SamePage(eip) => same_page_ok(eip),
+            SlotTarget::Never => false,
+        };
         let cell = match last {
-            Some(last) if f.key.mode == t.key.mode && f.key.cs_base == t.key.cs_base => LinkCell {
+            Some(last) if allowed && f.key.mode == t.key.mode && f.key.cs_base == t.key.cs_base => LinkCell {
                 entry: t.entry as usize,
                 eip: t.key.eip,
                 phys: t.key.phys,
@@ -323,9 +418,66 @@ mod tests {
             host_size: 64,
             io: false,
             links: [Link::NONE; 2],
+            targets: [SlotTarget::Any; 2],
             cells: Cells::new(),
             incoming: Vec::new(),
         }
+    }
+
+    /// A block's jump cache entry is emptied when the block is dropped, unless another block
+    /// took the entry over; `clear` empties the table in place (code has its address).
+    #[test]
+    fn jump_entries_die_with_their_blocks() {
+        let mut c = BlockCache::default();
+        let table = c.jump_table();
+        let (t, u) = (c.insert(block(0x10)), c.insert(block(0x20)));
+        c.fill_jump(t);
+        c.fill_jump(u);
+        assert_eq!(c.jump_entry(0x10).cell.entry, c.get(t).entry as usize);
+        assert_eq!(c.jump_entry(0x10).cell.last, 0x10);
+        c.remove(t);
+        assert_eq!(c.jump_entry(0x10), JumpEntry::EMPTY);
+        assert_eq!(c.jump_entry(0x20).cell.entry, c.get(u).entry as usize);
+        // Another block at the same index: dropping the first one leaves it.
+        let same = (0..0x10_0000u32).find(|&l| l != 0x20 && jump_index(l) == jump_index(0x20)).unwrap();
+        let v = c.insert(block(same));
+        c.fill_jump(v);
+        c.remove(u);
+        assert_eq!(c.jump_entry(0x20).cell.entry, c.get(v).entry as usize);
+        c.clear();
+        assert_eq!(c.jump_table(), table);
+        assert_eq!(c.jump_entry(same), JumpEntry::EMPTY);
+    }
+
+    /// A cell whose exits leave the EIP and physical address unchecked (`SlotTarget::SamePage`)
+    /// is only filled with the block at that EIP, at that offset of the source's page; with
+    /// `Never` it stays empty (the link itself is still made, for the dispatcher).
+    #[test]
+    fn same_page_cells_are_checked_when_filled() {
+        let mut c = BlockCache::default();
+        let (t, u) = (c.insert(block(0x10)), c.insert(block(0x20)));
+        let mut src = block(0x30);
+        src.targets = [SlotTarget::SamePage(0x10), SlotTarget::Never];
+        let s = c.insert(src);
+        c.set_link(c.link_to(s), 0, u);
+        assert_eq!(c.get(s).cells.cells[0], LinkCell::EMPTY, "another EIP");
+        c.set_link(c.link_to(s), 0, t);
+        assert_eq!(c.get(s).cells.cells[0].entry, c.get(t).entry as usize);
+        c.set_link(c.link_to(s), 1, t);
+        assert_eq!(c.get(s).cells.cells[1], LinkCell::EMPTY);
+        assert_eq!(c.linked(s, 1), Some(t));
+        // The block at the right EIP but on another physical page (the page mapped elsewhere).
+        let mut moved = block(0x10);
+        moved.key.phys = 0x5010;
+        moved.key.cs_base = 0x1000; // another key, so `t` stays
+        moved.key.eip = 0x10;
+        let m = c.insert(moved);
+        let mut src2 = block(0x40);
+        src2.targets = [SlotTarget::SamePage(0x10), SlotTarget::Any];
+        src2.key.cs_base = 0x1000;
+        let s2 = c.insert(src2);
+        c.set_link(c.link_to(s2), 0, m);
+        assert_eq!(c.get(s2).cells.cells[0], LinkCell::EMPTY, "another physical page");
     }
 
     /// One cell flipping between two targets (a RET shared by two callers) is listed once per

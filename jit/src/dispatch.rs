@@ -24,10 +24,8 @@ use crate::helpers::status;
 use crate::key::{BlockKey, ModeKey};
 use crate::translate::{self, MAX_BLOCK_INSNS};
 use crate::Jit;
-use emu_core::PageBacking;
 use emu_cpu_x86::interp::{Delivery, CLOCK_SYNC_INTERVAL};
 use emu_cpu_x86::state::{eflags, SegReg};
-use emu_cpu_x86::tlb::Access;
 use emu_cpu_x86::{Cpu, Stop};
 use std::time::Instant;
 
@@ -95,6 +93,10 @@ impl Jit {
             let found = self.find(cpu);
             if let (Some((link, slot)), Some(id)) = (from, found) {
                 self.cache.set_link(link, slot, id);
+            }
+            if let (true, Some(id)) = (self.chain, found) {
+                // Computed branches to this block may find it from now on (`cache`).
+                self.cache.fill_jump(id);
             }
             match found {
                 Some(id) if self.fits(cpu, id, left) => {
@@ -303,6 +305,11 @@ impl Jit {
         cpu.unmark_code_page(page);
     }
 
+    /// The jump cache entry for linear address `lin` (see `cache`; for tests).
+    pub fn jump_cache_entry(&self, lin: u32) -> crate::cache::JumpEntry {
+        self.cache.jump_entry(lin)
+    }
+
     /// Drops every block and frees all code memory.
     pub fn flush(&mut self, cpu: &mut Cpu) {
         self.pending_link = None;
@@ -324,17 +331,8 @@ impl Jit {
             return None;
         }
         let lin = cs.base.wrapping_add(eip);
-        let user = cpu.s.cpl == 3;
-        let e = cpu.tlb.entry(user, lin);
-        let phys = if e.exec == lin & !0xfff {
-            e.phys_page | (lin & 0xfff)
-        } else {
-            let pa = cpu.translate(lin, Access::Exec, user).ok()?;
-            if !matches!(cpu.sys.page_backing(pa), PageBacking::Ram(_) | PageBacking::Rom(_)) {
-                return None;
-            }
-            pa as u32
-        };
+        // Walks and fills the execute tag on a miss, so the next lookups and chains hit the TLB.
+        let phys = cpu.translate_fetch(lin).ok()?? as u32;
         let key = BlockKey::new(&cpu.s, cpu.a20_mask, phys);
         self.stats.lookups += 1;
         let id = match self.cache.lookup(&key) {
@@ -375,6 +373,7 @@ impl Jit {
         }
         let insns: Box<[Insn]> = g.insns.into_boxed_slice();
         let cells = Cells::new();
+        self.tr.jump_table = Some(self.cache.jump_table());
         let func = self.tr.build(&key, &insns, &g.eips, Some(&*cells as *const Cells as usize), false);
         let ir = self.dump.is_some().then(|| translate::ir_text(&func));
         let code = match self.tr.compile(func) {
@@ -407,6 +406,7 @@ impl Jit {
             host_size: code.len(),
             io,
             links: [Link::NONE; 2],
+            targets: self.tr.targets,
             cells,
             incoming: Vec::new(),
         };

@@ -8,7 +8,7 @@
 //! **Invariant:** a helper never unwinds into generated code: everything it calls reports guest
 //! conditions as `Fault` values, never panics on guest input.
 
-use emu_cpu_x86::decode::Insn;
+use emu_cpu_x86::decode::{Insn, Mnemonic};
 use emu_cpu_x86::flags::{cond, Size};
 use emu_cpu_x86::{Cpu, Fault, SegReg};
 
@@ -66,6 +66,37 @@ pub struct ExitCtx {
     pub slow_accesses: u64,
     /// Instructions translated code handed to the interpreter ([`exec_insn`]).
     pub interp_calls: u64,
+    /// The same, per mnemonic (`--stats` lists the most frequent: the instructions most worth
+    /// specialised IR).
+    pub interp_by_mnemonic: MnemonicCounts,
+}
+
+/// A counter per [`Mnemonic`], indexed by its discriminant.
+#[derive(Clone)]
+pub struct MnemonicCounts(pub [u64; Mnemonic::ALL.len()]);
+
+impl Default for MnemonicCounts {
+    fn default() -> Self {
+        MnemonicCounts([0; Mnemonic::ALL.len()])
+    }
+}
+
+impl std::fmt::Debug for MnemonicCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.top(usize::MAX).into_iter().map(|(m, n)| (m.name(), n))).finish()
+    }
+}
+
+impl MnemonicCounts {
+    /// The `n` mnemonics with the highest nonzero counts, highest first (ties in declaration
+    /// order).
+    pub fn top(&self, n: usize) -> Vec<(Mnemonic, u64)> {
+        let mut v: Vec<(Mnemonic, u64)> =
+            Mnemonic::ALL.iter().zip(self.0.iter()).filter(|(_, &c)| c > 0).map(|(&m, &c)| (m, c)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1));
+        v.truncate(n);
+        v
+    }
 }
 
 /// The signature of a translated block (in Cranelift's `tail` calling convention, so a block
@@ -110,6 +141,7 @@ fn stop_chaining_after_access(cpu: &mut Cpu, ctx: &mut ExitCtx) {
 pub unsafe extern "C" fn exec_insn(cpu: *mut Cpu, ctx: *mut ExitCtx, insn: *const Insn, start: u32) -> u32 {
     let (cpu, ctx, insn) = (&mut *cpu, &mut *ctx, &*insn);
     ctx.interp_calls += 1;
+    ctx.interp_by_mnemonic.0[insn.mnemonic as usize] += 1;
     let next = start.wrapping_add(insn.len as u32);
     cpu.s.eip = if cpu.s.code32() { next } else { next & 0xffff };
     let r = emu_cpu_x86::interp::exec(cpu, insn);
@@ -184,6 +216,14 @@ pub unsafe extern "C" fn condition(cpu: *mut Cpu, cc: u32) -> u32 {
     cond(&(*cpu).s, cc as u8) as u32
 }
 
+/// The six arithmetic flags, computed from the lazy flags in memory (`flags::arith_flags`).
+///
+/// # Safety
+/// `cpu` is valid.
+pub unsafe extern "C" fn arith_flags(cpu: *mut Cpu) -> u32 {
+    emu_cpu_x86::flags::arith_flags(&(*cpu).s)
+}
+
 /// Records `#vector(error)` (error `u32::MAX`: none) as the block's fault.
 ///
 /// # Safety
@@ -202,6 +242,7 @@ pub enum Helper {
     WriteMem,
     Condition,
     Raise,
+    ArithFlags,
 }
 
 impl Helper {
@@ -212,6 +253,7 @@ impl Helper {
             Helper::WriteMem => "write_mem",
             Helper::Condition => "condition",
             Helper::Raise => "raise",
+            Helper::ArithFlags => "arith_flags",
         }
     }
     /// The host address generated code calls.
@@ -222,6 +264,7 @@ impl Helper {
             Helper::WriteMem => write_mem as *const () as usize,
             Helper::Condition => condition as *const () as usize,
             Helper::Raise => raise as *const () as usize,
+            Helper::ArithFlags => arith_flags as *const () as usize,
         }
     }
 }

@@ -4,10 +4,15 @@
 //! instructions and run them the same way under the same translated code. Translated code may
 //! therefore assume everything the key records (code and stack size, CPL and so the TLB set,
 //! the segmentation rules of the mode, the CS base and the EIP it starts at) as constants, and
-//! must load everything else (segment bases and limits of DS/ES/SS/FS/GS, DF, IF, CR3...) from
-//! the state when it runs.
+//! must load everything else (segment bases and limits of FS/GS, and of DS/ES/SS unless the key
+//! says they are flat; DF, IF, CR3...) from the state when it runs.
+//!
+//! What makes this hold: every instruction that can change what the key records (the mode, CPL,
+//! CS (base and whether its limit is 4 GiB), SS, DS, ES, A20) ends its block with a status that does not chain (the decoder marks them
+//! `MODE`; see `translate::ends_block`), exceptions and interrupts are delivered outside blocks,
+//! and the dispatcher computes the key anew before every block it looks up or follows a link to.
 
-use emu_cpu_x86::state::{cr0, CpuState, SegReg};
+use emu_cpu_x86::state::{attr, cr0, CpuState, SegReg, Segment};
 
 /// The parts of the CPU mode translated code depends on, packed in one word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -21,6 +26,8 @@ impl ModeKey {
     const PG: u32 = 1 << 5;
     const V86: u32 = 1 << 6;
     const A20: u32 = 1 << 7;
+    const FLAT: u32 = 1 << 8;
+    const CS_4G: u32 = 1 << 9;
 
     /// The mode of `s`, with the A20 gate as `a20_mask` says.
     pub fn of(s: &CpuState, a20_mask: u32) -> ModeKey {
@@ -32,10 +39,30 @@ impl ModeKey {
                 | bit(s.protected(), Self::PE)
                 | bit(s.cr0 & cr0::PG != 0, Self::PG)
                 | bit(s.v86(), Self::V86)
-                | bit(a20_mask & (1 << 20) != 0, Self::A20),
+                | bit(a20_mask & (1 << 20) != 0, Self::A20)
+                | bit(Self::flat_data(s), Self::FLAT)
+                | bit(s.segs[SegReg::Cs as usize].limit == u32::MAX, Self::CS_4G),
         )
     }
 
+    /// DS, ES and SS are flat: base 0, limit 4 GiB, and (where the mode checks segment types)
+    /// present, writable, expand-up data, so `Cpu::linear` passes every access through them
+    /// that does not wrap around the end of the offset space, unchanged.
+    fn flat_data(s: &CpuState) -> bool {
+        let typed = s.protected() && !s.v86();
+        let flat = |seg: &Segment| {
+            seg.base == 0
+                && seg.limit == u32::MAX
+                && (!typed || seg.attr & (attr::P | attr::CODE | attr::RW | attr::DC) == attr::P | attr::RW)
+        };
+        [SegReg::Ds, SegReg::Es, SegReg::Ss].iter().all(|&r| flat(&s.segs[r as usize]))
+    }
+
+    /// The packed word (equal keys have equal words); the jump cache stores it for generated
+    /// code to compare with its own key.
+    pub fn bits(self) -> u32 {
+        self.0
+    }
     /// CS.D: instructions decode with 32-bit default operand and address size.
     pub fn code32(self) -> bool {
         self.0 & Self::CODE32 != 0
@@ -68,6 +95,15 @@ impl ModeKey {
     pub fn a20(self) -> bool {
         self.0 & Self::A20 != 0
     }
+    /// DS, ES and SS are flat data segments (see `ModeKey::flat_data`): accesses through them
+    /// need no base, limit or type check, only one for an offset that wraps around.
+    pub fn flat(self) -> bool {
+        self.0 & Self::FLAT != 0
+    }
+    /// CS's limit is 4 GiB: every EIP is within it.
+    pub fn cs_limit_4g(self) -> bool {
+        self.0 & Self::CS_4G != 0
+    }
     /// Segment accesses check the descriptor's type and presence (protected mode, not v8086).
     pub fn checks_segment_type(self) -> bool {
         self.protected() && !self.v86()
@@ -84,7 +120,14 @@ impl std::fmt::Display for ModeKey {
             }
         }
         parts.push(format!("cpl{}", self.cpl()));
-        for (on, name) in [(self.protected(), "pe"), (self.paging(), "pg"), (self.v86(), "v86"), (self.a20(), "a20")] {
+        for (on, name) in [
+            (self.protected(), "pe"),
+            (self.paging(), "pg"),
+            (self.v86(), "v86"),
+            (self.a20(), "a20"),
+            (self.flat(), "flat"),
+            (self.cs_limit_4g(), "cs4g"),
+        ] {
             if on {
                 parts.push(name.to_string());
             }
@@ -127,5 +170,42 @@ mod tests {
         assert!(!k.code32() && !k.stack32() && !k.protected() && !k.paging() && !k.v86() && k.a20());
         assert_eq!(k.cpl(), 0);
         assert!(!ModeKey::of(&s, !(1 << 20)).a20());
+        assert!(!k.flat() && !k.cs_limit_4g(), "real-mode limits are 64 KiB");
+    }
+
+    /// Flat needs all three of DS, ES and SS at base 0 and limit 4 GiB, as present writable
+    /// expand-up data in protected mode.
+    #[test]
+    fn flat_data_segments() {
+        let mut s = CpuState::reset();
+        s.cr0 |= cr0::PE;
+        let data = Segment { base: 0, limit: u32::MAX, selector: 0x10, attr: attr::P | attr::S | attr::RW | attr::DB };
+        s.segs = [data; 6];
+        assert!(ModeKey::of(&s, !0).flat());
+        let changes: [(SegReg, fn(&mut Segment)); 8] = [
+            (SegReg::Ds, |g| g.base = 0x1000),
+            (SegReg::Es, |g| g.limit = 0xfffff),
+            (SegReg::Ss, |g| g.attr &= !attr::RW),
+            (SegReg::Ds, |g| g.attr &= !attr::P),
+            (SegReg::Ds, |g| g.attr |= attr::DC),
+            (SegReg::Es, |g| g.attr |= attr::CODE),
+            (SegReg::Ss, |g| g.base = 0xffff_0000),
+            (SegReg::Ds, |g| g.limit = 0),
+        ];
+        for (r, change) in changes {
+            let mut t = s.clone();
+            change(&mut t.segs[r as usize]);
+            assert!(!ModeKey::of(&t, !0).flat(), "{r:?}");
+        }
+        // CS's limit is a bit of its own.
+        assert!(ModeKey::of(&s, !0).cs_limit_4g());
+        let mut t = s.clone();
+        t.segs[SegReg::Cs as usize].limit = 0xffff;
+        assert!(!ModeKey::of(&t, !0).cs_limit_4g() && ModeKey::of(&t, !0).flat());
+        // FS and GS do not matter.
+        let mut t = s.clone();
+        t.segs[SegReg::Fs as usize].base = 0x1234;
+        t.segs[SegReg::Gs as usize].attr = 0;
+        assert!(ModeKey::of(&t, !0).flat());
     }
 }

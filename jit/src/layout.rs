@@ -6,7 +6,7 @@
 //! host address from a TLB entry, and the helpers; the tests at the bottom pin the layout they
 //! assume (`Cpu::s` at offset 0, `#[repr(C)]` `CpuState` and `TlbEntry`).
 
-use crate::cache::LinkCell;
+use crate::cache::{JumpEntry, LinkCell};
 use crate::helpers::ExitCtx;
 use emu_cpu_x86::state::{CpuState, Segment};
 use emu_cpu_x86::tlb::{Tlb, TlbEntry, TLB_SIZE};
@@ -71,6 +71,12 @@ pub const LINK_PHYS: i32 = offset_of!(LinkCell, phys) as i32;
 pub const LINK_LAST: i32 = offset_of!(LinkCell, last) as i32;
 pub const LINK_INSNS: i32 = offset_of!(LinkCell, insns) as i32;
 
+/// The jump cache's [`JumpEntry`]s: a [`LinkCell`] at offset 0 (so the `LINK_*` offsets apply),
+/// then the CS base and mode the entry's block was translated for.
+pub const JUMP_ENTRY_SIZE: i64 = size_of::<JumpEntry>() as i64;
+pub const JUMP_CS_BASE: i32 = offset_of!(JumpEntry, cs_base) as i32;
+pub const JUMP_MODE: i32 = offset_of!(JumpEntry, mode) as i32;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +98,12 @@ mod tests {
         assert_eq!(seg_limit(1), 56 + 12 + 4);
         assert_eq!(seg_attr(2), 56 + 24 + 10);
         assert_eq!(ICOUNT % 8, 0);
+    }
+
+    #[test]
+    fn jump_entry_starts_with_a_link_cell() {
+        assert_eq!(offset_of!(JumpEntry, cell), 0);
+        assert!(JUMP_ENTRY_SIZE.count_ones() == 1, "a power of two, so indexing is a shift");
     }
 
     #[test]

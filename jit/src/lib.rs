@@ -47,6 +47,9 @@ pub struct Options {
     pub dump: Option<Box<dyn Write + Send>>,
     /// Lockstep mode: check every block against the interpreter (`--cpu check`).
     pub check: bool,
+    /// In lockstep mode, blocks start being checked once this many instructions have retired;
+    /// until then they run once, in the JIT (`--check-after`).
+    pub check_after: u64,
     /// Times a block runs in the interpreter before it is translated ([`warmup`]; 0: translate
     /// on first use, which the JIT's tests rely on; `emu` uses [`warmup::DEFAULT_THRESHOLD`]).
     /// Ignored in lockstep mode, which checks every block from its first run.
@@ -61,7 +64,15 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { code_size: 64 << 20, dump: None, check: false, warmup: 0, chain: true, inject_bug_at: None }
+        Options {
+            code_size: 64 << 20,
+            dump: None,
+            check: false,
+            check_after: 0,
+            warmup: 0,
+            chain: true,
+            inject_bug_at: None,
+        }
     }
 }
 
@@ -176,7 +187,7 @@ impl Jit {
             cache: cache::BlockCache::default(),
             ctx: helpers::ExitCtx::default(),
             dump: opts.dump,
-            checker: opts.check.then(check::Checker::default),
+            checker: opts.check.then(|| check::Checker::new(opts.check_after)),
             throttle: throttle::Throttle::default(),
             hot: false,
             warmup: warmup::Warmup::new(if opts.check { 0 } else { opts.warmup }),
@@ -190,6 +201,13 @@ impl Jit {
     /// Blocks currently translated.
     pub fn blocks(&self) -> usize {
         self.cache.len()
+    }
+
+    /// The mnemonics translated blocks handed to the interpreter most often (no specialised IR,
+    /// or a form of it that is left to the interpreter), up to `n`, most frequent first, with
+    /// their counts (they add up to at most `Stats::interp_in_blocks`).
+    pub fn interp_in_blocks_top(&self, n: usize) -> Vec<(emu_cpu_x86::decode::Mnemonic, u64)> {
+        self.ctx.interp_by_mnemonic.top(n)
     }
 
     /// The first difference `--cpu check` found, if it stopped on one.

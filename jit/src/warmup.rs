@@ -18,8 +18,10 @@ use std::collections::HashMap;
 /// The warm-up threshold `emu` uses: interpreted runs of a block before it is translated.
 /// Measured on the Linux boot (README, "Performance"): process CPU time fell from 93 s with
 /// no warm-up to 45 s at 2, 35 s at 8 and 33 s at 16 or 64 (and 30 s at 256), while loops
-/// that run long do not notice.
-pub const DEFAULT_THRESHOLD: u32 = 64;
+/// that run long do not notice. Once the interpreter's fetch and decode got twice as fast,
+/// 128-512 all beat 64 (13.1-13.5 s against 15.2 s of CPU for the disk-test boot, half the
+/// blocks compiled at 256), so the default moved to the middle of that flat range.
+pub const DEFAULT_THRESHOLD: u32 = 256;
 
 /// Entries kept before the table is cleared (blocks then warm up again: only the tier changes).
 const MAX_ENTRIES: usize = 1 << 20;

@@ -94,3 +94,42 @@ fn rep_movsd_32() {
     let code = common::asm(32, |a| a.rep().movsd());
     golden("rep_movsd_32", common::flat32(&code), &code);
 }
+
+/// MUL/IMUL/DIV as IR: the three-operand IMUL from memory, MUL's EDX:EAX in 64 bits, and DIV's
+/// #DE check (zero divisor or quotient overflow) before any register changes.
+#[test]
+fn muldiv_32() {
+    let code = common::asm(32, |a| {
+        a.imul_3(eax, dword_ptr(esi + 8), 10)?;
+        a.mul(ecx)?;
+        a.div(ebx)?;
+        a.ret()
+    });
+    golden("muldiv_32", common::flat32(&code), &code);
+}
+
+/// `shl ebx, 1; adc ebx, 0`: ADC reads CF alone, so the flags word the shift records is never
+/// needed in the block (the IR still builds it, but nothing uses it before ADC replaces the lazy
+/// flags, so Cranelift emits none of it).
+#[test]
+fn shl_adc_32() {
+    let code = common::asm(32, |a| {
+        a.shl(ebx, 1)?;
+        a.adc(ebx, 0)?;
+        a.ret()
+    });
+    golden("shl_adc_32", common::flat32(&code), &code);
+}
+
+/// A rotate by CL (selects keep the register and the lazy flags for a count of 0) and string
+/// instructions without REP (EFLAGS.DF picks the step).
+#[test]
+fn rol_cl_lods_scas_32() {
+    let code = common::asm(32, |a| {
+        a.rol(eax, cl)?;
+        a.lodsb()?;
+        a.scasd()?;
+        a.ret()
+    });
+    golden("rol_cl_lods_scas_32", common::flat32(&code), &code);
+}

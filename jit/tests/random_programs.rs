@@ -1,8 +1,11 @@
 //! Property test: random straight-line and branching integer code (ALU, MOV, shifts and
-//! rotates, INC/DEC/NEG/NOT, LEA, MOVZX/MOVSX, SETcc/CMOVcc, PUSH/POP, XCHG, CBW/CWD, short
-//! forward Jcc, short REP MOVS/STOS in either direction) from random registers and flags, in
-//! 16- and 32-bit code, run in both tiers (and once more under `--cpu check`): the states and
-//! memory must be identical.
+//! rotates (SHLD/SHRD too) by immediates and by CL, INC/DEC/NEG/NOT, LEA, MOVZX/MOVSX, SETcc/CMOVcc, PUSH/POP,
+//! XCHG, CBW/CWD, LEAVE, BSWAP, XADD, CMPXCHG, BT/BTS/BTR/BTC, BSF/BSR, MUL/IMUL in all forms, DIV/IDIV, short forward Jcc, string instructions
+//! without REP, short REP MOVS/STOS and REPE/REPNE SCAS/CMPS and REP LODS, in either direction) from random registers and flags, often edge values (0, -1, 0x80000000,
+//! shift counts around the operand size), in 16- and 32-bit code, run in both tiers (and once
+//! more under `--cpu check`): the states and memory must be identical. In 16-bit code a divide
+//! may raise #DE, whose handler halts; in 32-bit code the operands of a divide are made safe
+//! first (the #DE cases are `divide_errors` in tests/programs.rs).
 
 mod common;
 use common::*;
@@ -45,6 +48,7 @@ fn insn(a: &mut CodeAssembler, r: &mut Rng, bits: u32, depth: u32) -> Result<(),
     let m16 = if bits == 32 { word_ptr(ebx + disp) } else { word_ptr(bx + disp) };
     let m8 = if bits == 32 { byte_ptr(ebx + disp) } else { byte_ptr(bx + disp) };
     let count = r.below(34) as u32;
+    let edge = r.pick(&EDGE);
     macro_rules! alu {
         ($m:ident) => {
             match r.below(8) {
@@ -61,11 +65,28 @@ fn insn(a: &mut CodeAssembler, r: &mut Rng, bits: u32, depth: u32) -> Result<(),
     }
     macro_rules! shift {
         ($m:ident) => {
-            match r.below(4) {
+            match r.below(8) {
                 0 => a.$m(x, count),
                 1 => a.$m(x16, cl),
                 2 => a.$m(x8, count),
-                _ => a.$m(m32, count),
+                3 => a.$m(m32, count),
+                4 => a.$m(x, cl),
+                5 => a.$m(x8, cl),
+                6 => a.$m(m8, count),
+                _ => a.$m(x16, count),
+            }
+        };
+    }
+    // MUL, IMUL, DIV, IDIV with one operand, at a random size and place.
+    macro_rules! one {
+        ($m:ident) => {
+            match r.below(6) {
+                0 => a.$m(x),
+                1 => a.$m(x16),
+                2 => a.$m(x8),
+                3 => a.$m(m32),
+                4 => a.$m(m16),
+                _ => a.$m(m8),
             }
         };
     }
@@ -78,7 +99,7 @@ fn insn(a: &mut CodeAssembler, r: &mut Rng, bits: u32, depth: u32) -> Result<(),
             }
         };
     }
-    match r.below(31) {
+    match r.below(48) {
         0 => alu!(add),
         1 => alu!(sub),
         2 => alu!(and),
@@ -169,10 +190,16 @@ fn insn(a: &mut CodeAssembler, r: &mut Rng, bits: u32, depth: u32) -> Result<(),
             a.set_label(&mut l)
         }
         27 => a.imul_2(x, y),
-        28 => match r.below(3) {
+        28 => match r.below(9) {
             0 => a.rcl(x8, count),
             1 => a.ror(m16, count),
-            _ => a.shld(x, y, count),
+            2 => a.shld(x, y, count),
+            3 => a.shrd(x, y, count),
+            4 => a.shld(x16, y16, count),
+            5 => a.shrd(m16, y16, count),
+            6 => a.shld(x, y, cl),
+            7 => a.shrd(x16, y16, cl),
+            _ => a.shld(m32, y, count),
         },
         29 => {
             // A short REP MOVS/STOS inside the data area (EBX + 0..128, either direction).
@@ -199,9 +226,186 @@ fn insn(a: &mut CodeAssembler, r: &mut Rng, bits: u32, depth: u32) -> Result<(),
             }
             a.cld()
         }
+        30 => one!(mul),
+        31 => one!(imul),
+        32 => match r.below(6) {
+            0 => a.imul_2(x16, y16),
+            1 => a.imul_2(x, m32),
+            2 => a.imul_3(x, y, imm),
+            3 => a.imul_3(x, m32, (imm as i8) as i32),
+            4 => a.imul_3(x16, m16, imm & 0xffff),
+            _ => a.imul_3(x16, y16, (imm as i8) as i32),
+        },
+        33 | 34 => {
+            // A divide; in 32-bit code (no #DE handler) with a nonzero divisor and a quotient
+            // that fits: the dividend's upper half zero (DIV) or the sign of its lower half, with
+            // a non-negative dividend or divisor (IDIV: no -2^(n-1) / -1).
+            let signed = r.below(2) == 0;
+            let (d32, d16, d8) = (r.pick(&[ecx, esi, edi, ebp]), r.pick(&[cx, si, di, bp]), r.pick(&[cl, ch, dh]));
+            let size = r.below(3);
+            if bits == 32 || r.below(2) == 0 {
+                match (size, signed && r.below(2) == 0) {
+                    (0, true) => a.and(d32, 0x7fff_ffffu32)?,
+                    (1, true) => a.and(d16, 0x7fffu32)?,
+                    (_, true) => a.and(d8, 0x7fu32)?,
+                    (0, false) => a.shr(eax, 1u32)?,
+                    (1, false) => a.shr(ax, 1u32)?,
+                    (_, false) => a.shr(al, 1u32)?,
+                }
+                match size {
+                    0 => a.or(d32, 1u32)?,
+                    1 => a.or(d16, 1u32)?,
+                    _ => a.or(d8, 1u32)?,
+                }
+                match (size, signed) {
+                    (0, false) => a.xor(edx, edx)?,
+                    (1, false) => a.xor(dx, dx)?,
+                    (_, false) => a.mov(ah, 0u32)?,
+                    (0, true) => a.cdq()?,
+                    (1, true) => a.cwd()?,
+                    (_, true) => a.cbw()?,
+                }
+            }
+            match (size, signed) {
+                (0, false) => a.div(d32),
+                (1, false) => a.div(d16),
+                (_, false) => a.div(d8),
+                (0, true) => a.idiv(d32),
+                (1, true) => a.idiv(d16),
+                (_, true) => a.idiv(d8),
+            }
+        }
+        35 => match r.below(4) {
+            0 => a.mov(x, edge),
+            1 => a.mov(cl, edge & 0xff),
+            2 => a.mov(x16, edge & 0xffff),
+            _ => a.mov(x8, edge & 0xff),
+        },
+        36 => shift!(rol),
+        37 => shift!(ror),
+        38 => shift!(rcl),
+        39 => {
+            // SHL + ADC: CF alone after a materialised-flags operation.
+            a.shl(x, count)?;
+            a.adc(y, 0u32)
+        }
+        40 | 41 => {
+            // One string instruction without REP inside the data area, either direction.
+            let (from, to) = ((4 + r.below(14) * 4) as i32, (64 + r.below(14) * 4) as i32);
+            if bits == 32 {
+                a.lea(esi, dword_ptr(ebx + from))?;
+                a.lea(edi, dword_ptr(ebx + to))?;
+            } else {
+                a.lea(si, word_ptr(bx + from))?;
+                a.lea(di, word_ptr(bx + to))?;
+            }
+            let down = r.below(2) == 0;
+            if down {
+                a.std()?;
+            }
+            match r.below(15) {
+                0 => a.lodsb()?,
+                1 => a.lodsw()?,
+                2 => a.lodsd()?,
+                3 => a.scasb()?,
+                4 => a.scasw()?,
+                5 => a.scasd()?,
+                6 => a.cmpsb()?,
+                7 => a.cmpsw()?,
+                8 => a.cmpsd()?,
+                9 => a.movsb()?,
+                10 => a.movsw()?,
+                11 => a.movsd()?,
+                12 => a.stosb()?,
+                13 => a.stosw()?,
+                _ => a.stosd()?,
+            }
+            if down {
+                a.cld()?;
+            }
+            // Read the flags a compare left.
+            a.setbe(cl)
+        }
+        42 | 43 => {
+            // REPE/REPNE SCAS or CMPS, or REP LODS, over a short run in the data area (ECX 0 to
+            // 11, either direction); the data has repeated bytes, so runs end early too.
+            let (from, to, n) = ((r.below(16) * 4) as i32, (64 + r.below(16) * 4) as i32, r.below(12) as u32);
+            if bits == 32 {
+                a.lea(esi, dword_ptr(ebx + from))?;
+                a.lea(edi, dword_ptr(ebx + to))?;
+                a.mov(ecx, n)?;
+            } else {
+                a.lea(si, word_ptr(bx + from))?;
+                a.lea(di, word_ptr(bx + to))?;
+                a.mov(cx, n)?;
+            }
+            let down = r.below(3) == 0;
+            if down {
+                a.std()?;
+            }
+            match r.below(9) {
+                0 => a.repne().scasb()?,
+                1 => a.repe().scasb()?,
+                2 => a.repne().scasw()?,
+                3 => a.repe().scasd()?,
+                4 => a.repe().cmpsb()?,
+                5 => a.repne().cmpsb()?,
+                6 => a.repe().cmpsd()?,
+                7 => a.rep().lodsb()?,
+                _ => a.rep().lodsd()?,
+            }
+            if down {
+                a.cld()?;
+            }
+            a.setne(dl)
+        }
+        44 => {
+            // A frame: LEAVE restores ESP and EBP.
+            if bits == 32 {
+                a.push(ebp)?;
+                a.mov(ebp, esp)?;
+                a.push(x)?;
+            } else {
+                a.push(bp)?;
+                a.mov(bp, sp)?;
+                a.push(x16)?;
+            }
+            a.leave()
+        }
+        45 => match r.below(8) {
+            0 => a.bswap(x),
+            1 => a.xadd(x, y),
+            2 => a.xadd(m32, x),
+            3 => a.xadd(x8, y8),
+            4 => a.cmpxchg(x, y),
+            5 => a.cmpxchg(m32, x),
+            6 => a.cmpxchg(m8, y8),
+            _ => a.cmpxchg(x16, y16),
+        },
+        46 => match r.below(8) {
+            0 => a.bt(x, y),
+            1 => a.bts(x, count),
+            2 => a.btr(m32, count),
+            3 => a.btc(m16, count),
+            4 => a.bt(x16, y16),
+            5 => a.btr(x, y),
+            6 => a.btc(x, y),
+            _ => a.bts(m32, count),
+        },
+        47 => match r.below(4) {
+            0 => a.bsf(x, y),
+            1 => a.bsr(x, m32),
+            2 => a.bsf(x16, y16),
+            _ => a.bsr(x, y),
+        },
         _ => a.nop(),
     }
 }
+
+/// Values that tend to find bugs: zeros, all ones, sign boundaries, shift counts around 8, 16
+/// and 32.
+const EDGE: [u32; 16] =
+    [0, 1, 0xffff_ffff, 0x8000_0000, 0x7fff_ffff, 0x80, 0xff, 0x8000, 0xffff, 8, 9, 16, 17, 31, 32, 33];
 
 fn program(r: &mut Rng, bits: u32, n: usize) -> Vec<u8> {
     asm(bits, |a| {
@@ -215,11 +419,15 @@ fn program(r: &mut Rng, bits: u32, n: usize) -> Vec<u8> {
 fn setup(cpu: &mut emu_cpu_x86::Cpu, seed: u64) {
     let mut r = Rng(seed | 1);
     for n in [0, 1, 2, 5, 6, 7] {
-        cpu.s.regs[n] = r.next() as u32;
+        cpu.s.regs[n] = if r.below(3) == 0 { r.pick(&EDGE) } else { r.next() as u32 };
     }
+    // Real mode: #DE (vector 0) goes to a HLT at 0:0500.
+    load(cpu, 0, &[0x00, 0x05, 0x00, 0x00]);
+    load(cpu, 0x500, &[0xf4]);
     cpu.s.regs[3] = DATA;
     cpu.s.set_arith(r.next() as u32 & eflags::ARITH);
-    let data: Vec<u8> = (0..128).map(|_| r.next() as u8).collect();
+    // Bytes from a small alphabet, so string compares find equal elements.
+    let data: Vec<u8> = (0..128).map(|_| if r.below(2) == 0 { r.below(3) as u8 } else { r.next() as u8 }).collect();
     load(cpu, DATA, &data);
 }
 

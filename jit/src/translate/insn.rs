@@ -2,6 +2,12 @@
 //! instruction (named in its comment): the same operand reads in the same order, every access
 //! that can fault before any register or flag is written, the same lazy-flags fields.
 //!
+//! [`emit`] is the dispatch: the data movement, ALU, stack and control instructions are here;
+//! multiply and divide are in `muldiv.rs`, shifts and rotates in `shift.rs`, string
+//! instructions (other than REP MOVS/STOS, here) in `string.rs`, and LEAVE, BSWAP, XADD,
+//! CMPXCHG, the bit tests and scans in `misc.rs`. `--stats` lists the instructions blocks still
+//! hand to the interpreter most often.
+//!
 //! [`emit`] returns `false`, having emitted nothing, for any form it does not handle; the
 //! instruction then runs in the interpreter.
 
@@ -17,7 +23,7 @@ use emu_cpu_x86::Cpu;
 
 /// Where an operand is, resolved once per instruction.
 #[derive(Clone, Copy)]
-enum Loc {
+pub(super) enum Loc {
     Reg(u8, Size),
     /// Segment, offset, size, and whether the offset is 16-bit (cannot wrap).
     Mem(SegReg, Value, Size, bool),
@@ -76,6 +82,12 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
         M::Jmp if matches!(a0, Arg::Rel(_)) || plain(a0) => {
             // control: jump_near(near_target, osize)
             let target = e.near_target(i);
+            if let Some(t) = e.follow {
+                // Merged: the block goes on at the target, one of its own instructions, so
+                // within CS's limit (checked for the whole block before it runs).
+                debug_assert_eq!(e.const_of(target), Some(t));
+                return true;
+            }
             e.check_cs_limit(target);
             e.exit(Some(target), e.k + 1, status::CHAIN_TAKEN);
             true
@@ -99,10 +111,16 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
         M::Call if matches!(a0, Arg::Rel(_)) || plain(a0) => {
             // control: target = near_target & mask; check_cs_limit; push(next); eip = target
             let target = e.near_target(i);
-            e.check_cs_limit(target);
+            if e.follow.is_none() {
+                e.check_cs_limit(target);
+            }
             let next = e.c32(e.next);
             e.push(i.osize, next);
-            e.exit(Some(target), e.k + 1, status::CHAIN_TAKEN);
+            match e.follow {
+                // Merged: as for JMP, the target is within the block, so within CS's limit.
+                Some(t) => debug_assert_eq!(e.const_of(target), Some(t)),
+                None => e.exit(Some(target), e.k + 1, status::CHAIN_TAKEN),
+            }
             true
         }
         M::Ret => {
@@ -111,9 +129,27 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             let size = i.osize;
             let sp = e.sp();
             let target = e.load(SegReg::Ss, sp, size, !e.mode.stack32());
-            e.check_cs_limit(target);
             let up = e.sp_plus(size.bytes());
             let new = e.b.ins().iadd_imm_s(up, imm as i64);
+            if let Some(predicted) = e.follow {
+                // Predicted (an earlier CALL of the block pushed `predicted`): the block goes on
+                // at that instruction of its own (so within CS's limit) when the popped address
+                // is it, and otherwise leaves as an unmerged RET does.
+                let hit = e.b.ins().icmp_imm_u(IntCC::Equal, target, predicted as i64);
+                let (go_on, miss) = (e.b.create_block(), e.b.create_block());
+                e.b.ins().brif(hit, go_on, &[], miss, &[]);
+                e.b.switch_to_block(miss);
+                let saved = e.cache;
+                e.check_cs_limit(target);
+                e.set_sp(new);
+                e.exit(Some(target), e.k + 1, status::CHAIN_TAKEN);
+                e.terminated = false;
+                e.cache = saved;
+                e.b.switch_to_block(go_on);
+                e.set_sp(new);
+                return true;
+            }
+            e.check_cs_limit(target);
             e.set_sp(new);
             e.exit(Some(target), e.k + 1, status::CHAIN_TAKEN);
             true
@@ -151,13 +187,8 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             e.set_reg32(r, merged);
             true
         }
-        M::Shl | M::Sal | M::Shr | M::Sar if plain(a0) => {
-            let Arg::Imm(count) = a1 else { return false };
-            if count & 0x1f == 0 {
-                return false;
-            }
-            shift(e, i, count & 0x1f);
-            true
+        M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror | M::Rcl | M::Rcr | M::Shld | M::Shrd => {
+            super::shift::emit(e, i)
         }
         M::Xchg => {
             // data: a = get(0); b = get(1); set(0, b); set(1, a)
@@ -178,6 +209,11 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             rep_movs_stos(e, i);
             true
         }
+        M::Movs | M::Cmps | M::Stos | M::Lods | M::Scas => super::string::emit(e, i),
+        M::Leave | M::Bswap | M::Xadd | M::Cmpxchg | M::Bt | M::Bts | M::Btr | M::Btc | M::Bsf | M::Bsr => {
+            super::misc::emit(e, i)
+        }
+        M::Mul | M::Imul | M::Div | M::Idiv => super::muldiv::emit(e, i),
         M::Cwd => {
             let v = e.reg(0, i.osize);
             let top = e.sign_at_top(v, i.osize);
@@ -256,58 +292,6 @@ fn unary(e: &mut Emitter, i: &Insn) {
         }
         _ => {}
     }
-}
-
-/// SHL/SAL, SHR, SAR by an immediate count `c` (1-31): shift::compute's formulas.
-fn shift(e: &mut Emitter, i: &Insn, c: u32) {
-    let size = Cpu::size_of(i, 0);
-    let n = size.bits() as i64;
-    let d = e.loc(i, 0);
-    let v = e.read(d);
-    let c = c as i64;
-    let (r, cf) = match i.mnemonic {
-        M::Shr => {
-            let r = e.b.ins().ushr_imm_u(v, c);
-            let out = e.b.ins().ushr_imm_u(v, c - 1);
-            (r, out)
-        }
-        M::Sar => {
-            let sv = e.sext(v, size);
-            let r = e.b.ins().sshr_imm_u(sv, c);
-            let out = e.b.ins().sshr_imm_u(sv, c - 1);
-            (e.mask(r, size), out)
-        }
-        _ => {
-            let wide = e.b.ins().uextend(types::I64, v);
-            let wide = e.b.ins().ishl_imm_u(wide, c);
-            let r = e.b.ins().ireduce(types::I32, wide);
-            let out = e.b.ins().ushr_imm_u(wide, n);
-            let out = e.b.ins().ireduce(types::I32, out);
-            (e.mask(r, size), out)
-        }
-    };
-    let cf = e.b.ins().band_imm_u(cf, 1);
-    let msb = e.b.ins().ushr_imm_u(r, n - 1);
-    let msb = e.b.ins().band_imm_u(msb, 1);
-    let of = if matches!(i.mnemonic, M::Shl | M::Sal) {
-        e.b.ins().bxor(cf, msb)
-    } else {
-        let below = e.b.ins().ushr_imm_u(r, n - 2);
-        let below = e.b.ins().band_imm_u(below, 1);
-        e.b.ins().bxor(msb, below)
-    };
-    let z = e.b.ins().icmp_imm_u(IntCC::Equal, r, 0);
-    let z = e.b.ins().uextend(types::I32, z);
-    let p = e.parity(r);
-    let p = e.b.ins().uextend(types::I32, p);
-    use emu_cpu_x86::state::eflags::{OF, PF, SF, ZF};
-    let mut flags = cf;
-    for (v, bit) in [(p, PF), (z, ZF), (msb, SF), (of, OF)] {
-        let s = e.b.ins().ishl_imm_u(v, bit.trailing_zeros() as i64);
-        flags = e.b.ins().bor(flags, s);
-    }
-    e.write(d, r);
-    e.set_arith(flags);
 }
 
 /// LOOP, LOOPE, LOOPNE (control): count = eCX - 1; taken = count != 0 (and ZF as asked);
@@ -389,32 +373,7 @@ fn rep_movs_stos(e: &mut Emitter, i: &Insn) {
     let neg = e.b.ins().ineg(span);
     let delta = e.b.ins().select(down, neg, span);
 
-    // One side: (host address of the first element, i8 all checks passed).
-    let side = |e: &mut Emitter, seg: SegReg, r: u8, write: bool| -> (Value, Value) {
-        let off = e.reg32(r);
-        let off_last = e.b.ins().iadd(off, delta);
-        // The offset must not wrap between the first and the last element.
-        let up_ok = e.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, off_last, off);
-        let down_ok = e.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, off_last, off);
-        let no_wrap = e.b.ins().select(down, down_ok, up_ok);
-        // Segment checks at both ends cover the run (limits bound a convex range of offsets).
-        let (lin, ok1) = e.seg_check(seg, off, size, write, false);
-        let (lin_last, ok2) = e.seg_check(seg, off_last, size, write, false);
-        let lo = e.b.ins().select(down, lin_last, lin);
-        let hi_first = e.b.ins().select(down, lin, lin_last);
-        let hi = e.b.ins().iadd_imm_s(hi_first, sz - 1);
-        // One page: the lowest and the highest byte share the page and do not wrap.
-        let lo_page = e.b.ins().band_imm_u(lo, !0xfffi64 & 0xffff_ffff);
-        let hi_page = e.b.ins().band_imm_u(hi, !0xfffi64 & 0xffff_ffff);
-        let same = e.b.ins().icmp(IntCC::Equal, lo_page, hi_page);
-        let (entry, hit) = e.tlb_hit(lo, Size::B, if write { layout::TLB_WRITE } else { layout::TLB_READ });
-        let mut all = e.b.ins().band(no_wrap, ok1);
-        for c in [ok2, same, hit] {
-            all = e.b.ins().band(all, c);
-        }
-        let host = e.host_addr(entry, lin);
-        (host, all)
-    };
+    let side = |e: &mut Emitter, seg: SegReg, r: u8, write: bool| run_side(e, seg, r, write, size, down, delta);
     let (dst, dst_ok) = side(e, SegReg::Es, reg::EDI as u8, true);
     ok = e.b.ins().band(ok, dst_ok);
     let src = if movs {
@@ -487,9 +446,49 @@ fn rep_movs_stos(e: &mut Emitter, i: &Insn) {
     e.generic(true, false);
 }
 
+/// One side of a short inline REP run with 32-bit addressing: the elements from `seg:[r]` to
+/// `seg:[r] + delta` (`delta`: bytes from the first element to the last, negative going down;
+/// `down`: EFLAGS.DF). Returns (host address of the first element, i8 "every element lies in one
+/// page that has the TLB tag for the access, within the segment's limit, and the offset does
+/// not wrap"): then the run can be done straight on host memory without a fault.
+pub(super) fn run_side(
+    e: &mut Emitter,
+    seg: SegReg,
+    r: u8,
+    write: bool,
+    size: Size,
+    down: Value,
+    delta: Value,
+) -> (Value, Value) {
+    let sz = size.bytes() as i64;
+    let off = e.reg32(r);
+    let off_last = e.b.ins().iadd(off, delta);
+    // The offset must not wrap between the first and the last element.
+    let up_ok = e.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, off_last, off);
+    let down_ok = e.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, off_last, off);
+    let no_wrap = e.b.ins().select(down, down_ok, up_ok);
+    // Segment checks at both ends cover the run (limits bound a convex range of offsets).
+    let (lin, ok1) = e.seg_check(seg, off, size, write, false);
+    let (lin_last, ok2) = e.seg_check(seg, off_last, size, write, false);
+    let lo = e.b.ins().select(down, lin_last, lin);
+    let hi_first = e.b.ins().select(down, lin, lin_last);
+    let hi = e.b.ins().iadd_imm_s(hi_first, sz - 1);
+    // One page: the lowest and the highest byte share the page and do not wrap.
+    let lo_page = e.b.ins().band_imm_u(lo, !0xfffi64 & 0xffff_ffff);
+    let hi_page = e.b.ins().band_imm_u(hi, !0xfffi64 & 0xffff_ffff);
+    let same = e.b.ins().icmp(IntCC::Equal, lo_page, hi_page);
+    let (entry, hit) = e.tlb_hit(lo, Size::B, if write { layout::TLB_WRITE } else { layout::TLB_READ });
+    let mut all = e.b.ins().band(no_wrap, ok1);
+    for c in [ok2, same, hit] {
+        all = e.b.ins().band(all, c);
+    }
+    let host = e.host_addr(entry, lin);
+    (host, all)
+}
+
 impl Emitter<'_> {
     /// The offset of the memory operand, wrapped to the address size (`Cpu::ea`).
-    fn ea(&mut self, i: &Insn) -> Value {
+    pub(super) fn ea(&mut self, i: &Insn) -> Value {
         let m = i.mem;
         let mut a: Option<Value> = None;
         if m.base != NO_REG {
@@ -511,7 +510,7 @@ impl Emitter<'_> {
         self.mask(a, i.asize)
     }
 
-    fn loc(&mut self, i: &Insn, n: usize) -> Loc {
+    pub(super) fn loc(&mut self, i: &Insn, n: usize) -> Loc {
         match i.args[n] {
             Arg::Reg(r, s) => Loc::Reg(r, s),
             Arg::Imm(v) => Loc::Imm(v),
@@ -523,7 +522,7 @@ impl Emitter<'_> {
         }
     }
 
-    fn read(&mut self, l: Loc) -> Value {
+    pub(super) fn read(&mut self, l: Loc) -> Value {
         match l {
             Loc::Reg(r, s) => self.reg(r, s),
             Loc::Imm(v) => self.c32(v),
@@ -531,7 +530,7 @@ impl Emitter<'_> {
         }
     }
 
-    fn write(&mut self, l: Loc, v: Value) {
+    pub(super) fn write(&mut self, l: Loc, v: Value) {
         match l {
             Loc::Reg(r, s) => self.set_reg(r, s, v),
             Loc::Mem(seg, off, s, off16) => self.store(seg, off, s, v, off16),
@@ -540,7 +539,7 @@ impl Emitter<'_> {
     }
 
     /// Sign-extends the low `size` bits of `v` to 32.
-    fn sext(&mut self, v: Value, size: Size) -> Value {
+    pub(super) fn sext(&mut self, v: Value, size: Size) -> Value {
         match size {
             Size::D => v,
             _ => {
@@ -561,7 +560,7 @@ impl Emitter<'_> {
     }
 
     /// The stack pointer moved by `delta`, wrapped to the stack size (`Cpu::sp_plus`).
-    fn sp_plus(&mut self, delta: u32) -> Value {
+    pub(super) fn sp_plus(&mut self, delta: u32) -> Value {
         let sp = self.sp();
         let v = self.b.ins().iadd_imm_s(sp, delta as i32 as i64);
         if self.mode.stack32() {
@@ -572,7 +571,7 @@ impl Emitter<'_> {
     }
 
     /// `Cpu::set_sp`.
-    fn set_sp(&mut self, v: Value) {
+    pub(super) fn set_sp(&mut self, v: Value) {
         let size = if self.mode.stack32() { Size::D } else { Size::W };
         self.set_reg(reg::ESP as u8, size, v);
     }
@@ -597,7 +596,11 @@ impl Emitter<'_> {
     }
 
     /// `Cpu::check_cs_limit`: #GP(0) if `eip` is beyond CS's limit.
+    /// With a 4 GiB limit (the mode key says so) no 32-bit EIP is beyond it: nothing to check.
     fn check_cs_limit(&mut self, eip: Value) {
+        if self.mode.cs_limit_4g() {
+            return;
+        }
         let limit =
             self.b.ins().load(types::I32, MemFlagsData::trusted(), self.cpu, layout::seg_limit(SegReg::Cs as usize));
         let bad = self.b.ins().icmp(IntCC::UnsignedGreaterThan, eip, limit);

@@ -4,7 +4,12 @@
 //! The inline path handles the common case only, and sends everything else to the helper, which
 //! repeats every check and so raises the right fault:
 //! - the offset is inside the segment limit (expand-up segments; in protected mode only present
-//!   data segments, writable for stores), as `Cpu::linear` checks it;
+//!   data segments, writable for stores), as `Cpu::linear` checks it; in a block whose mode key
+//!   says DS, ES and SS are flat ([`crate::key::ModeKey::flat`]), accesses through those three
+//!   check nothing here (the base is 0, the limit 4 GiB, and the type passes every access; the
+//!   key is constant for the block's whole run): the one access `Cpu::linear` refuses, an
+//!   offset that wraps around, crosses from linear page 0xfffff to page 0, which the TLB check
+//!   below sends to the slow path;
 //! - the TLB entry of the linear page has the access kind's tag, and the access does not cross
 //!   the page: comparing the tag with the page of the access's *last* byte, in the entry indexed
 //!   by its *first* byte, checks both at once (two pages that share an entry are 256 pages
@@ -34,6 +39,28 @@ impl Emitter<'_> {
         write: bool,
         off16: bool,
     ) -> (Value, Value) {
+        match self.seg_check_inline(seg, off, size, write, off16) {
+            (lin, Some(ok), _) => (lin, ok),
+            (lin, None, _) => (lin, self.b.ins().iconst(types::I8, 1)),
+        }
+    }
+
+    /// [`Emitter::seg_check`], with `None` for "always" (a flat segment, an access that cannot
+    /// wrap), and the linear address of the last byte when it was computed.
+    fn seg_check_inline(
+        &mut self,
+        seg: SegReg,
+        off: Value,
+        size: Size,
+        write: bool,
+        off16: bool,
+    ) -> (Value, Option<Value>, Option<Value>) {
+        if self.mode.flat() && matches!(seg, SegReg::Ds | SegReg::Es | SegReg::Ss) {
+            // Base 0 and limit 4 GiB: only an offset that wraps around fails (`Cpu::linear`'s
+            // `last < off`), and the TLB check sends that one to the slow path already: its
+            // linear bytes are on pages 0xfffff and 0, neighbours, so never in the same entry.
+            return (off, None, None);
+        }
         let n = seg as usize;
         let t = MemFlagsData::trusted();
         // Segment registers change only in instructions the interpreter runs, which forget these.
@@ -68,20 +95,28 @@ impl Emitter<'_> {
             ok = self.b.ins().band(ok, good);
         }
         let lin = self.b.ins().iadd(base, off);
-        (lin, ok)
+        (lin, Some(ok), None)
     }
 
     /// The TLB entry for `lin` (in the set of the block's privilege), and whether its `tag_at`
     /// tag matches an access of `size` bytes that stays in the page.
     pub(super) fn tlb_hit(&mut self, lin: Value, size: Size, tag_at: i32) -> (Value, Value) {
+        self.tlb_hit_last(lin, size, tag_at, None)
+    }
+
+    /// [`Emitter::tlb_hit`], with the linear address of the access's last byte if it is at hand.
+    fn tlb_hit_last(&mut self, lin: Value, size: Size, tag_at: i32, last: Option<Value>) -> (Value, Value) {
         let page = self.b.ins().ushr_imm_u(lin, 12);
         let idx = self.b.ins().band_imm_u(page, TLB_SIZE as i64 - 1);
         let idx = self.widen_to_ptr(idx);
         let off = self.b.ins().imul_imm_u(idx, layout::TLB_ENTRY_SIZE);
-        let set = self.b.ins().iadd_imm_s(self.tlb, layout::tlb_set(self.mode.user()) as i64);
-        let entry = self.b.ins().iadd(set, off);
+        let entry = self.b.ins().iadd(self.tlb, off);
         let tag = self.b.ins().load(types::I32, MemFlagsData::trusted(), entry, tag_at);
-        let last = if size == Size::B { lin } else { self.b.ins().iadd_imm_s(lin, size.bytes() as i64 - 1) };
+        let last = match last {
+            Some(l) => l,
+            None if size == Size::B => lin,
+            None => self.b.ins().iadd_imm_s(lin, size.bytes() as i64 - 1),
+        };
         let want = self.b.ins().band_imm_u(last, !0xfffi64 & 0xffff_ffff);
         let hit = self.b.ins().icmp(IntCC::Equal, tag, want);
         (entry, hit)
@@ -113,9 +148,12 @@ impl Emitter<'_> {
     /// Loads `size` bytes at `seg:off` (zero-extended to i32). Faults leave the block.
     pub(super) fn load(&mut self, seg: SegReg, off: Value, size: Size, off16: bool) -> Value {
         self.count_access();
-        let (lin, ok) = self.seg_check(seg, off, size, false, off16);
-        let (entry, hit) = self.tlb_hit(lin, size, layout::TLB_READ);
-        let go = self.b.ins().band(ok, hit);
+        let (lin, ok, last) = self.seg_check_inline(seg, off, size, false, off16);
+        let (entry, hit) = self.tlb_hit_last(lin, size, layout::TLB_READ, last);
+        let go = match ok {
+            Some(ok) => self.b.ins().band(ok, hit),
+            None => hit,
+        };
         let (fast, slow, join) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(slow);
         let v = self.b.append_block_param(join, types::I32);
@@ -147,9 +185,12 @@ impl Emitter<'_> {
     /// page holding translated code is remembered so the block stops after this instruction.
     pub(super) fn store(&mut self, seg: SegReg, off: Value, size: Size, v: Value, off16: bool) {
         self.count_access();
-        let (lin, ok) = self.seg_check(seg, off, size, true, off16);
-        let (entry, hit) = self.tlb_hit(lin, size, layout::TLB_WRITE);
-        let go = self.b.ins().band(ok, hit);
+        let (lin, ok, last) = self.seg_check_inline(seg, off, size, true, off16);
+        let (entry, hit) = self.tlb_hit_last(lin, size, layout::TLB_WRITE, last);
+        let go = match ok {
+            Some(ok) => self.b.ins().band(ok, hit),
+            None => hit,
+        };
         let (fast, slow, join) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(slow);
         let smc = self.b.append_block_param(join, types::I8);

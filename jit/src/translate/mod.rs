@@ -22,14 +22,46 @@
 //!   [`crate::cache::LinkCell`] for it and, if the linked block is the one the dispatcher
 //!   would find (same EIP, the TLB maps CS base + EIP to its physical address, its last byte
 //!   within CS's limit) and fits before `ExitCtx::chain_limit`, jumps there with a tail call
-//!   instead of returning. A block's mode and CS base are those it started with, since any
+//!   instead of returning. An exit to a computed target (RET, JMP r/m, CALL r/m) reads the
+//!   jump cache entry of the target's linear address instead ([`crate::cache`]), which is
+//!   checked the same way and also for the CS base and mode. A block's mode and CS base are
+//!   those it started with, since any
 //!   instruction that changes them ends its block with a status that does not chain.
+//! - *Same-page links.* A block runs while the TLB maps its linear page to its physical page
+//!   (the dispatcher found it, or a chaining exit checked it, through the TLB), and every
+//!   instruction that changes translations on purpose ends its block with a status that does not
+//!   chain: MOV CR0/CR3/CR4, INVLPG, LMSW, CLTS, WRMSR (EFER), task switches, far transfers and
+//!   mode changes (the decoder's `MODE` instructions), port I/O (the A20 gate). So an exit to a
+//!   known EIP in the block's own linear page goes on without asking the TLB: the target's
+//!   physical address is the block's page at the target's offset, which the cell must hold;
+//!   as the exit's target is fixed, `BlockCache::set_link` checks that when it fills the cell
+//!   (the block's `SlotTarget`s), and the code checks only that the cell is filled, the block
+//!   fits and ends within CS's limit.
+//!   (The one difference from the interpreter this allows: a guest that rewrites the
+//!   page-table entry of the page it runs from without a TLB flush, and then has that TLB entry
+//!   evicted by other accesses, keeps running the old page until the chain ends — at the
+//!   latest at the next clock deadline — as within a single block; the architecture allows
+//!   either translation until the flush.)
+//! - *Merged control transfers.* [`scan`] lets a block go on across a direct JMP or CALL to
+//!   its own page and across a RET whose return address a CALL of the block pushed
+//!   ([`merged`]); every instruction still has its own EIP (`eips`), fault exit and count, so
+//!   faults, budgets and `icount` are as for consecutive instructions. All the block's code is
+//!   in the page of its first byte, so invalidating that page removes it; its highest byte is
+//!   within CS's limit whenever it runs (`GuestBlock::bytes`, checked by the dispatcher and the
+//!   chaining exits), so a merged JMP or CALL needs no limit check of its target. A merged RET
+//!   compares the address it popped with the predicted one and leaves as an unmerged RET does
+//!   (limit check, then a computed-target exit) when they differ.
 //! - *Counters.* Every exit adds the inlined memory accesses of the instructions that completed
 //!   to `ExitCtx::inline_accesses`.
 
 pub mod insn;
 mod mem;
+mod misc;
+mod muldiv;
+mod shift;
+mod string;
 
+use crate::cache::SlotTarget;
 use crate::helpers::{status, Helper};
 use crate::key::{BlockKey, ModeKey};
 use crate::layout;
@@ -52,12 +84,32 @@ use emu_cpu_x86::Cpu;
 pub const MAX_BLOCK_INSNS: usize = 64;
 
 /// A decoded guest block: instructions and the EIP of each.
+///
+/// The instructions are those one run of the block executes, in order, all in the guest page
+/// of the first byte (the block key's physical page, so invalidating that page removes the
+/// block). They are usually consecutive; [`scan`] also follows, within that page, a direct
+/// JMP or CALL to its target and a RET to the return address an earlier CALL of the block
+/// pushed (see [`merged`]): then the next instruction's EIP is not the previous one's end.
 #[derive(Debug, Clone, Default)]
 pub struct GuestBlock {
     pub insns: Vec<Insn>,
     pub eips: Vec<u32>,
-    /// Bytes of guest code, from the first instruction's first byte to the last one's last.
+    /// From the first instruction's first byte to the highest byte of any instruction, plus one:
+    /// the block's code lies within CS's limit when `eip + bytes - 1` does (code segments
+    /// grow up, and instructions before the first byte are below it).
     pub bytes: u32,
+}
+
+/// Whether `i`, an instruction of a block that is not its last one, is a merged control transfer:
+/// a direct JMP or CALL that goes on at its target, or a RET that goes on at the return address
+/// predicted by an earlier CALL of the block (the block checks the prediction). All three end
+/// blocks otherwise, so no other block has them anywhere but at its end.
+pub fn merged(i: &Insn) -> bool {
+    match i.mnemonic {
+        M::Jmp | M::Call => matches!(i.args[0], decode::Arg::Rel(_)),
+        M::Ret => true,
+        _ => false,
+    }
 }
 
 /// Whether the block must end after `i`: control flow or a mode change (the decoder's table
@@ -74,6 +126,13 @@ pub fn ends_block(i: &Insn) -> bool {
 /// Decodes the block at CS:EIP: up to `max` instructions, all in the guest page of the first
 /// byte. An instruction that crosses the page end or cannot be fetched ends the block before it
 /// (an empty block means: let the interpreter run this instruction).
+///
+/// The block goes on across a direct JMP or CALL whose target is in that page, and across a RET
+/// when an earlier CALL of the block pushed a return address in that page (the RET's code checks
+/// it popped that address); but not across a JMP to an instruction the block already has, or
+/// into one (a loop: its back edge is an exit, which the chain follows). A CALL or RET may
+/// lead to code the block has already (a function called twice): it runs again, the length
+/// cap bounds the block.
 pub fn scan(cpu: &mut Cpu, max: usize) -> GuestBlock {
     let code32 = cpu.s.code32();
     let cs_base = cpu.s.segs[SegReg::Cs as usize].base;
@@ -81,6 +140,9 @@ pub fn scan(cpu: &mut Cpu, max: usize) -> GuestBlock {
     let page = cs_base.wrapping_add(start) & !0xfff;
     let mut b = GuestBlock::default();
     let mut eip = start;
+    // Return addresses pushed by the block's merged CALLs, innermost last.
+    let mut calls: Vec<u32> = Vec::new();
+    let mut end = start as u64;
     while b.insns.len() < max {
         let r = decode::decode(code32, |n| {
             let off = eip.wrapping_add(n as u32);
@@ -95,16 +157,39 @@ pub fn scan(cpu: &mut Cpu, max: usize) -> GuestBlock {
         let Ok(i) = r else { break };
         b.insns.push(i);
         b.eips.push(eip);
-        b.bytes += i.len as u32;
-        if ends_block(&i) {
-            break;
-        }
         let next = eip.wrapping_add(i.len as u32);
-        eip = if code32 { next } else { next & 0xffff };
+        let next = if code32 { next } else { next & 0xffff };
+        // One past the highest byte's offset (unwrapped, as the dispatcher checks the limit).
+        end = end.max(eip as u64 + i.len as u64);
+        let inside = |t: u32| b.insns.iter().zip(&b.eips).any(|(i, &e)| t.wrapping_sub(e) < i.len as u32);
+        let follow = match (i.mnemonic, i.args[0]) {
+            (M::Jmp, decode::Arg::Rel(rel)) => Some(next.wrapping_add(rel) & i.osize.mask()).filter(|&t| !inside(t)),
+            (M::Call, decode::Arg::Rel(rel)) => {
+                calls.push(next);
+                Some(next.wrapping_add(rel) & i.osize.mask())
+            }
+            (M::Ret, _) => calls.pop(),
+            _ => None,
+        };
+        if ends_block(&i) {
+            match follow {
+                Some(t)
+                    if (code32 || t <= 0xffff)
+                        && t.abs_diff(start) < 0x1000
+                        && cs_base.wrapping_add(t) & !0xfff == page =>
+                {
+                    eip = t;
+                    continue;
+                }
+                _ => break,
+            }
+        }
+        eip = next;
         if cs_base.wrapping_add(eip) & !0xfff != page {
             break;
         }
     }
+    b.bytes = (end - start as u64) as u32;
     b
 }
 
@@ -119,6 +204,13 @@ pub struct Translator {
     /// See `Options::inject_bug_at` (tests of `--cpu check` only).
     #[doc(hidden)]
     pub inject_bug_at: Option<u32>,
+    /// The jump cache's address ([`crate::cache::BlockCache::jump_table`]): blocks built with
+    /// link cells look up computed branch targets there. Must be set before such a block is
+    /// built for running (symbolic IR uses a placeholder).
+    pub jump_table: Option<usize>,
+    /// Of the block [`Translator::build`] built last: what its chainable exits leave to
+    /// `BlockCache::set_link` to check, per link cell.
+    pub targets: [SlotTarget; 2],
 }
 
 /// Translation failed (a bug in emu or a Cranelift limit, never a guest condition).
@@ -155,6 +247,8 @@ impl Translator {
             fctx: FunctionBuilderContext::new(),
             accesses: Vec::new(),
             inject_bug_at: None,
+            jump_table: None,
+            targets: [SlotTarget::Any; 2],
         })
     }
 
@@ -196,10 +290,21 @@ impl Translator {
             let mut e = Emitter::new(b, ptr, self.isa.default_call_conv(), key.mode, symbolic, insns);
             e.inject_bug_at = self.inject_bug_at;
             e.cells = cells;
+            e.jump = match (cells, symbolic) {
+                (None, _) => None,
+                (Some(_), true) => Some(0),
+                (Some(_), false) => Some(self.jump_table.expect("the jump cache is set before blocks are built")),
+            };
             e.cs_base = key.cs_base;
+            e.key_phys = key.phys;
+            e.key_lin = key.cs_base.wrapping_add(key.eip);
             e.tail_sig = Some(tail_sig);
             e.body(insns, eips);
             self.accesses = std::mem::take(&mut e.accesses);
+            self.targets = std::array::from_fn(|n| match e.slot_targets[n] {
+                SlotTarget::SamePage(_) if e.slot_other[n] => SlotTarget::Never,
+                t => t,
+            });
             e.finish(self.isa.frontend_config());
         }
         func
@@ -274,8 +379,30 @@ enum FlagSrc {
     Unknown,
     /// `cc_op` is `(kind, size)`, with the other fields as the interpreter leaves them.
     Lazy(u32, Size),
-    /// `cc_op` is EFLAGS: `cc_src` holds the six flags.
-    Eflags,
+    /// `cc_op` is EFLAGS: `cc_src` holds the six flags, some of which may also be known as
+    /// separate values (so reading CF alone does not need the word, whose computation is then
+    /// dead code Cranelift does not emit).
+    Eflags(KnownFlags),
+}
+
+/// Arithmetic flags known as i8 0/1 values, indexed by [`KnownFlags::index`] (CF, PF, AF, ZF,
+/// SF, OF); each equals its bit in the `cc_src` word recorded with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct KnownFlags([Option<Value>; 6]);
+
+impl KnownFlags {
+    /// The slot of eflags bit `bit` (one of the six arithmetic flags).
+    fn index(bit: u32) -> usize {
+        use emu_cpu_x86::state::eflags::*;
+        match bit {
+            CF => 0,
+            PF => 1,
+            AF => 2,
+            ZF => 3,
+            SF => 4,
+            _ => 5,
+        }
+    }
 }
 
 /// An exit block waiting to be filled in after the body.
@@ -300,6 +427,7 @@ pub(crate) struct Emitter<'a> {
     cpu: Value,
     ctx: Value,
     icount0: Value,
+    /// The TLB set of the block's privilege (the mode key's CPL): its first entry.
     tlb: Value,
     cache: [Option<Cached>; SLOTS],
     flags: FlagSrc,
@@ -310,6 +438,9 @@ pub(crate) struct Emitter<'a> {
     k: usize,
     start: u32,
     next: u32,
+    /// For a merged JMP, CALL or RET ([`merged`]): the EIP of the block's next instruction,
+    /// where the instruction goes on instead of leaving.
+    follow: Option<u32>,
     at_start: [Option<Cached>; SLOTS],
     fault_exit: Option<Block>,
     /// i8 values, one per slow-path store in this instruction: it hit a code page.
@@ -326,7 +457,16 @@ pub(crate) struct Emitter<'a> {
     /// The block's link cells (see [`Translator::build`]) and CS base, and the block signature.
     cells: Option<usize>,
     cs_base: u32,
+    /// The physical and linear address of the block's first byte.
+    key_phys: u32,
+    key_lin: u32,
     tail_sig: Option<SigRef>,
+    /// The jump cache ([`Translator::jump_table`]), for blocks that chain.
+    jump: Option<usize>,
+    /// Per link cell: the same-page exits through it (see [`Emitter::chain`]), and whether
+    /// other chaining exits read it too (exits to computed targets read the jump cache instead).
+    slot_targets: [SlotTarget; 2],
+    slot_other: [bool; 2],
 }
 
 impl<'a> Emitter<'a> {
@@ -344,6 +484,8 @@ impl<'a> Emitter<'a> {
         let (cpu, ctx) = (b.block_params(entry)[0], b.block_params(entry)[1]);
         let icount0 = b.ins().load(types::I64, MemFlagsData::trusted(), cpu, layout::ICOUNT);
         let tlb = b.ins().load(ptr, MemFlagsData::trusted().with_readonly(), cpu, layout::TLB_PTR);
+        let set = layout::tlb_set(mode.user()) as i64;
+        let tlb = if set == 0 { tlb } else { b.ins().iadd_imm_s(tlb, set) };
         Emitter {
             b,
             ptr,
@@ -362,6 +504,7 @@ impl<'a> Emitter<'a> {
             k: 0,
             start: 0,
             next: 0,
+            follow: None,
             at_start: [None; SLOTS],
             fault_exit: None,
             smc: Vec::new(),
@@ -371,7 +514,12 @@ impl<'a> Emitter<'a> {
             segs: [None; 8],
             cells: None,
             cs_base: 0,
+            key_phys: 0,
+            key_lin: 0,
             tail_sig: None,
+            jump: None,
+            slot_targets: [SlotTarget::Any; 2],
+            slot_other: [false; 2],
         }
     }
 
@@ -387,7 +535,10 @@ impl<'a> Emitter<'a> {
             self.smc.clear();
             self.accesses.push(*self.accesses.last().unwrap_or(&0));
             let last = k + 1 == insns.len();
+            self.follow = (!last && merged(i)).then(|| eips[k + 1]);
             if !insn::emit(self, i) {
+                // `scan` merges only instructions `insn::emit` translates.
+                debug_assert!(self.follow.is_none(), "merged {:?} left to the interpreter", i.mnemonic);
                 self.generic(last, !ends_block(i));
             }
             if self.terminated {
@@ -466,6 +617,7 @@ impl<'a> Emitter<'a> {
                     Helper::WriteMem => (&[ptr, ptr, i32_, i32_, i32_, i32_], i32_),
                     Helper::Condition => (&[ptr, i32_], i32_),
                     Helper::Raise => (&[ptr, i32_, i32_], i32_),
+                    Helper::ArithFlags => (&[ptr], i32_),
                 };
                 let mut sig = Signature::new(self.call_conv);
                 sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
@@ -561,59 +713,121 @@ impl<'a> Emitter<'a> {
     }
 
     /// At a chainable exit to `eip` (state stored, `icount` the new count): a tail call to the
-    /// block in link cell `slot` when it is the block the dispatcher would run next (see the
-    /// module comment); falls through to the plain exit otherwise.
+    /// block the dispatcher would run next, when it is in link cell `slot` (a target known at
+    /// translation time) or in the jump cache entry of its linear address (a computed target),
+    /// and fits (see the module comment); falls through to the plain exit otherwise.
     fn chain(&mut self, slot: usize, eip: Value, icount: Value) {
         let (Some(cells), Some(sig)) = (self.cells, self.tail_sig) else { return };
         let t = MemFlagsData::trusted();
-        let cell = self.addr(cells + slot * layout::LINK_CELL_SIZE, 0x2000 + 0x20 * slot);
-        let entry = self.b.ins().load(self.ptr, t, cell, layout::LINK_ENTRY);
-        let mut ok = self.b.ins().icmp_imm_u(IntCC::NotEqual, entry, 0);
-        // Fits before the limit (0 when the dispatcher forbids chaining).
-        let n = self.b.ins().uload32(t, cell, layout::LINK_INSNS);
-        let after = self.b.ins().iadd(icount, n);
-        let limit = self.b.ins().load(types::I64, t, self.ctx, layout::CTX_CHAIN_LIMIT);
-        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after, limit);
-        ok = self.b.ins().band(ok, fits);
-        // Its EIP (for a direct branch too: a link is a prediction the code checks, never trusts).
         let known = self.const_of(eip);
-        let e = self.b.ins().load(types::I32, t, cell, layout::LINK_EIP);
-        let same = self.b.ins().icmp(IntCC::Equal, e, eip);
-        ok = self.b.ins().band(ok, same);
-        // The TLB's execute entry for CS base + EIP maps it to the block's physical address.
-        let tlb_set = self.b.ins().iadd_imm_s(self.tlb, layout::tlb_set(self.mode.user()) as i64);
-        let (tlb_entry, page, low) = match known {
-            Some(eip) => {
+        // A known target in the block's own linear page is in its physical page too (see the
+        // module comment, *Same-page links*): the TLB need not be asked, and the cell's EIP and
+        // physical address are checked when it is filled (`SlotTarget::SamePage`).
+        if let Some(target) = known.filter(|&k| self.cs_base.wrapping_add(k) & !0xfff == self.key_lin & !0xfff) {
+            self.slot_targets[slot] = match self.slot_targets[slot] {
+                SlotTarget::Any => SlotTarget::SamePage(target),
+                SlotTarget::SamePage(x) if x == target => SlotTarget::SamePage(target),
+                _ => SlotTarget::Never,
+            };
+            let cell = self.addr(cells + slot * layout::LINK_CELL_SIZE, 0x2000 + 0x20 * slot);
+            self.chain_checked(cell, None, icount, None, sig);
+            return;
+        }
+        // An exit to a computed target reads the jump cache, not the cell (when there is one),
+        // so it leaves the cell to the slot's other exits and what they need checked.
+        if known.is_some() || self.jump.is_none() {
+            self.slot_other[slot] = true;
+        }
+        let tlb_set = self.tlb;
+        // The cell to check, the TLB entry of the target's linear address, its page and offset,
+        // and whether the cell is a jump cache entry.
+        let (cell, tlb_entry, page, low, from_jump_cache) = match (known, self.jump) {
+            (Some(eip), _) => {
+                let cell = self.addr(cells + slot * layout::LINK_CELL_SIZE, 0x2000 + 0x20 * slot);
                 let lin = self.cs_base.wrapping_add(eip);
                 let idx = (lin >> 12) as usize & (emu_cpu_x86::tlb::TLB_SIZE - 1);
                 let e = self.b.ins().iadd_imm_s(tlb_set, idx as i64 * layout::TLB_ENTRY_SIZE);
-                (e, self.c32(lin & !0xfff), self.c32(lin & 0xfff))
+                (cell, e, self.c32(lin & !0xfff), self.c32(lin & 0xfff), false)
             }
-            None => {
+            (None, jump) => {
                 let lin = self.b.ins().iadd_imm_s(eip, self.cs_base as i32 as i64);
                 let pn = self.b.ins().ushr_imm_u(lin, 12);
+                let cell = match jump {
+                    // The jump cache entry: `cache::jump_index(lin)`.
+                    Some(table) => {
+                        let h = self.b.ins().bxor(lin, pn);
+                        let j = self.b.ins().band_imm_u(h, crate::cache::JUMP_SIZE as i64 - 1);
+                        let j = if self.ptr == types::I32 { j } else { self.b.ins().uextend(self.ptr, j) };
+                        let off = self.b.ins().imul_imm_u(j, layout::JUMP_ENTRY_SIZE);
+                        let base = self.addr(table, 0x3000);
+                        self.b.ins().iadd(base, off)
+                    }
+                    None => self.addr(cells + slot * layout::LINK_CELL_SIZE, 0x2000 + 0x20 * slot),
+                };
                 let idx = self.b.ins().band_imm_u(pn, emu_cpu_x86::tlb::TLB_SIZE as i64 - 1);
                 let idx = if self.ptr == types::I32 { idx } else { self.b.ins().uextend(self.ptr, idx) };
                 let off = self.b.ins().imul_imm_u(idx, layout::TLB_ENTRY_SIZE);
                 let e = self.b.ins().iadd(tlb_set, off);
                 let page = self.b.ins().band_imm_u(lin, !0xfffi64 & 0xffff_ffff);
                 let low = self.b.ins().band_imm_u(lin, 0xfff);
-                (e, page, low)
+                (cell, e, page, low, jump.is_some())
             }
         };
+        let mut ok = None;
+        if from_jump_cache {
+            // A jump cache entry may hold a block of any CS base and mode: they must be ours.
+            let base = self.b.ins().load(types::I32, t, cell, layout::JUMP_CS_BASE);
+            let same_base = self.b.ins().icmp_imm_u(IntCC::Equal, base, self.cs_base as i64);
+            let mode = self.b.ins().load(types::I32, t, cell, layout::JUMP_MODE);
+            let same_mode = self.b.ins().icmp_imm_u(IntCC::Equal, mode, self.mode.bits() as i64);
+            ok = Some(self.b.ins().band(same_base, same_mode));
+        }
+        // The TLB's execute entry for CS base + EIP maps it to the block's physical address.
         let tag = self.b.ins().load(types::I32, t, tlb_entry, layout::TLB_EXEC);
         let hit = self.b.ins().icmp(IntCC::Equal, tag, page);
-        ok = self.b.ins().band(ok, hit);
+        let mut ok = match ok {
+            Some(ok) => self.b.ins().band(ok, hit),
+            None => hit,
+        };
         let phys_page = self.b.ins().load(types::I32, t, tlb_entry, layout::TLB_PHYS);
         let phys = self.b.ins().bor(phys_page, low);
         let want = self.b.ins().load(types::I32, t, cell, layout::LINK_PHYS);
         let same = self.b.ins().icmp(IntCC::Equal, phys, want);
         ok = self.b.ins().band(ok, same);
-        // Its last byte is within CS's limit.
-        let last = self.b.ins().load(types::I32, t, cell, layout::LINK_LAST);
-        let cs_limit = self.b.ins().load(types::I32, t, self.cpu, layout::seg_limit(SegReg::Cs as usize));
-        let inside = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, last, cs_limit);
-        ok = self.b.ins().band(ok, inside);
+        self.chain_checked(cell, Some(eip), icount, Some(ok), sig);
+    }
+
+    /// The checks every chaining exit makes, given `ok` (an i8, if any: the checks particular to
+    /// the cell's kind passed): the cell's block is there, at EIP `eip` (unless `None`: checked
+    /// when the cell was filled), fits before the chain limit, and its last byte is within CS's
+    /// limit; then the tail call to it.
+    fn chain_checked(&mut self, cell: Value, eip: Option<Value>, icount: Value, ok: Option<Value>, sig: SigRef) {
+        let t = MemFlagsData::trusted();
+        let entry = self.b.ins().load(self.ptr, t, cell, layout::LINK_ENTRY);
+        let present = self.b.ins().icmp_imm_u(IntCC::NotEqual, entry, 0);
+        let mut ok = match ok {
+            Some(ok) => self.b.ins().band(ok, present),
+            None => present,
+        };
+        // Fits before the limit (0 when the dispatcher forbids chaining).
+        let n = self.b.ins().uload32(t, cell, layout::LINK_INSNS);
+        let after = self.b.ins().iadd(icount, n);
+        let limit = self.b.ins().load(types::I64, t, self.ctx, layout::CTX_CHAIN_LIMIT);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after, limit);
+        ok = self.b.ins().band(ok, fits);
+        if let Some(eip) = eip {
+            // Its EIP (a link is a prediction the code checks, never trusts).
+            let e = self.b.ins().load(types::I32, t, cell, layout::LINK_EIP);
+            let same = self.b.ins().icmp(IntCC::Equal, e, eip);
+            ok = self.b.ins().band(ok, same);
+        }
+        if !self.mode.cs_limit_4g() {
+            // Its last byte is within CS's limit (with a 4 GiB limit every byte is).
+            let last = self.b.ins().load(types::I32, t, cell, layout::LINK_LAST);
+            let cs_limit = self.b.ins().load(types::I32, t, self.cpu, layout::seg_limit(SegReg::Cs as usize));
+            let inside = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, last, cs_limit);
+            ok = self.b.ins().band(ok, inside);
+        }
         let (go, stay) = (self.b.create_block(), self.b.create_block());
         self.b.ins().brif(ok, go, &[], stay, &[]);
         self.b.switch_to_block(go);
@@ -660,7 +874,7 @@ impl<'a> Emitter<'a> {
         self.b.ins().brif(any, out, &[], cont, &[]);
         self.b.switch_to_block(out);
         let saved = self.cache;
-        let next = self.c32(self.next);
+        let next = self.c32(self.follow.unwrap_or(self.next));
         self.exit(Some(next), self.k + 1, status::OK);
         self.terminated = false;
         self.cache = saved;
@@ -784,7 +998,41 @@ impl<'a> Emitter<'a> {
         let op = self.c32(CcOp::EFLAGS);
         self.set_slot(CC_OP, op);
         self.set_slot(CC_SRC, flags);
-        self.flags = FlagSrc::Eflags;
+        self.flags = FlagSrc::Eflags(KnownFlags::default());
+    }
+
+    /// [`Emitter::set_arith`] from the six flags as i8 0/1 values, in the order CF, PF, AF, ZF,
+    /// SF, OF; they stay known, so a later reader of one flag uses it directly.
+    fn set_arith_parts(&mut self, parts: [Value; 6]) {
+        let word = self.arith_from(parts);
+        self.set_arith(word);
+        self.flags = FlagSrc::Eflags(KnownFlags(parts.map(Some)));
+    }
+
+    /// The EFLAGS word of the six flags as i8 0/1 values (CF, PF, AF, ZF, SF, OF).
+    fn arith_from(&mut self, parts: [Value; 6]) -> Value {
+        use emu_cpu_x86::state::eflags::*;
+        let mut word = None;
+        for (v, bit) in parts.into_iter().zip([CF, PF, AF, ZF, SF, OF]) {
+            if self.const_bool(v) == Some(false) {
+                continue;
+            }
+            let w = self.b.ins().uextend(types::I32, v);
+            let w = if bit == 1 { w } else { self.b.ins().ishl_imm_u(w, bit.trailing_zeros() as i64) };
+            word = Some(match word {
+                Some(x) => self.b.ins().bor(x, w),
+                None => w,
+            });
+        }
+        match word {
+            Some(w) => w,
+            None => self.c32(0),
+        }
+    }
+
+    /// The value of `v` if it is an i8 `iconst`.
+    fn const_bool(&self, v: Value) -> Option<bool> {
+        (self.b.func.dfg.value_type(v) == types::I8).then(|| self.const_of(v).map(|c| c != 0)).flatten()
     }
 
     fn bool_const(&mut self, b: bool) -> Value {
@@ -817,6 +1065,11 @@ impl<'a> Emitter<'a> {
     fn flag(&mut self, kind: u32, size: Size, bit: u32) -> Value {
         use emu_cpu_x86::state::eflags::*;
         if kind == CcOp::EFLAGS {
+            if let FlagSrc::Eflags(KnownFlags(known)) = self.flags {
+                if let Some(v) = known[KnownFlags::index(bit)] {
+                    return v;
+                }
+            }
             let f = self.slot(CC_SRC);
             return self.bit_set(f, bit);
         }
@@ -835,6 +1088,15 @@ impl<'a> Emitter<'a> {
                     let (a, b) = self.sub_operands(size);
                     self.b.ins().icmp(IntCC::UnsignedLessThan, a, b)
                 }
+                // With a carry (borrow) in: res <= b (a <= b) instead of res < b (a < b).
+                CcOp::ADC => {
+                    let b = self.slot(CC_SRC);
+                    self.carry_compare(res, b)
+                }
+                CcOp::SBB => {
+                    let (a, b) = self.sub_operands(size);
+                    self.carry_compare(a, b)
+                }
                 CcOp::INC | CcOp::DEC => {
                     let c = self.slot(CC_SRC2);
                     self.b.ins().icmp_imm_u(IntCC::NotEqual, c, 0)
@@ -842,15 +1104,21 @@ impl<'a> Emitter<'a> {
                 _ => self.bool_const(false),
             },
             _ => match kind {
-                CcOp::ADD => {
+                CcOp::ADD | CcOp::ADC => {
                     let b = self.slot(CC_SRC);
                     let a = self.b.ins().isub(res, b);
+                    let a = if kind == CcOp::ADC {
+                        let cin = self.slot(CC_SRC2);
+                        self.b.ins().isub(a, cin)
+                    } else {
+                        a
+                    };
                     let x = self.b.ins().bxor(a, res);
                     let y = self.b.ins().bxor(b, res);
                     let z = self.b.ins().band(x, y);
                     self.bit_set(z, sign)
                 }
-                CcOp::SUB => {
+                CcOp::SUB | CcOp::SBB => {
                     let (a, b) = self.sub_operands(size);
                     let x = self.b.ins().bxor(a, b);
                     let y = self.b.ins().bxor(a, res);
@@ -864,20 +1132,35 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// For a lazy SUB: the operands `a` (= res + src, at the size) and `b`.
+    /// For a lazy SUB or SBB: the operands `a` (= res + src (+ borrow in), at the size) and `b`.
     fn sub_operands(&mut self, size: Size) -> (Value, Value) {
         let res = self.slot(CC_DST);
         let b = self.slot(CC_SRC);
-        let a = self.b.ins().iadd(res, b);
+        let mut a = self.b.ins().iadd(res, b);
+        if let FlagSrc::Lazy(CcOp::SBB, _) = self.flags {
+            let cin = self.slot(CC_SRC2);
+            a = self.b.ins().iadd(a, cin);
+        }
         (self.mask(a, size), b)
+    }
+
+    /// The carry of a lazy ADC (`x` the result) or borrow of an SBB (`x` the first operand):
+    /// `x < b`, or `x == b` with a carry in (`cc_src2`, 0 or 1).
+    fn carry_compare(&mut self, x: Value, b: Value) -> Value {
+        let lt = self.b.ins().icmp(IntCC::UnsignedLessThan, x, b);
+        let eq = self.b.ins().icmp(IntCC::Equal, x, b);
+        let cin = self.slot(CC_SRC2);
+        let cin = self.b.ins().icmp_imm_u(IntCC::NotEqual, cin, 0);
+        let eq = self.b.ins().band(eq, cin);
+        self.b.ins().bor(lt, eq)
     }
 
     /// Condition code `cc` (Jcc/SETcc/CMOVcc's low nibble) as an i8 0/1.
     fn cond(&mut self, cc: u8) -> Value {
         use emu_cpu_x86::state::eflags::*;
         let (kind, size) = match self.flags {
-            FlagSrc::Lazy(k, s) if matches!(k, CcOp::ADD | CcOp::SUB | CcOp::LOGIC | CcOp::INC | CcOp::DEC) => (k, s),
-            FlagSrc::Eflags => (CcOp::EFLAGS, Size::D),
+            FlagSrc::Lazy(k, s) => (k, s),
+            FlagSrc::Eflags(_) => (CcOp::EFLAGS, Size::D),
             FlagSrc::Unknown if matches!(cc >> 1, 1..=3) => {
                 let v = match cc >> 1 {
                     1 => self.unknown_cf(),
@@ -1007,6 +1290,82 @@ impl<'a> Emitter<'a> {
         let ef = self.bit_set(src, emu_cpu_x86::state::eflags::ZF);
         let is_ef = self.b.ins().icmp_imm_u(IntCC::Equal, kind, CcOp::EFLAGS as i64);
         self.b.ins().select(is_ef, ef, z)
+    }
+
+    /// AF of a lazy operation of `kind` at `size` (not EFLAGS), as an i8.
+    fn aux_flag(&mut self, kind: u32, size: Size) -> Value {
+        use emu_cpu_x86::state::eflags::AF;
+        let res = self.slot(CC_DST);
+        match kind {
+            CcOp::ADD | CcOp::ADC | CcOp::SUB | CcOp::SBB => {
+                // a ^ b ^ res, with a recovered as `flags::arith_flags` does (bit 4 only).
+                let b = self.slot(CC_SRC);
+                let a = if matches!(kind, CcOp::ADD | CcOp::ADC) {
+                    let a = self.b.ins().isub(res, b);
+                    if kind == CcOp::ADC {
+                        let cin = self.slot(CC_SRC2);
+                        self.b.ins().isub(a, cin)
+                    } else {
+                        a
+                    }
+                } else {
+                    self.sub_operands(size).0
+                };
+                let x = self.b.ins().bxor(a, b);
+                let x = self.b.ins().bxor(x, res);
+                self.bit_set(x, AF)
+            }
+            CcOp::INC | CcOp::DEC => {
+                let low = self.b.ins().band_imm_u(res, 0xf);
+                self.b.ins().icmp_imm_u(IntCC::Equal, low, if kind == CcOp::INC { 0 } else { 0xf })
+            }
+            _ => self.bool_const(false),
+        }
+    }
+
+    /// The six arithmetic flags as an EFLAGS word (`flags::arith_flags`): the recorded word,
+    /// built inline from a lazy operation the translator knows, or from the helper.
+    fn arith_word(&mut self) -> Value {
+        use emu_cpu_x86::state::eflags::*;
+        match self.flags {
+            FlagSrc::Eflags(_) => self.slot(CC_SRC),
+            FlagSrc::Lazy(kind, size) => {
+                let mut word = None;
+                for bit in [CF, PF, AF, ZF, SF, OF] {
+                    let f = if bit == AF { self.aux_flag(kind, size) } else { self.flag(kind, size, bit) };
+                    if self.const_bool(f) == Some(false) {
+                        continue;
+                    }
+                    let w = self.b.ins().uextend(types::I32, f);
+                    let w = self.b.ins().ishl_imm_u(w, bit.trailing_zeros() as i64);
+                    word = Some(match word {
+                        Some(x) => self.b.ins().bor(x, w),
+                        None => w,
+                    });
+                }
+                word.unwrap_or_else(|| self.c32(0))
+            }
+            FlagSrc::Unknown => {
+                self.flush(CC_OP..SLOTS);
+                let cpu = self.cpu;
+                self.call(Helper::ArithFlags, &[cpu]).unwrap()
+            }
+        }
+    }
+
+    /// The arithmetic flags the translator knows as separate values.
+    fn known_flags(&self) -> KnownFlags {
+        match self.flags {
+            FlagSrc::Eflags(k) => k,
+            _ => KnownFlags::default(),
+        }
+    }
+
+    /// [`Emitter::set_arith`] with `word`, of which the flags in `known` (i8 0/1 values) are
+    /// known separately.
+    fn set_arith_known(&mut self, word: Value, known: KnownFlags) {
+        self.set_arith(word);
+        self.flags = FlagSrc::Eflags(known);
     }
 
     /// CF as an i32 0/1 (for INC/DEC, which keep it).
