@@ -349,17 +349,7 @@ fn rep_movs_stos(e: &mut Emitter, i: &Insn) {
     let sz = size.bytes() as i64;
     let movs = i.mnemonic == M::Movs;
     let count = e.reg32(reg::ECX as u8);
-    // ECX = 0: nothing at all happens.
-    let (nothing, start) = (e.b.create_block(), e.b.create_block());
-    let is_zero = e.b.ins().icmp_imm_u(IntCC::Equal, count, 0);
-    e.b.ins().brif(is_zero, nothing, &[], start, &[]);
-    let saved = e.cache;
-    e.b.switch_to_block(nothing);
-    let next = e.c32(e.next);
-    e.exit(Some(next), e.k + 1, status::CHAIN_NEXT);
-    e.cache = saved;
-    e.terminated = false;
-    e.b.switch_to_block(start);
+    e.next_insn_if_zero(count);
     let flags = e.b.ins().load(types::I32, MemFlagsData::trusted(), e.cpu, layout::FLAGS);
     let down = e.bit_set(flags, eflags::DF);
     // ECX - 1 < REP_INLINE_MAX (unsigned: ECX = 0 fails too), and no single-step trap.

@@ -703,6 +703,21 @@ impl<'a> Emitter<'a> {
         self.terminated = true;
     }
 
+    /// A REP string instruction with `count` (ECX) = 0 does nothing at all: leaves the block
+    /// for the next instruction then, and goes on building the `count` != 0 case.
+    pub(super) fn next_insn_if_zero(&mut self, count: Value) {
+        let (nothing, start) = (self.b.create_block(), self.b.create_block());
+        let is_zero = self.b.ins().icmp_imm_u(IntCC::Equal, count, 0);
+        self.b.ins().brif(is_zero, nothing, &[], start, &[]);
+        let saved = self.cache;
+        self.b.switch_to_block(nothing);
+        let next = self.c32(self.next);
+        self.exit(Some(next), self.k + 1, status::CHAIN_NEXT);
+        self.cache = saved;
+        self.terminated = false;
+        self.b.switch_to_block(start);
+    }
+
     /// The constant `v` was made from, if it is an `iconst`.
     fn const_of(&self, v: Value) -> Option<u32> {
         let inst = self.b.func.dfg.value_def(v).inst()?;

@@ -81,14 +81,7 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             let src = e.read(l);
             let acc = e.reg(EAX, size);
             let (lo, hi, sig) = multiply(e, i.mnemonic == M::Imul, size, acc, src);
-            if size == Size::B {
-                let h = e.b.ins().ishl_imm_u(hi, 8);
-                let ax = e.b.ins().bor(h, lo);
-                e.set_reg(EAX, Size::W, ax);
-            } else {
-                e.set_reg(EAX, size, lo);
-                e.set_reg(EDX, size, hi);
-            }
+            set_pair(e, size, lo, hi);
             multiply_flags(e, size, lo, sig);
             true
         }
@@ -164,14 +157,19 @@ fn divide(e: &mut Emitter, i: &Insn, size: Size) {
     e.raise_if(de, vector::DE, None);
     let q = e.b.ins().ireduce(types::I32, q);
     let r = e.b.ins().ireduce(types::I32, r);
+    let (q, r) = if size == Size::B { (e.mask(q, Size::B), e.mask(r, Size::B)) } else { (q, r) };
+    set_pair(e, size, q, r);
+}
+
+/// Writes a result pair where the one-operand forms keep it: AH:AL for bytes (`low` and `high`
+/// already 8 bits wide), else (E)DX:(E)AX.
+fn set_pair(e: &mut Emitter, size: Size, low: Value, high: Value) {
     if size == Size::B {
-        let q = e.mask(q, Size::B);
-        let r = e.mask(r, Size::B);
-        let h = e.b.ins().ishl_imm_u(r, 8);
-        let ax = e.b.ins().bor(h, q);
+        let h = e.b.ins().ishl_imm_u(high, 8);
+        let ax = e.b.ins().bor(h, low);
         e.set_reg(EAX, Size::W, ax);
     } else {
-        e.set_reg(EAX, size, q);
-        e.set_reg(EDX, size, r);
+        e.set_reg(EAX, size, low);
+        e.set_reg(EDX, size, high);
     }
 }

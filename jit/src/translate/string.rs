@@ -125,17 +125,9 @@ fn rep_scan(e: &mut Emitter, i: &Insn) {
     // F3 is REPE (stop on a difference), F2 REPNE (stop on equality) for SCAS and CMPS.
     let repe = i.has(prefix::REP);
     let count = e.reg32(reg::ECX as u8);
-    let (nothing, start) = (e.b.create_block(), e.b.create_block());
-    let is_zero = e.b.ins().icmp_imm_u(IntCC::Equal, count, 0);
-    e.b.ins().brif(is_zero, nothing, &[], start, &[]);
-    let saved = e.cache;
     let saved_flags = e.flags;
-    e.b.switch_to_block(nothing);
-    let next = e.c32(e.next);
-    e.exit(Some(next), e.k + 1, status::CHAIN_NEXT);
-    e.cache = saved;
-    e.terminated = false;
-    e.b.switch_to_block(start);
+    e.next_insn_if_zero(count);
+    let saved = e.cache;
 
     let flags = e.b.ins().load(types::I32, MemFlagsData::trusted(), e.cpu, layout::FLAGS);
     let down = e.bit_set(flags, eflags::DF);
