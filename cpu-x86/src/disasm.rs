@@ -67,10 +67,7 @@ fn mnemonic(i: &Insn) -> String {
         M::Fpu => format!("(x87 {:02x} /{})", i.opcode, i.reg()),
         M::Invalid => "(bad)".into(),
         M::Movs | M::Cmps | M::Stos | M::Lods | M::Scas | M::Ins | M::Outs => {
-            let size = i.args.iter().find_map(|a| match a {
-                Arg::StrSrc(s) | Arg::StrDst(s) => Some(*s),
-                _ => None,
-            });
+            let size = i.string_operand();
             format!("{}{}", i.mnemonic.name().to_lowercase(), suffix(size.unwrap_or(i.osize)))
         }
         m => m.name().to_lowercase(),

@@ -71,8 +71,6 @@ fn general_protection_mid_block() {
 /// A page fault mid-block under paging: EIP, every register and CR2 as at the faulting load.
 #[test]
 fn page_fault_mid_block() {
-    const PD: u32 = 0x10000;
-    const PT: u32 = 0x11000;
     let code = asm(32, |a| {
         a.mov(ebx, 5u32)?;
         a.mov(eax, dword_ptr(0x3000))?;
@@ -82,19 +80,7 @@ fn page_fault_mid_block() {
         a.hlt()?;
         Ok(())
     });
-    let make = || {
-        let mut c = flat32(&code);
-        load(&mut c, PD, &(PT | 3).to_le_bytes());
-        for p in 0..256u32 {
-            let pte = if p == 0x50 { 0 } else { (p << 12) | 3 };
-            load(&mut c, PT + 4 * p, &pte.to_le_bytes());
-        }
-        c.s.cr3 = PD;
-        c.s.cr0 |= emu_cpu_x86::state::cr0::PG;
-        c.s.idtr.limit = 0; // no IDT: the #PF escalates to a shutdown, leaving the state as it was
-        c
-    };
-    let (cpu, _, _) = same_in_both(make, 1000, "#PF");
+    let (cpu, _, _) = same_in_both(|| paged32(&code), 1000, "#PF");
     assert_eq!(cpu.s.cr2, 0x50004);
     assert_eq!(cpu.s.regs[3], 5);
     assert_eq!(cpu.s.regs[6], 1);

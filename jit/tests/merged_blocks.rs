@@ -13,22 +13,6 @@ fn block_eips(mut c: Cpu) -> Vec<u32> {
     scan(&mut c, MAX_BLOCK_INSNS).eips
 }
 
-/// Flat 32-bit paging of the first 1 MiB, with page 0x50 not present.
-fn paged(code: &[u8]) -> Cpu {
-    const PD: u32 = 0x10000;
-    const PT: u32 = 0x11000;
-    let mut c = flat32(code);
-    load(&mut c, PD, &(PT | 3).to_le_bytes());
-    for p in 0..256u32 {
-        let pte = if p == 0x50 { 0 } else { (p << 12) | 3 };
-        load(&mut c, PT + 4 * p, &pte.to_le_bytes());
-    }
-    c.s.cr3 = PD;
-    c.s.cr0 |= emu_cpu_x86::state::cr0::PG;
-    c.s.idtr.limit = 0; // no IDT: the #PF escalates to a shutdown, leaving the state as it was
-    c
-}
-
 /// One block: a JMP over junk, a CALL of a leaf and its RET, then a load that page-faults.
 /// The fault leaves every register as at the faulting load, ESP as after the RET.
 #[test]
@@ -49,9 +33,9 @@ fn a_fault_after_a_merged_jump_call_and_return_is_precise() {
         a.mov(edx, 9u32)?;
         a.hlt()
     });
-    let eips = block_eips(paged(&code));
+    let eips = block_eips(paged32(&code));
     assert_eq!(eips[..8], [0x1000, 0x1005, 0x100b, 0x1009, 0x100a, 0x1010, 0x1013, 0x1019], "{eips:x?}");
-    let (cpu, _, j) = same_in_both(|| paged(&code), 1000, "#PF after a merged JMP");
+    let (cpu, _, j) = same_in_both(|| paged32(&code), 1000, "#PF after a merged JMP");
     assert_eq!(cpu.s.cr2, 0x50004);
     assert_eq!(cpu.s.eip, 0x1013, "EIP of the faulting load");
     assert_eq!(cpu.s.icount, 7, "the faulting instruction counts, as in Cpu::step");

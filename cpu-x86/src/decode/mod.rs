@@ -128,6 +128,14 @@ impl Insn {
             _ => None,
         })
     }
+    /// The element size of a string instruction (MOVS, CMPS, STOS, LODS, SCAS, INS, OUTS): the
+    /// size of its string operand.
+    pub fn string_operand(&self) -> Option<Size> {
+        self.args.iter().find_map(|a| match a {
+            Arg::StrSrc(s) | Arg::StrDst(s) => Some(*s),
+            _ => None,
+        })
+    }
     /// Ends a translated block (control transfer or mode change).
     pub fn ends_block(&self) -> bool {
         self.attr & (table::JUMP | table::MODE) != 0

@@ -23,7 +23,7 @@
 //! replicates as on hardware.
 
 use crate::cpu::Cpu;
-use crate::decode::{prefix, Arg, Insn, Mnemonic as M};
+use crate::decode::{prefix, Insn, Mnemonic as M};
 use crate::fault::Res;
 use crate::flags::Size;
 use crate::interp::alu;
@@ -51,14 +51,7 @@ struct Ctx {
 
 impl Ctx {
     fn new(cpu: &Cpu, i: &Insn) -> Ctx {
-        let size = i
-            .args
-            .iter()
-            .find_map(|a| match *a {
-                Arg::StrSrc(s) | Arg::StrDst(s) => Some(s),
-                _ => None,
-            })
-            .unwrap_or_else(|| unreachable!("{:?} has no string operand", i.mnemonic));
+        let size = i.string_operand().unwrap_or_else(|| unreachable!("{:?} has no string operand", i.mnemonic));
         let down = cpu.s.flags & eflags::DF != 0;
         let delta = if down { size.bytes().wrapping_neg() } else { size.bytes() };
         Ctx { op: i.mnemonic, size, asize: i.asize, down, delta, src: i.seg }

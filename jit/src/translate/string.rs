@@ -14,7 +14,7 @@ use super::Emitter;
 use crate::helpers::status;
 use crate::layout;
 use cranelift_codegen::ir::{condcodes::IntCC, types, InstBuilder, MemFlagsData, Value};
-use emu_cpu_x86::decode::{prefix, Arg, Insn, Mnemonic as M};
+use emu_cpu_x86::decode::{prefix, Insn, Mnemonic as M};
 use emu_cpu_x86::flags::{CcOp, Size};
 use emu_cpu_x86::state::{eflags, reg, SegReg};
 
@@ -31,10 +31,7 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
         }
         return false;
     }
-    let Some(size) = i.args.iter().find_map(|a| match *a {
-        Arg::StrSrc(s) | Arg::StrDst(s) => Some(s),
-        _ => None,
-    }) else {
+    let Some(size) = i.string_operand() else {
         return false;
     };
     let asize = i.asize;
@@ -112,14 +109,7 @@ const SCAN_INLINE_MAX: i64 = 256;
 /// Nothing on the inline path can fault, and it is one whole execution of the instruction, as
 /// the interpreter counts it (`N` is below its chunk of `REP_CHUNK` iterations).
 fn rep_scan(e: &mut Emitter, i: &Insn) {
-    let size = i
-        .args
-        .iter()
-        .find_map(|a| match *a {
-            Arg::StrSrc(s) | Arg::StrDst(s) => Some(s),
-            _ => None,
-        })
-        .unwrap_or(Size::B);
+    let size = i.string_operand().unwrap_or(Size::B);
     let sz = size.bytes() as i64;
     let op = i.mnemonic;
     // F3 is REPE (stop on a difference), F2 REPNE (stop on equality) for SCAS and CMPS.

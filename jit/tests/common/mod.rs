@@ -48,6 +48,23 @@ pub fn flat32(code: &[u8]) -> Cpu {
     c
 }
 
+/// [`flat32`] with paging on: the first 1 MiB identity-mapped, except page 0x50, which is not
+/// present; no IDT, so a #PF escalates to a shutdown and leaves the state as it was.
+pub fn paged32(code: &[u8]) -> Cpu {
+    const PD: u32 = 0x10000;
+    const PT: u32 = 0x11000;
+    let mut c = flat32(code);
+    load(&mut c, PD, &(PT | 3).to_le_bytes());
+    for p in 0..256u32 {
+        let pte = if p == 0x50 { 0 } else { (p << 12) | 3 };
+        load(&mut c, PT + 4 * p, &pte.to_le_bytes());
+    }
+    c.s.cr3 = PD;
+    c.s.cr0 |= cr0::PG;
+    c.s.idtr.limit = 0;
+    c
+}
+
 pub fn load(c: &mut Cpu, at: u32, bytes: &[u8]) {
     c.sys.ram_mut().as_mut_slice()[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
 }
