@@ -31,6 +31,19 @@ const FORMAT_LBA: usize = 180;
 const OK_TEXT: usize = 0x180;
 const BAD_TEXT: usize = 0x1a0;
 
+/// INT 13h with AX = `function` (AH) and sector count (AL), CX = `cylinder_sector`, DH =
+/// `head` and the buffer at 0000:`buffer`, on the drive whose number the boot sector keeps at
+/// 0000:0500; jumps to `bad` if it sets CF.
+fn chs_call(a: &mut CodeAssembler, function: u32, cylinder_sector: u32, head: u32, buffer: u32, bad: CodeLabel) {
+    a.mov(ax, function).unwrap();
+    a.mov(cx, cylinder_sector).unwrap();
+    a.mov(dh, head).unwrap();
+    a.mov(dl, byte_ptr(0x500)).unwrap();
+    a.mov(bx, buffer).unwrap();
+    a.int(0x13).unwrap();
+    a.jc(bad).unwrap();
+}
+
 /// The boot sector. On any failure it prints "FLOPPY-BAD" and the letter of the failed step:
 /// P parameters, R read, C read contents, W write, V read back, X contents read back, F format,
 /// G read of the formatted track.
@@ -61,13 +74,7 @@ fn boot_sector() -> Vec<u8> {
 
     // R: read C1 H1 S5-6 (LBAs 58, 59) to 0000:8000.
     a.mov(byte_ptr(0x501), b'R' as u32).unwrap();
-    a.mov(ax, 0x0202u32).unwrap();
-    a.mov(cx, 0x0105u32).unwrap();
-    a.mov(dh, 1u32).unwrap();
-    a.mov(dl, byte_ptr(0x500)).unwrap();
-    a.mov(bx, 0x8000u32).unwrap();
-    a.int(0x13).unwrap();
-    a.jc(bad).unwrap();
+    chs_call(&mut a, 0x0202, 0x0105, 1, 0x8000, bad);
     // C: each sector starts with its LBA.
     a.mov(byte_ptr(0x501), b'C' as u32).unwrap();
     a.cmp(word_ptr(0x8000), READ_LBA as u32).unwrap();
@@ -84,23 +91,11 @@ fn boot_sector() -> Vec<u8> {
     a.rep().movsb().unwrap();
     a.cmp(di, 0x9200u32).unwrap();
     a.jb(fill).unwrap();
-    a.mov(ax, 0x0301u32).unwrap();
-    a.mov(cx, 0x0201u32).unwrap();
-    a.mov(dh, 0u32).unwrap();
-    a.mov(dl, byte_ptr(0x500)).unwrap();
-    a.mov(bx, 0x9000u32).unwrap();
-    a.int(0x13).unwrap();
-    a.jc(bad).unwrap();
+    chs_call(&mut a, 0x0301, 0x0201, 0, 0x9000, bad);
 
     // V: read it back to 0000:A000; X: compare.
     a.mov(byte_ptr(0x501), b'V' as u32).unwrap();
-    a.mov(ax, 0x0201u32).unwrap();
-    a.mov(cx, 0x0201u32).unwrap();
-    a.mov(dh, 0u32).unwrap();
-    a.mov(dl, byte_ptr(0x500)).unwrap();
-    a.mov(bx, 0xa000u32).unwrap();
-    a.int(0x13).unwrap();
-    a.jc(bad).unwrap();
+    chs_call(&mut a, 0x0201, 0x0201, 0, 0xa000, bad);
     a.mov(byte_ptr(0x501), b'X' as u32).unwrap();
     a.mov(si, 0x9000u32).unwrap();
     a.mov(di, 0xa000u32).unwrap();
@@ -123,22 +118,10 @@ fn boot_sector() -> Vec<u8> {
     a.inc(dl).unwrap();
     a.cmp(dl, 18u32).unwrap();
     a.jbe(ids).unwrap();
-    a.mov(ax, 0x0512u32).unwrap();
-    a.mov(cx, (FORMAT_CYLINDER << 8) | 1).unwrap();
-    a.mov(dh, 0u32).unwrap();
-    a.mov(dl, byte_ptr(0x500)).unwrap();
-    a.mov(bx, 0xb000u32).unwrap();
-    a.int(0x13).unwrap();
-    a.jc(bad).unwrap();
+    chs_call(&mut a, 0x0512, (FORMAT_CYLINDER << 8) | 1, 0, 0xb000, bad);
     // G: sector 3 of the formatted track holds the filler.
     a.mov(byte_ptr(0x501), b'G' as u32).unwrap();
-    a.mov(ax, 0x0201u32).unwrap();
-    a.mov(cx, (FORMAT_CYLINDER << 8) | 3).unwrap();
-    a.mov(dh, 0u32).unwrap();
-    a.mov(dl, byte_ptr(0x500)).unwrap();
-    a.mov(bx, 0xc000u32).unwrap();
-    a.int(0x13).unwrap();
-    a.jc(bad).unwrap();
+    chs_call(&mut a, 0x0201, (FORMAT_CYLINDER << 8) | 3, 0, 0xc000, bad);
     a.cmp(word_ptr(0xc000), 0xf6f6u32).unwrap();
     a.jne(bad).unwrap();
     a.cmp(word_ptr(0xc1fe), 0xf6f6u32).unwrap();
