@@ -33,6 +33,23 @@ fn calls_in_a_loop(iterations: u32) -> Vec<u8> {
     })
 }
 
+/// Where the tests put the function their loop calls.
+const OTHER: u32 = 0x4000;
+
+/// A machine running `code` with ECX = 100, and at [`OTHER`] the function `add edx, 1; ret`
+/// (83 C2 01: its immediate at `OTHER + 2`, which [`patch_midway`] rewrites).
+fn calling_add_one(code: &[u8]) -> Cpu {
+    let other = asm_at(32, OTHER, |a| {
+        a.add(edx, 1u32)?;
+        a.ret()
+    });
+    assert_eq!(other[..3], [0x83, 0xc2, 0x01]);
+    let mut c = flat32(code);
+    load(&mut c, OTHER, &other);
+    c.s.regs[1] = 100;
+    c
+}
+
 /// Runs a machine from `make` for 90 instructions in both tiers (checking with `chained` that
 /// the JIT chained), turns the `add edx, 1` at `at` into `add edx, 16` in both, runs both to
 /// their HLT and checks they agree; returns the interpreter's machine and the JIT.
@@ -112,7 +129,6 @@ fn links_die_with_invalidated_blocks() {
 /// block leaves through the SMC exit (never chained), and the rewritten block is translated anew.
 #[test]
 fn a_store_into_a_linked_block_is_seen() {
-    const OTHER: u32 = 0x4000;
     // CODE: top: add edx, 1 (83 C2 01); call OTHER; dec ecx; jnz top; hlt
     // OTHER: mov byte [CODE + 2], cl; ret  (the ADD's immediate becomes the count)
     let code = asm(32, |a| {
@@ -124,12 +140,10 @@ fn a_store_into_a_linked_block_is_seen() {
         a.jnz(top)?;
         a.hlt()
     });
-    let other = {
-        let mut a = CodeAssembler::new(32).unwrap();
-        a.mov(byte_ptr(CODE + 2), cl).unwrap();
-        a.ret().unwrap();
-        a.assemble(OTHER as u64).unwrap()
-    };
+    let other = asm_at(32, OTHER, |a| {
+        a.mov(byte_ptr(CODE + 2), cl)?;
+        a.ret()
+    });
     let make = || {
         let mut c = flat32(&code);
         load(&mut c, OTHER, &other);
@@ -158,7 +172,6 @@ fn generated_code_chains_by_itself() {
 /// dropped block's stale code.
 #[test]
 fn a_link_cell_into_a_dropped_block_is_emptied() {
-    const OTHER: u32 = 0x4000;
     // CODE: top: call OTHER; dec ecx; jnz top; hlt    OTHER: add edx, 1 (83 C2 01); ret
     let code = asm(32, |a| {
         let mut top = a.create_label();
@@ -168,19 +181,7 @@ fn a_link_cell_into_a_dropped_block_is_emptied() {
         a.jnz(top)?;
         a.hlt()
     });
-    let other = {
-        let mut a = CodeAssembler::new(32).unwrap();
-        a.add(edx, 1u32).unwrap();
-        a.ret().unwrap();
-        a.assemble(OTHER as u64).unwrap()
-    };
-    assert_eq!(other[..3], [0x83, 0xc2, 0x01]);
-    let make = || {
-        let mut c = flat32(&code);
-        load(&mut c, OTHER, &other);
-        c.s.regs[1] = 100;
-        c
-    };
+    let make = || calling_add_one(&code);
     let (a, _) = patch_midway(make, OTHER, |s| s.chained_in_code);
     // 18 calls of +1 (5 instructions each), then 82 of +16.
     assert_eq!(a.s.regs[2], 18 + 82 * 16);
@@ -300,7 +301,6 @@ fn computed_branches_chain_through_the_jump_cache() {
 /// jump cache entry is emptied with it, and the caller's code runs the new function.
 #[test]
 fn a_jump_cache_entry_into_a_dropped_block_is_emptied() {
-    const OTHER: u32 = 0x4000;
     // CODE: top: mov eax, OTHER; call eax; dec ecx; jnz top; hlt    OTHER: add edx, 1; ret
     let code = asm(32, |a| {
         let mut top = a.create_label();
@@ -311,19 +311,7 @@ fn a_jump_cache_entry_into_a_dropped_block_is_emptied() {
         a.jnz(top)?;
         a.hlt()
     });
-    let other = {
-        let mut a = CodeAssembler::new(32).unwrap();
-        a.add(edx, 1u32).unwrap();
-        a.ret().unwrap();
-        a.assemble(OTHER as u64).unwrap()
-    };
-    assert_eq!(other[..3], [0x83, 0xc2, 0x01]);
-    let make = || {
-        let mut c = flat32(&code);
-        load(&mut c, OTHER, &other);
-        c.s.regs[1] = 100;
-        c
-    };
+    let make = || calling_add_one(&code);
     // Before the rewrite, the entry for OTHER leads to its block; dropping the page empties it.
     let mut c = make();
     let mut j = jit();
@@ -342,7 +330,6 @@ fn a_jump_cache_entry_into_a_dropped_block_is_emptied() {
 /// jump cache's stale block.
 #[test]
 fn a_store_into_a_jump_cache_target_is_seen() {
-    const OTHER: u32 = 0x4000;
     // CODE: top: mov eax, CODE2; call eax; call OTHER; dec ecx; jnz top; hlt
     // CODE2 (page 3): add edx, 1 (83 C2 01); ret     OTHER: mov byte [CODE2 + 2], cl; ret
     const CODE2: u32 = 0x3000;
@@ -356,18 +343,13 @@ fn a_store_into_a_jump_cache_target_is_seen() {
         a.jnz(top)?;
         a.hlt()
     });
-    let asm_at = |at: u32, f: &dyn Fn(&mut CodeAssembler)| {
-        let mut a = CodeAssembler::new(32).unwrap();
-        f(&mut a);
-        a.assemble(at as u64).unwrap()
-    };
-    let code2 = asm_at(CODE2, &|a| {
-        a.add(edx, 1u32).unwrap();
-        a.ret().unwrap();
+    let code2 = asm_at(32, CODE2, |a| {
+        a.add(edx, 1u32)?;
+        a.ret()
     });
-    let other = asm_at(OTHER, &|a| {
-        a.mov(byte_ptr(CODE2 + 2), cl).unwrap();
-        a.ret().unwrap();
+    let other = asm_at(32, OTHER, |a| {
+        a.mov(byte_ptr(CODE2 + 2), cl)?;
+        a.ret()
     });
     let make = || {
         let mut c = flat32(&code);

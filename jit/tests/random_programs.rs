@@ -203,19 +203,7 @@ fn insn(a: &mut CodeAssembler, r: &mut Rng, bits: u32, depth: u32) -> Result<(),
         },
         29 => {
             // A short REP MOVS/STOS inside the data area (EBX + 0..128, either direction).
-            let (from, to, n) = ((r.below(16) * 4) as i32, (64 + r.below(16) * 4) as i32, r.below(12) as u32);
-            if bits == 32 {
-                a.lea(esi, dword_ptr(ebx + from))?;
-                a.lea(edi, dword_ptr(ebx + to))?;
-                a.mov(ecx, n)?;
-            } else {
-                a.lea(si, word_ptr(bx + from))?;
-                a.lea(di, word_ptr(bx + to))?;
-                a.mov(cx, n)?;
-            }
-            if r.below(3) == 0 {
-                a.std()?;
-            }
+            string_operands(a, r, bits)?;
             match r.below(6) {
                 0 => a.rep().movsb()?,
                 1 => a.rep().movsw()?,
@@ -329,20 +317,7 @@ fn insn(a: &mut CodeAssembler, r: &mut Rng, bits: u32, depth: u32) -> Result<(),
         42 | 43 => {
             // REPE/REPNE SCAS or CMPS, or REP LODS, over a short run in the data area (ECX 0 to
             // 11, either direction); the data has repeated bytes, so runs end early too.
-            let (from, to, n) = ((r.below(16) * 4) as i32, (64 + r.below(16) * 4) as i32, r.below(12) as u32);
-            if bits == 32 {
-                a.lea(esi, dword_ptr(ebx + from))?;
-                a.lea(edi, dword_ptr(ebx + to))?;
-                a.mov(ecx, n)?;
-            } else {
-                a.lea(si, word_ptr(bx + from))?;
-                a.lea(di, word_ptr(bx + to))?;
-                a.mov(cx, n)?;
-            }
-            let down = r.below(3) == 0;
-            if down {
-                a.std()?;
-            }
+            let down = string_operands(a, r, bits)?;
             match r.below(9) {
                 0 => a.repne().scasb()?,
                 1 => a.repe().scasb()?,
@@ -406,6 +381,26 @@ fn insn(a: &mut CodeAssembler, r: &mut Rng, bits: u32, depth: u32) -> Result<(),
 /// and 32.
 const EDGE: [u32; 16] =
     [0, 1, 0xffff_ffff, 0x8000_0000, 0x7fff_ffff, 0x80, 0xff, 0x8000, 0xffff, 8, 9, 16, 17, 31, 32, 33];
+
+/// A short string operation's operands in the data area: ESI (SI) at EBX + 0..64, EDI (DI) at
+/// EBX + 64..128, ECX (CX) 0 to 11, and DF set one time in three; returns whether it set DF.
+fn string_operands(a: &mut CodeAssembler, r: &mut Rng, bits: u32) -> Result<bool, IcedError> {
+    let (from, to, n) = ((r.below(16) * 4) as i32, (64 + r.below(16) * 4) as i32, r.below(12) as u32);
+    if bits == 32 {
+        a.lea(esi, dword_ptr(ebx + from))?;
+        a.lea(edi, dword_ptr(ebx + to))?;
+        a.mov(ecx, n)?;
+    } else {
+        a.lea(si, word_ptr(bx + from))?;
+        a.lea(di, word_ptr(bx + to))?;
+        a.mov(cx, n)?;
+    }
+    let down = r.below(3) == 0;
+    if down {
+        a.std()?;
+    }
+    Ok(down)
+}
 
 fn program(r: &mut Rng, bits: u32, n: usize) -> Vec<u8> {
     asm(bits, |a| {

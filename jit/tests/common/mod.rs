@@ -71,9 +71,14 @@ pub fn load(c: &mut Cpu, at: u32, bytes: &[u8]) {
 
 /// Assembles with iced-x86 at `CODE`.
 pub fn asm(bits: u32, f: impl FnOnce(&mut CodeAssembler) -> Result<(), iced_x86::IcedError>) -> Vec<u8> {
+    asm_at(bits, CODE, f)
+}
+
+/// Assembles with iced-x86 at `at`.
+pub fn asm_at(bits: u32, at: u32, f: impl FnOnce(&mut CodeAssembler) -> Result<(), iced_x86::IcedError>) -> Vec<u8> {
     let mut a = CodeAssembler::new(bits).unwrap();
     f(&mut a).unwrap();
-    a.assemble(CODE as u64).unwrap()
+    a.assemble(at as u64).unwrap()
 }
 
 pub fn jit() -> Jit {
