@@ -275,6 +275,26 @@ struct DataCmd {
     eot: u8,
 }
 
+impl DataCmd {
+    /// The command and its parameter bytes (all nine are there: the command phase collected
+    /// them). READ TRACK starts at sector 1 whatever R says; MT applies to READ/WRITE DATA and
+    /// VERIFY.
+    fn parse(cmd: &[u8]) -> DataCmd {
+        let op = cmd[0];
+        DataCmd {
+            op,
+            mt: op & CMD_MT != 0 && matches!(op & 0x1f, CMD_READ_DATA | CMD_WRITE_DATA | CMD_VERIFY),
+            drive: (cmd[1] & 3) as usize,
+            head: (cmd[1] >> 2) & 1,
+            c: cmd[2],
+            h: cmd[3],
+            r: if op & 0x1f == CMD_READ_TRACK { 1 } else { cmd[4] },
+            n: cmd[5],
+            eot: cmd[6],
+        }
+    }
+}
+
 /// The 82077AA.
 pub struct Fdc82077 {
     lines: Lines,
@@ -618,18 +638,7 @@ impl Fdc82077 {
                 self.results(&result, true);
             }
             _ if is_data_command(op) => {
-                let d = DataCmd {
-                    op,
-                    mt: op & CMD_MT != 0 && matches!(op & 0x1f, CMD_READ_DATA | CMD_WRITE_DATA | CMD_VERIFY),
-                    drive: drive_of(cmd[1]),
-                    head: (cmd[1] >> 2) & 1,
-                    c: cmd[2],
-                    h: cmd[3],
-                    r: if op & 0x1f == CMD_READ_TRACK { 1 } else { cmd[4] },
-                    n: cmd[5],
-                    eot: cmd[6],
-                };
-                self.start_data(d, &cmd);
+                self.start_data(DataCmd::parse(&cmd), &cmd);
             }
             _ if op & 0xbf == CMD_FORMAT_TRACK => {
                 let n = drive_of(cmd[1]);
@@ -774,17 +783,7 @@ impl Fdc82077 {
         if op & 0xbf == CMD_FORMAT_TRACK {
             return self.format_track(mem, &cmd, dma_ok);
         }
-        let mut d = DataCmd {
-            op,
-            mt: op & CMD_MT != 0 && matches!(op & 0x1f, CMD_READ_DATA | CMD_WRITE_DATA),
-            drive: (cmd[1] & 3) as usize,
-            head: (cmd[1] >> 2) & 1,
-            c: cmd[2],
-            h: cmd[3],
-            r: if op & 0x1f == CMD_READ_TRACK { 1 } else { cmd[4] },
-            n: cmd[5],
-            eot: cmd[6],
-        };
+        let mut d = DataCmd::parse(&cmd);
         let write = op & 0x1f == CMD_WRITE_DATA;
         loop {
             let offset = match self.locate(&d) {

@@ -358,19 +358,11 @@ impl Device for Dma8237 {
 mod tests {
     use super::*;
 
-    /// 1 MiB of guest memory.
-    struct Ram(Vec<u8>);
-    impl GuestMemory for Ram {
-        fn read_bytes(&mut self, pa: u64, buf: &mut [u8]) {
-            buf.copy_from_slice(&self.0[pa as usize..pa as usize + buf.len()]);
-        }
-        fn write_bytes(&mut self, pa: u64, data: &[u8]) {
-            self.0[pa as usize..pa as usize + data.len()].copy_from_slice(data);
-        }
-    }
+    use crate::ide::tests::Mem;
 
-    fn ram() -> Ram {
-        Ram(vec![0; 1 << 21])
+    /// 2 MiB of guest memory.
+    fn ram() -> Mem {
+        Mem(vec![0; 1 << 21])
     }
 
     /// Writes port `port` as the CPU would.

@@ -2,22 +2,13 @@
 
 use super::*;
 use crate::i8237::{Dma8237, MODE_READ, MODE_SINGLE, MODE_WRITE, REGION_DMA1, REGION_PAGE};
+use crate::ide::tests::Mem;
 use crate::ide::MemBackend;
-
-struct Ram(Vec<u8>);
-impl GuestMemory for Ram {
-    fn read_bytes(&mut self, pa: u64, buf: &mut [u8]) {
-        buf.copy_from_slice(&self.0[pa as usize..pa as usize + buf.len()]);
-    }
-    fn write_bytes(&mut self, pa: u64, data: &[u8]) {
-        self.0[pa as usize..pa as usize + data.len()].copy_from_slice(data);
-    }
-}
 
 struct Board {
     fdc: Fdc82077,
     dma: Dma8237,
-    ram: Ram,
+    ram: Mem,
     lines: Lines,
 }
 
@@ -37,7 +28,7 @@ fn board_with(format: FloppyFormat, read_only: bool) -> Board {
     let mut fdc = Fdc82077::new(lines.clone(), dma.channels());
     let backend = MemBackend { data: image(format), read_only, flushes: 0 };
     fdc.insert(0, FloppyDisk::new(Box::new(backend)).unwrap());
-    Board { fdc, dma, ram: Ram(vec![0; 1 << 20]), lines }
+    Board { fdc, dma, ram: Mem(vec![0; 1 << 20]), lines }
 }
 
 fn board() -> Board {
