@@ -59,7 +59,6 @@ impl Device for DebugCon {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
 
     use crate::Captured;
 

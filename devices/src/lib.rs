@@ -123,7 +123,6 @@ pub fn attach_headless_devices(
 mod tests {
     use super::*;
     use emu_core::{ClockMode, ExitReason};
-    use std::sync::{Arc, Mutex};
 
     use crate::Captured;
 
