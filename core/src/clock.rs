@@ -11,6 +11,19 @@
 //! the host in full ([`Clock::sync_idle`]). Devices read the time through a [`ClockHandle`]
 //! given to them when built; tests give them one they set by hand.
 //!
+//! **Sync points.** The CPU (both tiers) syncs the clock and runs device timers at *sync
+//! points*, every [`Clock::sync_interval`] retired instructions. In deterministic mode that is
+//! always [`SYNC_INTERVAL`], so the sync points, and with them the whole run, are a function of
+//! the instruction count. In real-time mode the interval adapts to the guest's speed: the clock
+//! measures the instructions retired per host nanosecond between syncs ([`Clock::rate`]) and
+//! asks for the next sync after about [`SYNC_PERIOD_NS`] of host time, or sooner when the next
+//! device deadline is nearer, within [[`SYNC_INTERVAL`], [`MAX_SYNC_INTERVAL`]] instructions:
+//! a fast guest (the JIT) is not stopped every few hundred instructions to read the host clock,
+//! and a timer still fires about as soon as it would with syncs every [`SYNC_INTERVAL`]. Since
+//! devices see time only as of the last sync, in real-time mode the CPU also syncs right before
+//! every access to a device (port I/O, MMIO: [`Clock::stale`]), so no device reads an older time
+//! than the instruction it serves.
+//!
 //! **Invariant:** guest time never goes backwards.
 
 use std::cell::Cell;
@@ -48,8 +61,19 @@ pub enum ClockMode {
 }
 
 /// In real-time mode, the most guest time one sync may add while the CPU runs (1 ms; a sync
-/// comes every few hundred instructions, microseconds of host time).
+/// comes every [`SYNC_PERIOD_NS`] or so of host time).
 pub const MAX_RUNNING_STEP: u64 = 1_000_000;
+
+/// Instructions between two sync points in deterministic mode, and the fewest between two in
+/// real-time mode (see the module documentation).
+pub const SYNC_INTERVAL: u64 = 256;
+
+/// Real-time mode: the most instructions between two sync points.
+pub const MAX_SYNC_INTERVAL: u64 = 65_536;
+
+/// Real-time mode: the host time aimed at between two sync points (ns), when no device deadline
+/// is nearer. Also the shortest host time the speed is measured over.
+pub const SYNC_PERIOD_NS: u64 = 20_000;
 
 /// The machine's clock: owns the time and updates it from the CPU's instruction count or the host.
 #[derive(Debug)]
@@ -66,6 +90,15 @@ pub struct Clock {
     /// reading the host again, so it does what the answer said (see [`Clock::sync_reaches`]).
     /// Dropped by any other sync.
     host_read: Cell<Option<(u64, u64)>>,
+    /// Real-time mode: the instruction count of the instruction whose device access last synced
+    /// the clock ([`Clock::mark_fresh`]), if no sync came since: its further accesses (a REP
+    /// INS/OUTS, the parts of a split access) need no new one ([`Clock::stale`]).
+    fresh_for: Option<u64>,
+    /// Real-time mode: where the current speed measurement started (instruction count, host ns).
+    rate_from: (u64, u64),
+    /// Real-time mode: the guest's speed as last measured, in instructions per host ns; 0 until
+    /// measured.
+    rate: f64,
 }
 
 impl Clock {
@@ -77,6 +110,9 @@ impl Clock {
             skipped: 0,
             stolen: 0,
             host_read: Cell::new(None),
+            fresh_for: None,
+            rate_from: (0, 0),
+            rate: 0.0,
         }
     }
     pub fn handle(&self) -> ClockHandle {
@@ -120,6 +156,11 @@ impl Clock {
             Some((at, host)) if at == retired => host,
             _ => self.host(),
         };
+        self.sync_at(retired, host)
+    }
+
+    /// [`Clock::sync`] with the host time `host` (from [`Clock::host`]).
+    fn sync_at(&mut self, retired: u64, host: u64) -> u64 {
         let own = self.own_at(retired, host);
         let limit = self.handle.now().saturating_add(MAX_RUNNING_STEP);
         if self.mode == ClockMode::RealTime && own > limit {
@@ -128,15 +169,82 @@ impl Clock {
         } else {
             self.handle.set(own);
         }
+        self.fresh_for = None;
+        if self.mode == ClockMode::RealTime {
+            self.measure(retired, host);
+        }
         self.handle.now()
     }
 
+    /// Real-time mode: takes the speed since `rate_from` as the guest's speed once that spans
+    /// at least [`SYNC_PERIOD_NS`] of host time, and starts the next measurement.
+    ///
+    /// The last measurement alone counts, so the interval follows a change of speed (the
+    /// interpreter warming up, the JIT compiling) within one measurement; a host stall inside
+    /// one only makes the next intervals shorter.
+    fn measure(&mut self, retired: u64, host: u64) {
+        let (from, t0) = self.rate_from;
+        let elapsed = host.saturating_sub(t0);
+        if elapsed >= SYNC_PERIOD_NS {
+            self.rate = retired.saturating_sub(from) as f64 / elapsed as f64;
+            self.rate_from = (retired, host);
+        } else if retired < from {
+            // The count went back (a new CPU on the same clock, in tests): start again.
+            self.rate_from = (retired, host);
+        }
+    }
+
     /// [`Clock::sync`] after the CPU waited halted for an event: in real-time mode all the host
-    /// time that passed counts.
+    /// time that passed counts. The waiting is not part of the guest's speed: the measurement
+    /// starts again from here.
     pub fn sync_idle(&mut self, retired: u64) -> u64 {
         self.host_read.set(None);
-        self.handle.set(self.own(retired));
+        let host = self.host();
+        self.handle.set(self.own_at(retired, host));
+        self.fresh_for = None;
+        self.rate_from = (retired, host);
         self.handle.now()
+    }
+
+    /// The instructions from a sync to the next sync point, given the earliest device deadline
+    /// `next_deadline` (ns, `u64::MAX` for none) as it stands after the sync's timers ran.
+    ///
+    /// Deterministic mode: always [`SYNC_INTERVAL`]. Real-time mode: the instructions the guest
+    /// retires, at its measured speed ([`Clock::rate`]), in [`SYNC_PERIOD_NS`] or until
+    /// `next_deadline`, whichever is sooner; never fewer than [`SYNC_INTERVAL`] (a deadline is
+    /// not checked more often than with a fixed interval) nor more than [`MAX_SYNC_INTERVAL`];
+    /// [`SYNC_INTERVAL`] until the speed is known.
+    #[inline]
+    pub fn sync_interval(&self, next_deadline: u64) -> u64 {
+        match self.mode {
+            ClockMode::Deterministic { .. } => SYNC_INTERVAL,
+            ClockMode::RealTime => {
+                let ns = next_deadline.saturating_sub(self.handle.now()).min(SYNC_PERIOD_NS);
+                // A float-to-int cast saturates (NaN is 0), and the rate is finite anyway.
+                ((self.rate * ns as f64) as u64).clamp(SYNC_INTERVAL, MAX_SYNC_INTERVAL)
+            }
+        }
+    }
+
+    /// The guest's speed as last measured (instructions per host ns; 0 before the first
+    /// measurement and in deterministic mode).
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// Whether a device accessed now by the instruction at count `retired` would see a stale
+    /// time, so the CPU must sync first: in real-time mode, unless a device access of that same
+    /// instruction synced already ([`Clock::mark_fresh`]). Never in deterministic mode, whose
+    /// sync points are fixed (see the module documentation).
+    #[inline]
+    pub fn stale(&self, retired: u64) -> bool {
+        self.mode == ClockMode::RealTime && self.fresh_for != Some(retired)
+    }
+
+    /// Records that the sync just made was for a device access of the instruction at count
+    /// `retired` (see [`Clock::stale`]). Any later sync drops the mark.
+    pub fn mark_fresh(&mut self, retired: u64) {
+        self.fresh_for = Some(retired);
     }
     /// The time [`Clock::sync`] would set for `retired` instructions, without setting it (for
     /// a run loop deciding whether device timers are due by a coming sync). In real-time mode,
@@ -183,6 +291,7 @@ impl Clock {
     /// event without spinning). Later syncs keep counting from there.
     pub fn skip_to(&mut self, ns: u64) {
         self.host_read.set(None);
+        self.fresh_for = None;
         let now = self.handle.now();
         if ns > now {
             self.skipped += ns - now;
@@ -259,5 +368,77 @@ mod tests {
         assert!(!c.sync_reaches(9, t1 + 2 * MAX_RUNNING_STEP + 1));
         std::thread::sleep(std::time::Duration::from_millis(2));
         assert_eq!(c.sync(10), t1 + 2 * MAX_RUNNING_STEP, "a sync at another count reads the host");
+    }
+    #[test]
+    fn deterministic_sync_points_are_fixed_and_devices_never_resync() {
+        let mut d = Clock::new(ClockMode::Deterministic { ns_per_insn: 1 });
+        for (retired, deadline) in [(0, u64::MAX), (1_000_000, 1_000_001), (5_000_000, 0)] {
+            d.sync(retired);
+            assert_eq!(d.sync_interval(deadline), SYNC_INTERVAL);
+            assert!(!d.stale(retired + 1), "device accesses do not sync in deterministic mode");
+        }
+        assert_eq!(d.rate(), 0.0);
+    }
+
+    #[test]
+    fn real_time_interval_follows_the_measured_speed_within_bounds() {
+        let mut c = Clock::new(ClockMode::RealTime);
+        let none = u64::MAX;
+        assert_eq!(c.sync_interval(none), SYNC_INTERVAL, "speed unknown: the shortest interval");
+        // 1 instruction per ns over one period: the interval is one period's worth.
+        c.sync_at(0, 0);
+        c.sync_at(SYNC_PERIOD_NS, SYNC_PERIOD_NS);
+        assert_eq!(c.rate(), 1.0);
+        assert_eq!(c.sync_interval(none), SYNC_PERIOD_NS);
+        // A device deadline nearer than a period shortens it, but never below the minimum.
+        let now = c.now();
+        assert_eq!(c.sync_interval(now + 5_000), 5_000);
+        assert_eq!(c.sync_interval(now + 100), SYNC_INTERVAL);
+        assert_eq!(c.sync_interval(now), SYNC_INTERVAL, "a deadline due now");
+        assert_eq!(c.sync_interval(now + 10 * SYNC_PERIOD_NS), SYNC_PERIOD_NS, "a far one changes nothing");
+        // Syncs closer together than a period do not measure (too short to tell).
+        let (i, h) = (SYNC_PERIOD_NS + 100_000, SYNC_PERIOD_NS + SYNC_PERIOD_NS / 2);
+        c.sync_at(i, h);
+        assert_eq!(c.rate(), 1.0);
+        // 25 instructions per ns since the last measurement (a fast JIT): capped at the maximum.
+        c.sync_at(i + 20 * SYNC_PERIOD_NS, h + SYNC_PERIOD_NS / 2);
+        assert_eq!(c.rate(), 25.0);
+        assert_eq!(c.sync_interval(none), MAX_SYNC_INTERVAL);
+        // Slowing down (the interpreter): the next measurement follows at once.
+        let (i, h) = (i + 20 * SYNC_PERIOD_NS, h + SYNC_PERIOD_NS / 2);
+        c.sync_at(i + SYNC_PERIOD_NS / 10, h + SYNC_PERIOD_NS);
+        assert!((c.rate() - 0.1).abs() < 1e-9);
+        assert_eq!(c.sync_interval(none), SYNC_PERIOD_NS / 10);
+        // Nearly stopped (a host stall, a long compile): the minimum.
+        let (i, h) = (i + SYNC_PERIOD_NS / 10, h + SYNC_PERIOD_NS);
+        c.sync_at(i + 10, h + 5 * SYNC_PERIOD_NS);
+        assert_eq!(c.sync_interval(none), SYNC_INTERVAL);
+    }
+
+    #[test]
+    fn waiting_halted_is_not_part_of_the_measured_speed() {
+        let mut c = Clock::new(ClockMode::RealTime);
+        c.sync_at(0, 0);
+        c.sync_at(2 * SYNC_PERIOD_NS, SYNC_PERIOD_NS);
+        assert_eq!(c.rate(), 2.0);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        c.sync_idle(2 * SYNC_PERIOD_NS + 10);
+        let (_, h) = c.rate_from;
+        assert!(h >= 2_000_000, "the measurement starts again after the wait");
+        c.sync_at(2 * SYNC_PERIOD_NS + 10 + 3 * SYNC_PERIOD_NS, h + SYNC_PERIOD_NS);
+        assert_eq!(c.rate(), 3.0);
+    }
+
+    #[test]
+    fn a_device_access_syncs_once_per_instruction_in_real_time_mode() {
+        let mut c = Clock::new(ClockMode::RealTime);
+        c.sync(10);
+        assert!(c.stale(10), "time passed since the sync, even at the same count");
+        c.sync(10);
+        c.mark_fresh(10);
+        assert!(!c.stale(10), "the same instruction's next access");
+        assert!(c.stale(11), "the next instruction's");
+        c.sync(11);
+        assert!(c.stale(10) && c.stale(11), "any sync drops the mark");
     }
 }
