@@ -1,5 +1,6 @@
 //! The CPU as a whole: architectural state, the softmmu TLB, and the system board it is wired to.
 
+use crate::decode::cache::DecodeCache;
 use crate::decode::Insn;
 use crate::state::CpuState;
 use crate::tlb::Tlb;
@@ -14,6 +15,8 @@ pub struct Cpu {
     pub s: CpuState,
     pub tlb: Box<Tlb>,
     pub sys: System,
+    /// Instructions the interpreter decoded, by host address (see [`DecodeCache`]).
+    pub(crate) decode_cache: DecodeCache,
     /// Physical pages holding translated code, one bit per 4 KiB page of the 4 GiB space.
     code_pages: Box<[u64]>,
     /// Physical pages written while marked in `code_pages`, for the JIT to invalidate.
@@ -44,6 +47,7 @@ impl Cpu {
             s: CpuState::reset(),
             tlb: Box::default(),
             sys,
+            decode_cache: DecodeCache::default(),
             code_pages: vec![0u64; (1 << 20) / 64].into_boxed_slice(),
             smc_writes: Vec::new(),
             a20_mask: if a20 { !0 } else { !(1 << 20) },

@@ -117,7 +117,7 @@ impl Cpu {
         Ok(match self.fill(lin, t, Access::Exec, user) {
             // SAFETY: `fill` returns host pointers only for host-backed pages.
             Some(host) => unsafe { *host },
-            None => self.sys.read_phys(t.pa, 1) as u8,
+            None => self.read_phys_device(t.pa, 1) as u8,
         })
     }
 
@@ -160,12 +160,20 @@ impl Cpu {
     /// does (walk, A bits, #PF), and caches the translation's execute tag so the next lookup of
     /// this page is a tag compare. Returns the physical address when the page is host memory
     /// (RAM or ROM, where translated code may come from), `None` when it is not (MMIO, open bus).
+    #[inline]
     pub fn translate_fetch(&mut self, lin: u32) -> Res<Option<u64>> {
         let user = self.user();
         let e = self.tlb.entry(user, lin);
         if e.exec == lin & !0xfff {
             return Ok(Some((e.phys_page | (lin & 0xfff)) as u64));
         }
+        self.translate_fetch_slow(lin, user)
+    }
+
+    /// [`Cpu::translate_fetch`] on a TLB miss: the walk and the fill.
+    #[cold]
+    #[inline(never)]
+    fn translate_fetch_slow(&mut self, lin: u32, user: bool) -> Res<Option<u64>> {
         let t = self.walk(lin, Access::Exec, user)?;
         Ok(self.fill(lin, t, Access::Exec, user).map(|_| t.pa))
     }
@@ -197,7 +205,7 @@ impl Cpu {
         Ok(match self.fill(lin, t, Access::Read, user) {
             // SAFETY: `fill` returns host pointers only for host-backed pages; we stay inside.
             Some(host) => unsafe { load(host, size) },
-            None => self.sys.read_phys(t.pa, size as u8),
+            None => self.read_phys_device(t.pa, size as u8),
         })
     }
 
@@ -227,7 +235,7 @@ impl Cpu {
         match self.fill(lin, t, Access::Write, user) {
             // SAFETY: as in `read_lin_slow`.
             Some(host) => unsafe { store(host, size, value) },
-            None => self.sys.write_phys(t.pa, size as u8, value),
+            None => self.write_phys_device(t.pa, size as u8, value),
         }
         Ok(())
     }
@@ -247,7 +255,7 @@ impl Cpu {
                 // SAFETY: `fill` returns host pointers only for host-backed pages, and the `n`
                 // bytes stay on the page.
                 Some(p) => unsafe { *p.add(i as usize) },
-                None => self.sys.read_phys(t.pa + i as u64, 1) as u8,
+                None => self.read_phys_device(t.pa + i as u64, 1) as u8,
             };
             v |= (b as u32) << (8 * i);
         }
@@ -274,7 +282,7 @@ impl Cpu {
             match host {
                 // SAFETY: as in `read_part`.
                 Some(p) => unsafe { *p.add(i as usize) = b },
-                None => self.sys.write_phys(t.pa + i as u64, 1, b as u32),
+                None => self.write_phys_device(t.pa + i as u64, 1, b as u32),
             }
         }
         Ok(())
@@ -307,6 +315,7 @@ impl Cpu {
         let lin_page = lin & !0xfff;
         self.tlb.fills += 1;
         self.tlb.touch(user, Tlb::slot(lin));
+        self.tlb.mark_live(user, Tlb::slot(lin));
         let e: &mut TlbEntry = &mut self.tlb.sets[user as usize][Tlb::slot(lin)];
         let addend = (host as usize).wrapping_sub(lin_page as usize);
         if e.addend != addend || e.phys_page != page << 12 || ![e.read, e.write, e.exec].contains(&lin_page) {

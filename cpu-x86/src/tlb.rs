@@ -20,8 +20,16 @@
 
 /// A tag no access matches (page addresses have their low 12 bits clear).
 pub const INVALID: u32 = 1;
-/// Entries per set (direct-mapped on linear page number).
-pub const TLB_SIZE: usize = 256;
+/// Entries per set (direct-mapped on linear page number; a power of two, generated code masks
+/// the page number with `TLB_SIZE - 1`, and `2 * TLB_SIZE` indices fit the `u16`s of
+/// [`Tlb::touched`]). On the Linux boot 1024 entries fill 0.59 M times where 256 filled 2.8 M
+/// times (4096: 0.19 M). Flushes visit only the entries in use ([`Tlb::live`]), so their cost
+/// does not grow with the size (a CR3 load drops every non-global entry: 16 K times on that
+/// boot).
+pub const TLB_SIZE: usize = 1024;
+const _: () = assert!(TLB_SIZE.is_power_of_two() && 2 * TLB_SIZE <= u16::MAX as usize + 1);
+/// Words of [`Tlb::live`]: one bit per entry of both sets.
+const LIVE_WORDS: usize = 2 * TLB_SIZE / 64;
 
 /// One TLB entry. `#[repr(C)]`: generated code reads it by offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +80,11 @@ pub struct Tlb {
     pub touched: Option<Vec<u16>>,
     /// Bumped by every change to many entries at once (see [`Tlb::touched`]).
     pub epoch: u64,
+    /// One bit per entry (`set * TLB_SIZE + slot`), set by [`Tlb::mark_live`] when a fill
+    /// writes the entry, cleared when a flush empties it. **Invariant:** an entry whose bit is
+    /// clear is [`TlbEntry::EMPTY`] and not global, so the flushes and
+    /// [`Tlb::protect_phys_page`] visit only the entries with their bit set.
+    live: [u64; LIVE_WORDS],
 }
 
 impl Default for Tlb {
@@ -83,6 +96,7 @@ impl Default for Tlb {
             write_log: None,
             touched: None,
             epoch: 0,
+            live: [0; LIVE_WORDS],
         }
     }
 }
@@ -103,22 +117,54 @@ impl Tlb {
             t.push((user as usize * TLB_SIZE + slot) as u16);
         }
     }
+    /// Records that entry `slot` of set `user` may now hold a translation (see [`Tlb::live`]);
+    /// whoever writes an entry other than through this module calls it.
+    #[inline]
+    pub fn mark_live(&mut self, user: bool, slot: usize) {
+        let i = user as usize * TLB_SIZE + slot;
+        self.live[i / 64] |= 1 << (i % 64);
+    }
+    /// Replaces all entries and global flags (the lockstep checker puts a saved TLB back).
+    pub fn restore(&mut self, sets: &[[TlbEntry; TLB_SIZE]; 2], global: &[[bool; TLB_SIZE]; 2]) {
+        self.sets = *sets;
+        self.global = *global;
+        self.live = [u64::MAX; LIVE_WORDS];
+    }
+    /// Calls `f(set, slot)` for every entry marked live, in index order; the entry stays live
+    /// if `f` returns true.
+    #[inline]
+    fn retain_live(&mut self, mut f: impl FnMut(&mut Self, usize, usize) -> bool) {
+        for w in 0..LIVE_WORDS {
+            let mut bits = self.live[w];
+            while bits != 0 {
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let i = w * 64 + b;
+                if !f(self, i / TLB_SIZE, i % TLB_SIZE) {
+                    self.live[w] &= !(1 << b);
+                }
+            }
+        }
+    }
     /// Drops every translation (CR3 load, CR0/CR4 paging bits, A20 change).
     pub fn flush(&mut self) {
         self.epoch += 1;
-        for set in &mut self.sets {
-            set.fill(TlbEntry::EMPTY);
-        }
-        self.global = [[false; TLB_SIZE]; 2];
+        self.retain_live(|t, set, slot| {
+            t.sets[set][slot] = TlbEntry::EMPTY;
+            t.global[set][slot] = false;
+            false
+        });
     }
     /// Drops every translation not made from a global page (a CR3 load).
     pub fn flush_nonglobal(&mut self) {
         self.epoch += 1;
-        for (set, global) in self.sets.iter_mut().zip(&self.global) {
-            for (e, _) in set.iter_mut().zip(global).filter(|(_, &g)| !g) {
-                *e = TlbEntry::EMPTY;
+        self.retain_live(|t, set, slot| {
+            if t.global[set][slot] {
+                return true;
             }
-        }
+            t.sets[set][slot] = TlbEntry::EMPTY;
+            false
+        });
     }
     /// Drops the translations of the page holding `lin` (INVLPG).
     pub fn flush_page(&mut self, lin: u32) {
@@ -135,11 +181,13 @@ impl Tlb {
     /// Stops direct writes to physical page `phys_page` (it now holds translated code).
     pub fn protect_phys_page(&mut self, phys_page: u32) {
         self.epoch += 1;
-        for set in &mut self.sets {
-            for e in set.iter_mut().filter(|e| e.phys_page == phys_page) {
+        self.retain_live(|t, set, slot| {
+            let e = &mut t.sets[set][slot];
+            if e.phys_page == phys_page {
                 e.write = INVALID;
             }
-        }
+            true
+        });
     }
 }
 
@@ -174,5 +222,46 @@ mod tests {
         assert_eq!(cpu.tlb.epoch, epoch + 2);
         cpu.tlb.flush();
         assert_eq!(cpu.tlb.epoch, epoch + 3);
+    }
+
+    /// Flushes visit only the live entries; whatever they skip must already be empty: after
+    /// fills in both sets (in slots far apart), a CR3-style flush leaves exactly the global
+    /// entries, a full flush leaves nothing, and a TLB put back whole by `restore` is flushed
+    /// whole too.
+    #[test]
+    fn flushes_leave_no_translation_behind() {
+        let mut cpu = Cpu::new(System::new(16 << 20, ClockMode::Deterministic { ns_per_insn: 1 }).unwrap());
+        let pages = [0x0u32, 0x5000, 0x3f_f000, 0x40_0000 + 0x7000, 0xa0_0000 + (TLB_SIZE as u32 - 1) * 0x1000];
+        for (n, &lin) in pages.iter().enumerate() {
+            cpu.read_lin_slow(lin + 4, Size::D, n % 2 == 1).unwrap();
+            cpu.write_lin_slow(lin + 8, Size::B, 1, n % 2 == 0).unwrap();
+        }
+        let used = |t: &Tlb| t.sets.iter().flatten().filter(|e| **e != TlbEntry::EMPTY).count();
+        assert_eq!(used(&cpu.tlb), 2 * pages.len());
+        // Two of them came from global pages.
+        let g = [(false, Tlb::slot(0x5000)), (true, Tlb::slot(0x3f_f000))];
+        for (user, slot) in g {
+            assert_ne!(cpu.tlb.sets[user as usize][slot], TlbEntry::EMPTY);
+            cpu.tlb.global[user as usize][slot] = true;
+        }
+        let page = cpu.tlb.entry(false, 0x40_7000).phys_page;
+        cpu.tlb.protect_phys_page(page);
+        assert_eq!(cpu.tlb.entry(false, 0x40_7000).write, INVALID, "a live entry of the page");
+        assert_eq!(cpu.tlb.entry(true, 0x40_7000).write, INVALID);
+        cpu.tlb.flush_nonglobal();
+        assert_eq!(used(&cpu.tlb), 2);
+        for (user, slot) in g {
+            assert_ne!(cpu.tlb.sets[user as usize][slot], TlbEntry::EMPTY, "global entries stay");
+        }
+        let saved = (cpu.tlb.sets, cpu.tlb.global);
+        cpu.tlb.flush();
+        assert_eq!(used(&cpu.tlb), 0);
+        assert!(cpu.tlb.global.iter().flatten().all(|&g| !g));
+        // Put back from outside (as `--cpu check` does), then flushed again.
+        cpu.tlb.restore(&saved.0, &saved.1);
+        assert_eq!(used(&cpu.tlb), 2);
+        cpu.tlb.flush();
+        assert_eq!(used(&cpu.tlb), 0);
+        assert!(cpu.tlb.global.iter().flatten().all(|&g| !g));
     }
 }

@@ -139,8 +139,7 @@ impl Checker {
                 TlbSnapshot::copy_entry(i, (&t.sets, &t.global), (&mut tlb.sets, &mut tlb.global));
             }
         } else {
-            tlb.sets = t.sets;
-            tlb.global = t.global;
+            tlb.restore(&t.sets, &t.global);
             t.epoch = tlb.epoch;
         }
         tlb.touched.get_or_insert_with(Vec::new).clear();

@@ -9,6 +9,7 @@
 //! executing it raises #UD). What depends on the CPU's state (privilege, mode, segment limits) is
 //! checked when it executes.
 
+pub mod cache;
 pub mod mnemonic;
 pub mod operand;
 pub mod table;

@@ -96,3 +96,51 @@ fn a_store_to_the_next_instruction_is_executed() {
     assert_eq!(cpu.s.regs[reg::EAX] & 0xffff, 1);
     assert_eq!(cpu.s.eip, 0x3006);
 }
+
+/// The decode cache ([`crate::decode::cache`]) compares an instruction's bytes with memory at
+/// every use: code the guest patches, or a host-side write (DMA, a debugger) changes, is decoded
+/// again the next time it runs.
+#[test]
+fn code_changed_after_it_ran_is_decoded_again() {
+    let mut cpu = cpu();
+    real(&mut cpu, 0, 0x3000, &[]);
+    // 3000: inc ax; 3001: mov byte [3000h], 48h (dec ax); 3006: jmp 3000h.
+    cpu.sys.write_bytes(0x3000, &[0x40, 0xc6, 0x06, 0x00, 0x30, 0x48, 0xeb, 0xf8]);
+    for _ in 0..3 {
+        cpu.step();
+    }
+    assert_eq!((cpu.s.eip, cpu.s.regs[reg::EAX] & 0xffff), (0x3000, 1), "inc ax ran once");
+    cpu.step();
+    assert_eq!(cpu.s.regs[reg::EAX] & 0xffff, 0, "the patched byte is dec ax");
+    cpu.step();
+    cpu.step();
+    // A write from outside the CPU: mov ax, 1234h over the dec and the mov.
+    cpu.sys.write_bytes(0x3000, &[0xb8, 0x34, 0x12]);
+    cpu.step();
+    assert_eq!((cpu.s.eip, cpu.s.regs[reg::EAX] & 0xffff), (0x3003, 0x1234));
+    // Only the immediate changes: the instruction's last byte counts too.
+    cpu.sys.write_bytes(0x3002, &[0x56]);
+    cpu.s.eip = 0x3000;
+    cpu.step();
+    assert_eq!(cpu.s.regs[reg::EAX] & 0xffff, 0x5634);
+}
+
+/// The same bytes decode differently in 16- and 32-bit code: the decode cache keeps them apart.
+#[test]
+fn the_same_bytes_in_16_and_32_bit_code() {
+    let mut cpu = cpu();
+    real(&mut cpu, 0, 0x3000, &[]);
+    // b8 78 56 34 12: mov ax, 5678h (3 bytes) in 16-bit code, mov eax, 12345678h in 32-bit.
+    cpu.sys.write_bytes(0x3000, &[0xb8, 0x78, 0x56, 0x34, 0x12]);
+    cpu.step();
+    assert_eq!((cpu.s.eip, cpu.s.regs[reg::EAX]), (0x3003, 0x5678));
+    cpu.s.segs[1].attr |= attr::DB;
+    cpu.s.eip = 0x3000;
+    cpu.step();
+    assert_eq!((cpu.s.eip, cpu.s.regs[reg::EAX]), (0x3005, 0x1234_5678));
+    cpu.s.segs[1].attr &= !attr::DB;
+    cpu.s.eip = 0x3000;
+    cpu.s.regs[reg::EAX] = 0;
+    cpu.step();
+    assert_eq!((cpu.s.eip, cpu.s.regs[reg::EAX]), (0x3003, 0x5678));
+}

@@ -21,7 +21,7 @@ pub fn exec(cpu: &mut Cpu, i: &Insn) -> Res {
             let size = Cpu::size_of(i, 0);
             let port = cpu.get(i, 1)? as u16;
             cpu.check_io_permission(port, size)?;
-            let v = cpu.sys.io_read(port, size.bytes() as u8);
+            let v = cpu.port_read(port, size);
             cpu.set_reg(0, size, v);
             Ok(())
         }
@@ -30,7 +30,7 @@ pub fn exec(cpu: &mut Cpu, i: &Insn) -> Res {
             let port = cpu.get(i, 0)? as u16;
             cpu.check_io_permission(port, size)?;
             let v = cpu.reg(0, size);
-            cpu.sys.io_write(port, size.bytes() as u8, v);
+            cpu.port_write(port, size, v);
             Ok(())
         }
         other => unreachable!("{other:?} is not IN or OUT"),

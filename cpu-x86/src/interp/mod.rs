@@ -27,6 +27,7 @@ use crate::fault::{vector, Class, Fault, Res};
 use crate::flags::Size;
 use crate::state::{eflags, SegReg};
 use crate::tlb::Access;
+use emu_core::ClockMode;
 
 /// Why [`Cpu::run`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +198,9 @@ impl Cpu {
     /// The bytes inside [`Cpu::fetch_window`] (normally the whole instruction) are read straight
     /// from host memory; the rest go through the segment check and [`Cpu::fetch_lin`] one at a
     /// time, which raises the fault at the exact byte. Both read the bytes as they are now.
+    /// An instruction whose whole window (15 bytes) is host memory is looked up first in the
+    /// decode cache ([`crate::decode::cache`]), which compares the bytes there now with those
+    /// it was decoded from, and recorded there once decoded.
     ///
     /// Writing into the caller's `Insn` rather than returning one keeps the interpreter from
     /// copying it: a wide copy right after the decoder's narrow field stores stalls on store
@@ -206,6 +210,15 @@ impl Cpu {
         let eip = self.s.eip;
         let code32 = self.s.code32();
         let (host, avail) = self.fetch_window(eip, code32);
+        // The decode cache needs a whole window, so that it can compare all the bytes it holds.
+        let cacheable = avail == decode::MAX_LEN;
+        if cacheable {
+            // SAFETY: `fetch_window` vouches for `avail` bytes of host memory at `host`.
+            if let Some(i) = unsafe { self.decode_cache.get(host, code32) } {
+                *out = *i;
+                return Ok(());
+            }
+        }
         // Inlined at each of the decoder's byte reads: the window test and the load.
         let r = decode::decode(
             code32,
@@ -221,6 +234,10 @@ impl Cpu {
         );
         match r {
             Ok(i) => {
+                if cacheable {
+                    // SAFETY: as above; all of `i`'s bytes came from the window, unchanged since.
+                    unsafe { self.decode_cache.insert(host, &i) };
+                }
                 *out = i;
                 Ok(())
             }
@@ -322,11 +339,86 @@ impl Cpu {
         }
     }
 
-    /// Brings the virtual clock up to date and runs due device timers.
+    /// A sync point: brings the virtual clock up to date, runs due device timers, and sets the
+    /// next sync point, [`emu_core::Clock::sync_interval`] instructions on (see
+    /// [`emu_core::clock`]).
     pub fn sync_clock(&mut self) {
-        self.sys.clock.sync(self.s.icount);
+        self.sync_clock_at(self.s.icount);
+    }
+
+    /// [`Cpu::sync_clock`] as of `icount` retired instructions: the JIT's dispatcher syncs as of
+    /// a sync point a block ran past, so guest time and the next sync point are those of
+    /// `Cpu::run` (in deterministic mode; in real-time mode the host's time is now's).
+    pub fn sync_clock_at(&mut self, icount: u64) {
+        self.sys.clock.sync(icount);
         self.sys.run_timers();
-        self.sys_deadline_icount = self.s.icount + CLOCK_SYNC_INTERVAL;
+        self.sys_deadline_icount = icount + self.sys.clock.sync_interval(self.sys.next_deadline());
+    }
+
+    /// Before the current instruction reaches a device (port I/O, or a physical access that is
+    /// not to host memory, MMIO most likely): in real-time mode, a sync point, unless an earlier
+    /// device access of this same instruction made one, so the device reads the host's time now
+    /// rather than the last sync's, and timers due by now have run, as an
+    /// instruction-by-instruction clock would have it. Nothing in deterministic mode, whose sync
+    /// points depend on the instruction count alone (see [`emu_core::clock`]).
+    ///
+    /// (In a JIT block, `icount` is exact at the instructions the interpreter runs, port I/O
+    /// among them; at a memory access through the slow path it may be an earlier instruction's
+    /// of the block: then the block's later device accesses share the first one's time.)
+    #[inline]
+    pub fn sync_clock_for_device(&mut self) {
+        if self.sys.clock.stale(self.s.icount) {
+            self.sync_clock();
+            self.sys.clock.mark_fresh(self.s.icount);
+        }
+    }
+
+    /// After an access to a device in real-time mode: the device may have set itself a nearer
+    /// deadline (a timer programmed), so the next sync point comes no later than
+    /// [`emu_core::Clock::sync_interval`] says for it now. Nothing in deterministic mode.
+    #[inline]
+    fn after_device_access(&mut self) {
+        if self.sys.clock.mode() == ClockMode::RealTime {
+            let next = self.s.icount + self.sys.clock.sync_interval(self.sys.next_deadline());
+            self.sys_deadline_icount = self.sys_deadline_icount.min(next);
+        }
+    }
+
+    /// Reads I/O port `port` for the current instruction ([`emu_core::System::io_read`] between
+    /// [`Cpu::sync_clock_for_device`] and [`Cpu::after_device_access`]).
+    #[inline]
+    pub(crate) fn port_read(&mut self, port: u16, size: Size) -> u32 {
+        self.sync_clock_for_device();
+        let v = self.sys.io_read(port, size.bytes() as u8);
+        self.after_device_access();
+        v
+    }
+
+    /// Writes I/O port `port` for the current instruction (as [`Cpu::port_read`]).
+    #[inline]
+    pub(crate) fn port_write(&mut self, port: u16, size: Size, value: u32) {
+        self.sync_clock_for_device();
+        self.sys.io_write(port, size.bytes() as u8, value);
+        self.after_device_access();
+    }
+
+    /// [`emu_core::System::read_phys`] for a data access or fetch that did not resolve to host
+    /// memory (as [`Cpu::port_read`]).
+    #[inline]
+    pub(crate) fn read_phys_device(&mut self, pa: u64, size: u8) -> u32 {
+        self.sync_clock_for_device();
+        let v = self.sys.read_phys(pa, size);
+        self.after_device_access();
+        v
+    }
+
+    /// [`emu_core::System::write_phys`] for a store that did not resolve to host memory (as
+    /// [`Cpu::port_read`]).
+    #[inline]
+    pub(crate) fn write_phys_device(&mut self, pa: u64, size: u8, value: u32) {
+        self.sync_clock_for_device();
+        self.sys.write_phys(pa, size, value);
+        self.after_device_access();
     }
 
     // ---- exceptions and interrupts ----------------------------------------------------------
@@ -396,8 +488,9 @@ impl Cpu {
     }
 }
 
-/// Instructions between clock syncs while running (device timers are checked this often).
-pub const CLOCK_SYNC_INTERVAL: u64 = 256;
+/// Instructions between two sync points in deterministic mode, and the fewest in real-time mode
+/// ([`emu_core::clock::SYNC_INTERVAL`]; [`Cpu::sync_clock`] asks the clock for each interval).
+pub const CLOCK_SYNC_INTERVAL: u64 = emu_core::clock::SYNC_INTERVAL;
 
 /// How an interrupt arrives, which decides what is checked and what EIP is pushed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -410,5 +503,7 @@ pub enum Delivery {
     External,
 }
 
+#[cfg(test)]
+mod clock_tests;
 #[cfg(test)]
 mod fetch_tests;

@@ -164,14 +164,14 @@ fn once(cpu: &mut Cpu, c: &Ctx) -> Res<bool> {
             // effects and must not be lost to a #GP or #PF on the store.
             probe_write(cpu, SegReg::Es, di, size)?;
             let port = cpu.s.regs[reg::EDX] as u16;
-            let v = cpu.sys.io_read(port, size.bytes() as u8);
+            let v = cpu.port_read(port, size);
             cpu.write(SegReg::Es, di, size, v)?;
             c.advance(cpu, reg::EDI, 1);
         }
         M::Outs => {
             let v = cpu.read(c.src, si, size)?;
             let port = cpu.s.regs[reg::EDX] as u16;
-            cpu.sys.io_write(port, size.bytes() as u8, v);
+            cpu.port_write(port, size, v);
             c.advance(cpu, reg::ESI, 1);
         }
         other => unreachable!("{other:?} is not a string instruction"),
