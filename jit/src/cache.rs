@@ -37,27 +37,31 @@
 //! a block in the cache.** The array never moves (its address is compiled into the code).
 
 use crate::helpers::BlockEntry;
-use crate::key::BlockKey;
+use crate::key::{BlockKey, KeyHash};
 use emu_cpu_x86::decode::Insn;
 use std::collections::HashMap;
 
 /// A translated block.
+///
+/// `#[repr(C, align(64))]`, the fields the dispatcher reads for every block it finds or follows
+/// (key, code, length, I/O, links) first: they share the slot's first cache line.
+#[repr(C, align(64))]
 pub struct Block {
     pub key: BlockKey,
-    /// The decoded instructions; generated code points into this slice, so it never moves.
-    pub insns: Box<[Insn]>,
-    /// EIP of each instruction.
-    pub eips: Box<[u32]>,
-    /// Bytes of guest code.
-    pub bytes: u32,
     /// The host code.
     pub entry: BlockEntry,
-    /// Host code size in bytes.
-    pub host_size: usize,
+    /// The decoded instructions; generated code points into this slice, so it never moves.
+    pub insns: Box<[Insn]>,
+    /// Bytes of guest code.
+    pub bytes: u32,
     /// The block does port I/O (IN, OUT, INS, OUTS): devices see the guest time.
     pub io: bool,
     /// Where the chainable exits (taken, fall-through) led last time.
     pub links: [Link; 2],
+    /// EIP of each instruction.
+    pub eips: Box<[u32]>,
+    /// Host code size in bytes.
+    pub host_size: usize,
     /// What the code of each chainable exit takes for granted about its cell.
     pub targets: [SlotTarget; 2],
     /// What generated code reads at the chainable exits (its address is compiled in, so the
@@ -167,9 +171,11 @@ pub struct BlockCache {
     /// Per slab slot: incremented each time its block is removed (see the module comment).
     generations: Vec<u32>,
     free: Vec<BlockId>,
-    map: HashMap<BlockKey, BlockId>,
-    fast: Box<[BlockId]>,
-    pages: HashMap<u32, Vec<BlockId>>,
+    map: HashMap<BlockKey, BlockId, KeyHash>,
+    /// The direct-mapped array: by [`fast_slot`], a block id and its key's tag, so that a
+    /// lookup that misses (a block still warming up, mostly) reads nothing else.
+    fast: Box<[Fast]>,
+    pages: HashMap<u32, Vec<BlockId>, KeyHash>,
     /// The jump cache (see the module comment); never reallocated.
     jump: Box<[JumpEntry]>,
 }
@@ -180,34 +186,51 @@ impl Default for BlockCache {
             slab: Vec::new(),
             generations: Vec::new(),
             free: Vec::new(),
-            map: HashMap::new(),
-            fast: vec![NONE; FAST_SIZE].into_boxed_slice(),
-            pages: HashMap::new(),
+            map: HashMap::default(),
+            fast: vec![Fast::EMPTY; FAST_SIZE].into_boxed_slice(),
+            pages: HashMap::default(),
             jump: vec![JumpEntry::EMPTY; JUMP_SIZE].into_boxed_slice(),
         }
     }
 }
 
-fn fast_index(k: &BlockKey) -> usize {
+/// An entry of the direct-mapped array: a block, and the tag of its key ([`fast_slot`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fast {
+    id: BlockId,
+    tag: u32,
+}
+
+impl Fast {
+    const EMPTY: Fast = Fast { id: NONE, tag: 0 };
+}
+
+/// The direct-mapped array's entry for `k`, and the tag of `k`: a hash of all of it, so that
+/// different keys at one entry seldom have the same tag (equal tags are confirmed by comparing
+/// the keys).
+#[inline]
+fn fast_slot(k: &BlockKey) -> (usize, u32) {
     let h = k.phys ^ k.eip.rotate_left(7) ^ k.cs_base.rotate_left(13);
-    (h ^ (h >> 12)) as usize & (FAST_SIZE - 1)
+    let index = (h ^ (h >> 12)) as usize & (FAST_SIZE - 1);
+    let tag = (h ^ k.mode.bits().rotate_left(20)).wrapping_mul(0x9e37_79b9);
+    (index, tag)
 }
 
 impl BlockCache {
     /// The block for `k`, if translated: `(id, hit in the direct-mapped array)`.
     #[inline]
     pub fn lookup(&mut self, k: &BlockKey) -> Option<(BlockId, bool)> {
-        let f = fast_index(k);
-        let id = self.fast[f];
-        if id != NONE {
-            if let Some(b) = &self.slab[id as usize] {
+        let (f, tag) = fast_slot(k);
+        let e = self.fast[f];
+        if e.tag == tag && e.id != NONE {
+            if let Some(b) = &self.slab[e.id as usize] {
                 if b.key == *k {
-                    return Some((id, true));
+                    return Some((e.id, true));
                 }
             }
         }
         let id = *self.map.get(k)?;
-        self.fast[f] = id;
+        self.fast[f] = Fast { id, tag };
         Some((id, false))
     }
 
@@ -235,7 +258,8 @@ impl BlockCache {
         if let Some(old) = self.map.insert(key, id) {
             self.remove(old);
         }
-        self.fast[fast_index(&key)] = id;
+        let (f, tag) = fast_slot(&key);
+        self.fast[f] = Fast { id, tag };
         self.pages.entry(key.page()).or_default().push(id);
         id
     }
@@ -255,9 +279,9 @@ impl BlockCache {
                 self.jump[j] = JumpEntry::EMPTY;
             }
             self.generations[id as usize] = self.generations[id as usize].wrapping_add(1);
-            let f = fast_index(&b.key);
-            if self.fast[f] == id {
-                self.fast[f] = NONE;
+            let (f, _) = fast_slot(&b.key);
+            if self.fast[f].id == id {
+                self.fast[f] = Fast::EMPTY;
             }
             if self.map.get(&b.key) == Some(&id) {
                 self.map.remove(&b.key);
@@ -422,6 +446,64 @@ mod tests {
             cells: Cells::new(),
             incoming: Vec::new(),
         }
+    }
+
+    /// Blocks whose keys share a direct-mapped entry are each found (the entry holds the last
+    /// one looked up, the others come from the map), keys that differ only in the mode or CS
+    /// base are told apart, and a dropped block is found by no lookup.
+    #[test]
+    fn lookups_find_exactly_the_live_blocks() {
+        let mut c = BlockCache::default();
+        let mut keys = vec![];
+        let base = block(0x10).key;
+        for n in 0..64u32 {
+            let mut k = base;
+            match n % 4 {
+                0 => k.eip = 0x10 + n * FAST_SIZE as u32 * 8,
+                1 => k.phys = 0x1010 + (n << 12),
+                2 => k.mode = ModeKey::of(&CpuState::reset(), !(1 << 20)),
+                _ => k.cs_base = n << 4,
+            }
+            k.eip += n; // distinct keys
+            keys.push(k);
+        }
+        let ids: Vec<BlockId> = keys
+            .iter()
+            .map(|&k| {
+                let mut b = block(0);
+                b.key = k;
+                c.insert(b)
+            })
+            .collect();
+        for round in 0..2 {
+            for (k, &id) in keys.iter().zip(&ids) {
+                assert_eq!(c.lookup(k).map(|(i, _)| i), Some(id), "round {round}");
+                assert_eq!(c.lookup(k), Some((id, true)), "found in the array right after");
+            }
+        }
+        for &id in ids.iter().step_by(2) {
+            c.remove(id);
+        }
+        for (n, (k, &id)) in keys.iter().zip(&ids).enumerate() {
+            assert_eq!(c.lookup(k).map(|(i, _)| i), (n % 2 == 1).then_some(id));
+        }
+    }
+
+    /// What the dispatcher reads of every block it finds or follows is in one cache line.
+    #[test]
+    fn hot_block_fields_share_a_cache_line() {
+        use std::mem::{align_of, offset_of, size_of};
+        assert_eq!(align_of::<Block>(), 64);
+        assert_eq!(size_of::<Option<Block>>(), size_of::<Block>(), "the slab's slots stay aligned");
+        let ends = [
+            offset_of!(Block, key) + size_of::<BlockKey>(),
+            offset_of!(Block, entry) + size_of::<BlockEntry>(),
+            offset_of!(Block, insns) + size_of::<Box<[Insn]>>(),
+            offset_of!(Block, bytes) + 4,
+            offset_of!(Block, io) + 1,
+            offset_of!(Block, links) + size_of::<[Link; 2]>(),
+        ];
+        assert!(ends.iter().all(|&e| e <= 64), "{ends:?}");
     }
 
     /// A block's jump cache entry is emptied when the block is dropped, unless another block

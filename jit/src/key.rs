@@ -13,6 +13,7 @@
 //! and the dispatcher computes the key anew before every block it looks up or follows a link to.
 
 use emu_cpu_x86::state::{attr, cr0, CpuState, SegReg, Segment};
+use std::hash::{Hash, Hasher};
 
 /// The parts of the CPU mode translated code depends on, packed in one word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,6 +31,7 @@ impl ModeKey {
     const CS_4G: u32 = 1 << 9;
 
     /// The mode of `s`, with the A20 gate as `a20_mask` says.
+    #[inline]
     pub fn of(s: &CpuState, a20_mask: u32) -> ModeKey {
         let bit = |c: bool, b: u32| if c { b } else { 0 };
         ModeKey(
@@ -48,6 +50,7 @@ impl ModeKey {
     /// DS, ES and SS are flat: base 0, limit 4 GiB, and (where the mode checks segment types)
     /// present, writable, expand-up data, so `Cpu::linear` passes every access through them
     /// that does not wrap around the end of the offset space, unchanged.
+    #[inline]
     fn flat_data(s: &CpuState) -> bool {
         let typed = s.protected() && !s.v86();
         let flat = |seg: &Segment| {
@@ -137,7 +140,7 @@ impl std::fmt::Display for ModeKey {
 }
 
 /// Where a block starts and the mode it was translated in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockKey {
     /// Physical address of the block's first byte.
     pub phys: u32,
@@ -148,14 +151,95 @@ pub struct BlockKey {
     pub mode: ModeKey,
 }
 
+/// Two words instead of four `u32`s: with [`KeyHasher`] that is two multiplications. Hashes
+/// every field, as `Eq` compares them.
+impl Hash for BlockKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64((self.phys as u64) << 32 | self.eip as u64);
+        h.write_u64((self.cs_base as u64) << 32 | self.mode.0 as u64);
+    }
+}
+
 impl BlockKey {
     /// The key for the block at CS:EIP of `s`, whose first byte is at physical `phys`.
+    #[inline]
     pub fn new(s: &CpuState, a20_mask: u32, phys: u32) -> BlockKey {
         BlockKey { phys, eip: s.eip, cs_base: s.segs[SegReg::Cs as usize].base, mode: ModeKey::of(s, a20_mask) }
     }
     /// Physical page number (address >> 12).
     pub fn page(&self) -> u32 {
         self.phys >> 12
+    }
+}
+
+/// The hasher of the JIT's hash maps (blocks by [`BlockKey`], warm-up counts, pages): a
+/// multiply-and-fold hash of the key's words, a few cycles where the standard library's
+/// SipHash took tens on every block lookup that missed the direct-mapped array.
+///
+/// Not resistant to chosen collisions: the keys come from the guest, which could at worst make
+/// its own lookups slower, never wrong (the maps compare whole keys).
+///
+/// **Invariant:** every input bit reaches the bits a `HashMap` uses: its bucket index (the low
+/// bits) and its 7-bit tag (the top ones). Each word is folded in by a full 64x64-bit
+/// multiplication by an odd constant whose two halves are XORed: the high half mixes every bit
+/// of the word into every position, where a plain (wrapping) product would leave a change in
+/// a word's high bits out of the low ones (tested below).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyHasher(u64);
+
+/// `HashMap<K, V, KeyHash>` hashes with [`KeyHasher`].
+pub type KeyHash = std::hash::BuildHasherDefault<KeyHasher>;
+
+impl KeyHasher {
+    /// 2^64 divided by the golden ratio, rounded to odd.
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+
+    #[inline]
+    fn add(&mut self, word: u64) {
+        let m = (self.0 ^ word) as u128 * Self::K as u128;
+        self.0 = m as u64 ^ (m >> 64) as u64;
+    }
+}
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            // The length keeps "ab" and "ab\0" apart.
+            self.add(u64::from_le_bytes(last) ^ (rest.len() as u64) << 59);
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
     }
 }
 
@@ -207,5 +291,48 @@ mod tests {
         t.segs[SegReg::Fs as usize].base = 0x1234;
         t.segs[SegReg::Gs as usize].attr = 0;
         assert!(ModeKey::of(&t, !0).flat());
+    }
+
+    fn hash_of<T: Hash + ?Sized>(v: &T) -> u64 {
+        let mut h = KeyHasher::default();
+        v.hash(&mut h);
+        h.finish()
+    }
+
+    /// How many distinct values `f` takes over `hashes`.
+    fn distinct(hashes: &[u64], f: impl Fn(u64) -> u64) -> usize {
+        let mut v: Vec<u64> = hashes.iter().map(|&h| f(h)).collect();
+        v.sort_unstable();
+        v.dedup();
+        v.len()
+    }
+
+    /// Keys that differ only in a few high or low bits of one field (pages of one region, the
+    /// same EIP on every page, the same code in two modes) still spread over a map's buckets
+    /// (the low bits of the hash) and its 7-bit tags (the top bits): a hasher that dropped a
+    /// field or left its bits in the middle of the word would pile them into a few buckets.
+    #[test]
+    fn key_hasher_spreads_similar_keys() {
+        let mode = ModeKey::of(&CpuState::reset(), !0);
+        let key = |phys: u32, eip: u32, cs_base: u32, mode: ModeKey| BlockKey { phys, eip, cs_base, mode };
+        let families: [(&str, Vec<u64>); 6] = [
+            ("pages", (0..4096u32).map(|p| hash_of(&(p + 0x100))).collect()),
+            ("pages far apart", (0..4096u32).map(|p| hash_of(&(p << 8))).collect()),
+            ("phys by page", (0..4096u32).map(|p| hash_of(&key(p << 12, 0x10, 0, mode))).collect()),
+            ("eip by byte", (0..4096u32).map(|e| hash_of(&key(0x5000, e, 0, mode))).collect()),
+            ("cs base by 64 KiB", (0..4096u32).map(|c| hash_of(&key(0x5000, 0x10, c << 16, mode))).collect()),
+            ("mode", (0..1024u32).map(|m| hash_of(&key(0x5000, 0x10, 0, ModeKey(m)))).collect()),
+        ];
+        for (name, hashes) in &families {
+            let n = hashes.len();
+            // Random values would fill about 63% of n buckets.
+            let buckets = distinct(hashes, |h| h & (n as u64 - 1));
+            assert!(buckets * 100 >= n * 55, "{name}: {buckets} buckets of {n}");
+            let tags = distinct(hashes, |h| h >> 57);
+            assert!(tags >= 100, "{name}: {tags} tags of 128");
+        }
+        // Byte strings: the tail and its length count.
+        assert_ne!(hash_of(&"ab"), hash_of(&"ab\0"));
+        assert_ne!(hash_of(&[1u8, 2, 3, 4, 5, 6, 7, 8, 9][..]), hash_of(&[1u8, 2, 3, 4, 5, 6, 7, 8, 10][..]));
     }
 }

@@ -15,6 +15,7 @@
 //!
 //! **Invariant:** the throttle only decides which tier runs an instruction, never what it does.
 
+use crate::key::KeyHash;
 use std::collections::HashMap;
 
 /// Invalidations within [`WINDOW`] that make a page hot.
@@ -43,7 +44,7 @@ struct Heat {
 /// The heat of every page recently invalidated.
 #[derive(Debug, Default)]
 pub struct Throttle {
-    pages: HashMap<u32, Heat>,
+    pages: HashMap<u32, Heat, KeyHash>,
 }
 
 impl Throttle {
