@@ -126,10 +126,22 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     dump_jit: Option<PathBuf>,
 
+    /// Describe each translated block's host code in /tmp/perf-<pid>.map ("emu-block CS:EIP
+    /// phys ADDR N insns"), so `perf record` + `perf report --sort sym` name the hot guest blocks;
+    /// `--dump-jit` shows their code.
+    #[arg(long)]
+    perf_map: bool,
+
     /// JIT warm-up: a block runs this many times in the interpreter before it is translated (0:
     /// translate on first use). --cpu check translates every block at once.
     #[arg(long, value_name = "N", default_value_t = emu_jit::warmup::DEFAULT_THRESHOLD)]
     jit_warmup: u32,
+
+    /// JIT compile threads: 1 compiles blocks on a second host thread while the interpreter
+    /// runs them, 0 compiles each on the CPU's thread when it turns warm. Default: 1 when the
+    /// host has two or more CPUs, else 0. --cpu check compiles in-line.
+    #[arg(long, value_name = "0|1", value_parser = clap::value_parser!(u8).range(0..=1))]
+    jit_threads: Option<u8>,
 
     /// Print statistics (blocks, cache hits, TLB fills, guest MIPS) to stderr at exit.
     #[arg(long)]
@@ -202,6 +214,12 @@ fn parse_serial(s: &str) -> Result<SerialArg, String> {
             _ => Err(format!("'{s}' is not a serial target: use stdio, file:PATH or none")),
         },
     }
+}
+
+/// Whether the JIT compiles in the background by default (`--jit-threads`): when a second host
+/// CPU can run the compile thread beside the guest's.
+fn default_background() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
 }
 
 fn parse_memory(s: &str) -> Result<u64, String> {
@@ -374,11 +392,16 @@ fn run(args: Args) -> Result<Outcome, String> {
             ))),
             None => None,
         };
+        if args.perf_map {
+            emu_jit::perfmap::enable()
+                .map_err(|e| format!("the perf map '{}' cannot be created: {e}", emu_jit::perfmap::path().display()))?;
+        }
         let opts = emu_jit::Options {
             dump,
             check: args.cpu == CpuTier::Check,
             check_after: args.check_after,
             warmup: args.jit_warmup,
+            background: args.jit_threads.map_or_else(default_background, |n| n > 0),
             ..Default::default()
         };
         machine.jit = Some(emu_jit::Jit::new(opts).map_err(|e| e.to_string())?);

@@ -93,6 +93,16 @@ pub fn report(m: &Machine, elapsed: Duration) -> String {
                 "  warm-up              {} instructions interpreted in blocks not yet run often enough to translate",
                 st.warmup_insns
             );
+            if j.compiles_in_background() {
+                let _ = writeln!(
+                    s,
+                    "  background compile   {} instructions interpreted while their block compiled; {} blocks dropped (written meanwhile); {:.1} ms waited; compile thread {:.1} ms CPU",
+                    st.compiling_insns,
+                    st.compiles_dropped,
+                    st.compile_wait.as_secs_f64() * 1e3,
+                    st.compile_thread_time.as_secs_f64() * 1e3
+                );
+            }
             if st.checked_blocks > 0 {
                 let _ = writeln!(s, "  checked blocks       {}", st.checked_blocks);
             }

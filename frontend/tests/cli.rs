@@ -41,6 +41,51 @@ fn bad_input_gets_one_clear_line() {
     assert_usage_error(&emu(&["--serial", "tcp:1234"]), "not a serial target");
     assert_usage_error(&emu(&["--max-instructions", "many"]), "many");
     assert_usage_error(&emu(&["--no-such-flag"]), "--no-such-flag");
+    assert_usage_error(&emu(&["--jit-threads", "2"]), "--jit-threads");
+}
+
+/// `--jit-threads 1` (blocks compiled on a second thread) runs a deterministic guest exactly as
+/// `--jit-threads 0` does, and two such runs count the same blocks, lookups and interpreted
+/// instructions: when a block is installed depends on retired instructions only.
+#[test]
+fn background_compilation_keeps_deterministic_runs_the_same() {
+    use emu_test_roms::bench::Guest;
+    for guest in [Guest::IntegerMix, Guest::SmcFaults] {
+        let rom = tmp(&format!("{}.rom", guest.name()));
+        std::fs::write(&rom, guest.rom(20_000).unwrap()).unwrap();
+        let run = |threads: &str| {
+            let rom = rom.to_str().unwrap();
+            let out = emu(&[
+                "--headless",
+                "--deterministic",
+                "--quiet",
+                "--stats",
+                "--serial",
+                "stdio",
+                "--rom",
+                rom,
+                "--jit-threads",
+                threads,
+            ]);
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert_eq!(out.status.code(), Some(1), "{}: {err}", guest.name());
+            // The counters, without host times.
+            let counts: Vec<String> = err
+                .lines()
+                .filter(|l| !l.contains("host time") && !l.contains("MIPS"))
+                .map(|l| l.split([';', '(']).next().unwrap_or(l).trim().to_string())
+                .collect();
+            (String::from_utf8_lossy(&out.stdout).into_owned(), counts, err)
+        };
+        let (in_line, _, _) = run("0");
+        let (first, counts, err) = run("1");
+        let (second, again, _) = run("1");
+        assert!(in_line.contains("checksum"), "{in_line}");
+        assert_eq!(first, in_line, "{}", guest.name());
+        assert_eq!(second, in_line, "{}", guest.name());
+        assert!(err.contains("background compile"), "{err}");
+        assert_eq!(counts, again, "{}: {err}", guest.name());
+    }
 }
 
 /// A ROM that spins forever: `jmp $` at the reset vector.

@@ -36,8 +36,10 @@ fn run_rom(name: &str, tier: &str) -> (Option<i32>, String) {
     let image = build().unwrap_or_else(|e| panic!("test ROM {name} does not build: {e}"));
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("test-rom-{name}-{tier}.bin"));
     std::fs::write(&path, &image).expect("the ROM image is written");
-    // No warm-up: every block is translated on its first run, so `jit` tests translated code.
-    let out = run_emu(&["--cpu", tier, "--jit-warmup", "0", "--rom", path.to_str().expect("a UTF-8 path")]);
+    // No warm-up, compiled in-line: every block is translated on its first run, so `jit` tests
+    // translated code.
+    let rom = path.to_str().expect("a UTF-8 path");
+    let out = run_emu(&["--cpu", tier, "--jit-warmup", "0", "--jit-threads", "0", "--rom", rom]);
     let serial = String::from_utf8_lossy(&out.stdout).into_owned();
     let code = out.status.code();
     if code != Some(1) || !serial.contains("PASS") {

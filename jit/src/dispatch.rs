@@ -9,22 +9,30 @@
 //! of the budget) runs in the interpreter.
 //!
 //! **The clock.** `Cpu::run` syncs the clock and runs device timers exactly when `icount`
-//! reaches `Cpu::sys_deadline_icount`, every [`CLOCK_SYNC_INTERVAL`] instructions. A block may
-//! run past that deadline; the dispatcher then syncs afterwards *as of the deadline* (the same
-//! guest time, the same next deadline), which is the same run as long as nothing in the block
-//! after the deadline could tell. So a block that does port I/O (a device reads the time), or
-//! that would cross a deadline at which a device timer is due (its interrupt must arrive at that
+//! reaches `Cpu::sys_deadline_icount`, the sync point `Cpu::sync_clock` set (every
+//! `emu_core::clock::SYNC_INTERVAL` instructions in deterministic mode; in real-time mode an
+//! interval that follows the guest's speed, see `emu_core::clock`). A block may run past that
+//! deadline; the dispatcher then syncs afterwards *as of the deadline* (the same guest time, the
+//! same next deadline), which is the same run as long as nothing in the block after the
+//! deadline could tell. So a block that does port I/O (a device reads the time), or that would
+//! cross a deadline at which a device timer is due (its interrupt must arrive at that
 //! instruction), does not run across it: the interpreter runs up to the deadline instead. A
-//! deterministic run is thus the same run in both tiers. Not covered: a time-dependent MMIO
-//! register read inside a block after a deadline it crossed sees the time of the sync before.
+//! deterministic run is thus the same run in both tiers. Not covered in deterministic mode: a
+//! time-dependent MMIO register read inside a block after a deadline it crossed sees the time
+//! of the sync before. In real-time mode every device access syncs first
+//! (`Cpu::sync_clock_for_device`, from the helpers generated code calls), which moves the
+//! deadline: so the dispatcher reads it again after a block.
 
 use crate::cache::{Block, BlockId, Cells, Link};
 use crate::code::CodeError;
 use crate::helpers::status;
 use crate::key::{BlockKey, ModeKey};
 use crate::translate::{self, MAX_BLOCK_INSNS};
+use crate::warmup::Cold;
+use crate::worker;
 use crate::Jit;
-use emu_cpu_x86::interp::{Delivery, CLOCK_SYNC_INTERVAL};
+use emu_core::ClockMode;
+use emu_cpu_x86::interp::Delivery;
 use emu_cpu_x86::state::{eflags, SegReg};
 use emu_cpu_x86::{Cpu, Stop};
 use std::time::Instant;
@@ -135,13 +143,17 @@ impl Jit {
                     }
                 }
                 None if self.cold > 0 => {
-                    // A block still warming up: the interpreter runs as many instructions as it
-                    // holds, within the budget and the clock deadline.
+                    // A block still warming up (or being compiled in the background): the
+                    // interpreter runs as many instructions as it holds, within the budget and
+                    // the clock deadline.
                     let n = left.min(cpu.sys_deadline_icount.saturating_sub(cpu.s.icount)).min(self.cold as u64).max(1);
                     let before = cpu.s.icount;
                     let stop = cpu.run(n);
                     self.stats.interp_steps += cpu.s.icount - before;
                     self.stats.warmup_insns += cpu.s.icount - before;
+                    if self.compiling {
+                        self.stats.compiling_insns += cpu.s.icount - before;
+                    }
                     if stop != Stop::Budget {
                         return stop;
                     }
@@ -184,6 +196,8 @@ impl Jit {
             }
             let (st, last) = self.exec(cpu, id);
             id = last;
+            // Read again: in real-time mode a device access in the blocks may have synced.
+            let deadline = cpu.sys_deadline_icount;
             if cpu.s.icount > deadline {
                 self.sync_clock_at(cpu, deadline);
                 return;
@@ -227,9 +241,7 @@ impl Jit {
     /// What `Cpu::sync_clock` does, as of `icount` (a deadline a block ran past): the same guest
     /// time and the same next deadline as in `Cpu::run`.
     fn sync_clock_at(&mut self, cpu: &mut Cpu, icount: u64) {
-        cpu.sys.clock.sync(icount);
-        cpu.sys.run_timers();
-        cpu.sys_deadline_icount = icount + CLOCK_SYNC_INTERVAL;
+        cpu.sync_clock_at(icount);
     }
 
     /// Runs block `id` on `cpu` (and the blocks its code chains to while `ExitCtx::chain_limit`
@@ -293,14 +305,24 @@ impl Jit {
         }
     }
 
-    /// Drops the blocks on physical page `page` and unmarks it.
+    /// Drops the blocks on physical page `page`, cancels those queued for the compile thread
+    /// (they warm up again), and unmarks it. Both count for the throttle.
     pub fn invalidate_page(&mut self, cpu: &mut Cpu, page: u32) {
-        if let Some(n) = self.cache.invalidate_page(page) {
+        let mut cancelled = 0;
+        if let Some(bg) = self.background.as_mut().filter(|b| b.busy()) {
+            let warmup = &mut self.warmup;
+            bg.cancel_page(page, |key| {
+                warmup.forget(key);
+                cancelled += 1;
+            });
+        }
+        let dropped = self.cache.invalidate_page(page);
+        if let Some(n) = dropped {
             self.stats.invalidated_pages += 1;
             self.stats.invalidated_blocks += n as u64;
-            if self.throttle.invalidated(page, cpu.s.icount) {
-                self.stats.hot_pages += 1;
-            }
+        }
+        if (dropped.is_some() || cancelled > 0) && self.throttle.invalidated(page, cpu.s.icount) {
+            self.stats.hot_pages += 1;
         }
         cpu.unmark_code_page(page);
     }
@@ -310,21 +332,30 @@ impl Jit {
         self.cache.jump_entry(lin)
     }
 
-    /// Drops every block and frees all code memory.
+    /// Drops every block and frees all code memory. Blocks queued for the compile thread stay
+    /// queued, and their pages marked.
     pub fn flush(&mut self, cpu: &mut Cpu) {
         self.pending_link = None;
         for page in self.cache.clear() {
             cpu.unmark_code_page(page);
+        }
+        for page in self.background.iter().flat_map(|b| b.pages()) {
+            cpu.mark_code_page(page);
         }
         self.code.reset();
         self.stats.flushes += 1;
     }
 
     /// The block for CS:EIP, translated now if need be; `None` if the interpreter must run the
-    /// instruction there (with `self.hot` set if that is because the page is hot).
+    /// instruction there (with `self.hot` set if that is because the page is hot, `self.cold` if
+    /// the block is warming up or being compiled in the background).
     fn find(&mut self, cpu: &mut Cpu) -> Option<BlockId> {
         self.hot = false;
         self.cold = 0;
+        self.compiling = false;
+        if self.background.as_ref().is_some_and(|b| b.busy()) {
+            self.install_compiled(cpu);
+        }
         let cs = cpu.s.segs[SegReg::Cs as usize];
         let eip = cpu.s.eip;
         if eip > cs.limit {
@@ -348,13 +379,23 @@ impl Jit {
                 self.hot = true;
                 return None;
             }
-            // Still warming up (see `warmup`): this time the interpreter runs it.
+            // Still warming up (see `warmup`), or being compiled: this time the interpreter
+            // runs it.
             None => match self.warmup.cold(&key, || translate::scan(cpu, MAX_BLOCK_INSNS).insns.len() as u32) {
-                Some(len) => {
+                Cold::Interpret(len) => {
                     self.cold = len;
                     return None;
                 }
-                None => self.translate(cpu, key)?,
+                Cold::Compiling(len) => {
+                    (self.cold, self.compiling) = (len, true);
+                    return None;
+                }
+                Cold::Translate if self.background.is_some() => {
+                    self.cold = self.queue(cpu, key)?;
+                    self.compiling = true;
+                    return None;
+                }
+                Cold::Translate => self.translate(cpu, key)?,
             },
         };
         let b = self.cache.get(id);
@@ -364,19 +405,64 @@ impl Jit {
         Some(id)
     }
 
-    /// Translates the block at CS:EIP (whose first byte is at `key.phys`).
-    fn translate(&mut self, cpu: &mut Cpu, key: BlockKey) -> Option<BlockId> {
-        let t0 = Instant::now();
+    /// Decodes the block at CS:EIP (whose first byte is at `key.phys`); `None` if it is empty
+    /// (the interpreter must run the instruction there).
+    fn decode(&mut self, cpu: &mut Cpu, key: BlockKey) -> Option<worker::Job> {
         let g = translate::scan(cpu, MAX_BLOCK_INSNS);
         if g.insns.is_empty() {
             return None;
         }
-        let insns: Box<[Insn]> = g.insns.into_boxed_slice();
-        let cells = Cells::new();
+        Some(worker::Job::new(key, cpu.s.segs[SegReg::Cs as usize].selector, g))
+    }
+
+    /// Translates the block at CS:EIP (whose first byte is at `key.phys`) in-line.
+    fn translate(&mut self, cpu: &mut Cpu, key: BlockKey) -> Option<BlockId> {
+        let t0 = Instant::now();
+        let job = self.decode(cpu, key)?;
         self.tr.jump_table = Some(self.cache.jump_table());
-        let func = self.tr.build(&key, &insns, &g.eips, Some(&*cells as *const Cells as usize), false);
-        let ir = self.dump.is_some().then(|| translate::ir_text(&func));
-        let code = match self.tr.compile(func) {
+        let done = worker::compile(&mut self.tr, job, self.dump.is_some());
+        self.install(cpu, done, t0)
+    }
+
+    /// Decodes the block at CS:EIP (whose first byte is at `key.phys`) and queues it for the
+    /// compile thread; returns its length (`None` if it is empty). Its page is marked as
+    /// holding code from now on, so a write to it cancels the request (see [`worker`]).
+    fn queue(&mut self, cpu: &mut Cpu, key: BlockKey) -> Option<u32> {
+        let t0 = Instant::now();
+        let job = self.decode(cpu, key)?;
+        let len = job.insns.len() as u32;
+        cpu.mark_code_page(key.page());
+        let deterministic = match cpu.sys.clock.mode() {
+            ClockMode::Deterministic { .. } => Some(cpu.s.icount),
+            ClockMode::RealTime => None,
+        };
+        self.background.as_mut().expect("queued with a compile thread").submit(job, deterministic);
+        self.warmup.compiling(&key, len);
+        self.stats.compile_time += t0.elapsed();
+        Some(len)
+    }
+
+    /// Installs the blocks the compile thread has done that are due (see [`worker`]).
+    fn install_compiled(&mut self, cpu: &mut Cpu) {
+        loop {
+            let Some(bg) = self.background.as_mut() else { return };
+            let next = bg.next(cpu.s.icount, &mut self.stats);
+            self.stats.compile_thread_time = bg.thread_time();
+            let Some(done) = next else { return };
+            let t0 = Instant::now();
+            // The compile thread's time (in-line, it is part of the caller's).
+            self.stats.compile_time += done.time;
+            self.warmup.forget(&done.job.key);
+            self.install(cpu, done, t0);
+        }
+    }
+
+    /// Installs a compiled block (its page's code unchanged since it was decoded) in code memory
+    /// and the cache; `t0`: when the work on it started on this thread (counted in
+    /// `Stats::compile_time`).
+    fn install(&mut self, cpu: &mut Cpu, done: worker::Done, t0: Instant) -> Option<BlockId> {
+        let worker::Done { job, code, targets, ir, .. } = done;
+        let code = match code {
             Ok(c) => c,
             Err(e) => {
                 cpu.log_once(&format!("jit: {}", e.0), || format!("emu: jit: a block failed to compile: {}", e.0));
@@ -394,20 +480,20 @@ impl Jit {
                 return None;
             }
         };
-        let entry = ptr;
+        let key = job.key;
         cpu.mark_code_page(key.page());
-        let io = insns.iter().any(|i| matches!(i.mnemonic, M::In | M::Out | M::Ins | M::Outs));
+        let io = job.insns.iter().any(|i| matches!(i.mnemonic, M::In | M::Out | M::Ins | M::Outs));
         let block = Block {
             key,
-            insns,
-            eips: g.eips.into_boxed_slice(),
-            bytes: g.bytes,
-            entry,
+            insns: job.insns,
+            eips: job.eips,
+            bytes: job.bytes,
+            entry: ptr,
             host_size: code.len(),
             io,
             links: [Link::NONE; 2],
-            targets: self.tr.targets,
-            cells,
+            targets,
+            cells: job.cells,
             incoming: Vec::new(),
         };
         self.stats.blocks_compiled += 1;
@@ -416,8 +502,9 @@ impl Jit {
         if let (Some(out), Some(ir)) = (self.dump.as_mut(), ir) {
             crate::dump::write_block(out.as_mut(), &block, &ir);
         }
+        crate::perfmap::record(&block, job.cs);
         Some(self.cache.insert(block))
     }
 }
 
-use emu_cpu_x86::decode::{Insn, Mnemonic as M};
+use emu_cpu_x86::decode::Mnemonic as M;

@@ -12,8 +12,9 @@
 //! - [`code`]: executable memory.
 //! - [`throttle`]: pages invalidated too often are left to the interpreter for a while.
 //! - [`warmup`]: blocks run in the interpreter a few times before they are translated.
+//! - [`worker`]: blocks compiled on a second thread while the interpreter runs them.
 //! - [`check`]: lockstep mode (`--cpu check`), each block against the interpreter.
-//! - [`dump`] writes `--dump-jit`.
+//! - [`dump`] writes `--dump-jit`, [`perfmap`] `--perf-map` (names of blocks for `perf`).
 //!
 //! **Architecture Invariant:** the interpreter is the reference. After every block the state
 //! (registers, lazy flags fields, EIP, icount, memory) is what `Cpu::step` would have left after
@@ -32,9 +33,11 @@ pub mod dump;
 pub mod helpers;
 pub mod key;
 pub mod layout;
+pub mod perfmap;
 pub mod throttle;
 pub mod translate;
 pub mod warmup;
+pub mod worker;
 
 use std::io::Write;
 use std::time::Duration;
@@ -56,6 +59,11 @@ pub struct Options {
     pub warmup: u32,
     /// Follow chainable block exits without a lookup ([`dispatch`]); off only to measure it.
     pub chain: bool,
+    /// Compile blocks on a second host thread while the interpreter runs them ([`worker`]);
+    /// off: compile in-line, at the lookup that found the block warm (the JIT's tests rely on
+    /// that for exact counts). `emu` turns it on when the host has two CPUs or more
+    /// (`--jit-threads`). Ignored in lockstep mode, which compiles every block in-line.
+    pub background: bool,
     /// For tests of `--cpu check` only: translated code for the instruction at this EIP flips
     /// bit 0 of EAX after it (a deliberate miscompilation the checker must find and name).
     #[doc(hidden)]
@@ -71,6 +79,7 @@ impl Default for Options {
             check_after: 0,
             warmup: 0,
             chain: true,
+            background: false,
             inject_bug_at: None,
         }
     }
@@ -80,7 +89,17 @@ impl Default for Options {
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
     pub blocks_compiled: u64,
+    /// Host time spent translating the blocks compiled (decoding, IR, Cranelift, installing),
+    /// on either thread ([`worker`]).
     pub compile_time: Duration,
+    /// Blocks compiled in the background and dropped before they were installed: their page
+    /// was written meanwhile ([`worker`]).
+    pub compiles_dropped: u64,
+    /// Host time the dispatcher waited for the compile thread (deterministic time only, see
+    /// [`worker`]).
+    pub compile_wait: Duration,
+    /// CPU time the compile thread spent, on the blocks installed and dropped ([`worker`]).
+    pub compile_thread_time: Duration,
     pub host_bytes: u64,
     pub lookups: u64,
     pub fast_hits: u64,
@@ -118,6 +137,8 @@ pub struct Stats {
     /// Instructions the interpreter ran in blocks still warming up ([`warmup`]; part of
     /// `interp_steps`).
     pub warmup_insns: u64,
+    /// Of those, the ones it ran in blocks being compiled in the background ([`worker`]).
+    pub compiling_insns: u64,
 }
 
 impl Stats {
@@ -139,6 +160,9 @@ pub enum JitError {
     /// No executable memory
     #[error("the JIT cannot map executable memory: {0}")]
     CodeMemory(#[from] std::io::Error),
+    /// No compile thread
+    #[error("the JIT cannot start its compile thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// The JIT tier: translator, code memory, block cache, and the statistics.
@@ -158,6 +182,10 @@ pub struct Jit {
     warmup: warmup::Warmup,
     /// Set by `find` when it declined a block that is still warming up: its length.
     cold: u32,
+    /// Set by `find` with `cold` when that block is being compiled in the background.
+    compiling: bool,
+    /// The compile thread and its queue, with [`Options::background`].
+    background: Option<worker::Background>,
     /// The chainable exit the last block left through, when it had no usable link: the next
     /// lookup's block becomes its link ([`dispatch`]).
     pending_link: Option<(cache::Link, usize)>,
@@ -179,12 +207,24 @@ impl Jit {
         // SAFETY: `ptr` is the start of the function `build_enter` made, with the `EnterFn`
         // signature in the host's default calling convention; its memory lives as long as `Jit`.
         let enter = unsafe { std::mem::transmute::<*const u8, helpers::EnterFn>(ptr) };
+        // The jump cache's table never moves (`cache`), so the compile thread may have its
+        // address from the start.
+        let cache = cache::BlockCache::default();
+        let background = match opts.background && !opts.check {
+            true => {
+                let mut wtr = translate::Translator::new().map_err(|e| JitError::Backend(e.0))?;
+                wtr.inject_bug_at = opts.inject_bug_at;
+                wtr.jump_table = Some(cache.jump_table());
+                Some(worker::Background::start(wtr, opts.dump.is_some()).map_err(JitError::Thread)?)
+            }
+            false => None,
+        };
         Ok(Jit {
             tr,
             enter,
             _enter_code: enter_code,
             code: code::CodeMemory::new(opts.code_size)?,
-            cache: cache::BlockCache::default(),
+            cache,
             ctx: helpers::ExitCtx::default(),
             dump: opts.dump,
             checker: opts.check.then(|| check::Checker::new(opts.check_after)),
@@ -192,6 +232,8 @@ impl Jit {
             hot: false,
             warmup: warmup::Warmup::new(if opts.check { 0 } else { opts.warmup }),
             cold: 0,
+            compiling: false,
+            background,
             pending_link: None,
             chain: opts.chain,
             stats: Stats::default(),
@@ -201,6 +243,25 @@ impl Jit {
     /// Blocks currently translated.
     pub fn blocks(&self) -> usize {
         self.cache.len()
+    }
+
+    /// Whether blocks are compiled on a second thread ([`Options::background`]).
+    pub fn compiles_in_background(&self) -> bool {
+        self.background.is_some()
+    }
+
+    /// Blocks queued for the compile thread and not yet installed or dropped ([`worker`]).
+    pub fn compiles_queued(&self) -> usize {
+        self.background.as_ref().map_or(0, |b| b.len())
+    }
+
+    /// Waits until the compile thread is done with every queued block; they are installed (or
+    /// dropped) at the next lookups as usual. For tests: what a slow thread would have left.
+    #[doc(hidden)]
+    pub fn wait_for_compiles(&mut self) {
+        if let Some(b) = self.background.as_mut() {
+            b.wait_all();
+        }
     }
 
     /// The mnemonics translated blocks handed to the interpreter most often (no specialised IR,

@@ -193,3 +193,68 @@ fn check_mode_survives_tlb_flushes() {
     assert!(j.stats.checked_blocks >= 2, "{:?}", j.stats);
     assert_eq!(cpu.sys.ram().as_slice()[0x5000..0x5002], [1, 2]);
 }
+
+/// Runs `code` (32-bit flat) under the JIT, in real-time mode if `real_time` (else
+/// deterministic), with [`ClockPort`] at port 0x70 and at physical 0xd0000.
+fn jit_run_with_clock_port(code: &[u8], budget: u64, real_time: bool) -> (emu_cpu_x86::Cpu, Stop, emu_jit::Jit) {
+    let mut c = flat32(code);
+    if real_time {
+        c.sys.clock = emu_core::Clock::new(emu_core::ClockMode::RealTime);
+    }
+    let clock = c.sys.clock.handle();
+    let id = c.sys.add_device(Box::new(ClockPort(clock)));
+    c.sys.map_io(0x70, 4, id, 0).unwrap();
+    c.sys.map_mmio(0xd0000, 0x1000, id, 0).unwrap();
+    let mut j = jit();
+    let stop = j.run(&mut c, budget);
+    (c, stop, j)
+}
+
+/// In real-time mode, syncs are rare while the guest touches no device (the JIT chains blocks
+/// for many thousands of instructions), yet a device always reads the time of the instruction
+/// that reaches it: never older than the TSC read just before (RDTSC reads the host clock;
+/// the TSC counts ns). In deterministic mode the device would read the last sync point's time,
+/// older than the TSC (see `guest_time_is_the_same_in_both_tiers`).
+#[test]
+fn real_time_devices_read_fresh_time_between_rare_syncs() {
+    for mmio in [false, true] {
+        let code = asm(32, |a| {
+            let mut outer = a.create_label();
+            let mut inner = a.create_label();
+            let mut ok = a.create_label();
+            a.mov(edi, 200u32)?;
+            a.xor(esi, esi)?;
+            a.set_label(&mut outer)?;
+            a.mov(ecx, 2000u32)?;
+            a.set_label(&mut inner)?;
+            a.add(ebx, ecx)?;
+            a.dec(ecx)?;
+            a.jnz(inner)?;
+            a.rdtsc()?;
+            a.mov(ebx, eax)?;
+            if mmio {
+                a.mov(eax, dword_ptr(0xd0000))?;
+            } else {
+                a.mov(edx, 0x70u32)?;
+                a.in_(eax, dx)?;
+            }
+            a.sub(eax, ebx)?;
+            a.jns(ok)?;
+            a.inc(esi)?; // the device's time was older than the TSC's
+            a.set_label(&mut ok)?;
+            a.dec(edi)?;
+            a.jnz(outer)?;
+            a.hlt()
+        });
+        let (cpu, stop, j) = jit_run_with_clock_port(&code, 10_000_000, true);
+        assert_eq!(stop, Stop::Halted);
+        assert_eq!(cpu.s.regs[6], 0, "reads of stale time (mmio: {mmio})");
+        assert!(j.stats.jit_insns > 1_000_000, "the loop ran translated: {:?}", j.stats);
+        // Back in the dispatcher (a lookup) far less often than every 256 instructions.
+        assert!(j.stats.lookups * 1024 < cpu.s.icount, "lookups: {:?}", j.stats);
+        // The check can fail: in deterministic mode devices read the last sync point's time.
+        let (cpu, stop, _) = jit_run_with_clock_port(&code, 10_000_000, false);
+        assert_eq!(stop, Stop::Halted);
+        assert!(cpu.s.regs[6] > 100, "deterministic mode: {} stale reads (mmio: {mmio})", cpu.s.regs[6]);
+    }
+}

@@ -1,0 +1,317 @@
+//! Background compilation: Cranelift runs on a second host thread, off the guest's path.
+//!
+//! Compiling a block costs a few hundred microseconds of host time, most of it in Cranelift,
+//! while the dispatcher could go on running the guest. So, with [`crate::Options::background`],
+//! a block that warmed up ([`crate::warmup`]) is decoded on the CPU's thread (decoding reads
+//! guest memory through the CPU), handed to the compile thread as a `Job` (key, decoded
+//! instructions, link cells), and the thread builds its IR and compiles it (`compile`, also
+//! what the in-line path runs) and hands back a `Done`. Meanwhile the interpreter goes on
+//! running the block, as during warm-up (`Cold::Compiling`: a block is never queued twice); the
+//! dispatcher installs finished blocks at its next lookups (`Background::next`).
+//!
+//! Everything generated code points at (the instructions, the link cells, the jump cache)
+//! lives in boxes that travel with the job and come back in the result, so their addresses,
+//! compiled into the code, do not change; the thread touches neither the CPU nor the cache.
+//!
+//! **Invariant (no stale code):** a block is installed only if a synchronous translation at
+//! install time would give the same block: its guest code cannot have changed since it was
+//! decoded. The dispatcher marks the block's physical page as holding code when it queues the
+//! block, so every later write to the page (a guest store, DMA, the debugger, a shadow-RAM
+//! change) is reported like a write to translated code, and `Jit::invalidate_page` cancels
+//! every queued block on a page it invalidates; `Jit::flush` keeps the pages of queued blocks
+//! marked. A cancelled block's result is dropped (`Stats::compiles_dropped`) and the block warms
+//! up again. So a page is marked while it holds translated or queued blocks.
+//!
+//! **Invariant (determinism):** with deterministic time, when a block is installed depends on
+//! retired instructions only: a block queued at `icount` is installed at the first lookup at or
+//! after `icount + DETERMINISTIC_LAG`, waiting for the thread if it is not done
+//! (`Stats::compile_wait`), never before, so a `--deterministic` run is the same run, tier for
+//! tier, every time. In real-time mode a block is installed at the first lookup after it is
+//! done. Either way the tiers retire the same instructions; only which tier runs them changes.
+
+use crate::cache::{Cells, SlotTarget};
+use crate::key::BlockKey;
+use crate::translate::{self, TranslateError, Translator};
+use crate::Stats;
+use emu_cpu_x86::decode::Insn;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// With deterministic time, a queued block is installed this many retired instructions after it
+/// was queued (see the module comment): long enough that the thread is often done by then,
+/// short enough that a hot block is not interpreted much longer than it takes to compile. On the
+/// deterministic Linux boot (2 CPUs, busy host) the dispatcher waited 1.76 s of the thread's
+/// 1.87 s of CPU with 2^16, 1.30 s with 2^18 and 0.87 s with 2^20, and the interpreter ran 3.5 M,
+/// 9.7 M and 26 M instructions of blocks being compiled: the CPU thread's time (its CPU time plus
+/// the waits) was shortest with 2^18, 0.4 s less than compiling in-line. Blocks come in bursts
+/// the thread takes a while to work through; spacing a burst's blocks one lag apart, to model
+/// that, kept hot blocks interpreted for 150 M instructions more.
+pub const DETERMINISTIC_LAG: u64 = 1 << 18;
+
+/// A decoded block to compile.
+pub(crate) struct Job {
+    /// Its number in queue order.
+    pub ticket: u64,
+    pub key: BlockKey,
+    /// The CS selector it was decoded with (for `--perf-map`).
+    pub cs: u16,
+    /// Generated code passes their addresses to the interpreter: the box never moves.
+    pub insns: Box<[Insn]>,
+    pub eips: Box<[u32]>,
+    /// `GuestBlock::bytes`.
+    pub bytes: u32,
+    /// The block's link cells (their address is compiled in).
+    pub cells: Box<Cells>,
+    /// Set by the dispatcher when the block's page is invalidated: the thread skips the job.
+    pub cancelled: Arc<AtomicBool>,
+}
+
+impl Job {
+    /// The job for decoded block `g` (not empty) with key `key`, decoded with CS selector `cs`.
+    pub fn new(key: BlockKey, cs: u16, g: translate::GuestBlock) -> Job {
+        Job {
+            ticket: 0,
+            key,
+            cs,
+            insns: g.insns.into_boxed_slice(),
+            eips: g.eips.into_boxed_slice(),
+            bytes: g.bytes,
+            cells: Cells::new(),
+            cancelled: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// A compiled (or failed, or skipped) [`Job`].
+pub(crate) struct Done {
+    pub job: Job,
+    pub code: Result<Vec<u8>, TranslateError>,
+    /// `Translator::targets` of the block.
+    pub targets: [SlotTarget; 2],
+    /// The IR text, for `--dump-jit`.
+    pub ir: Option<String>,
+    /// CPU time the thread spent building and compiling (its wall time would also count the
+    /// time it waited for a CPU).
+    pub time: Duration,
+}
+
+/// Builds a block's IR and compiles it: what the compile thread does with a job, and what the
+/// in-line path does. `tr.jump_table` must be set.
+pub(crate) fn compile(tr: &mut Translator, job: Job, dump: bool) -> Done {
+    let t0 = thread_cpu_time();
+    let cells = &*job.cells as *const Cells as usize;
+    let func = tr.build(&job.key, &job.insns, &job.eips, Some(cells), false);
+    let ir = dump.then(|| translate::ir_text(&func));
+    let targets = tr.targets;
+    let code = tr.compile(func);
+    Done { job, code, targets, ir, time: thread_cpu_time().saturating_sub(t0) }
+}
+
+/// CPU time the calling thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// A queued block, in queue order.
+struct Queued {
+    ticket: u64,
+    key: BlockKey,
+    /// Deterministic time: the instruction count at which it is installed.
+    due: Option<u64>,
+    cancelled: Arc<AtomicBool>,
+    /// The thread's result, once received.
+    done: Option<Done>,
+}
+
+/// The compile thread and the blocks queued for it.
+pub(crate) struct Background {
+    jobs: Option<Sender<Job>>,
+    results: Receiver<Done>,
+    thread: Option<JoinHandle<()>>,
+    /// Every job sent and not yet installed or dropped, oldest first; tickets are consecutive.
+    queue: VecDeque<Queued>,
+    next_ticket: u64,
+    /// CPU time the thread spent on the results received so far.
+    thread_time: Duration,
+}
+
+impl Background {
+    /// Starts the compile thread with its own translator (`tr.jump_table` set).
+    pub fn start(mut tr: Translator, dump: bool) -> std::io::Result<Background> {
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        let (outbox, results) = mpsc::channel::<Done>();
+        let thread = std::thread::Builder::new().name("emu-jit-compile".into()).spawn(move || {
+            for job in inbox {
+                let done = if job.cancelled.load(Ordering::Relaxed) {
+                    let code = Err(TranslateError("cancelled".into()));
+                    Done { job, code, targets: [SlotTarget::Never; 2], ir: None, time: Duration::ZERO }
+                } else {
+                    compile(&mut tr, job, dump)
+                };
+                if outbox.send(done).is_err() {
+                    return;
+                }
+            }
+        })?;
+        Ok(Background {
+            jobs: Some(jobs),
+            results,
+            thread: Some(thread),
+            queue: VecDeque::new(),
+            next_ticket: 0,
+            thread_time: Duration::ZERO,
+        })
+    }
+
+    /// Whether blocks are queued (installed or dropped at later lookups).
+    #[inline]
+    pub fn busy(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Blocks queued.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// CPU time the thread spent on the blocks it is done with (dropped ones included).
+    pub fn thread_time(&self) -> Duration {
+        self.thread_time
+    }
+
+    /// Queues a block (its page must be marked as holding code already); `deterministic`: the
+    /// instruction count now, with deterministic time (the block is installed
+    /// [`DETERMINISTIC_LAG`] instructions later).
+    pub fn submit(&mut self, mut job: Job, deterministic: Option<u64>) {
+        let due = deterministic.map(|icount| icount.saturating_add(DETERMINISTIC_LAG));
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        job.ticket = ticket;
+        let (key, cancelled) = (job.key, job.cancelled.clone());
+        let sent = self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok());
+        if !sent {
+            self.died();
+        }
+        self.queue.push_back(Queued { ticket, key, due, cancelled, done: None });
+    }
+
+    /// Cancels the queued blocks on physical page `page` (their results will be dropped), and
+    /// calls `f` with each one's key.
+    pub fn cancel_page(&mut self, page: u32, mut f: impl FnMut(&BlockKey)) {
+        for q in &mut self.queue {
+            if q.key.page() == page && !q.cancelled.load(Ordering::Relaxed) {
+                q.cancelled.store(true, Ordering::Relaxed);
+                f(&q.key);
+            }
+        }
+    }
+
+    /// The pages of the queued blocks not cancelled.
+    pub fn pages(&self) -> impl Iterator<Item = u32> + '_ {
+        self.queue.iter().filter(|q| !q.cancelled.load(Ordering::Relaxed)).map(|q| q.key.page())
+    }
+
+    /// The next block to install now, at instruction count `icount`: the oldest queued block,
+    /// once the thread is done with it and (deterministic time) it is due; waits for the thread
+    /// if it is due and not done. Drops the cancelled blocks before it.
+    pub fn next(&mut self, icount: u64, stats: &mut Stats) -> Option<Done> {
+        loop {
+            let front = self.queue.front()?;
+            if front.cancelled.load(Ordering::Relaxed) {
+                self.queue.pop_front();
+                stats.compiles_dropped += 1;
+                continue;
+            }
+            match front.due {
+                Some(due) if icount < due => return None,
+                Some(_) => {
+                    if front.done.is_none() {
+                        let t0 = Instant::now();
+                        while self.queue.front().is_some_and(|q| q.done.is_none()) {
+                            self.wait();
+                        }
+                        stats.compile_wait += t0.elapsed();
+                    }
+                }
+                None => {
+                    if front.done.is_none() {
+                        self.poll();
+                        if self.queue.front().is_some_and(|q| q.done.is_none()) {
+                            return None;
+                        }
+                    }
+                }
+            }
+            return self.queue.pop_front().and_then(|q| q.done);
+        }
+    }
+
+    /// Waits until the thread is done with every queued block (they are installed at the next
+    /// lookups as usual; for tests).
+    pub fn wait_all(&mut self) {
+        while self.queue.iter().any(|q| q.done.is_none()) {
+            self.wait();
+        }
+    }
+
+    /// Files a result with its queued block (none if the block was dropped already).
+    fn receive(&mut self, done: Done) {
+        self.thread_time += done.time;
+        let Some(front) = self.queue.front() else { return };
+        if let Some(q) = done.job.ticket.checked_sub(front.ticket).and_then(|i| self.queue.get_mut(i as usize)) {
+            debug_assert_eq!(q.ticket, done.job.ticket);
+            q.done = Some(done);
+        }
+    }
+
+    /// Receives the results ready.
+    fn poll(&mut self) {
+        loop {
+            match self.results.try_recv() {
+                Ok(done) => self.receive(done),
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => self.died(),
+            }
+        }
+    }
+
+    /// Waits for the next result.
+    fn wait(&mut self) {
+        match self.results.recv() {
+            Ok(done) => self.receive(done),
+            Err(_) => self.died(),
+        }
+    }
+
+    /// The thread stopped, which only a panic in Cranelift can do: the panic goes on here, as
+    /// it would have in-line.
+    fn died(&mut self) -> ! {
+        if let Some(Err(panic)) = self.thread.take().map(JoinHandle::join) {
+            std::panic::resume_unwind(panic);
+        }
+        panic!("the JIT's compile thread stopped");
+    }
+}
+
+impl Drop for Background {
+    /// Stops the thread: the queued jobs are cancelled, so it finishes at most the one it is
+    /// compiling.
+    fn drop(&mut self) {
+        for q in &self.queue {
+            q.cancelled.store(true, Ordering::Relaxed);
+        }
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
