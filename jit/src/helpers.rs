@@ -58,6 +58,10 @@ pub struct ExitCtx {
     /// The `Cells` of the block that last returned through a chainable exit
     /// ([`crate::cache::Cells`]).
     pub exit_cells: usize,
+    /// The result of the last helper called through a `preserve_all` trampoline (see
+    /// `translate::preserve`: that convention returns nothing in registers), stored at its own
+    /// width at the field's address.
+    pub helper_result: u64,
     /// The fault to deliver when a block returns [`status::FAULT`].
     pub fault: Option<Fault>,
     /// Inlined memory accesses that took the slow path ([`read_mem`], [`write_mem`]): TLB
@@ -121,15 +125,18 @@ fn stop_chaining(cpu: &mut Cpu, ctx: &mut ExitCtx) {
 }
 
 /// [`stop_chaining`] after a memory access, which can only have reached a device (an MMIO
-/// register: a wire that changed, which raises the board's attention, or DMA into RAM) or code
+/// register: a wire that changed, which raises the board's attention, or DMA into RAM; in
+/// real-time mode the clock sync before it, which may move the clock deadline closer) or code
 /// (an SMC write): the rest of `must_stop` is what instructions change. (Data breakpoints do
 /// not fire here: with any enabled, the dispatcher runs no blocks.)
 #[inline]
 fn stop_chaining_after_access(cpu: &mut Cpu, ctx: &mut ExitCtx) {
-    if ctx.chain_limit != 0
-        && (cpu.sys.lines.attention_pending() || cpu.sys.has_written_pages() || !cpu.smc_writes.is_empty())
-    {
-        ctx.chain_limit = 0;
+    if ctx.chain_limit != 0 {
+        if cpu.sys.lines.attention_pending() || cpu.sys.has_written_pages() || !cpu.smc_writes.is_empty() {
+            ctx.chain_limit = 0;
+        } else {
+            ctx.chain_limit = ctx.chain_limit.min(cpu.sys_deadline_icount);
+        }
     }
 }
 

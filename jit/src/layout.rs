@@ -61,6 +61,7 @@ pub const CTX_CHAIN_LIMIT: i32 = offset_of!(ExitCtx, chain_limit) as i32;
 pub const CTX_CHAINED: i32 = offset_of!(ExitCtx, chained) as i32;
 pub const CTX_INLINE_ACCESSES: i32 = offset_of!(ExitCtx, inline_accesses) as i32;
 pub const CTX_EXIT_CELLS: i32 = offset_of!(ExitCtx, exit_cells) as i32;
+pub const CTX_HELPER_RESULT: i32 = offset_of!(ExitCtx, helper_result) as i32;
 
 /// A block's [`LinkCell`]s: one per chainable exit, `LINK_CELL_SIZE` bytes apart from the start
 /// of its `Cells`.

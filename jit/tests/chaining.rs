@@ -433,3 +433,55 @@ fn a_same_page_link_ends_at_a_cr3_load() {
         a.mov(cr3, eax)
     });
 }
+
+/// A loop that is one block jumps back to its own start inside its function (no tail call, no
+/// lookup but one per clock deadline), counted as chained runs, and still stops exactly at every
+/// budget.
+#[test]
+fn a_one_block_loop_chains_to_itself_and_stops_at_every_budget() {
+    // top: add edx, ecx; dec ecx; jnz top; hlt
+    let code = asm(32, |a| {
+        let mut top = a.create_label();
+        a.mov(ecx, 1000u32)?;
+        a.set_label(&mut top)?;
+        a.add(edx, ecx)?;
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        a.hlt()
+    });
+    let (cpu, stop, j) = same_in_both(|| flat32(&code), 100_000, "one-block loop");
+    assert_eq!(stop, Stop::Halted);
+    assert_eq!(cpu.s.regs[2], (1..=1000).sum::<u32>());
+    assert!(j.stats.chained_in_code > 900, "{:?}", j.stats);
+    assert!(j.stats.lookups < 3000 / 256 + 5, "{:?}", j.stats);
+    for budget in (1..200).step_by(3) {
+        let (cpu, _, _) = same_in_both(|| flat32(&code), budget, &format!("budget {budget}"));
+        assert_eq!(cpu.s.icount, budget);
+    }
+}
+
+/// A one-block loop that rewrites its own code: the store takes the slow path, chaining stops,
+/// and the next iteration runs the new code.
+#[test]
+fn a_one_block_loop_that_rewrites_itself_runs_the_new_code() {
+    // top: add edx, 1 (83 C2 01); mov byte [top + 2], cl; dec ecx; jnz top; hlt
+    let code = asm(32, |a| {
+        let mut top = a.create_label();
+        a.set_label(&mut top)?;
+        a.add(edx, 1u32)?;
+        a.mov(byte_ptr(CODE + 2), cl)?;
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        a.hlt()
+    });
+    assert_eq!(code[..3], [0x83, 0xc2, 0x01]);
+    let make = || {
+        let mut c = flat32(&code);
+        c.s.regs[1] = 20;
+        c
+    };
+    let (cpu, stop, _) = same_in_both(make, 10_000, "self-rewriting loop");
+    assert_eq!(stop, Stop::Halted);
+    // 1 + 20 + 19 + ... + 2
+    assert_eq!(cpu.s.regs[2], 1 + (2..=20).sum::<u32>());
+}

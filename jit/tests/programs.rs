@@ -101,6 +101,44 @@ fn tlb_hit_rate_counts_inline_accesses() {
     assert!(j.stats.tlb_hit_rate().unwrap() >= 0.99, "{:?}", j.stats);
 }
 
+/// Slow-path memory helpers (TLB misses: every page is touched for the first time) are called
+/// through `preserve_all` trampolines, so the block keeps its values in caller-saved registers
+/// across them: every register, and values computed before the calls, must survive, and the
+/// loaded values must arrive (they come back through `ExitCtx::helper_result`).
+#[test]
+fn slow_path_calls_keep_every_register() {
+    let code = asm(32, |a| {
+        a.mov(eax, 0x1111_1111u32)?;
+        a.mov(ebx, 0x2222_2222u32)?;
+        a.mov(ecx, 0x3333_3333u32)?;
+        a.mov(edx, 0x4444_4444u32)?;
+        a.mov(esi, 0x5555_5555u32)?;
+        a.mov(edi, 0x6666_6666u32)?;
+        a.mov(ebp, 0x7777_7777u32)?;
+        for (n, r) in [eax, ebx, ecx, edx, esi, edi, ebp].into_iter().enumerate() {
+            let page = 0x20000 + 0x1000 * n as u32;
+            a.add(r, dword_ptr(page + 8))?;
+            a.mov(dword_ptr(page + 0x10), r)?;
+            a.rol(r, 5)?;
+            a.xor(eax, r)?;
+            a.add(word_ptr(page + 0x20), 0x101u32)?;
+        }
+        a.hlt()
+    });
+    let make = || {
+        let mut c = paged32(&code);
+        for n in 0..7u32 {
+            load(&mut c, 0x20008 + 0x1000 * n, &(0x0102_0304 * (n + 1)).to_le_bytes());
+            load(&mut c, 0x20020 + 0x1000 * n, &[0xff, 0x7f]);
+        }
+        c
+    };
+    let (cpu, stop, j) = same_in_both(make, 1000, "slow-path loads and stores");
+    assert_eq!(stop, Stop::Halted);
+    assert!(j.stats.inline_slow >= 7, "every page missed the TLB once: {:?}", j.stats);
+    assert_eq!(cpu.s.regs[3], (0x2222_2222u32.wrapping_add(0x0204_0608)).rotate_left(5));
+}
+
 /// Conditions read at the start of a block, from flags the block before set (so the translator
 /// only knows them at run time and evaluates CF and ZF inline): every lazy-flags kind at every
 /// size, with operands on both sides of the carry and zero edges, and a carry in for ADC/SBB.

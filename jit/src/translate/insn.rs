@@ -552,7 +552,8 @@ impl Emitter<'_> {
     /// The stack pointer moved by `delta`, wrapped to the stack size (`Cpu::sp_plus`).
     pub(super) fn sp_plus(&mut self, delta: u32) -> Value {
         let sp = self.sp();
-        let v = self.b.ins().iadd_imm_s(sp, delta as i32 as i64);
+        // Folded into the previous push's or pop's adjustment when there is one.
+        let v = self.add_const(sp, delta);
         if self.mode.stack32() {
             v
         } else {

@@ -7,14 +7,17 @@
 //!
 //! **Invariants of the generated code:**
 //! - *Precise state at every exit.* Guest registers and the lazy-flags fields are cached in SSA
-//!   values while the block runs ([`Emitter`] tracks which are dirty); every exit stores the dirty
-//!   ones, EIP, and `icount` (+1 per instruction run, the faulting one included, as
-//!   `Cpu::step` counts).
+//!   values while the block runs ([`Emitter`] tracks which are dirty; the flags word a shift or
+//!   MUL leaves is kept as its six flags and put together only where it is read or stored, see
+//!   `Cache::Word`); every exit stores the dirty ones, EIP, and `icount` (+1 per instruction run,
+//!   the faulting one included, as `Cpu::step` counts).
 //! - *Faults change nothing.* A specialised instruction does every access that can fault before it
 //!   writes a register or the flags, so its fault exit stores the cache as it was when the
 //!   instruction started and sets EIP to the instruction's first byte.
 //! - *Helpers see the real state.* Before calling the interpreter the cache is written back and
-//!   forgotten; memory helpers touch no register, so they need neither.
+//!   forgotten; memory helpers touch no register, so they need neither. They (and `raise`) are
+//!   called through trampolines that keep every host register ([`preserve`]), so a block's
+//!   values stay in registers across its cold slow paths.
 //! - *Self-modifying code stops the block.* A store that took the slow path onto a page holding
 //!   translated code makes the block leave after that instruction.
 //! - *Chaining.* Blocks use Cranelift's `tail` calling convention. A chainable exit (status
@@ -27,6 +30,9 @@
 //!   checked the same way and also for the CS base and mode. A block's mode and CS base are
 //!   those it started with, since any
 //!   instruction that changes them ends its block with a status that does not chain.
+//!   An exit to the block's own first instruction (a loop that is one block) checks only that
+//!   the block fits before the limit and jumps back to its start inside the function
+//!   ([`Emitter::loop_to_top`]): every other check of its link holds already.
 //! - *Same-page links.* A block runs while the TLB maps its linear page to its physical page
 //!   (the dispatcher found it, or a chaining exit checked it, through the TLB), and every
 //!   instruction that changes translations on purpose ends its block with a status that does not
@@ -58,6 +64,7 @@ pub mod insn;
 mod mem;
 mod misc;
 mod muldiv;
+mod preserve;
 mod shift;
 mod string;
 
@@ -220,15 +227,27 @@ pub struct TranslateError(pub String);
 impl Translator {
     /// Cranelift for the host CPU, optimising for speed.
     pub fn new() -> Result<Translator, TranslateError> {
+        let t = Translator::with_isa(Translator::host_isa()?);
+        // Blocks call the slow-path helpers through these (compiled once per process).
+        preserve::init(&t.isa).map_err(TranslateError)?;
+        Ok(t)
+    }
+
+    /// Cranelift's ISA for the host, with our settings.
+    fn host_isa() -> Result<OwnedTargetIsa, TranslateError> {
         let mut flags = settings::builder();
         let set = |f: &mut settings::Builder, k: &str, v: &str| {
             f.set(k, v).map_err(|e| TranslateError(format!("cranelift setting {k}={v}: {e}")))
         };
         // Compile time, not code quality, decides how fast a kernel boots: "none" skips the
         // e-graph optimiser, which cut CPU time per block by about a quarter on the Linux boot
-        // with no loss we could measure on the integer-mix bench (README, "Performance"). The
-        // backtracking register allocator stays: "single_pass" compiled faster per block but
-        // made 2.6 times more code, so the code cache filled up and blocks were compiled again.
+        // with no loss we could measure on the integer-mix bench (README, "Performance").
+        // Measured again with warm-up and background compilation (13:46 UTC, load 3, CPU time
+        // from `perf record` of the Linux bench boot): "speed" made generated code 4.5% faster
+        // (5.42 s against 5.68 s) for 60% more compile time (3.78 s against 2.34 s), and the
+        // integer mix equal (0.46 s against 0.47 s). The backtracking register allocator stays:
+        // "single_pass" compiled faster per block but made 2.6 times more code, so the code
+        // cache filled up and blocks were compiled again.
         set(&mut flags, "opt_level", "none")?;
         // The code is copied into our own memory and never registered with an unwinder.
         set(&mut flags, "unwind_info", "false")?;
@@ -237,11 +256,15 @@ impl Translator {
         set(&mut flags, "preserve_frame_pointers", "true")?;
         // Our code calls only the helpers, with small frames.
         set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
-        let isa = cranelift_native::builder()
+        cranelift_native::builder()
             .map_err(|e| TranslateError(format!("no Cranelift backend for this host: {e}")))?
             .finish(settings::Flags::new(flags))
-            .map_err(|e| TranslateError(format!("Cranelift ISA: {e}")))?;
-        Ok(Translator {
+            .map_err(|e| TranslateError(format!("Cranelift ISA: {e}")))
+    }
+
+    /// A translator for `isa` (the one [`Translator::new`] sets up).
+    fn with_isa(isa: OwnedTargetIsa) -> Translator {
+        Translator {
             isa,
             ctx: Context::new(),
             fctx: FunctionBuilderContext::new(),
@@ -249,7 +272,7 @@ impl Translator {
             inject_bug_at: None,
             jump_table: None,
             targets: [SlotTarget::Any; 2],
-        })
+        }
     }
 
     /// The host's pointer type in IR.
@@ -351,8 +374,21 @@ impl Translator {
 /// A guest value cached in an SSA value; `dirty` when the state in memory is older.
 #[derive(Debug, Clone, Copy)]
 struct Cached {
-    v: Value,
+    v: Cache,
     dirty: bool,
+}
+
+/// What a cache slot holds.
+#[derive(Debug, Clone, Copy)]
+enum Cache {
+    Value(Value),
+    /// The arithmetic flags word (`cc_src` with `cc_op` EFLAGS) of these six flags, i8 0/1
+    /// values in the order CF, PF, AF, ZF, SF, OF, put together only where the word is read or
+    /// stored: a later instruction usually replaces the flags, so often only the cold exits of
+    /// the instructions in between (faults) and the block's own exit need it, or nothing does.
+    /// Each read builds it afresh (a read may be in a branch the rest of the block does not
+    /// pass through, so the value it built must not be kept).
+    Word([Value; 6]),
 }
 
 /// Cache slots: 0-7 the general registers, then the four lazy-flags fields.
@@ -467,6 +503,10 @@ pub(crate) struct Emitter<'a> {
     /// other chaining exits read it too (exits to computed targets read the jump cache instead).
     slot_targets: [SlotTarget; 2],
     slot_other: [bool; 2],
+    /// Where the first instruction's code starts (parameter: `icount` at the block's start),
+    /// and the block's length in instructions.
+    top: Block,
+    len: usize,
 }
 
 impl<'a> Emitter<'a> {
@@ -482,11 +522,19 @@ impl<'a> Emitter<'a> {
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         let (cpu, ctx) = (b.block_params(entry)[0], b.block_params(entry)[1]);
-        let icount0 = b.ins().load(types::I64, MemFlagsData::trusted(), cpu, layout::ICOUNT);
+        let icount_in = b.ins().load(types::I64, MemFlagsData::trusted(), cpu, layout::ICOUNT);
         let tlb = b.ins().load(ptr, MemFlagsData::trusted().with_readonly(), cpu, layout::TLB_PTR);
         let set = layout::tlb_set(mode.user()) as i64;
         let tlb = if set == 0 { tlb } else { b.ins().iadd_imm_s(tlb, set) };
+        // The first instruction starts here, with `icount` as the block began: a branch back to
+        // the block's own start comes here too (see `Emitter::chain`).
+        let top = b.create_block();
+        let icount0 = b.append_block_param(top, types::I64);
+        b.ins().jump(top, &[icount_in.into()]);
+        b.switch_to_block(top);
         Emitter {
+            top,
+            len: insns.len(),
             b,
             ptr,
             call_conv,
@@ -607,53 +655,56 @@ impl<'a> Emitter<'a> {
 
     /// Calls helper `h` with `args`; returns its result, if it has one.
     fn call(&mut self, h: Helper, args: &[Value]) -> Option<Value> {
+        // Slow-path helpers go through a trampoline that keeps every register (see `preserve`).
+        let preserved = preserve::preserved(h);
         let sig = match self.sigs.iter().find(|(x, _)| *x == h) {
             Some(&(_, s)) => s,
             None => {
-                let (ptr, i32_, i64_) = (self.ptr, types::I32, types::I64);
-                let (params, ret): (&[Type], Type) = match h {
-                    Helper::ExecInsn => (&[ptr, ptr, ptr, i32_], i32_),
-                    Helper::ReadMem => (&[ptr, ptr, i32_, i32_, i32_], i64_),
-                    Helper::WriteMem => (&[ptr, ptr, i32_, i32_, i32_, i32_], i32_),
-                    Helper::Condition => (&[ptr, i32_], i32_),
-                    Helper::Raise => (&[ptr, i32_, i32_], i32_),
-                    Helper::ArithFlags => (&[ptr], i32_),
-                };
-                let mut sig = Signature::new(self.call_conv);
-                sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
-                sig.returns.push(AbiParam::new(ret));
+                let mut sig = preserve::helper_signature(h, self.ptr, self.call_conv);
+                if preserved {
+                    sig.call_conv = CallConv::PreserveAll;
+                    sig.returns.clear();
+                }
                 let s = self.b.import_signature(sig);
                 self.sigs.push((h, s));
                 s
             }
         };
-        let f = self.addr(h.address(), 0x1000 + 0x10 * h as usize);
+        let real = if preserved { preserve::trampoline(h) } else { h.address() };
+        let f = self.addr(real, 0x1000 + 0x10 * h as usize);
         let call = self.b.ins().call_indirect(sig, f, args);
+        if preserved {
+            let ctx = self.ctx;
+            return Some(preserve::result(&mut self.b, h, self.ptr, ctx));
+        }
         self.b.inst_results(call).first().copied()
     }
 
     // ---- the register cache -------------------------------------------------------------------
 
     fn slot(&mut self, n: usize) -> Value {
-        if let Some(c) = self.cache[n] {
-            return c.v;
+        match self.cache[n] {
+            Some(Cached { v: Cache::Value(v), .. }) => v,
+            Some(Cached { v: Cache::Word(parts), .. }) => self.arith_from(parts),
+            None => {
+                let v = self.b.ins().load(types::I32, MemFlagsData::trusted(), self.cpu, slot_offset(n));
+                self.cache[n] = Some(Cached { v: Cache::Value(v), dirty: false });
+                v
+            }
         }
-        let v = self.b.ins().load(types::I32, MemFlagsData::trusted(), self.cpu, slot_offset(n));
-        self.cache[n] = Some(Cached { v, dirty: false });
-        v
     }
 
     fn set_slot(&mut self, n: usize, v: Value) {
-        self.cache[n] = Some(Cached { v, dirty: true });
+        self.cache[n] = Some(Cached { v: Cache::Value(v), dirty: true });
     }
 
     /// Writes the dirty cached values in `range` back to the state.
     fn flush(&mut self, range: std::ops::Range<usize>) {
         for n in range {
-            if let Some(c) = self.cache[n].as_mut().filter(|c| c.dirty) {
-                c.dirty = false;
-                let v = c.v;
+            if let Some(c) = self.cache[n].filter(|c| c.dirty) {
+                let v = self.slot(n);
                 self.b.ins().store(MemFlagsData::trusted(), v, self.cpu, slot_offset(n));
+                self.cache[n] = Some(Cached { dirty: false, ..c });
             }
         }
     }
@@ -744,6 +795,10 @@ impl<'a> Emitter<'a> {
                 SlotTarget::SamePage(x) if x == target => SlotTarget::SamePage(target),
                 _ => SlotTarget::Never,
             };
+            if self.cs_base.wrapping_add(target) == self.key_lin {
+                self.loop_to_top(icount);
+                return;
+            }
             let cell = self.addr(cells + slot * layout::LINK_CELL_SIZE, 0x2000 + 0x20 * slot);
             self.chain_checked(cell, None, icount, None, sig);
             return;
@@ -779,10 +834,7 @@ impl<'a> Emitter<'a> {
                     }
                     None => self.addr(cells + slot * layout::LINK_CELL_SIZE, 0x2000 + 0x20 * slot),
                 };
-                let idx = self.b.ins().band_imm_u(pn, emu_cpu_x86::tlb::TLB_SIZE as i64 - 1);
-                let idx = if self.ptr == types::I32 { idx } else { self.b.ins().uextend(self.ptr, idx) };
-                let off = self.b.ins().imul_imm_u(idx, layout::TLB_ENTRY_SIZE);
-                let e = self.b.ins().iadd(tlb_set, off);
+                let e = self.tlb_entry(tlb_set, lin);
                 let page = self.b.ins().band_imm_u(lin, !0xfffi64 & 0xffff_ffff);
                 let low = self.b.ins().band_imm_u(lin, 0xfff);
                 (cell, e, page, low, jump.is_some())
@@ -810,6 +862,31 @@ impl<'a> Emitter<'a> {
         let same = self.b.ins().icmp(IntCC::Equal, phys, want);
         ok = self.b.ins().band(ok, same);
         self.chain_checked(cell, Some(eip), icount, Some(ok), sig);
+    }
+
+    /// At a chainable exit to the block's own first instruction (a loop that is one block;
+    /// state stored, `icount` the new count): runs the block again from [`Emitter::top`] if it
+    /// fits before the chain limit, as the tail call to its own link would, without leaving the
+    /// function. The link's other checks hold already: the block is the one the dispatcher would
+    /// find (its page, mode and CS base are those it started with: whatever changes them ends a
+    /// block with a status that does not chain; a write that invalidates it stops chaining, see
+    /// `helpers::stop_chaining`), and its last byte was within CS's limit when it was entered.
+    /// Falls through to the plain exit otherwise.
+    fn loop_to_top(&mut self, icount: Value) {
+        let t = MemFlagsData::trusted();
+        let after = self.b.ins().iadd_imm_s(icount, self.len as i64);
+        let limit = self.b.ins().load(types::I64, t, self.ctx, layout::CTX_CHAIN_LIMIT);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after, limit);
+        let (again, stay) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(fits, again, &[], stay, &[]);
+        self.b.switch_to_block(again);
+        // Counted as a chained block run, as the tail call would be.
+        let old = self.b.ins().load(types::I64, t, self.ctx, layout::CTX_CHAINED);
+        let new = self.b.ins().iadd_imm_s(old, 1);
+        self.b.ins().store(t, new, self.ctx, layout::CTX_CHAINED);
+        let top = self.top;
+        self.b.ins().jump(top, &[icount.into()]);
+        self.b.switch_to_block(stay);
     }
 
     /// The checks every chaining exit makes, given `ok` (an i8, if any: the checks particular to
@@ -1019,8 +1096,10 @@ impl<'a> Emitter<'a> {
     /// [`Emitter::set_arith`] from the six flags as i8 0/1 values, in the order CF, PF, AF, ZF,
     /// SF, OF; they stay known, so a later reader of one flag uses it directly.
     fn set_arith_parts(&mut self, parts: [Value; 6]) {
-        let word = self.arith_from(parts);
-        self.set_arith(word);
+        let op = self.c32(CcOp::EFLAGS);
+        self.set_slot(CC_OP, op);
+        // The word itself is put together where it is needed (see `Cache::Word`).
+        self.cache[CC_SRC] = Some(Cached { v: Cache::Word(parts), dirty: true });
         self.flags = FlagSrc::Eflags(KnownFlags(parts.map(Some)));
     }
 
@@ -1251,9 +1330,60 @@ impl<'a> Emitter<'a> {
         self.b.ins().ireduce(types::I32, m)
     }
 
+    /// CF from lazy flags known only at run time. Blocks mostly inherit the flags of a CMP or
+    /// SUB, or an ADD, at 32 bits (the compare that ended the block before): those two are
+    /// tested for first, each one compare; everything else goes to [`Emitter::unknown_cf_any`].
+    fn unknown_cf(&mut self) -> Value {
+        let sub_d = CcOp::new(CcOp::SUB, Size::D).0;
+        let add_d = CcOp::new(CcOp::ADD, Size::D).0;
+        self.unknown_flag(&[(!0, sub_d), (!0, add_d)], Self::unknown_cf_any, |e, op| {
+            let (dst, src) = (e.slot(CC_DST), e.slot(CC_SRC));
+            if op == sub_d {
+                // a - b = dst, so a = dst + b; CF = a < b.
+                let a = e.b.ins().iadd(dst, src);
+                e.b.ins().icmp(IntCC::UnsignedLessThan, a, src)
+            } else {
+                e.b.ins().icmp(IntCC::UnsignedLessThan, dst, src)
+            }
+        })
+    }
+
+    /// A flag from lazy flags known only at run time: for each `(mask, value)` in `likely`, a
+    /// test of `cc_op & mask == value` and a branch to `fast(value)`'s code, and `any`'s general
+    /// code for the rest; the flag (an i8) is the parameter of the block they join at.
+    fn unknown_flag(
+        &mut self,
+        likely: &[(u32, u32)],
+        any: fn(&mut Self) -> Value,
+        fast: impl Fn(&mut Self, u32) -> Value,
+    ) -> Value {
+        // Every field any path reads is loaded here, before the branches: a field first loaded
+        // in one of them would not be available after the join.
+        for n in CC_OP..SLOTS {
+            self.slot(n);
+        }
+        let op = self.slot(CC_OP);
+        let join = self.b.create_block();
+        let flag = self.b.append_block_param(join, types::I8);
+        for &(mask, want) in likely {
+            let (this, next) = (self.b.create_block(), self.b.create_block());
+            let x = if mask == !0 { op } else { self.b.ins().band_imm_u(op, mask as i64) };
+            let is = self.b.ins().icmp_imm_u(IntCC::Equal, x, want as i64);
+            self.b.ins().brif(is, this, &[], next, &[]);
+            self.b.switch_to_block(this);
+            let f = fast(self, want);
+            self.b.ins().jump(join, &[f.into()]);
+            self.b.switch_to_block(next);
+        }
+        let f = any(self);
+        self.b.ins().jump(join, &[f.into()]);
+        self.b.switch_to_block(join);
+        flag
+    }
+
     /// CF from lazy flags known only at run time, inline: `flags::arith_flags`' carry for each
     /// kind, chosen with selects (the helper call it replaces saves and restores registers).
-    fn unknown_cf(&mut self) -> Value {
+    fn unknown_cf_any(&mut self) -> Value {
         let op = self.slot(CC_OP);
         let kind = self.b.ins().ushr_imm_u(op, 2);
         let m = self.unknown_mask();
@@ -1292,9 +1422,19 @@ impl<'a> Emitter<'a> {
         self.b.ins().select(is_add, add, other)
     }
 
+    /// ZF from lazy flags known only at run time: for any 32-bit operation (size code 2) the
+    /// result is zero, else [`Emitter::unknown_zf_any`]. (`cc_op` is EFLAGS only as the value 0,
+    /// `CcOp::Eflags`, whose size code is 0: both tiers store it so.)
+    fn unknown_zf(&mut self) -> Value {
+        self.unknown_flag(&[(3, 2)], Self::unknown_zf_any, |e, _| {
+            let dst = e.slot(CC_DST);
+            e.b.ins().icmp_imm_u(IntCC::Equal, dst, 0)
+        })
+    }
+
     /// ZF from lazy flags known only at run time, inline: bit 6 of `cc_src` for EFLAGS, else
     /// the result at the operation's size is zero.
-    fn unknown_zf(&mut self) -> Value {
+    fn unknown_zf_any(&mut self) -> Value {
         let op = self.slot(CC_OP);
         let kind = self.b.ins().ushr_imm_u(op, 2);
         let m = self.unknown_mask();

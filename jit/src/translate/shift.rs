@@ -24,6 +24,14 @@ use emu_cpu_x86::flags::{CcOp, Size};
 use emu_cpu_x86::state::{eflags, reg};
 use emu_cpu_x86::Cpu;
 
+/// The flags a shift or rotate leaves: a rotate's word (four flags kept from before) with the
+/// flags known separately; a shift's six flags (CF, PF, AF, ZF, SF, OF as i8 values), whose
+/// word is put together only where it is needed (see `Emitter::set_arith_parts`).
+enum Flags {
+    Word(Value, KnownFlags),
+    Parts([Value; 6]),
+}
+
 /// The count: a constant (masked to 5 bits, nonzero) or CL (as read, unmasked).
 #[derive(Clone, Copy)]
 enum Count {
@@ -68,8 +76,7 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
     let old = rotate.then(|| e.arith_word());
     let old_known = e.known_flags();
     let (r, cf, of, nochange) = compute(e, i.mnemonic, size, v, src, count, old);
-    let known;
-    let word = if rotate {
+    let flags = if rotate {
         let keep = e.b.ins().band_imm_u(old.unwrap(), (eflags::ARITH & !(eflags::CF | eflags::OF)) as i64);
         let c = e.b.ins().uextend(types::I32, cf);
         let o = e.b.ins().uextend(types::I32, of);
@@ -78,23 +85,27 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
         let mut k = old_known;
         k.0[KnownFlags::index(eflags::CF)] = Some(cf);
         k.0[KnownFlags::index(eflags::OF)] = Some(of);
-        known = k;
-        e.b.ins().bor(w, o)
+        Flags::Word(e.b.ins().bor(w, o), k)
     } else {
         let z = e.b.ins().icmp_imm_u(IntCC::Equal, r, 0);
         let sf = e.bit_set(r, size.sign());
         let pf = e.parity(r);
         let af = e.bool_const(false);
-        let parts = [cf, pf, af, z, sf, of];
-        known = KnownFlags(parts.map(Some));
-        e.arith_from(parts)
+        Flags::Parts([cf, pf, af, z, sf, of])
     };
     match nochange {
         None => {
             e.write(dst, r);
-            e.set_arith_known(word, known);
+            match flags {
+                Flags::Word(w, known) => e.set_arith_known(w, known),
+                Flags::Parts(parts) => e.set_arith_parts(parts),
+            }
         }
         Some(same) => {
+            let word = match flags {
+                Flags::Word(w, _) => w,
+                Flags::Parts(parts) => e.arith_from(parts),
+            };
             // Count 0 (or a whole RCL/RCR turn): the register and the lazy flags as they were.
             let Loc::Reg(..) = dst else { unreachable!("CL shifts are register-only") };
             let r = e.b.ins().select(same, v, r);
@@ -142,11 +153,14 @@ fn compute(
         let b = e.bit_set(r, size.sign() >> 1);
         e.b.ins().bxor(a, b)
     };
-    let c1 = e.b.ins().iadd_imm_s(c, -1);
+    let c1 = match e.const_of(c) {
+        Some(k) => e.c32(k.wrapping_sub(1)),
+        None => e.b.ins().iadd_imm_s(c, -1),
+    };
     match op {
         M::Shl | M::Sal => {
             let wide = e.b.ins().uextend(types::I64, v);
-            let c64 = e.b.ins().uextend(types::I64, c);
+            let c64 = wide_count(e, c);
             let wide = e.b.ins().ishl(wide, c64);
             let r = e.b.ins().ireduce(types::I32, wide);
             let r = e.mask(r, size);
@@ -179,7 +193,7 @@ fn compute(
             // src:dst (or dst:src:dst) right and keeps the low n bits.
             let v64 = e.b.ins().uextend(types::I64, v);
             let s64 = e.b.ins().uextend(types::I64, src.unwrap());
-            let c64 = e.b.ins().uextend(types::I64, c);
+            let c64 = wide_count(e, c);
             let (r, out) = if op == M::Shld {
                 let hi = e.b.ins().ishl_imm_u(v64, 32);
                 let mid = e.b.ins().ishl_imm_u(s64, 32 - n);
@@ -262,7 +276,7 @@ fn compute(
             let cin = e.b.ins().ishl_imm_u(cin, n);
             let x = e.b.ins().uextend(types::I64, v);
             let x = e.b.ins().bor(cin, x);
-            let k64 = e.b.ins().uextend(types::I64, k);
+            let k64 = wide_count(e, k);
             let ww = e.b.ins().iconst(types::I64, w);
             let wk = e.b.ins().isub(ww, k64);
             let (l, rr) = if op == M::Rcl { (k64, wk) } else { (wk, k64) };
@@ -282,5 +296,14 @@ fn compute(
             };
             (r, cf, of, nochange)
         }
+    }
+}
+
+/// Count `c` (an i32) as an i64: a constant when `c` is one, so the host shifts by an immediate
+/// (the widened constant would be materialised and shifted by a register).
+fn wide_count(e: &mut Emitter, c: Value) -> Value {
+    match e.const_of(c) {
+        Some(k) => e.b.ins().iconst(types::I64, k as i64),
+        None => e.b.ins().uextend(types::I64, c),
     }
 }
