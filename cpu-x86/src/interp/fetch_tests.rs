@@ -144,3 +144,41 @@ fn the_same_bytes_in_16_and_32_bit_code() {
     cpu.step();
     assert_eq!((cpu.s.eip, cpu.s.regs[reg::EAX]), (0x3003, 0x5678));
 }
+
+/// The decode cache is found through the fetch window, which goes through the TLB: code that ran
+/// from a linear page is not run again once the page maps elsewhere (the other page's
+/// instruction runs) or is not present (#PF at its first byte), however recently it ran.
+#[test]
+fn code_on_a_page_remapped_or_unmapped_after_it_ran() {
+    // Identity paging of 0-4 MiB (directory at 1000h, table at 2000h), entered the Rust way.
+    let mut cpu = cpu();
+    cpu.sys.write_phys(0x1000, 4, 0x2000 | pte::P | pte::RW);
+    for i in 0..1024u64 {
+        cpu.sys.write_phys(0x2000 + 4 * i, 4, (i as u32) << 12 | pte::P | pte::RW);
+    }
+    cpu.s.cr3 = 0x1000;
+    cpu.s.cr0 |= cr0::PG;
+    real(&mut cpu, 0, 0x4000, &[14]);
+    // Page 4: mov ax, 1111h; page 6: mov ax, 2222h.
+    cpu.sys.write_bytes(0x4000, &[0xb8, 0x11, 0x11]);
+    cpu.sys.write_bytes(0x6000, &[0xb8, 0x22, 0x22]);
+    for _ in 0..3 {
+        cpu.s.eip = 0x4000;
+        cpu.step();
+        assert_eq!((cpu.s.eip, cpu.s.regs[reg::EAX] & 0xffff), (0x4003, 0x1111));
+    }
+    // Linear page 4 now maps physical page 6 (a CR3 load flushes the TLB).
+    cpu.sys.write_phys(0x2000 + 4 * 4, 4, 0x6000 | pte::P | pte::RW);
+    cpu.tlb.flush();
+    cpu.s.eip = 0x4000;
+    cpu.step();
+    assert_eq!((cpu.s.eip, cpu.s.regs[reg::EAX] & 0xffff), (0x4003, 0x2222), "the new page's instruction");
+    // And now to nothing.
+    cpu.sys.write_phys(0x2000 + 4 * 4, 4, 0x6000);
+    cpu.tlb.flush();
+    cpu.s.eip = 0x4000;
+    cpu.step();
+    assert_eq!((cpu.s.cr2, cpu.s.eip), (0x4000, 0x600), "#PF at the first byte");
+    assert_eq!(pushed_ip(&mut cpu), 0x4000);
+    assert_eq!(cpu.s.regs[reg::EAX] & 0xffff, 0x2222);
+}

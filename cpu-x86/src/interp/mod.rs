@@ -205,20 +205,39 @@ impl Cpu {
     /// Writing into the caller's `Insn` rather than returning one keeps the interpreter from
     /// copying it: a wide copy right after the decoder's narrow field stores stalls on store
     /// forwarding (in perf, the copy's loads were the hottest instructions of `run`).
-    #[inline(never)]
+    ///
+    /// The window and the cache lookup are inlined into the caller (the interpreter's loop);
+    /// decoding is [`Cpu::decode_into`], out of line, so that the lookup does not pay for the
+    /// decoder's registers and stack frame. Either way the next instruction's cache entry is
+    /// prefetched. (Together: the integer mix under the interpreter 0.47 → 0.44 s; on the Linux
+    /// boot the interpreter loop with fetch and decode 28 → 22 ns per interpreted instruction.)
+    #[inline(always)]
     pub fn fetch_decode_into(&mut self, out: &mut Insn) -> Res<()> {
         let eip = self.s.eip;
         let code32 = self.s.code32();
         let (host, avail) = self.fetch_window(eip, code32);
         // The decode cache needs a whole window, so that it can compare all the bytes it holds.
-        let cacheable = avail == decode::MAX_LEN;
-        if cacheable {
+        if avail == decode::MAX_LEN {
             // SAFETY: `fetch_window` vouches for `avail` bytes of host memory at `host`.
             if let Some(i) = unsafe { self.decode_cache.get(host, code32) } {
+                self.decode_cache.prefetch(host.wrapping_add(i.len as usize));
                 *out = *i;
                 return Ok(());
             }
         }
+        // SAFETY: the window `fetch_window` just returned; nothing has changed since.
+        unsafe { self.decode_into(out, eip, code32, host, avail) }
+    }
+
+    /// [`Cpu::fetch_decode_into`] when the decode cache cannot answer: decodes the instruction
+    /// at CS:`eip` and records it in the cache if its window is whole.
+    ///
+    /// # Safety
+    /// (`host`, `avail`) is what [`Cpu::fetch_window`] returned for `eip` and `code32`, with
+    /// nothing changed since: `avail` bytes of host memory at `host`.
+    #[inline(never)]
+    unsafe fn decode_into(&mut self, out: &mut Insn, eip: u32, code32: bool, host: *const u8, avail: usize) -> Res<()> {
+        let cacheable = avail == decode::MAX_LEN;
         // Inlined at each of the decoder's byte reads: the window test and the load.
         let r = decode::decode(
             code32,
@@ -237,6 +256,7 @@ impl Cpu {
                 if cacheable {
                     // SAFETY: as above; all of `i`'s bytes came from the window, unchanged since.
                     unsafe { self.decode_cache.insert(host, &i) };
+                    self.decode_cache.prefetch(host.wrapping_add(i.len as usize));
                 }
                 *out = i;
                 Ok(())
