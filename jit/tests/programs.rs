@@ -227,3 +227,183 @@ fn accesses_after_a_segment_load_in_the_block_use_the_new_segment() {
     assert_eq!(cpu.s.regs[6] & 0xffff, 0x3456);
     assert!(j.stats.interp_in_blocks > 0, "MOV DS ran inside a block: {:?}", j.stats);
 }
+
+/// [`paged32`] with CR0.WP set and page 0x30 read-only (so a supervisor write to it faults), and
+/// linear pages 0x400-0x4ff (the second page directory entry) mapped onto physical pages
+/// 0x80-0x17f: linear page 0x430 is 1,024 pages after page 0x30, so both share one TLB entry,
+/// and is another physical page (0xb0).
+fn with_read_only_page_and_alias(code: &[u8]) -> emu_cpu_x86::Cpu {
+    const PT2: u32 = 0x12000;
+    let mut c = paged32(code);
+    load(&mut c, 0x11000 + 4 * 0x30, &(0x30000u32 | 1).to_le_bytes());
+    load(&mut c, 0x10004, &(PT2 | 3).to_le_bytes());
+    for p in 0..0x80u32 {
+        load(&mut c, PT2 + 4 * p, &(((p + 0x80) << 12) | 3).to_le_bytes());
+    }
+    c.s.cr0 |= emu_cpu_x86::state::cr0::WP;
+    c
+}
+
+/// A block that reads an address and then writes it (separate instructions, or one ADD to
+/// memory) computes the address and finds its TLB entry once; the store still checks the entry's
+/// write tag: a read-only page hit by the read makes the write fault (#PF with no IDT: a
+/// shutdown, the state as at the faulting store).
+#[test]
+fn a_write_after_a_read_of_the_same_address_checks_the_write_tag() {
+    for rmw in [false, true] {
+        let code = asm(32, |a| {
+            a.mov(ebx, 0x30010u32)?;
+            a.mov(ecx, 2u32)?;
+            a.mov(eax, dword_ptr(ebx + ecx * 4))?;
+            a.add(eax, 1u32)?;
+            if rmw {
+                a.add(dword_ptr(ebx + ecx * 4), 1u32)?;
+            } else {
+                a.mov(dword_ptr(ebx + ecx * 4), eax)?;
+            }
+            a.mov(edx, 9u32)?;
+            a.hlt()
+        });
+        let make = || {
+            let mut c = with_read_only_page_and_alias(&code);
+            load(&mut c, 0x30018, &41u32.to_le_bytes());
+            c
+        };
+        let what = if rmw { "ADD to a read-only page" } else { "MOV to a read-only page" };
+        let (cpu, stop, j) = same_in_both(make, 1000, what);
+        assert_eq!(stop, Stop::Shutdown, "{what}");
+        assert_eq!(cpu.s.cr2, 0x30018, "{what}");
+        assert_eq!(cpu.s.regs[0], 42, "{what}: the read and the ADD ran");
+        assert_eq!(cpu.s.regs[2], 0, "{what}: nothing after the store ran");
+        assert_eq!(cpu.sys.ram().as_slice()[0x30018..0x3001c], 41u32.to_le_bytes(), "{what}");
+        assert!(j.stats.jit_insns > 0, "{what}: {:?}", j.stats);
+    }
+}
+
+/// Accesses to one address Value that another access evicts from the TLB in between (page
+/// 0x430 shares page 0x30's entry), or that differ in size so that only the second crosses into
+/// the next page: each must check its own tag against its own last byte, and take the slow path
+/// to the right physical page.
+#[test]
+fn accesses_to_one_address_after_an_eviction_or_across_a_page_end() {
+    let code = asm(32, |a| {
+        let mut top = a.create_label();
+        a.mov(esi, 4u32)?;
+        a.set_label(&mut top)?;
+        // Page 0x31 (writable), then its TLB entry taken by page 0x431 (physical 0xb1), then
+        // page 0x31 written through the same address.
+        a.mov(ebx, 0x31100u32)?;
+        a.mov(eax, dword_ptr(ebx))?;
+        a.add(eax, dword_ptr(ebx + 0x400000))?;
+        a.mov(dword_ptr(ebx), eax)?;
+        a.add(dword_ptr(ebx + 0x400000), esi)?;
+        // A byte read at the end of page 0x32, then a dword written there: it crosses into
+        // page 0x33.
+        a.mov(edi, 0x32ffeu32)?;
+        a.movzx(ecx, byte_ptr(edi))?;
+        a.add(ecx, eax)?;
+        a.mov(dword_ptr(edi), ecx)?;
+        a.add(dword_ptr(edi), 0x01010101u32)?;
+        a.dec(esi)?;
+        a.jnz(top)?;
+        a.hlt()
+    });
+    let make = || {
+        let mut c = with_read_only_page_and_alias(&code);
+        load(&mut c, 0x31100, &0x1111u32.to_le_bytes());
+        load(&mut c, 0xb1100, &0x2222_0000u32.to_le_bytes());
+        load(&mut c, 0x32ffe, &[0x33, 0x44, 0x55, 0x66]);
+        c
+    };
+    let (cpu, stop, j) = same_in_both(make, 10_000, "evicted and page-crossing accesses");
+    assert_eq!(stop, Stop::Halted);
+    let ram = cpu.sys.ram().as_slice();
+    let word = |at: usize| u32::from_le_bytes(ram[at..at + 4].try_into().unwrap());
+    assert_eq!(word(0x31100), cpu.s.regs[0], "the store went to page 0x31");
+    assert_ne!(word(0xb1100), 0x2222_0000, "page 0x431's ADDs went to physical page 0xb1");
+    assert_ne!(word(0x32ffe), 0x6655_4433, "the crossing stores were done");
+    assert!(j.stats.inline_slow >= 8, "evicted and crossing accesses took the slow path: {:?}", j.stats);
+}
+
+/// Conditions of a CMP or SUB in the same block, which compare its operands directly (the first
+/// one kept, not recovered from the result), every condition at every size, by SETcc and by a
+/// Jcc, with operands on both sides of the unsigned and signed edges.
+#[test]
+fn conditions_of_a_compare_in_the_same_block() {
+    let pairs: [(u32, u32); 7] =
+        [(0, 0), (1, 2), (2, 1), (0x80, 0x7f), (0x7fff, 0x8000), (0x8000_0000, 1), (0xffff_ffff, 0x7fff_ffff)];
+    let code = asm(32, |a| {
+        a.mov(edi, 0x40000u32)?;
+        a.xor(ebp, ebp)?;
+        for &(x, y) in &pairs {
+            for size in 0..3 {
+                for sub in [false, true] {
+                    a.mov(eax, x)?;
+                    a.mov(ebx, y)?;
+                    match (size, sub) {
+                        (0, false) => a.cmp(al, bl)?,
+                        (1, false) => a.cmp(ax, bx)?,
+                        (_, false) => a.cmp(eax, ebx)?,
+                        (0, true) => a.sub(al, bl)?,
+                        (1, true) => a.sub(ax, bx)?,
+                        (_, true) => a.sub(eax, ebx)?,
+                    }
+                    a.seto(byte_ptr(edi))?;
+                    a.setno(byte_ptr(edi + 1))?;
+                    a.setb(byte_ptr(edi + 2))?;
+                    a.setae(byte_ptr(edi + 3))?;
+                    a.sete(byte_ptr(edi + 4))?;
+                    a.setne(byte_ptr(edi + 5))?;
+                    a.setbe(byte_ptr(edi + 6))?;
+                    a.seta(byte_ptr(edi + 7))?;
+                    a.sets(byte_ptr(edi + 8))?;
+                    a.setns(byte_ptr(edi + 9))?;
+                    a.setp(byte_ptr(edi + 10))?;
+                    a.setnp(byte_ptr(edi + 11))?;
+                    a.setl(byte_ptr(edi + 12))?;
+                    a.setge(byte_ptr(edi + 13))?;
+                    a.setle(byte_ptr(edi + 14))?;
+                    a.setg(byte_ptr(edi + 15))?;
+                    a.add(edi, 16u32)?;
+                    // Each Jcc right after a fresh compare (so in the compare's block).
+                    for cc in 0..16u32 {
+                        let mut skip = a.create_label();
+                        match size {
+                            0 => a.cmp(al, bl)?,
+                            1 => a.cmp(ax, bx)?,
+                            _ => a.cmp(eax, ebx)?,
+                        }
+                        match cc {
+                            0 => a.jo(skip)?,
+                            1 => a.jno(skip)?,
+                            2 => a.jb(skip)?,
+                            3 => a.jae(skip)?,
+                            4 => a.je(skip)?,
+                            5 => a.jne(skip)?,
+                            6 => a.jbe(skip)?,
+                            7 => a.ja(skip)?,
+                            8 => a.js(skip)?,
+                            9 => a.jns(skip)?,
+                            10 => a.jp(skip)?,
+                            11 => a.jnp(skip)?,
+                            12 => a.jl(skip)?,
+                            13 => a.jge(skip)?,
+                            14 => a.jle(skip)?,
+                            _ => a.jg(skip)?,
+                        }
+                        a.add(ebp, 1u32 << (cc % 16))?;
+                        a.set_label(&mut skip)?;
+                        a.rol(ebp, 1)?;
+                    }
+                }
+            }
+        }
+        a.hlt()
+    });
+    let (cpu, stop, j) = same_in_both(|| flat32(&code), 1_000_000, "compares in the same block");
+    assert_eq!(stop, Stop::Halted);
+    assert!(j.stats.jit_insns > 1000, "{:?}", j.stats);
+    // CMP 1, 2 at 32 bits: below, not equal, less.
+    let at = 0x40000 + 16 * (2 * 3 + 2 * 2);
+    assert_eq!(cpu.sys.ram().as_slice()[at..at + 16], [0, 1, 1, 0, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]);
+}

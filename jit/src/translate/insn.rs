@@ -11,7 +11,7 @@
 //! [`emit`] returns `false`, having emitted nothing, for any form it does not handle; the
 //! instruction then runs in the interpreter.
 
-use super::{Emitter, SLOTS};
+use super::{Emitter, Pure, SLOTS};
 use crate::helpers::status;
 use crate::layout;
 use cranelift_codegen::ir::{condcodes::IntCC, types, InstBuilder, MemFlagsData, Value};
@@ -130,7 +130,7 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             let sp = e.sp();
             let target = e.load(SegReg::Ss, sp, size, !e.mode.stack32());
             let up = e.sp_plus(size.bytes());
-            let new = e.b.ins().iadd_imm_s(up, imm as i64);
+            let new = if imm == 0 { up } else { e.b.ins().iadd_imm_s(up, imm as i64) };
             if let Some(predicted) = e.follow {
                 // Predicted (an earlier CALL of the block pushed `predicted`): the block goes on
                 // at that instruction of its own (so within CS's limit) when the popped address
@@ -260,6 +260,10 @@ fn alu(e: &mut Emitter, i: &Insn) {
         None => e.c32(0),
     };
     e.set_cc(kind, size, res, b, src2);
+    if kind == CcOp::SUB {
+        // `a` is read at the operand's size, zero-extended: the value `sub_operands` recovers.
+        e.sub_first = Some((res, a));
+    }
 }
 
 /// INC, DEC, NEG, NOT (alu::unary).
@@ -484,20 +488,25 @@ impl Emitter<'_> {
         if m.base != NO_REG {
             a = Some(self.reg32(m.base));
         }
+        // Pure arithmetic on the registers' values: an operand the block used before, with the
+        // same register values, gets the same value (and so its address checks are reused).
         if m.index != NO_REG {
             let x = self.reg32(m.index);
-            let x = if m.scale > 0 { self.b.ins().ishl_imm_u(x, m.scale as i64) } else { x };
+            let x = if m.scale > 0 { self.pure(Pure::Shl(x, m.scale as i64)) } else { x };
             a = Some(match a {
-                Some(a) => self.b.ins().iadd(a, x),
+                Some(a) => self.pure(Pure::Add(a, x)),
                 None => x,
             });
         }
         let a = match a {
-            Some(a) if m.disp != 0 => self.b.ins().iadd_imm_s(a, m.disp as i32 as i64),
+            Some(a) if m.disp != 0 => self.pure(Pure::AddImm(a, m.disp as i32 as i64)),
             Some(a) => a,
             None => self.c32(m.disp),
         };
-        self.mask(a, i.asize)
+        match i.asize {
+            Size::D => a,
+            s => self.pure(Pure::AndImm(a, s.mask() as i64)),
+        }
     }
 
     pub(super) fn loc(&mut self, i: &Insn, n: usize) -> Loc {

@@ -16,7 +16,7 @@
 //!   apart, never neighbours);
 //! - then the host address is `lin + addend`, little-endian.
 
-use super::{Emitter, Helper};
+use super::{Emitter, Helper, Pure};
 use crate::layout;
 use cranelift_codegen::ir::{
     condcodes::IntCC, types, Endianness, InstBuilder, InstructionData, MemFlagsData, Opcode, Value,
@@ -96,7 +96,7 @@ impl Emitter<'_> {
             let good = self.b.ins().icmp_imm_u(IntCC::Equal, m, want as i64);
             ok = self.b.ins().band(ok, good);
         }
-        let lin = self.b.ins().iadd(base, off);
+        let lin = self.pure(Pure::Add(base, off));
         (lin, Some(ok), None)
     }
 
@@ -108,15 +108,18 @@ impl Emitter<'_> {
 
     /// [`Emitter::tlb_hit`], with the linear address of the access's last byte if it is at hand.
     fn tlb_hit_last(&mut self, lin: Value, size: Size, tag_at: i32, last: Option<Value>) -> (Value, Value) {
-        let tlb = self.tlb;
-        let entry = self.tlb_entry(tlb, lin);
+        // The entry's address and the page wanted are the same for every access to `lin`
+        // (reused); the tag itself is loaded each time, as anything in between may have
+        // changed it (a slow path filling the entry for another page), and each kind of
+        // access has its own tag (a read that hit does not make a write hit).
+        let entry = self.pure(Pure::TlbEntry(lin));
         let tag = self.b.ins().load(types::I32, MemFlagsData::trusted(), entry, tag_at);
         let last = match last {
             Some(l) => l,
             None if size == Size::B => lin,
             None => self.add_const(lin, size.bytes() - 1),
         };
-        let want = self.b.ins().band_imm_u(last, !0xfffi64 & 0xffff_ffff);
+        let want = self.pure(Pure::AndImm(last, !0xfffi64 & 0xffff_ffff));
         let hit = self.b.ins().icmp(IntCC::Equal, tag, want);
         (entry, hit)
     }
@@ -149,10 +152,13 @@ impl Emitter<'_> {
         let def = self.b.func.dfg.value_def(v).inst().map(|i| self.b.func.dfg.insts[i]);
         if let Some(InstructionData::Binary { opcode: Opcode::Iadd, args: [x, c] }) = def {
             if let Some(c) = self.const_of(c) {
-                return self.b.ins().iadd_imm_s(x, c.wrapping_add(k) as i32 as i64);
+                return self.pure(Pure::AddImm(x, c.wrapping_add(k) as i32 as i64));
             }
         }
-        self.b.ins().iadd_imm_s(v, k as i32 as i64)
+        if k == 0 {
+            return v;
+        }
+        self.pure(Pure::AddImm(v, k as i32 as i64))
     }
 
     /// An i32 zero-extended to a host pointer.
@@ -190,6 +196,7 @@ impl Emitter<'_> {
         let (fast, slow, join) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(slow);
         let v = self.b.append_block_param(join, types::I32);
+        let from = self.b.current_block();
         self.b.ins().brif(go, fast, &[], slow, &[]);
 
         self.b.switch_to_block(fast);
@@ -211,6 +218,7 @@ impl Emitter<'_> {
         self.b.ins().brif(failed, fault, &[], join, &[x.into()]);
 
         self.b.switch_to_block(join);
+        self.carry_memo(from);
         v
     }
 
@@ -227,6 +235,7 @@ impl Emitter<'_> {
         let (fast, slow, join) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(slow);
         let smc = self.b.append_block_param(join, types::I8);
+        let from = self.b.current_block();
         self.b.ins().brif(go, fast, &[], slow, &[]);
 
         self.b.switch_to_block(fast);
@@ -249,6 +258,7 @@ impl Emitter<'_> {
         self.b.ins().brif(failed, fault, &[], join, &[hit_code.into()]);
 
         self.b.switch_to_block(join);
+        self.carry_memo(from);
         self.smc.push(smc);
     }
 }

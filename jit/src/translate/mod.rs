@@ -59,6 +59,11 @@
 //!   (limit check, then a computed-target exit) when they differ.
 //! - *Counters.* Every exit adds the inlined memory accesses of the instructions that completed
 //!   to `ExitCtx::inline_accesses`.
+//! - *Reused values are pure and dominate.* An operand's address arithmetic and its TLB entry's
+//!   address are computed once per SSA value and reused ([`Emitter::pure`]) only in the IR block
+//!   they were computed in or one it dominates; what can change under the code (a TLB entry's
+//!   tags and addend, guest memory) is loaded again at every access, and each access checks the
+//!   tag of its own kind against its own last byte.
 
 pub mod insn;
 mod mem;
@@ -391,6 +396,25 @@ enum Cache {
     Word([Value; 6]),
 }
 
+/// A pure computation on SSA values the emitter reuses instead of emitting it again (see
+/// [`Emitter::pure`]): the parts of an address (effective address, linear address, last byte,
+/// page) and the TLB entry of a linear address. `opt_level` "none" does no value numbering, so
+/// without this a second access to the same operand would redo all of its address arithmetic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pure {
+    /// `x << n`.
+    Shl(Value, i64),
+    /// `x + y`.
+    Add(Value, Value),
+    /// `x + k`.
+    AddImm(Value, i64),
+    /// `x & k`.
+    AndImm(Value, i64),
+    /// The address of the TLB entry of linear address `x` in the block's TLB set
+    /// ([`Emitter::tlb_entry`]): where the tags are, not whether they match.
+    TlbEntry(Value),
+}
+
 /// Cache slots: 0-7 the general registers, then the four lazy-flags fields.
 const SLOTS: usize = 12;
 const CC_OP: usize = 8;
@@ -507,6 +531,17 @@ pub(crate) struct Emitter<'a> {
     /// and the block's length in instructions.
     top: Block,
     len: usize,
+    /// Pure values already computed ([`Emitter::pure`]), all usable in `memo_block`: they were
+    /// computed there (before the current position, as the builder only appends) or in a block
+    /// that dominates it ([`Emitter::carry_memo`]). Anywhere else the memo is not consulted.
+    memo: Vec<(Pure, Value)>,
+    memo_block: Option<Block>,
+    /// `(res, a)` of the last SUB or CMP built here ([`insn`]'s `alu`): its result and its first
+    /// operand (at its size). While the lazy flags are that SUB's (`cc_dst` is still `res`),
+    /// conditions compare `a` with `cc_src` directly instead of recovering `a` as `res + src`:
+    /// a CMP and a Jcc become one host compare and branch. `a` is an operand of `res`, so it is
+    /// available wherever `res` is.
+    sub_first: Option<(Value, Value)>,
 }
 
 impl<'a> Emitter<'a> {
@@ -568,6 +603,9 @@ impl<'a> Emitter<'a> {
             jump: None,
             slot_targets: [SlotTarget::Any; 2],
             slot_other: [false; 2],
+            memo: Vec::new(),
+            memo_block: None,
+            sub_first: None,
         }
     }
 
@@ -680,6 +718,59 @@ impl<'a> Emitter<'a> {
         self.b.inst_results(call).first().copied()
     }
 
+    // ---- reused pure values -------------------------------------------------------------------
+
+    /// The value of `p`: the one computed before if it is usable here, else computed now (and
+    /// remembered, when the emitter is in a block it memoises). Keys are SSA values, so a
+    /// register that changed (a new value) never matches what its old value gave; the values
+    /// are pure, so reusing one is right wherever it dominates the current position.
+    fn pure(&mut self, p: Pure) -> Value {
+        let here = self.b.current_block();
+        // `x + k` is left out: reusing one stretched values across a whole block (a RET's
+        // address is its CALL's) and cost more in spills than the add it saved (measured).
+        if let Pure::AddImm(..) = p {
+            return self.compute(p);
+        }
+        if here.is_some() && here == self.memo_block {
+            if let Some(&(_, v)) = self.memo.iter().find(|(k, _)| *k == p) {
+                return v;
+            }
+        }
+        let v = self.compute(p);
+        if here != self.memo_block {
+            // A block the memo does not cover: start afresh there (the old entries may not
+            // dominate it).
+            self.memo.clear();
+            self.memo_block = here;
+        }
+        self.memo.push((p, v));
+        v
+    }
+
+    /// Emits `p`.
+    fn compute(&mut self, p: Pure) -> Value {
+        match p {
+            Pure::Shl(x, n) => self.b.ins().ishl_imm_u(x, n),
+            Pure::Add(x, y) => self.b.ins().iadd(x, y),
+            Pure::AddImm(x, 0) => x,
+            Pure::AddImm(x, k) => self.b.ins().iadd_imm_s(x, k),
+            Pure::AndImm(x, k) => self.b.ins().band_imm_u(x, k),
+            Pure::TlbEntry(lin) => {
+                let set = self.tlb;
+                self.tlb_entry(set, lin)
+            }
+        }
+    }
+
+    /// The block just switched to is reached only through blocks that `from` dominates (the
+    /// two arms of a fast/slow path that `from` ended in, joining here): what was memoised in
+    /// `from` is usable here too.
+    fn carry_memo(&mut self, from: Option<Block>) {
+        if from.is_some() && from == self.memo_block {
+            self.memo_block = self.b.current_block();
+        }
+    }
+
     // ---- the register cache -------------------------------------------------------------------
 
     fn slot(&mut self, n: usize) -> Value {
@@ -759,6 +850,7 @@ impl<'a> Emitter<'a> {
     pub(super) fn next_insn_if_zero(&mut self, count: Value) {
         let (nothing, start) = (self.b.create_block(), self.b.create_block());
         let is_zero = self.b.ins().icmp_imm_u(IntCC::Equal, count, 0);
+        let from = self.b.current_block();
         self.b.ins().brif(is_zero, nothing, &[], start, &[]);
         let saved = self.cache;
         self.b.switch_to_block(nothing);
@@ -767,6 +859,7 @@ impl<'a> Emitter<'a> {
         self.cache = saved;
         self.terminated = false;
         self.b.switch_to_block(start);
+        self.carry_memo(from);
     }
 
     /// The constant `v` was made from, if it is an `iconst`.
@@ -895,34 +988,36 @@ impl<'a> Emitter<'a> {
     /// limit; then the tail call to it.
     fn chain_checked(&mut self, cell: Value, eip: Option<Value>, icount: Value, ok: Option<Value>, sig: SigRef) {
         let t = MemFlagsData::trusted();
-        let entry = self.b.ins().load(self.ptr, t, cell, layout::LINK_ENTRY);
-        let present = self.b.ins().icmp_imm_u(IntCC::NotEqual, entry, 0);
-        let mut ok = match ok {
-            Some(ok) => self.b.ins().band(ok, present),
-            None => present,
+        // One branch per check (each a host compare and jump, predicted), to `stay` if it fails.
+        let stay = self.b.create_block();
+        let mut checks = ok.into_iter().collect::<Vec<_>>();
+        let go_on = |e: &mut Self, checks: &mut Vec<Value>| {
+            for c in checks.drain(..) {
+                let next = e.b.create_block();
+                e.b.ins().brif(c, next, &[], stay, &[]);
+                e.b.switch_to_block(next);
+            }
         };
+        let entry = self.b.ins().load(self.ptr, t, cell, layout::LINK_ENTRY);
+        checks.push(self.b.ins().icmp_imm_u(IntCC::NotEqual, entry, 0));
+        go_on(self, &mut checks);
         // Fits before the limit (0 when the dispatcher forbids chaining).
         let n = self.b.ins().uload32(t, cell, layout::LINK_INSNS);
         let after = self.b.ins().iadd(icount, n);
         let limit = self.b.ins().load(types::I64, t, self.ctx, layout::CTX_CHAIN_LIMIT);
-        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after, limit);
-        ok = self.b.ins().band(ok, fits);
+        checks.push(self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after, limit));
         if let Some(eip) = eip {
             // Its EIP (a link is a prediction the code checks, never trusts).
             let e = self.b.ins().load(types::I32, t, cell, layout::LINK_EIP);
-            let same = self.b.ins().icmp(IntCC::Equal, e, eip);
-            ok = self.b.ins().band(ok, same);
+            checks.push(self.b.ins().icmp(IntCC::Equal, e, eip));
         }
         if !self.mode.cs_limit_4g() {
             // Its last byte is within CS's limit (with a 4 GiB limit every byte is).
             let last = self.b.ins().load(types::I32, t, cell, layout::LINK_LAST);
             let cs_limit = self.b.ins().load(types::I32, t, self.cpu, layout::seg_limit(SegReg::Cs as usize));
-            let inside = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, last, cs_limit);
-            ok = self.b.ins().band(ok, inside);
+            checks.push(self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, last, cs_limit));
         }
-        let (go, stay) = (self.b.create_block(), self.b.create_block());
-        self.b.ins().brif(ok, go, &[], stay, &[]);
-        self.b.switch_to_block(go);
+        go_on(self, &mut checks);
         let old = self.b.ins().load(types::I64, t, self.ctx, layout::CTX_CHAINED);
         let new = self.b.ins().iadd_imm_s(old, 1);
         self.b.ins().store(t, new, self.ctx, layout::CTX_CHAINED);
@@ -951,8 +1046,10 @@ impl<'a> Emitter<'a> {
         self.b.set_cold_block(block);
         self.pending.push(Pending::Raise { block, vector, error, then });
         let cont = self.b.create_block();
+        let from = self.b.current_block();
         self.b.ins().brif(cond, block, &[], cont, &[]);
         self.b.switch_to_block(cont);
+        self.carry_memo(from);
     }
 
     /// After a store that may have hit translated code: leave after this instruction.
@@ -963,6 +1060,7 @@ impl<'a> Emitter<'a> {
         }
         let (out, cont) = (self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(out);
+        let from = self.b.current_block();
         self.b.ins().brif(any, out, &[], cont, &[]);
         self.b.switch_to_block(out);
         let saved = self.cache;
@@ -971,6 +1069,7 @@ impl<'a> Emitter<'a> {
         self.terminated = false;
         self.cache = saved;
         self.b.switch_to_block(cont);
+        self.carry_memo(from);
     }
 
     /// The default translation: the interpreter runs the instruction. `chain`: as the last
@@ -1013,8 +1112,10 @@ impl<'a> Emitter<'a> {
             self.b.set_cold_block(block);
             self.pending.push(Pending::AfterHelper { block, count: self.k + 1, accesses });
             let cont = self.b.create_block();
+            let from = self.b.current_block();
             self.b.ins().brif(st, block, &[st.into()], cont, &[]);
             self.b.switch_to_block(cont);
+            self.carry_memo(from);
         }
     }
 
@@ -1230,6 +1331,11 @@ impl<'a> Emitter<'a> {
     fn sub_operands(&mut self, size: Size) -> (Value, Value) {
         let res = self.slot(CC_DST);
         let b = self.slot(CC_SRC);
+        if let (FlagSrc::Lazy(CcOp::SUB, _), Some((r, a))) = (self.flags, self.sub_first) {
+            if r == res {
+                return (a, b);
+            }
+        }
         let mut a = self.b.ins().iadd(res, b);
         if let FlagSrc::Lazy(CcOp::SBB, _) = self.flags {
             let cin = self.slot(CC_SRC2);
@@ -1265,7 +1371,7 @@ impl<'a> Emitter<'a> {
                         self.b.ins().bor(c, z)
                     }
                 };
-                return if cc & 1 != 0 { self.b.ins().bxor_imm_u(v, 1) } else { v };
+                return if cc & 1 != 0 { self.not(v) } else { v };
             }
             _ => {
                 self.flush(CC_OP..SLOTS);
@@ -1310,10 +1416,25 @@ impl<'a> Emitter<'a> {
             }
         };
         if cc & 1 != 0 {
-            self.b.ins().bxor_imm_u(v, 1)
+            self.not(v)
         } else {
             v
         }
+    }
+
+    /// `!v` for an i8 0/1 `v`: the compare with the opposite condition when `v` is a compare
+    /// (which a branch on it can still fuse with: `cmp; jae` rather than `setb; xor; test;
+    /// jne`), else `v ^ 1`. The compare's operands are available wherever `v` is.
+    fn not(&mut self, v: Value) -> Value {
+        use cranelift_codegen::ir::condcodes::CondCode;
+        if let Some(inst) = self.b.func.dfg.value_def(v).inst() {
+            if let ir::InstructionData::IntCompare { opcode: ir::Opcode::Icmp, cond, args } =
+                self.b.func.dfg.insts[inst]
+            {
+                return self.b.ins().icmp(cond.complement(), args[0], args[1]);
+            }
+        }
+        self.b.ins().bxor_imm_u(v, 1)
     }
 
     /// The operand-size mask of the lazy flags in the state (`cc_op`'s size code: 0 byte, 1 word,
