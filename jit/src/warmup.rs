@@ -13,9 +13,30 @@
 //! **Invariant:** warm-up only decides which tier runs an instruction, never what it does; the
 //! dispatcher gives the interpreter no more instructions than the budget and the clock deadline
 //! allow, exactly as for a block that does not fit.
+//!
+//! **The table.** The counts live in a set-associative array of 8-byte entries, eight ways to
+//! a set and a set to a cache line (512 KiB in all), found by a hash of the block's key and
+//! told apart by 32 more bits of it (a tag) rather than the whole key: the lookup every
+//! interpreted block makes then costs one cache miss at most, and the array is small enough to
+//! stay partly cached. On the Linux bench boot the lookups cost the CPU thread 70-140 ms, a hash
+//! map of some 10^5 whole keys 160-210 ms (two misses or three), a 2 MiB table of whole keys
+//! about as much as this one; 64 KiB was cheaper still but forgot so many counts that 30% fewer
+//! blocks got compiled and the interpreter ran 40% more. A new block replaces an empty way, else one picked by its
+//! hash (about random); the block whose count is replaced only warms up again from the start,
+//! and two blocks with the same set and tag share a count and a length: a tier choice either
+//! way (see above).
+//!
+//! A queued block's entry (`Compiling`) is never replaced, though, and never shared: it is what
+//! keeps the block from being queued twice ([`crate::worker`]). Each queued block has an entry
+//! of its own, and a block whose set and tag match a queued entry is taken as queued (at worst,
+//! with the tag of another, it is interpreted until that one is installed). When every way of
+//! a set holds a queued block, a block queued there goes to a small side map by its whole key
+//! instead, and a new block there is interpreted without a count (decoded each time it runs)
+//! until one of them is installed.
 
 use crate::key::{BlockKey, KeyHash};
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 /// The warm-up threshold `emu` uses: interpreted runs of a block before it is translated.
 /// Measured on the Linux boot (README, "Performance"): process CPU time fell from 93 s with
@@ -35,18 +56,64 @@ use std::collections::HashMap;
 /// 8.2-9.0 s: 256 stays.
 pub const DEFAULT_THRESHOLD: u32 = 256;
 
-/// Entries kept before the table is cleared (blocks then warm up again: only the tier changes).
-const MAX_ENTRIES: usize = 1 << 20;
+/// Sets in the table (a power of two).
+const SETS: usize = 1 << 13;
 
-#[derive(Debug, Clone, Copy)]
-struct Seen {
-    /// Times the block ran in the interpreter.
-    runs: u32,
-    /// Its length in instructions when it was first decoded.
-    len: u32,
+/// Ways per set: one cache line.
+const WAYS: usize = 8;
+
+/// What a way holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum State {
+    Empty,
+    /// A count.
+    Counting,
     /// Queued for compilation on the background thread ([`crate::worker`]): the interpreter
-    /// runs it until the dispatcher installs it or drops the request ([`Warmup::forget`]).
-    compiling: bool,
+    /// runs the block until the dispatcher installs it or drops the request
+    /// ([`Warmup::forget`]). Never replaced.
+    Compiling,
+}
+
+/// One block's count.
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+struct Way {
+    /// Bits of the key's hash the set index does not use.
+    tag: u32,
+    /// Times the block ran in the interpreter.
+    runs: u16,
+    /// Its length in instructions when it was first decoded.
+    len: u8,
+    state: State,
+}
+
+impl Way {
+    const EMPTY: Way = Way { tag: 0, runs: 0, len: 0, state: State::Empty };
+}
+
+/// The ways of one set, on one cache line.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+struct Set([Way; WAYS]);
+
+const _: () = assert!(std::mem::size_of::<Set>() == 64 && std::mem::size_of::<Way>() == 8);
+
+/// Where `key` goes: its set, its tag, and the way to try first when it replaces a count.
+#[inline]
+fn slot(key: &BlockKey) -> (usize, u32, usize) {
+    let h = KeyHash::default().hash_one(key);
+    (h as usize & (SETS - 1), (h >> 32) as u32, (h >> 16) as usize % WAYS)
+}
+
+impl Set {
+    /// The way a new entry goes to: an empty one, else the first one that is not queued from
+    /// `first` on; `None` if every way holds a queued block.
+    fn victim(&self, first: usize) -> Option<usize> {
+        (0..WAYS)
+            .find(|&w| self.0[w].state == State::Empty)
+            .or_else(|| (0..WAYS).map(|i| (first + i) % WAYS).find(|&w| self.0[w].state != State::Compiling))
+    }
 }
 
 /// What to do with a block that is not translated ([`Warmup::cold`]).
@@ -61,59 +128,122 @@ pub enum Cold {
     Translate,
 }
 
-/// How often each not-yet-translated block has run.
+/// How often each not-yet-translated block has run (see the module comment).
 #[derive(Debug, Default)]
 pub struct Warmup {
-    threshold: u32,
-    seen: HashMap<BlockKey, Seen, KeyHash>,
+    /// The threshold, at most `u16::MAX`.
+    threshold: u16,
+    /// `SETS` sets, allocated at the first block counted.
+    sets: Vec<Set>,
+    /// Queued blocks whose set had no way for them: their lengths.
+    overflow: HashMap<BlockKey, u8, KeyHash>,
+    /// Queued blocks, in `sets` and `overflow`.
+    queued: usize,
+}
+
+/// A block's length in a way: at least 1 ([`crate::translate::MAX_BLOCK_INSNS`] is far below
+/// the cap).
+fn way_len(len: u32) -> u8 {
+    len.clamp(1, u8::MAX as u32) as u8
 }
 
 impl Warmup {
-    /// Blocks are translated on their `threshold + 1`-th run (0: on the first).
+    /// Blocks are translated on their `threshold + 1`-th run (0: on the first; thresholds
+    /// above 65535 count as 65535).
     pub fn new(threshold: u32) -> Warmup {
-        Warmup { threshold, seen: HashMap::default() }
+        Warmup { threshold: threshold.min(u16::MAX as u32) as u16, ..Warmup::default() }
+    }
+
+    /// Set `i`, the table allocated if need be.
+    #[inline]
+    fn set(&mut self, i: usize) -> &mut Set {
+        if self.sets.is_empty() {
+            self.sets = vec![Set([Way::EMPTY; WAYS]); SETS];
+        }
+        &mut self.sets[i]
     }
 
     /// Called when the block `key` is about to run and is not translated: whether the
     /// interpreter runs it this time (its length from `len` on first sight), or it is warm now.
     pub fn cold(&mut self, key: &BlockKey, len: impl FnOnce() -> u32) -> Cold {
-        if self.threshold == 0 && self.seen.is_empty() {
+        if self.threshold == 0 && self.queued == 0 {
             return Cold::Translate;
         }
-        if let Some(s) = self.seen.get_mut(key) {
-            if s.compiling {
-                return Cold::Compiling(s.len);
+        let threshold = self.threshold;
+        let (i, tag, first) = slot(key);
+        let set = self.set(i);
+        let mut count = None;
+        for (w, way) in set.0.iter().enumerate() {
+            if way.tag == tag {
+                match way.state {
+                    State::Compiling => return Cold::Compiling(way.len as u32),
+                    State::Counting => count = Some(w),
+                    State::Empty => {}
+                }
             }
-            if s.runs >= self.threshold {
-                self.seen.remove(key);
+        }
+        if let Some(w) = count {
+            let way = &mut set.0[w];
+            if way.runs >= threshold {
+                *way = Way::EMPTY;
                 return Cold::Translate;
             }
-            s.runs += 1;
-            return Cold::Interpret(s.len);
+            way.runs += 1;
+            return Cold::Interpret(way.len as u32);
         }
-        if self.threshold == 0 {
+        if !self.overflow.is_empty() {
+            if let Some(&len) = self.overflow.get(key) {
+                return Cold::Compiling(len as u32);
+            }
+        }
+        if threshold == 0 {
             return Cold::Translate;
         }
-        if self.seen.len() >= MAX_ENTRIES {
-            // Queued blocks stay: a block is never queued twice.
-            self.seen.retain(|_, s| s.compiling);
+        let len = way_len(len());
+        let set = self.set(i);
+        if let Some(w) = set.victim(first) {
+            set.0[w] = Way { tag, runs: 1, len, state: State::Counting };
         }
-        let len = len().max(1);
-        self.seen.insert(*key, Seen { runs: 1, len, compiling: false });
-        Cold::Interpret(len)
+        Cold::Interpret(len as u32)
     }
 
     /// Records that the warm block `key` (`len` instructions) was queued for compilation: until
-    /// [`Warmup::forget`], [`Warmup::cold`] says [`Cold::Compiling`].
+    /// [`Warmup::forget`], [`Warmup::cold`] says [`Cold::Compiling`]. A block is queued at most
+    /// once until it is forgotten.
     pub fn compiling(&mut self, key: &BlockKey, len: u32) {
-        self.seen.insert(*key, Seen { runs: self.threshold, len: len.max(1), compiling: true });
+        let len = way_len(len);
+        let (i, tag, first) = slot(key);
+        let set = self.set(i);
+        // Its count, if it has one still, else a new way.
+        let count = set.0.iter().position(|w| w.tag == tag && w.state == State::Counting);
+        match count.or_else(|| set.victim(first)) {
+            Some(w) => set.0[w] = Way { tag, runs: 0, len, state: State::Compiling },
+            None => {
+                let again = self.overflow.insert(*key, len);
+                debug_assert!(again.is_none(), "{key:?} queued twice");
+            }
+        }
+        self.queued += 1;
     }
 
     /// Forgets `key`, queued for compilation: its code was installed, or the request was dropped
     /// because its page was written, and then it warms up again from the start (as a translated
     /// block does once it is invalidated).
     pub fn forget(&mut self, key: &BlockKey) {
-        self.seen.remove(key);
+        if self.queued == 0 {
+            return;
+        }
+        if !self.overflow.is_empty() && self.overflow.remove(key).is_some() {
+            self.queued -= 1;
+            return;
+        }
+        let (i, tag, _) = slot(key);
+        let set = self.set(i);
+        // Entries with one tag are interchangeable: any one of them is this block's.
+        if let Some(way) = set.0.iter_mut().find(|w| w.tag == tag && w.state == State::Compiling) {
+            *way = Way::EMPTY;
+            self.queued -= 1;
+        }
     }
 }
 
@@ -175,15 +305,101 @@ mod tests {
         }
     }
 
-    /// Clearing a full table keeps the queued blocks.
+    /// `n` keys in the set of `key(0x1000)`.
+    fn colliding(n: usize) -> Vec<BlockKey> {
+        let set = slot(&key(0x1000)).0;
+        (0..).map(|p: u32| key(p << 4)).filter(|k| slot(k).0 == set).take(n).collect()
+    }
+
+    /// A set keeps the counts of as many blocks as it has ways; the next block replaces the one
+    /// in the way its hash picks, and that block warms up (and is decoded) again from the start.
     #[test]
-    fn a_full_table_keeps_queued_blocks() {
-        let mut w = Warmup::new(1);
-        w.compiling(&key(0), 2);
-        for p in 1..MAX_ENTRIES as u32 + 2 {
-            w.cold(&key(p << 4), || 1);
+    fn a_replaced_count_starts_again() {
+        let c = colliding(WAYS + 1);
+        let mut w = Warmup::new(3);
+        let decoded = std::cell::Cell::new(0);
+        let run = |w: &mut Warmup, k: &BlockKey| {
+            w.cold(k, || {
+                decoded.set(decoded.get() + 1);
+                5
+            })
+        };
+        for k in &c[..WAYS] {
+            assert_eq!(run(&mut w, k), Cold::Interpret(5));
         }
-        assert!(w.seen.len() < MAX_ENTRIES);
-        assert_eq!(w.cold(&key(0), || unreachable!()), Cold::Compiling(2));
+        for k in &c[..WAYS] {
+            assert_eq!(run(&mut w, k), Cold::Interpret(5));
+        }
+        assert_eq!(decoded.get(), WAYS, "a full set, each block decoded once");
+        let replaced = slot(&c[WAYS]).2;
+        assert_eq!(run(&mut w, &c[WAYS]), Cold::Interpret(5));
+        let mut again = vec![];
+        for (i, k) in c[..WAYS].iter().enumerate() {
+            let before = decoded.get();
+            let r = run(&mut w, k);
+            if decoded.get() > before {
+                again.push(i);
+                assert_eq!(r, Cold::Interpret(5));
+            } else {
+                assert_eq!(r, Cold::Interpret(5), "its third run");
+                assert_eq!(run(&mut w, k), Cold::Translate, "its fourth");
+            }
+        }
+        assert_eq!(again[0], replaced, "the way the newcomer's hash picked");
+    }
+
+    /// A queued block's entry is never replaced: when every way of a set holds a queued block,
+    /// one more queued there goes to the side map, and blocks new there run uncounted (decoded
+    /// every time) until a way is free again.
+    #[test]
+    fn queued_blocks_are_never_replaced() {
+        let c = colliding(WAYS + 2);
+        let (extra, new) = (&c[WAYS], &c[WAYS + 1]);
+        let mut w = Warmup::new(2);
+        for k in &c[..=WAYS] {
+            w.compiling(k, 7);
+        }
+        assert_eq!((w.queued, w.overflow.len()), (WAYS + 1, 1));
+        let mut decoded = 0;
+        for _ in 0..10 {
+            let r = w.cold(new, || {
+                decoded += 1;
+                4
+            });
+            assert_eq!(r, Cold::Interpret(4));
+        }
+        assert_eq!(decoded, 10);
+        for k in &c[..=WAYS] {
+            assert_eq!(w.cold(k, || unreachable!()), Cold::Compiling(7));
+        }
+        w.forget(extra);
+        w.forget(&c[0]);
+        assert_eq!((w.queued, w.overflow.len()), (WAYS - 1, 0));
+        assert_eq!(w.cold(extra, || 3), Cold::Interpret(3), "warms up again");
+        assert_eq!(w.cold(new, || 4), Cold::Interpret(4));
+        assert_eq!(w.cold(new, || unreachable!()), Cold::Interpret(4), "counted again");
+        assert_eq!(w.cold(&c[1], || unreachable!()), Cold::Compiling(7));
+        for k in &c[1..WAYS] {
+            w.forget(k);
+        }
+        assert_eq!(w.queued, 0);
+    }
+
+    /// Queued blocks stay queued however many other blocks pass through the table.
+    #[test]
+    fn queued_blocks_survive_a_flood() {
+        let mut w = Warmup::new(1);
+        let queued: Vec<BlockKey> = (0..200u32).map(|i| key(0x10_0000 + i * 0x40)).collect();
+        for k in &queued {
+            w.compiling(k, 2);
+        }
+        for p in 0..(SETS * WAYS * 4) as u32 {
+            w.cold(&key(0x1000_0000 + p * 16), || 1);
+        }
+        for k in &queued {
+            assert_eq!(w.cold(k, || unreachable!()), Cold::Compiling(2));
+            w.forget(k);
+        }
+        assert_eq!((w.queued, w.overflow.len()), (0, 0));
     }
 }

@@ -35,7 +35,7 @@ use crate::translate::{self, TranslateError, Translator};
 use crate::Stats;
 use emu_cpu_x86::decode::Insn;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -127,6 +127,9 @@ struct Queued {
     key: BlockKey,
     /// Deterministic time: the instruction count at which it is installed.
     due: Option<u64>,
+    /// Cancelled: the dispatcher's own copy of `cancelled`, which it alone writes (reading
+    /// the shared flag at every lookup cost a cache miss).
+    dropped: bool,
     cancelled: Arc<AtomicBool>,
     /// The thread's result, once received.
     done: Option<Done>,
@@ -140,6 +143,12 @@ pub(crate) struct Background {
     /// Every job sent and not yet installed or dropped, oldest first; tickets are consecutive.
     queue: VecDeque<Queued>,
     next_ticket: u64,
+    /// Results the thread has sent, plus one once it has stopped: while it equals `received`
+    /// there is nothing to receive, which one load of a line the thread seldom writes tells
+    /// (polling the channel at every lookup read lines it writes).
+    sent: Arc<AtomicU64>,
+    /// Results received.
+    received: u64,
     /// CPU time the thread spent on the results received so far.
     thread_time: Duration,
 }
@@ -149,7 +158,18 @@ impl Background {
     pub fn start(mut tr: Translator, dump: bool) -> std::io::Result<Background> {
         let (jobs, inbox) = mpsc::channel::<Job>();
         let (outbox, results) = mpsc::channel::<Done>();
+        let sent = Arc::new(AtomicU64::new(0));
+        let count = sent.clone();
         let thread = std::thread::Builder::new().name("emu-jit-compile".into()).spawn(move || {
+            /// Counts the thread's end (a panic included), so the dispatcher polls and finds
+            /// the channel closed.
+            struct Stopped(Arc<AtomicU64>);
+            impl Drop for Stopped {
+                fn drop(&mut self) {
+                    self.0.fetch_add(1, Ordering::Release);
+                }
+            }
+            let _stopped = Stopped(count.clone());
             for job in inbox {
                 let done = if job.cancelled.load(Ordering::Relaxed) {
                     let code = Err(TranslateError("cancelled".into()));
@@ -160,6 +180,7 @@ impl Background {
                 if outbox.send(done).is_err() {
                     return;
                 }
+                count.fetch_add(1, Ordering::Release);
             }
         })?;
         Ok(Background {
@@ -168,6 +189,8 @@ impl Background {
             thread: Some(thread),
             queue: VecDeque::new(),
             next_ticket: 0,
+            sent,
+            received: 0,
             thread_time: Duration::ZERO,
         })
     }
@@ -201,14 +224,15 @@ impl Background {
         if !sent {
             self.died();
         }
-        self.queue.push_back(Queued { ticket, key, due, cancelled, done: None });
+        self.queue.push_back(Queued { ticket, key, due, dropped: false, cancelled, done: None });
     }
 
     /// Cancels the queued blocks on physical page `page` (their results will be dropped), and
     /// calls `f` with each one's key.
     pub fn cancel_page(&mut self, page: u32, mut f: impl FnMut(&BlockKey)) {
         for q in &mut self.queue {
-            if q.key.page() == page && !q.cancelled.load(Ordering::Relaxed) {
+            if q.key.page() == page && !q.dropped {
+                q.dropped = true;
                 q.cancelled.store(true, Ordering::Relaxed);
                 f(&q.key);
             }
@@ -217,7 +241,7 @@ impl Background {
 
     /// The pages of the queued blocks not cancelled.
     pub fn pages(&self) -> impl Iterator<Item = u32> + '_ {
-        self.queue.iter().filter(|q| !q.cancelled.load(Ordering::Relaxed)).map(|q| q.key.page())
+        self.queue.iter().filter(|q| !q.dropped).map(|q| q.key.page())
     }
 
     /// The next block to install now, at instruction count `icount`: the oldest queued block,
@@ -226,7 +250,7 @@ impl Background {
     pub fn next(&mut self, icount: u64, stats: &mut Stats) -> Option<Done> {
         loop {
             let front = self.queue.front()?;
-            if front.cancelled.load(Ordering::Relaxed) {
+            if front.dropped {
                 self.queue.pop_front();
                 stats.compiles_dropped += 1;
                 continue;
@@ -265,6 +289,7 @@ impl Background {
 
     /// Files a result with its queued block (none if the block was dropped already).
     fn receive(&mut self, done: Done) {
+        self.received += 1;
         self.thread_time += done.time;
         let Some(front) = self.queue.front() else { return };
         if let Some(q) = done.job.ticket.checked_sub(front.ticket).and_then(|i| self.queue.get_mut(i as usize)) {
@@ -275,6 +300,9 @@ impl Background {
 
     /// Receives the results ready.
     fn poll(&mut self) {
+        if self.sent.load(Ordering::Acquire) == self.received {
+            return;
+        }
         loop {
             match self.results.try_recv() {
                 Ok(done) => self.receive(done),
