@@ -313,24 +313,9 @@ fn blocks_queued_across_flushes_are_installed() {
 #[test]
 fn a_page_whose_queued_blocks_keep_being_dropped_turns_hot() {
     const ITERATIONS: u32 = 2000;
-    let code = asm(32, |a| {
-        let mut top = a.create_label();
-        a.mov(ecx, ITERATIONS)?;
-        a.xor(edx, edx)?;
-        a.set_label(&mut top)?;
-        a.mov(eax, ecx)?;
-        a.and(eax, 0x7fu32)?;
-        a.mov(dword_ptr(0u32), eax)?; // fixed up below: the ADD's immediate
-        a.add(edx, OLD)?;
-        a.xor(edx, ecx)?;
-        a.dec(ecx)?;
-        a.jnz(top)?;
-        a.hlt()
-    });
-    let mut code = code;
-    let at = code.iter().position(|&b| b == 0xa3).expect("the patching store");
+    let (mut code, at) = self_patching_loop(ITERATIONS, OLD);
     let imm = imm_at(&code, 0) as u32;
-    code[at + 1..at + 5].copy_from_slice(&imm.to_le_bytes());
+    code[at..at + 4].copy_from_slice(&imm.to_le_bytes());
     let r = reference(&code, 0, |_| {});
     for clock in CLOCKS {
         let mut c = machine(&code, clock);

@@ -145,24 +145,9 @@ fn timer_interrupts_arrive_at_the_same_instruction() {
 #[test]
 fn a_page_invalidated_too_often_is_interpreted() {
     const ITERATIONS: u32 = 2000;
-    let code = asm(32, |a| {
-        let mut top = a.create_label();
-        a.mov(ecx, ITERATIONS)?;
-        a.xor(edx, edx)?;
-        a.set_label(&mut top)?;
-        a.mov(eax, ecx)?;
-        a.and(eax, 0x7fu32)?;
-        a.mov(dword_ptr(0u32), eax)?; // fixed up below: the ADD's immediate
-        a.add(edx, 0x1234_5678u32)?;
-        a.xor(edx, ecx)?;
-        a.dec(ecx)?;
-        a.jnz(top)?;
-        a.hlt()
-    });
-    let mut code = code;
-    let at = code.iter().position(|&b| b == 0xa3).expect("the patching store");
+    let (mut code, at) = self_patching_loop(ITERATIONS, 0x1234_5678);
     let add = code.windows(2).position(|w| w == [0x81, 0xc2]).expect("the patched ADD");
-    code[at + 1..at + 5].copy_from_slice(&(CODE + add as u32 + 2).to_le_bytes());
+    code[at..at + 4].copy_from_slice(&(CODE + add as u32 + 2).to_le_bytes());
     let (_, stop, j) = same_in_both(|| flat32(&code), 1_000_000, "self-patching loop");
     assert_eq!(stop, Stop::Halted);
     assert!(j.stats.hot_pages >= 1, "{:?}", j.stats);

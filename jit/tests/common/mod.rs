@@ -81,6 +81,30 @@ pub fn asm_at(bits: u32, at: u32, f: impl FnOnce(&mut CodeAssembler) -> Result<(
     a.assemble(at as u64).unwrap()
 }
 
+/// A 32-bit loop of `iterations` that, every iteration, stores ECX & 0x7f with `mov [0], eax`
+/// and then runs `add edx, add_imm; xor edx, ecx` (ending in HLT), and the offset in the code of
+/// that store's 4-byte address, for the test to point at the ADD's immediate (or anywhere else):
+/// a loop that patches its own next instruction.
+pub fn self_patching_loop(iterations: u32, add_imm: u32) -> (Vec<u8>, usize) {
+    use iced_x86::code_asm::*;
+    let code = asm(32, |a| {
+        let mut top = a.create_label();
+        a.mov(ecx, iterations)?;
+        a.xor(edx, edx)?;
+        a.set_label(&mut top)?;
+        a.mov(eax, ecx)?;
+        a.and(eax, 0x7fu32)?;
+        a.mov(dword_ptr(0u32), eax)?; // `mov [moffs32], eax`: A3 and the address
+        a.add(edx, add_imm)?;
+        a.xor(edx, ecx)?;
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        a.hlt()
+    });
+    let at = code.iter().position(|&b| b == 0xa3).expect("the patching store") + 1;
+    (code, at)
+}
+
 pub fn jit() -> Jit {
     Jit::new(Options { code_size: 1 << 20, ..Options::default() }).unwrap()
 }
