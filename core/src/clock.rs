@@ -246,6 +246,13 @@ impl Clock {
     pub fn mark_fresh(&mut self, retired: u64) {
         self.fresh_for = Some(retired);
     }
+
+    /// Drops the mark of [`Clock::mark_fresh`]: the next device access syncs again even at the
+    /// same instruction count (the JIT's slow-path accesses, where the count stored may be an
+    /// earlier instruction's of the block).
+    pub fn forget_fresh(&mut self) {
+        self.fresh_for = None;
+    }
     /// The time [`Clock::sync`] would set for `retired` instructions, without setting it (for
     /// a run loop deciding whether device timers are due by a coming sync). In real-time mode,
     /// the host's time now.

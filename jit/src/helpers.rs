@@ -10,6 +10,7 @@
 
 use emu_cpu_x86::decode::{Insn, Mnemonic};
 use emu_cpu_x86::flags::{cond, Size};
+use emu_cpu_x86::state::eflags;
 use emu_cpu_x86::{Cpu, Fault, SegReg};
 
 /// What a block (and a helper) returns.
@@ -126,13 +127,18 @@ fn stop_chaining(cpu: &mut Cpu, ctx: &mut ExitCtx) {
 
 /// [`stop_chaining`] after a memory access, which can only have reached a device (an MMIO
 /// register: a wire that changed, which raises the board's attention, or DMA into RAM; in
-/// real-time mode the clock sync before it, which may move the clock deadline closer) or code
+/// real-time mode the clock sync before it, whose timers may move the clock deadline closer or
+/// raise an interrupt without the board's attention, as the local APIC's timer does) or code
 /// (an SMC write): the rest of `must_stop` is what instructions change. (Data breakpoints do
 /// not fire here: with any enabled, the dispatcher runs no blocks.)
 #[inline]
 fn stop_chaining_after_access(cpu: &mut Cpu, ctx: &mut ExitCtx) {
     if ctx.chain_limit != 0 {
-        if cpu.sys.lines.attention_pending() || cpu.sys.has_written_pages() || !cpu.smc_writes.is_empty() {
+        if cpu.sys.lines.attention_pending()
+            || cpu.sys.has_written_pages()
+            || !cpu.smc_writes.is_empty()
+            || (cpu.s.flags & eflags::IF != 0 && cpu.sys.intr())
+        {
             ctx.chain_limit = 0;
         } else {
             ctx.chain_limit = ctx.chain_limit.min(cpu.sys_deadline_icount);
@@ -183,6 +189,9 @@ pub unsafe extern "C" fn read_mem(cpu: *mut Cpu, ctx: *mut ExitCtx, seg: u32, of
     let (cpu, ctx) = (&mut *cpu, &mut *ctx);
     ctx.slow_accesses += 1;
     let seg = SegReg::from_index(seg as u8).unwrap_or(SegReg::Ds);
+    // Every slow-path access syncs the clock first if it reaches a device (in real-time
+    // mode): `icount` here may be an earlier instruction's of the block.
+    cpu.sys.clock.forget_fresh();
     let r = cpu.read(seg, off, size_of(size));
     stop_chaining_after_access(cpu, ctx);
     match r {
@@ -203,6 +212,9 @@ pub unsafe extern "C" fn write_mem(cpu: *mut Cpu, ctx: *mut ExitCtx, seg: u32, o
     let (cpu, ctx) = (&mut *cpu, &mut *ctx);
     ctx.slow_accesses += 1;
     let seg = SegReg::from_index(seg as u8).unwrap_or(SegReg::Ds);
+    // Every slow-path access syncs the clock first if it reaches a device (in real-time
+    // mode): `icount` here may be an earlier instruction's of the block.
+    cpu.sys.clock.forget_fresh();
     let r = cpu.write(seg, off, size_of(size), v);
     stop_chaining_after_access(cpu, ctx);
     match r {

@@ -27,7 +27,7 @@ use crate::fault::{vector, Class, Fault, Res};
 use crate::flags::Size;
 use crate::state::{eflags, SegReg};
 use crate::tlb::Access;
-use emu_core::ClockMode;
+use emu_core::{ClockMode, System};
 
 /// Why [`Cpu::run`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,8 +208,8 @@ impl Cpu {
     ///
     /// The window and the cache lookup are inlined into the caller (the interpreter's loop);
     /// decoding is [`Cpu::decode_into`], out of line, so that the lookup does not pay for the
-    /// decoder's registers and stack frame. Either way the next instruction's cache entry is
-    /// prefetched. (Together: the integer mix under the interpreter 0.47 → 0.44 s; on the Linux
+    /// decoder's registers and stack frame. After a cache hit, or a decode from a whole window,
+    /// the next instruction's cache entry is prefetched. (Together: the integer mix under the interpreter 0.47 → 0.44 s; on the Linux
     /// boot the interpreter loop with fetch and decode 28 → 22 ns per interpreted instruction.)
     #[inline(always)]
     pub fn fetch_decode_into(&mut self, out: &mut Insn) -> Res<()> {
@@ -384,7 +384,8 @@ impl Cpu {
     ///
     /// (In a JIT block, `icount` is exact at the instructions the interpreter runs, port I/O
     /// among them; at a memory access through the slow path it may be an earlier instruction's
-    /// of the block: then the block's later device accesses share the first one's time.)
+    /// of the block, so the JIT's slow path drops the mark first, `Clock::forget_fresh`, and
+    /// every such access syncs.)
     #[inline]
     pub fn sync_clock_for_device(&mut self) {
         if self.sys.clock.stale(self.s.icount) {
@@ -404,41 +405,40 @@ impl Cpu {
         }
     }
 
-    /// Reads I/O port `port` for the current instruction ([`emu_core::System::io_read`] between
-    /// [`Cpu::sync_clock_for_device`] and [`Cpu::after_device_access`]).
+    /// Runs `access` (one access of the current instruction to a device) between
+    /// [`Cpu::sync_clock_for_device`] and [`Cpu::after_device_access`].
     #[inline]
-    pub(crate) fn port_read(&mut self, port: u16, size: Size) -> u32 {
+    fn device_access<R>(&mut self, access: impl FnOnce(&mut System) -> R) -> R {
         self.sync_clock_for_device();
-        let v = self.sys.io_read(port, size.bytes() as u8);
+        let r = access(&mut self.sys);
         self.after_device_access();
-        v
+        r
     }
 
-    /// Writes I/O port `port` for the current instruction (as [`Cpu::port_read`]).
+    /// Reads I/O port `port` for the current instruction ([`Cpu::device_access`]).
+    #[inline]
+    pub(crate) fn port_read(&mut self, port: u16, size: Size) -> u32 {
+        self.device_access(|sys| sys.io_read(port, size.bytes() as u8))
+    }
+
+    /// Writes I/O port `port` for the current instruction ([`Cpu::device_access`]).
     #[inline]
     pub(crate) fn port_write(&mut self, port: u16, size: Size, value: u32) {
-        self.sync_clock_for_device();
-        self.sys.io_write(port, size.bytes() as u8, value);
-        self.after_device_access();
+        self.device_access(|sys| sys.io_write(port, size.bytes() as u8, value))
     }
 
     /// [`emu_core::System::read_phys`] for a data access or fetch that did not resolve to host
-    /// memory (as [`Cpu::port_read`]).
+    /// memory ([`Cpu::device_access`]).
     #[inline]
     pub(crate) fn read_phys_device(&mut self, pa: u64, size: u8) -> u32 {
-        self.sync_clock_for_device();
-        let v = self.sys.read_phys(pa, size);
-        self.after_device_access();
-        v
+        self.device_access(|sys| sys.read_phys(pa, size))
     }
 
-    /// [`emu_core::System::write_phys`] for a store that did not resolve to host memory (as
-    /// [`Cpu::port_read`]).
+    /// [`emu_core::System::write_phys`] for a store that did not resolve to host memory
+    /// ([`Cpu::device_access`]).
     #[inline]
     pub(crate) fn write_phys_device(&mut self, pa: u64, size: u8, value: u32) {
-        self.sync_clock_for_device();
-        self.sys.write_phys(pa, size, value);
-        self.after_device_access();
+        self.device_access(|sys| sys.write_phys(pa, size, value))
     }
 
     // ---- exceptions and interrupts ----------------------------------------------------------
