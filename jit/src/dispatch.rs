@@ -114,7 +114,7 @@ impl Jit {
                             return stop;
                         }
                         if cpu.s.icount > deadline {
-                            self.sync_clock_at(cpu, deadline);
+                            cpu.sync_clock_at(deadline);
                         }
                     } else {
                         self.run_chain(cpu, id, end);
@@ -123,21 +123,15 @@ impl Jit {
                 Some(_) => {
                     // The interpreter runs up to the deadline or the budget's end, whichever is
                     // first (see the module comment).
-                    let n = left.min(cpu.sys_deadline_icount.saturating_sub(cpu.s.icount)).max(1);
-                    let before = cpu.s.icount;
-                    let stop = cpu.run(n);
-                    self.stats.interp_steps += cpu.s.icount - before;
+                    let (stop, _) = self.interpret(cpu, left);
                     if stop != Stop::Budget {
                         return stop;
                     }
                 }
                 None if self.hot => {
                     // A hot page (see `throttle`): the interpreter runs up to the next deadline.
-                    let n = left.min(cpu.sys_deadline_icount.saturating_sub(cpu.s.icount)).max(1);
-                    let before = cpu.s.icount;
-                    let stop = cpu.run(n);
-                    self.stats.interp_steps += cpu.s.icount - before;
-                    self.stats.hot_insns += cpu.s.icount - before;
+                    let (stop, ran) = self.interpret(cpu, left);
+                    self.stats.hot_insns += ran;
                     if stop != Stop::Budget {
                         return stop;
                     }
@@ -146,13 +140,10 @@ impl Jit {
                     // A block still warming up (or being compiled in the background): the
                     // interpreter runs as many instructions as it holds, within the budget and
                     // the clock deadline.
-                    let n = left.min(cpu.sys_deadline_icount.saturating_sub(cpu.s.icount)).min(self.cold as u64).max(1);
-                    let before = cpu.s.icount;
-                    let stop = cpu.run(n);
-                    self.stats.interp_steps += cpu.s.icount - before;
-                    self.stats.warmup_insns += cpu.s.icount - before;
+                    let (stop, ran) = self.interpret(cpu, left.min(self.cold as u64));
+                    self.stats.warmup_insns += ran;
                     if self.compiling {
-                        self.stats.compiling_insns += cpu.s.icount - before;
+                        self.stats.compiling_insns += ran;
                     }
                     if stop != Stop::Budget {
                         return stop;
@@ -169,6 +160,17 @@ impl Jit {
         } else {
             Stop::Budget
         }
+    }
+
+    /// Runs the interpreter for at most `cap` instructions (at least one), and no further than
+    /// the clock deadline; returns why it stopped and how many instructions it ran.
+    fn interpret(&mut self, cpu: &mut Cpu, cap: u64) -> (Stop, u64) {
+        let n = cap.min(cpu.sys_deadline_icount.saturating_sub(cpu.s.icount)).max(1);
+        let before = cpu.s.icount;
+        let stop = cpu.run(n);
+        let ran = cpu.s.icount - before;
+        self.stats.interp_steps += ran;
+        (stop, ran)
     }
 
     /// Whether block `id` may run now: it fits in the `left` instructions of the budget, and it
@@ -199,7 +201,7 @@ impl Jit {
             // Read again: in real-time mode a device access in the blocks may have synced.
             let deadline = cpu.sys_deadline_icount;
             if cpu.s.icount > deadline {
-                self.sync_clock_at(cpu, deadline);
+                cpu.sync_clock_at(deadline);
                 return;
             }
             let Some(slot) = status::chain_slot(st).filter(|_| self.chain) else { return };
@@ -236,12 +238,6 @@ impl Jit {
         let lin = cs.base.wrapping_add(eip);
         let e = cpu.tlb.entry(cpu.s.cpl == 3, lin);
         e.exec == lin & !0xfff && e.phys_page | (lin & 0xfff) == k.phys && ModeKey::of(&cpu.s, cpu.a20_mask) == k.mode
-    }
-
-    /// What `Cpu::sync_clock` does, as of `icount` (a deadline a block ran past): the same guest
-    /// time and the same next deadline as in `Cpu::run`.
-    fn sync_clock_at(&mut self, cpu: &mut Cpu, icount: u64) {
-        cpu.sync_clock_at(icount);
     }
 
     /// Runs block `id` on `cpu` (and the blocks its code chains to while `ExitCtx::chain_limit`
@@ -381,7 +377,13 @@ impl Jit {
             }
             // Still warming up (see `warmup`), or being compiled: this time the interpreter
             // runs it.
-            None => match self.warmup.cold(&key, || translate::scan(cpu, MAX_BLOCK_INSNS).insns.len() as u32) {
+            None => match {
+                // An idle compile thread may take blocks sooner (a real-time run only: which
+                // tier runs must not depend on the thread's speed in a deterministic one).
+                let idle = self.background.as_ref().is_some_and(|b| b.len() == 0);
+                self.warmup.set_eager(idle && cpu.sys.clock.mode() == emu_core::ClockMode::RealTime);
+                self.warmup.cold(&key, || translate::scan(cpu, MAX_BLOCK_INSNS).insns.len() as u32)
+            } {
                 Cold::Interpret(len) => {
                     self.cold = len;
                     return None;
