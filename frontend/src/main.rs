@@ -217,9 +217,12 @@ fn parse_serial(s: &str) -> Result<SerialArg, String> {
 }
 
 /// Whether the JIT compiles in the background by default (`--jit-threads`): when a second host
-/// CPU can run the compile thread beside the guest's.
-fn default_background() -> bool {
-    std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+/// CPU can run the compile thread beside the guest's; and always in a `deterministic` run, so
+/// that the run (which tier runs which instruction, hence `--stats`) does not depend on the
+/// host's CPU count (blocks compiled in the background are installed at fixed instruction
+/// counts there, however fast the thread is).
+fn default_background(deterministic: bool) -> bool {
+    deterministic || std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
 }
 
 fn parse_memory(s: &str) -> Result<u64, String> {
@@ -401,7 +404,7 @@ fn run(args: Args) -> Result<Outcome, String> {
             check: args.cpu == CpuTier::Check,
             check_after: args.check_after,
             warmup: args.jit_warmup,
-            background: args.jit_threads.map_or_else(default_background, |n| n > 0),
+            background: args.jit_threads.map_or_else(|| default_background(args.deterministic), |n| n > 0),
             ..Default::default()
         };
         machine.jit = Some(emu_jit::Jit::new(opts).map_err(|e| e.to_string())?);
