@@ -243,3 +243,188 @@ fn real_time_devices_read_fresh_time_between_rare_syncs() {
         assert!(cpu.s.regs[6] > 100, "deterministic mode: {} stale reads (mmio: {mmio})", cpu.s.regs[6]);
     }
 }
+
+/// A one-shot timer due at a fixed guest time that is its own interrupt controller (vector
+/// 0x20) and raises its interrupt without the board's attention, as the local APIC's timer
+/// does; its MMIO register reads how many times it was read (this read included).
+struct Alarm {
+    due: Option<u64>,
+    reads: u32,
+    /// `reads` when the timer ran.
+    fired_after: Option<u32>,
+    pending: bool,
+}
+
+impl Device for Alarm {
+    fn name(&self) -> &'static str {
+        "alarm"
+    }
+    fn read(&mut self, _region: u8, _offset: u64, _size: u8) -> u32 {
+        self.reads += 1;
+        self.reads
+    }
+    fn write(&mut self, _region: u8, _offset: u64, _size: u8, _value: u32) {}
+    fn deadline(&self) -> Option<u64> {
+        self.due
+    }
+    fn advance(&mut self, _now: u64) {
+        self.due = None;
+        self.pending = true;
+        self.fired_after = Some(self.reads);
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+    fn as_interrupt_controller(&mut self) -> Option<&mut dyn InterruptController> {
+        Some(self)
+    }
+}
+
+impl InterruptController for Alarm {
+    fn intr(&mut self) -> bool {
+        self.pending
+    }
+    fn acknowledge(&mut self) -> u8 {
+        self.pending = false;
+        0x20
+    }
+}
+
+/// In real-time mode, the sync before an MMIO access runs the timers due by then; one that
+/// raises an interrupt without the board's attention (the local APIC's) must stop translated
+/// code from chaining on, so the interrupt is taken after the block as the interpreter takes it
+/// after the instruction. Chained code used to run on to the clock deadline (hundreds to
+/// 65,536 instructions; here a one-block loop kept looping).
+#[test]
+fn an_interrupt_raised_by_the_sync_before_an_mmio_read_stops_chained_code() {
+    let code = asm(16, |a| {
+        let mut main = a.create_label();
+        let mut top = a.create_label();
+        a.jmp(main)?;
+        a.mov(esi, eax)?; // the handler: the number of the last read before the interrupt
+        a.cli()?;
+        a.hlt()?;
+        a.set_label(&mut main)?;
+        a.mov(ax, 0xd000u32)?;
+        a.mov(ds, ax)?;
+        a.sti()?;
+        a.set_label(&mut top)?;
+        // A one-block loop, chained to itself: the read (slow path, MMIO) syncs the clock.
+        a.mov(eax, dword_ptr(0u32))?;
+        a.inc(ecx)?;
+        a.jmp(top)?;
+        Ok(())
+    });
+    let handler = code.windows(3).position(|w| w == [0x66, 0x89, 0xc6]).expect("the handler") as u32 + CODE;
+    let mut c = real_mode(&code);
+    c.sys.clock = emu_core::Clock::new(emu_core::ClockMode::RealTime);
+    load(&mut c, 0x20 * 4, &[handler as u8, (handler >> 8) as u8, 0, 0]);
+    // Due long after the loop is translated (a few thousand iterations).
+    let id = c.sys.add_device(Box::new(Alarm { due: Some(50_000_000), reads: 0, fired_after: None, pending: false }));
+    c.sys.map_mmio(0xd0000, 0x1000, id, 0).unwrap();
+    c.sys.set_interrupt_controller(id);
+    let mut j = jit();
+    assert_eq!(j.run(&mut c, 2_000_000_000), Stop::Halted);
+    let fired_after = c.sys.find_device::<Alarm>().unwrap().fired_after.expect("the timer ran");
+    let last_read = c.s.regs[6];
+    assert!(j.stats.jit_insns > 10_000, "the loop ran translated: {:?}", j.stats);
+    // The timer ran at the sync of read `fired_after + 1` (or, rarely, at a sync point between
+    // blocks, after read `fired_after`); the interrupt comes before the next read.
+    assert!(
+        last_read >= fired_after && last_read <= fired_after + 1,
+        "interrupt taken after read {last_read}, the timer ran after read {fired_after}: {:?}",
+        j.stats
+    );
+}
+
+/// In real-time mode, each MMIO access of a block syncs the clock first, the second access of
+/// a later instruction too: inside a block, the instruction count at a slow-path access may be
+/// an earlier instruction's, and the second read used to count as "fresh" (the first
+/// instruction's sync) and read the first one's older time.
+#[test]
+fn two_mmio_reads_in_one_block_each_see_fresh_time() {
+    const ITERATIONS: u32 = 20_000;
+    let code = asm(32, |a| {
+        let mut top = a.create_label();
+        let mut ok = a.create_label();
+        a.mov(edi, ITERATIONS)?;
+        a.xor(esi, esi)?;
+        a.set_label(&mut top)?;
+        // One block (up to the JA): two reads of the time by two instructions, work between.
+        a.mov(eax, dword_ptr(0xd0000u32))?;
+        for _ in 0..20 {
+            a.add(ebx, ecx)?;
+            a.imul_2(ecx, ebx)?;
+        }
+        a.mov(edx, dword_ptr(0xd0000u32))?;
+        a.cmp(edx, eax)?;
+        a.ja(ok)?;
+        a.inc(esi)?; // the second read saw no later time than the first
+        a.set_label(&mut ok)?;
+        a.dec(edi)?;
+        a.jnz(top)?;
+        a.hlt()
+    });
+    let (cpu, stop, j) = jit_run_with_clock_port(&code, 10_000_000, true);
+    assert_eq!(stop, Stop::Halted);
+    assert!(j.stats.jit_insns > 20 * ITERATIONS as u64, "the loop ran translated: {:?}", j.stats);
+    assert_eq!(cpu.s.regs[6], 0, "second reads of the first read's time, of {ITERATIONS}");
+}
+
+/// Records, at each write to its register, the guest time, and counts the writes that saw no
+/// later time than the write before.
+struct WriteStamp {
+    clock: ClockHandle,
+    last: Option<u64>,
+    stale: u32,
+}
+
+impl Device for WriteStamp {
+    fn name(&self) -> &'static str {
+        "write stamp"
+    }
+    fn read(&mut self, _region: u8, _offset: u64, _size: u8) -> u32 {
+        0
+    }
+    fn write(&mut self, _region: u8, _offset: u64, _size: u8, _value: u32) {
+        let now = self.clock.now();
+        if self.last.is_some_and(|t| now <= t) {
+            self.stale += 1;
+        }
+        self.last = Some(now);
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+/// [`two_mmio_reads_in_one_block_each_see_fresh_time`] for writes.
+#[test]
+fn two_mmio_writes_in_one_block_each_see_fresh_time() {
+    const ITERATIONS: u32 = 20_000;
+    let code = asm(32, |a| {
+        let mut top = a.create_label();
+        a.mov(edi, ITERATIONS)?;
+        a.set_label(&mut top)?;
+        // One block (up to the JNZ): two writes by two instructions, work between.
+        a.mov(dword_ptr(0xd0000u32), eax)?;
+        for _ in 0..20 {
+            a.add(ebx, ecx)?;
+            a.imul_2(ecx, ebx)?;
+        }
+        a.mov(dword_ptr(0xd0000u32), eax)?;
+        a.dec(edi)?;
+        a.jnz(top)?;
+        a.hlt()
+    });
+    let mut c = flat32(&code);
+    c.sys.clock = emu_core::Clock::new(emu_core::ClockMode::RealTime);
+    let clock = c.sys.clock.handle();
+    let id = c.sys.add_device(Box::new(WriteStamp { clock, last: None, stale: 0 }));
+    c.sys.map_mmio(0xd0000, 0x1000, id, 0).unwrap();
+    let mut j = jit();
+    assert_eq!(j.run(&mut c, 10_000_000), Stop::Halted);
+    assert!(j.stats.jit_insns > 20 * ITERATIONS as u64, "the loop ran translated: {:?}", j.stats);
+    let stale = c.sys.find_device::<WriteStamp>().unwrap().stale;
+    assert_eq!(stale, 0, "writes that saw the previous write's time, of {}", 2 * ITERATIONS);
+}

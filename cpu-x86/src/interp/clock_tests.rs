@@ -72,11 +72,19 @@ fn a_port_read_in_real_time_mode_sees_the_time_of_the_instruction() {
     let mut cpu = cpu(ClockMode::RealTime, &TWO_INS);
     cpu.sync_clock();
     let t0 = cpu.sys.clock.now();
+    // Behind the CPU's back (no sync): a timer due in 100 us, and a sync point overdue, which
+    // `step` (unlike `run`) does not make: only the sync at the device access can run the
+    // timer and set the next sync point.
+    cpu.sys.io_write(PORT, 4, 100_000);
+    cpu.sys_deadline_icount = 0;
     std::thread::sleep(Duration::from_micros(300));
     cpu.step();
     let t1 = cpu.s.regs[reg::EAX] as u64;
     assert!(t1 >= t0 + 300_000, "the device read the time after the sleep ({t0} then {t1})");
-    assert!(cpu.sys_deadline_icount >= cpu.s.icount - 1 + SYNC_INTERVAL, "a full sync point: the next one moved");
+    assert_eq!(cpu.sys.clock.now(), t1, "the clock itself was synced, not just read");
+    let ran = timer_ran_at(&mut cpu).expect("the timer due before the IN ran at its sync");
+    assert!(ran >= t0 + 100_000 && ran <= t1);
+    assert!(cpu.sys_deadline_icount >= SYNC_INTERVAL, "a full sync point: the next one was set");
     std::thread::sleep(Duration::from_micros(300));
     cpu.step();
     assert!(cpu.s.regs[reg::EAX] as u64 >= t1 + 300_000, "and the next instruction again");
