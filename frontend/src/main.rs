@@ -138,8 +138,9 @@ struct Args {
     jit_warmup: u32,
 
     /// JIT compile threads: 1 compiles blocks on a second host thread while the interpreter
-    /// runs them, 0 compiles each on the CPU's thread when it turns warm. Default: 1 when the
-    /// host has two or more CPUs, else 0. --cpu check compiles in-line.
+    /// runs them, 0 compiles each on the CPU's thread when it turns warm. Default: 1 with
+    /// --deterministic or when the host has two or more CPUs, else 0. --cpu check compiles
+    /// in-line.
     #[arg(long, value_name = "0|1", value_parser = clap::value_parser!(u8).range(0..=1))]
     jit_threads: Option<u8>,
 

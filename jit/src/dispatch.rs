@@ -41,13 +41,18 @@ use std::time::Instant;
 /// [`Jit::run`] checks, apart from the budget and the clock deadline.
 #[inline]
 pub(crate) fn must_stop(cpu: &mut Cpu) -> bool {
-    cpu.shutdown
-        || cpu.s.halted
-        || cpu.s.irq_shadow
-        || cpu.sys.lines.attention_pending()
+    cpu.shutdown || cpu.s.halted || cpu.s.irq_shadow || cpu.debug_step_needed() || touched_by_access(cpu)
+}
+
+/// The part of [`must_stop`] a memory access can change: a wire a device moved (the board's
+/// attention), DMA or code writes to invalidate, an interrupt pending and enabled (a timer run
+/// by the access's clock sync may raise one without the board's attention, as the local APIC's
+/// does).
+#[inline]
+pub(crate) fn touched_by_access(cpu: &mut Cpu) -> bool {
+    cpu.sys.lines.attention_pending()
         || !cpu.smc_writes.is_empty()
         || cpu.sys.has_written_pages()
-        || cpu.debug_step_needed()
         || (cpu.s.flags & eflags::IF != 0 && cpu.sys.intr())
 }
 
@@ -378,8 +383,8 @@ impl Jit {
             // Still warming up (see `warmup`), or being compiled: this time the interpreter
             // runs it.
             None => match {
-                // An idle compile thread may take blocks sooner (a real-time run only: which
-                // tier runs must not depend on the thread's speed in a deterministic one).
+                // An idle compile thread may take blocks sooner; in real-time runs only, by
+                // choice (deterministic runs keep the tiers they were measured with).
                 let idle = self.background.as_ref().is_some_and(|b| b.len() == 0);
                 self.warmup.set_eager(idle && cpu.sys.clock.mode() == emu_core::ClockMode::RealTime);
                 self.warmup.cold(&key, || translate::scan(cpu, MAX_BLOCK_INSNS).insns.len() as u32)

@@ -10,7 +10,6 @@
 
 use emu_cpu_x86::decode::{Insn, Mnemonic};
 use emu_cpu_x86::flags::{cond, Size};
-use emu_cpu_x86::state::eflags;
 use emu_cpu_x86::{Cpu, Fault, SegReg};
 
 /// What a block (and a helper) returns.
@@ -134,11 +133,7 @@ fn stop_chaining(cpu: &mut Cpu, ctx: &mut ExitCtx) {
 #[inline]
 fn stop_chaining_after_access(cpu: &mut Cpu, ctx: &mut ExitCtx) {
     if ctx.chain_limit != 0 {
-        if cpu.sys.lines.attention_pending()
-            || cpu.sys.has_written_pages()
-            || !cpu.smc_writes.is_empty()
-            || (cpu.s.flags & eflags::IF != 0 && cpu.sys.intr())
-        {
+        if crate::dispatch::touched_by_access(cpu) {
             ctx.chain_limit = 0;
         } else {
             ctx.chain_limit = ctx.chain_limit.min(cpu.sys_deadline_icount);

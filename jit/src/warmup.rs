@@ -4,7 +4,8 @@
 //! Translating a block costs hundreds of microseconds of Cranelift time, interpreting it a few
 //! microseconds; most of the code a kernel runs while booting (initcalls, probing, unpacking)
 //! runs a handful of times and never again. So a block is translated only on its
-//! `threshold + 1`-th execution; before that the dispatcher hands its instructions to the
+//! `threshold + 1`-th execution (`threshold / EAGER_DIVISOR + 1`-th while an idle compile thread
+//! makes the table eager: [`Warmup::set_eager`]); before that the dispatcher hands its instructions to the
 //! interpreter, as many as the block holds (decoded once, on first sight, to learn its length),
 //! so the next lookup lands on the next block's first instruction rather than inside this one.
 //! With background compilation ([`crate::worker`]) a warm block is queued instead, and the
@@ -197,6 +198,14 @@ impl Warmup {
                 }
             }
         }
+        // A queued block in the side map comes first: a way counting runs under the same tag
+        // may be another block's (tags are 32 bits of the hash), and must not queue it again.
+        if !self.overflow.is_empty() {
+            if let Some(&len) = self.overflow.get(key) {
+                return Cold::Compiling(len as u32);
+            }
+        }
+        let set = self.set(i);
         if let Some(w) = count {
             let way = &mut set.0[w];
             if way.runs >= threshold {
@@ -205,11 +214,6 @@ impl Warmup {
             }
             way.runs += 1;
             return Cold::Interpret(way.len as u32);
-        }
-        if !self.overflow.is_empty() {
-            if let Some(&len) = self.overflow.get(key) {
-                return Cold::Compiling(len as u32);
-            }
         }
         if threshold == 0 {
             return Cold::Translate;

@@ -201,7 +201,7 @@ impl Background {
         !self.queue.is_empty()
     }
 
-    /// Blocks queued.
+    /// Jobs in the queue: waiting, being compiled, or done and not yet installed or dropped.
     pub fn len(&self) -> usize {
         self.queue.len()
     }
