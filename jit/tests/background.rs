@@ -337,3 +337,19 @@ fn lockstep_mode_and_the_default_compile_in_line() {
     assert!(!jit().compiles_in_background());
     assert!(background(1 << 20).compiles_in_background());
 }
+
+/// While the compile thread has nothing queued, a real-time run queues a block after half the
+/// warm-up threshold's runs (`warmup::EAGER_DIVISOR`); a deterministic run keeps the whole
+/// threshold. A loop of 6 iterations under a threshold of 8 is queued only in the first.
+#[test]
+fn an_idle_compile_thread_takes_blocks_sooner_in_real_time_runs() {
+    let code = add_loop(6);
+    for clock in CLOCKS {
+        let mut c = machine(&code, clock);
+        let mut j =
+            Jit::new(Options { code_size: 1 << 20, warmup: 8, background: true, ..Options::default() }).unwrap();
+        assert_eq!(j.run(&mut c, 1000), Stop::Halted);
+        let queued = j.compiles_queued() + j.stats.blocks_compiled as usize + j.stats.compiles_dropped as usize;
+        assert_eq!(queued > 0, clock == ClockMode::RealTime, "{clock:?}: {:?}", j.stats);
+    }
+}
