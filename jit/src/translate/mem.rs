@@ -162,7 +162,7 @@ impl Emitter<'_> {
     }
 
     /// An i32 zero-extended to a host pointer.
-    fn widen_to_ptr(&mut self, v: Value) -> Value {
+    pub(super) fn widen_to_ptr(&mut self, v: Value) -> Value {
         if self.ptr == types::I32 {
             v
         } else {

@@ -920,7 +920,7 @@ impl<'a> Emitter<'a> {
                     Some(table) => {
                         let h = self.b.ins().bxor(lin, pn);
                         let j = self.b.ins().band_imm_u(h, crate::cache::JUMP_SIZE as i64 - 1);
-                        let j = if self.ptr == types::I32 { j } else { self.b.ins().uextend(self.ptr, j) };
+                        let j = self.widen_to_ptr(j);
                         let off = self.b.ins().imul_imm_u(j, layout::JUMP_ENTRY_SIZE);
                         let base = self.addr(table, 0x3000);
                         self.b.ins().iadd(base, off)

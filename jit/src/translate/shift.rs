@@ -147,7 +147,12 @@ fn compute(
     };
     let bit0 = |e: &mut Emitter, x: Value| e.bit_set(x, 1);
     let msb = |e: &mut Emitter, x: Value| e.bit_set(x, size.sign());
-    // The count-1 OF formulas on the final result.
+    // The count-1 OF formulas on the final result: CF xor the result's top bit for the left
+    // shifts and rotates, the top two bits of the result for the right ones.
+    let of_left = |e: &mut Emitter, cf: Value, r: Value| {
+        let top = e.bit_set(r, size.sign());
+        e.b.ins().bxor(cf, top)
+    };
     let of_right = |e: &mut Emitter, r: Value| {
         let a = e.bit_set(r, size.sign());
         let b = e.bit_set(r, size.sign() >> 1);
@@ -167,8 +172,7 @@ fn compute(
             let out = e.b.ins().ushr_imm_u(wide, n);
             let out = e.b.ins().ireduce(types::I32, out);
             let cf = bit0(e, out);
-            let top = msb(e, r);
-            let of = e.b.ins().bxor(cf, top);
+            let of = of_left(e, cf, r);
             (r, cf, of, dynamic)
         }
         M::Shr => {
@@ -222,12 +226,7 @@ fn compute(
             let r = e.mask(r, size);
             let out = e.b.ins().ireduce(types::I32, out);
             let cf = bit0(e, out);
-            let of = if op == M::Shld {
-                let top = msb(e, r);
-                e.b.ins().bxor(cf, top)
-            } else {
-                of_right(e, r)
-            };
+            let of = if op == M::Shld { of_left(e, cf, r) } else { of_right(e, r) };
             (r, cf, of, dynamic)
         }
         M::Rol | M::Ror => {
@@ -250,8 +249,7 @@ fn compute(
             };
             if op == M::Rol {
                 let cf = bit0(e, r);
-                let top = msb(e, r);
-                let of = e.b.ins().bxor(cf, top);
+                let of = of_left(e, cf, r);
                 (r, cf, of, dynamic)
             } else {
                 let cf = msb(e, r);
@@ -288,12 +286,7 @@ fn compute(
             let out = e.b.ins().ushr_imm_u(rx, n);
             let out = e.b.ins().ireduce(types::I32, out);
             let cf = bit0(e, out);
-            let of = if op == M::Rcl {
-                let top = msb(e, r);
-                e.b.ins().bxor(cf, top)
-            } else {
-                of_right(e, r)
-            };
+            let of = if op == M::Rcl { of_left(e, cf, r) } else { of_right(e, r) };
             (r, cf, of, nochange)
         }
     }
