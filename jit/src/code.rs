@@ -70,19 +70,23 @@ impl CodeMemory {
     /// Maps `size` bytes (rounded up to a page) of code memory: two views of the same pages if
     /// the host allows it, else one mapping whose protections `install` switches.
     pub fn new(size: usize) -> std::io::Result<Self> {
-        let size = size.max(4096).next_multiple_of(4096);
-        let views = match two_views(size) {
-            Ok(views) => views,
-            Err(_) => one_view(size)?,
-        };
-        Ok(CodeMemory { views, size, used: 0 })
+        Self::mapped(size, true)
     }
 
     /// Like [`CodeMemory::new`], always with one view (to test that path).
     #[cfg(test)]
     fn new_one_view(size: usize) -> std::io::Result<Self> {
+        Self::mapped(size, false)
+    }
+
+    /// [`CodeMemory::new`], trying two views only if `try_two`.
+    fn mapped(size: usize, try_two: bool) -> std::io::Result<Self> {
         let size = size.max(4096).next_multiple_of(4096);
-        Ok(CodeMemory { views: one_view(size)?, size, used: 0 })
+        let views = match try_two.then(|| two_views(size)) {
+            Some(Ok(views)) => views,
+            _ => one_view(size)?,
+        };
+        Ok(CodeMemory { views, size, used: 0 })
     }
 
     /// Whether the region has a writable and an executable view (no system call per block).

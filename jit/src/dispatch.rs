@@ -386,7 +386,7 @@ impl Jit {
                 // An idle compile thread may take blocks sooner; in real-time runs only, by
                 // choice (deterministic runs keep the tiers they were measured with).
                 let idle = self.background.as_ref().is_some_and(|b| b.len() == 0);
-                self.warmup.set_eager(idle && cpu.sys.clock.mode() == emu_core::ClockMode::RealTime);
+                self.warmup.set_eager(idle && cpu.sys.clock.mode() == ClockMode::RealTime);
                 self.warmup.cold(&key, || translate::scan(cpu, MAX_BLOCK_INSNS).insns.len() as u32)
             } {
                 Cold::Interpret(len) => {
