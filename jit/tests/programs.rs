@@ -407,3 +407,59 @@ fn conditions_of_a_compare_in_the_same_block() {
     let at = 0x40000 + 16 * (2 * 3 + 2 * 2);
     assert_eq!(cpu.sys.ram().as_slice()[at..at + 16], [0, 1, 1, 0, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]);
 }
+
+/// The flags of a shift, rotate or multiply are built only where something reads them (see
+/// `translate::Part`): here the fault exit of the next instruction, a load from the page that
+/// is not present (a shutdown with no IDT, the state as at the load), and, in a second run, a
+/// SETcc of each flag before it. Operands with the flags' edges: the last bit shifted out, the
+/// top two bits, parity of the low byte, zero.
+#[test]
+fn flags_of_shifts_and_multiplies_at_a_fault_exit() {
+    type Op = fn(&mut CodeAssembler) -> Result<(), IcedError>;
+    let ops: [(&str, Op); 16] = [
+        ("shl 1", |a| a.shl(eax, 1)),
+        ("shl 7", |a| a.shl(eax, 7)),
+        ("shr 1", |a| a.shr(eax, 1)),
+        ("shr 11", |a| a.shr(eax, 11)),
+        ("sar 3", |a| a.sar(eax, 3)),
+        ("shr cl", |a| a.shr(eax, cl)),
+        ("shl cl", |a| a.shl(eax, cl)),
+        ("sar cl", |a| a.sar(eax, cl)),
+        ("shr ax 5", |a| a.shr(ax, 5)),
+        ("sar al 6", |a| a.sar(al, 6)),
+        ("rol 5", |a| a.rol(eax, 5)),
+        ("rcr 2", |a| a.rcr(eax, 2)),
+        ("shld 4", |a| a.shld(eax, esi, 4)),
+        ("shrd cl", |a| a.shrd(eax, esi, cl)),
+        ("imul", |a| a.imul_2(eax, esi)),
+        ("imul 3", |a| a.imul_3(eax, esi, 0x1234)),
+    ];
+    let values = [0u32, 1, 0x8000_0000, 0xc000_0000, 0x4000_0001, 0x0000_0403, 0x7fff_fffe, 0xffff_ffff, 0x55aa_33cc];
+    for (name, op) in ops {
+        for read in [false, true] {
+            for &v in &values {
+                let code = asm(32, |a| {
+                    a.mov(eax, v)?;
+                    a.mov(esi, v.rotate_left(7) ^ 0x0101)?;
+                    a.mov(ecx, v >> 27)?;
+                    // Carry in for RCR, and flags for the counts of 0 to keep.
+                    a.add(esi, esi)?;
+                    op(a)?;
+                    if read {
+                        a.setp(dl)?;
+                        a.seto(dh)?;
+                        a.setc(bl)?;
+                        a.sets(bh)?;
+                        a.setz(ch)?;
+                    }
+                    a.mov(edi, dword_ptr(0x50000u32))?;
+                    a.hlt()
+                });
+                let what = format!("{name} of {v:#x}{}", if read { ", flags read" } else { "" });
+                let (cpu, stop, j) = same_in_both(|| paged32(&code), 100, &what);
+                assert_eq!((stop, cpu.s.cr2), (Stop::Shutdown, 0x50000), "{what}");
+                assert!(j.stats.jit_insns > 0, "{what}: {:?}", j.stats);
+            }
+        }
+    }
+}

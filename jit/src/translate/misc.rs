@@ -8,7 +8,7 @@
 //! the translator knew separately.
 
 use super::insn::Loc;
-use super::{Emitter, KnownFlags};
+use super::{Emitter, KnownFlags, Part};
 use cranelift_codegen::ir::{condcodes::IntCC, types, InstBuilder, Value};
 use emu_cpu_x86::decode::{Arg, Insn, Mnemonic as M};
 use emu_cpu_x86::flags::{CcOp, Size};
@@ -100,7 +100,7 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             let z = e.b.ins().uextend(types::I32, zero);
             let z = e.b.ins().ishl_imm_u(z, eflags::ZF.trailing_zeros() as i64);
             let word = e.b.ins().bor(keep, z);
-            known.0[KnownFlags::index(eflags::ZF)] = Some(zero);
+            known.0[KnownFlags::index(eflags::ZF)] = Some(Part::Val(zero));
             e.set_arith_known(word, known);
             true
         }
@@ -152,6 +152,6 @@ fn bit_test(e: &mut Emitter, i: &Insn) {
     let keep = e.b.ins().band_imm_u(word, !(eflags::CF as i64) & 0xffff_ffff);
     let c = e.b.ins().uextend(types::I32, cf);
     let word = e.b.ins().bor(keep, c);
-    known.0[KnownFlags::index(eflags::CF)] = Some(cf);
+    known.0[KnownFlags::index(eflags::CF)] = Some(Part::Val(cf));
     e.set_arith_known(word, known);
 }

@@ -393,7 +393,25 @@ enum Cache {
     /// the instructions in between (faults) and the block's own exit need it, or nothing does.
     /// Each read builds it afresh (a read may be in a branch the rest of the block does not
     /// pass through, so the value it built must not be kept).
-    Word([Value; 6]),
+    Word([Part; 6]),
+}
+
+/// One arithmetic flag as the translator knows it: an i8 0/1 value, or a recipe for one from
+/// values the instruction computed. A shift's or multiply's ZF, SF, PF, OF (and CF) are recipes,
+/// built only where they are read, often nowhere but in the cold exits of later accesses: built
+/// at the instruction, Cranelift (which does not sink code) would compute them on the hot path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// An i8 0/1 value.
+    Val(Value),
+    /// `x == 0`.
+    Zero(Value),
+    /// `x & bit != 0` (`bit` a single bit).
+    Bit(Value, u32),
+    /// `(x & a != 0) != (y & b != 0)`.
+    Xor(Value, u32, Value, u32),
+    /// An even number of ones in the low byte of `x`.
+    Parity(Value),
 }
 
 /// A pure computation on SSA values the emitter reuses instead of emitting it again (see
@@ -448,7 +466,7 @@ enum FlagSrc {
 /// Arithmetic flags known as i8 0/1 values, indexed by [`KnownFlags::index`] (CF, PF, AF, ZF,
 /// SF, OF); each equals its bit in the `cc_src` word recorded with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-struct KnownFlags([Option<Value>; 6]);
+struct KnownFlags([Option<Part>; 6]);
 
 impl KnownFlags {
     /// The slot of eflags bit `bit` (one of the six arithmetic flags).
@@ -1194,9 +1212,9 @@ impl<'a> Emitter<'a> {
         self.flags = FlagSrc::Eflags(KnownFlags::default());
     }
 
-    /// [`Emitter::set_arith`] from the six flags as i8 0/1 values, in the order CF, PF, AF, ZF,
-    /// SF, OF; they stay known, so a later reader of one flag uses it directly.
-    fn set_arith_parts(&mut self, parts: [Value; 6]) {
+    /// [`Emitter::set_arith`] from the six flags, in the order CF, PF, AF, ZF, SF, OF; they stay
+    /// known, so a later reader of one flag builds it alone.
+    fn set_arith_parts(&mut self, parts: [Part; 6]) {
         let op = self.c32(CcOp::EFLAGS);
         self.set_slot(CC_OP, op);
         // The word itself is put together where it is needed (see `Cache::Word`).
@@ -1204,14 +1222,15 @@ impl<'a> Emitter<'a> {
         self.flags = FlagSrc::Eflags(KnownFlags(parts.map(Some)));
     }
 
-    /// The EFLAGS word of the six flags as i8 0/1 values (CF, PF, AF, ZF, SF, OF).
-    fn arith_from(&mut self, parts: [Value; 6]) -> Value {
+    /// The EFLAGS word of the six flags (CF, PF, AF, ZF, SF, OF).
+    fn arith_from(&mut self, parts: [Part; 6]) -> Value {
         use emu_cpu_x86::state::eflags::*;
         let mut word = None;
-        for (v, bit) in parts.into_iter().zip([CF, PF, AF, ZF, SF, OF]) {
-            if self.const_bool(v) == Some(false) {
+        for (p, bit) in parts.into_iter().zip([CF, PF, AF, ZF, SF, OF]) {
+            if matches!(p, Part::Val(v) if self.const_bool(v) == Some(false)) {
                 continue;
             }
+            let v = self.part(p);
             let w = self.b.ins().uextend(types::I32, v);
             let w = if bit == 1 { w } else { self.b.ins().ishl_imm_u(w, bit.trailing_zeros() as i64) };
             word = Some(match word {
@@ -1222,6 +1241,21 @@ impl<'a> Emitter<'a> {
         match word {
             Some(w) => w,
             None => self.c32(0),
+        }
+    }
+
+    /// The i8 0/1 value of flag `p`, built here.
+    fn part(&mut self, p: Part) -> Value {
+        match p {
+            Part::Val(v) => v,
+            Part::Zero(x) => self.b.ins().icmp_imm_u(IntCC::Equal, x, 0),
+            Part::Bit(x, bit) => self.bit_set(x, bit),
+            Part::Xor(x, a, y, b) => {
+                let a = self.bit_set(x, a);
+                let b = self.bit_set(y, b);
+                self.b.ins().bxor(a, b)
+            }
+            Part::Parity(x) => self.parity(x),
         }
     }
 
@@ -1261,8 +1295,8 @@ impl<'a> Emitter<'a> {
         use emu_cpu_x86::state::eflags::*;
         if kind == CcOp::EFLAGS {
             if let FlagSrc::Eflags(KnownFlags(known)) = self.flags {
-                if let Some(v) = known[KnownFlags::index(bit)] {
-                    return v;
+                if let Some(p) = known[KnownFlags::index(bit)] {
+                    return self.part(p);
                 }
             }
             let f = self.slot(CC_SRC);

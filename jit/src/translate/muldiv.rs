@@ -14,7 +14,7 @@
 //! the quotient for -1 is the negated dividend, computed apart.
 
 use super::insn::Loc;
-use super::Emitter;
+use super::{Emitter, Part};
 use cranelift_codegen::ir::{condcodes::IntCC, types, InstBuilder, Value};
 use emu_cpu_x86::decode::{Arg, Insn, Mnemonic as M};
 use emu_cpu_x86::fault::vector;
@@ -60,11 +60,9 @@ fn multiply(e: &mut Emitter, signed: bool, size: Size, a: Value, b: Value) -> (V
 /// The flags of a multiply (`multiply_flags`): CF = OF = `significant`, ZF, SF, PF from `lo`,
 /// AF = 0.
 fn multiply_flags(e: &mut Emitter, size: Size, lo: Value, significant: Value) {
-    let zf = e.b.ins().icmp_imm_u(IntCC::Equal, lo, 0);
-    let sf = e.bit_set(lo, size.sign());
-    let pf = e.parity(lo);
     let no = e.bool_const(false);
-    e.set_arith_parts([significant, pf, no, zf, sf, significant]);
+    let (s, z) = (Part::Val(significant), Part::Zero(lo));
+    e.set_arith_parts([s, Part::Parity(lo), Part::Val(no), z, Part::Bit(lo, size.sign()), s]);
 }
 
 /// MUL, IMUL and DIV, IDIV with plain operands; `false` (nothing emitted) for other forms.

@@ -17,7 +17,7 @@
 //! for shifts ZF, SF, PF) stay known as separate values for the next reader.
 
 use super::insn::Loc;
-use super::{Emitter, KnownFlags};
+use super::{Emitter, KnownFlags, Part};
 use cranelift_codegen::ir::{condcodes::IntCC, types, InstBuilder, Value};
 use emu_cpu_x86::decode::{Arg, Insn, Mnemonic as M};
 use emu_cpu_x86::flags::{CcOp, Size};
@@ -25,11 +25,11 @@ use emu_cpu_x86::state::{eflags, reg};
 use emu_cpu_x86::Cpu;
 
 /// The flags a shift or rotate leaves: a rotate's word (four flags kept from before) with the
-/// flags known separately; a shift's six flags (CF, PF, AF, ZF, SF, OF as i8 values), whose
-/// word is put together only where it is needed (see `Emitter::set_arith_parts`).
+/// flags known separately; a shift's six flags (CF, PF, AF, ZF, SF, OF), each built only where
+/// it is read (see [`Part`]).
 enum Flags {
     Word(Value, KnownFlags),
-    Parts([Value; 6]),
+    Parts([Part; 6]),
 }
 
 /// The count: a constant (masked to 5 bits, nonzero) or CL (as read, unmasked).
@@ -77,21 +77,19 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
     let old_known = e.known_flags();
     let (r, cf, of, nochange) = compute(e, i.mnemonic, size, v, src, count, old);
     let flags = if rotate {
+        let (cf, of) = (e.part(cf), e.part(of));
         let keep = e.b.ins().band_imm_u(old.unwrap(), (eflags::ARITH & !(eflags::CF | eflags::OF)) as i64);
         let c = e.b.ins().uextend(types::I32, cf);
         let o = e.b.ins().uextend(types::I32, of);
         let o = e.b.ins().ishl_imm_u(o, eflags::OF.trailing_zeros() as i64);
         let w = e.b.ins().bor(keep, c);
         let mut k = old_known;
-        k.0[KnownFlags::index(eflags::CF)] = Some(cf);
-        k.0[KnownFlags::index(eflags::OF)] = Some(of);
+        k.0[KnownFlags::index(eflags::CF)] = Some(Part::Val(cf));
+        k.0[KnownFlags::index(eflags::OF)] = Some(Part::Val(of));
         Flags::Word(e.b.ins().bor(w, o), k)
     } else {
-        let z = e.b.ins().icmp_imm_u(IntCC::Equal, r, 0);
-        let sf = e.bit_set(r, size.sign());
-        let pf = e.parity(r);
-        let af = e.bool_const(false);
-        Flags::Parts([cf, pf, af, z, sf, of])
+        let af = Part::Val(e.bool_const(false));
+        Flags::Parts([cf, Part::Parity(r), af, Part::Zero(r), Part::Bit(r, size.sign()), of])
     };
     match nochange {
         None => {
@@ -124,7 +122,7 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
 }
 
 /// `v op count` at `size` (`shift::compute`; `src`: SHLD/SHRD's second operand): (result
-/// zero-extended, CF, OF as i8, and for a count in CL an i8 "the instruction changes nothing").
+/// zero-extended, CF, OF, and for a count in CL an i8 "the instruction changes nothing").
 /// `old`: the arithmetic flags word before (rotates only).
 fn compute(
     e: &mut Emitter,
@@ -134,7 +132,7 @@ fn compute(
     src: Option<Value>,
     count: Count,
     old: Option<Value>,
-) -> (Value, Value, Value, Option<Value>) {
+) -> (Value, Part, Part, Option<Value>) {
     let n = size.bits() as i64;
     // c: the masked count as an i32 (a constant when known).
     let (c, dynamic) = match count {
@@ -145,19 +143,12 @@ fn compute(
             (c, Some(zero))
         }
     };
-    let bit0 = |e: &mut Emitter, x: Value| e.bit_set(x, 1);
-    let msb = |e: &mut Emitter, x: Value| e.bit_set(x, size.sign());
-    // The count-1 OF formulas on the final result: CF xor the result's top bit for the left
-    // shifts and rotates, the top two bits of the result for the right ones.
-    let of_left = |e: &mut Emitter, cf: Value, r: Value| {
-        let top = e.bit_set(r, size.sign());
-        e.b.ins().bxor(cf, top)
-    };
-    let of_right = |e: &mut Emitter, r: Value| {
-        let a = e.bit_set(r, size.sign());
-        let b = e.bit_set(r, size.sign() >> 1);
-        e.b.ins().bxor(a, b)
-    };
+    // CF: the last bit shifted out, bit 0 of `out`. The count-1 OF formulas on the final
+    // result: CF xor the result's top bit for the left shifts and rotates, the top two bits of
+    // the result for the right ones.
+    let sign = size.sign();
+    let of_left = |out: Value, r: Value| Part::Xor(out, 1, r, sign);
+    let of_right = |r: Value| Part::Xor(r, sign, r, sign >> 1);
     let c1 = match e.const_of(c) {
         Some(k) => e.c32(k.wrapping_sub(1)),
         None => e.b.ins().iadd_imm_s(c, -1),
@@ -171,25 +162,17 @@ fn compute(
             let r = e.mask(r, size);
             let out = e.b.ins().ushr_imm_u(wide, n);
             let out = e.b.ins().ireduce(types::I32, out);
-            let cf = bit0(e, out);
-            let of = of_left(e, cf, r);
-            (r, cf, of, dynamic)
+            (r, Part::Bit(out, 1), of_left(out, r), dynamic)
         }
         M::Shr => {
             let r = e.b.ins().ushr(v, c);
-            let out = e.b.ins().ushr(v, c1);
-            let cf = bit0(e, out);
-            let of = of_right(e, r);
-            (r, cf, of, dynamic)
+            (r, last_out(e, v, c, c1, false), of_right(r), dynamic)
         }
         M::Sar => {
             let sv = e.sext(v, size);
             let r = e.b.ins().sshr(sv, c);
             let r = e.mask(r, size);
-            let out = e.b.ins().sshr(sv, c1);
-            let cf = bit0(e, out);
-            let of = of_right(e, r);
-            (r, cf, of, dynamic)
+            (r, last_out(e, sv, c, c1, true), of_right(r), dynamic)
         }
         M::Shld | M::Shrd => {
             // As in `shift::compute`: SHLD shifts dst:src (32-bit) or dst:src:dst (16-bit, the
@@ -225,9 +208,8 @@ fn compute(
             let r = e.b.ins().ireduce(types::I32, r);
             let r = e.mask(r, size);
             let out = e.b.ins().ireduce(types::I32, out);
-            let cf = bit0(e, out);
-            let of = if op == M::Shld { of_left(e, cf, r) } else { of_right(e, r) };
-            (r, cf, of, dynamic)
+            let of = if op == M::Shld { of_left(out, r) } else { of_right(r) };
+            (r, Part::Bit(out, 1), of, dynamic)
         }
         M::Rol | M::Ror => {
             // e = c mod n (n a power of two); a rotate by 0 leaves v (the flags still change).
@@ -248,13 +230,9 @@ fn compute(
                 e.mask(r, size)
             };
             if op == M::Rol {
-                let cf = bit0(e, r);
-                let of = of_left(e, cf, r);
-                (r, cf, of, dynamic)
+                (r, Part::Bit(r, 1), of_left(r, r), dynamic)
             } else {
-                let cf = msb(e, r);
-                let of = of_right(e, r);
-                (r, cf, of, dynamic)
+                (r, Part::Bit(r, sign), of_right(r), dynamic)
             }
         }
         _ => {
@@ -285,10 +263,19 @@ fn compute(
             let r = e.mask(r, size);
             let out = e.b.ins().ushr_imm_u(rx, n);
             let out = e.b.ins().ireduce(types::I32, out);
-            let cf = bit0(e, out);
-            let of = if op == M::Rcl { of_left(e, cf, r) } else { of_right(e, r) };
-            (r, cf, of, nochange)
+            let of = if op == M::Rcl { of_left(out, r) } else { of_right(r) };
+            (r, Part::Bit(out, 1), of, nochange)
         }
+    }
+}
+
+/// CF of a right shift of `v` (SAR: `v` sign-extended) by the masked count `c`, `c1` = `c` - 1:
+/// bit `c1` of `v`, tested in place for a constant count.
+fn last_out(e: &mut Emitter, v: Value, c: Value, c1: Value, arith: bool) -> Part {
+    match e.const_of(c) {
+        Some(k) => Part::Bit(v, 1 << (k - 1)),
+        None if arith => Part::Bit(e.b.ins().sshr(v, c1), 1),
+        None => Part::Bit(e.b.ins().ushr(v, c1), 1),
     }
 }
 
