@@ -31,9 +31,12 @@ const _: () = assert!(TLB_SIZE.is_power_of_two() && 2 * TLB_SIZE <= u16::MAX as 
 /// Words of [`Tlb::live`]: one bit per entry of both sets.
 const LIVE_WORDS: usize = 2 * TLB_SIZE / 64;
 
-/// One TLB entry. `#[repr(C)]`: generated code reads it by offset.
+/// One TLB entry. `#[repr(C)]`: generated code reads it by offset. 32 bytes (aligned, so two to
+/// a cache line): generated code finds an entry with a shift and a mask of the linear address
+/// (`(lin >> 7) & 0x7fe0`), one host instruction and one cycle of latency less per access than
+/// the 24-byte entry's multiply by three.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(C)]
+#[repr(C, align(32))]
 pub struct TlbEntry {
     pub read: u32,
     pub write: u32,

@@ -113,7 +113,7 @@ mod tests {
         assert_eq!(offset_of!(TlbEntry, exec), 8);
         assert_eq!(offset_of!(TlbEntry, phys_page), 12);
         assert_eq!(TLB_ADDEND, 16);
-        assert_eq!(TLB_ENTRY_SIZE as usize, 16 + size_of::<usize>());
+        assert_eq!(TLB_ENTRY_SIZE, 32);
         assert_eq!((TLB_EXEC, TLB_PHYS), (8, 12));
         assert_eq!(tlb_set(false), 0);
     }

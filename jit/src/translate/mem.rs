@@ -125,24 +125,14 @@ impl Emitter<'_> {
     }
 
     /// The entry of `lin`'s page in the TLB set at `set`: `set + (page % TLB_SIZE) * entry size`,
-    /// the multiplication as shifts and an add (24 bytes on a 64-bit host: `(i + 2i) << 3`, which
-    /// the host does with `lea` and the load's own scale, where `imul` cost two more cycles on
-    /// every access's critical path).
+    /// with the entry size a power of two (`TlbEntry`'s alignment), so one shift and one mask of
+    /// the linear address: `(lin >> 7) & 0x7fe0` for 32-byte entries.
     pub(super) fn tlb_entry(&mut self, set: Value, lin: Value) -> Value {
-        let page = self.b.ins().ushr_imm_u(lin, 12);
-        let idx = self.b.ins().band_imm_u(page, TLB_SIZE as i64 - 1);
-        let idx = self.widen_to_ptr(idx);
-        let size = layout::TLB_ENTRY_SIZE;
-        let (shift, odd) = (size.trailing_zeros() as i64, size >> size.trailing_zeros());
-        let m = match odd {
-            1 => idx,
-            3 | 5 | 9 => {
-                let x = self.b.ins().ishl_imm_u(idx, (odd - 1).trailing_zeros() as i64);
-                self.b.ins().iadd(idx, x)
-            }
-            _ => self.b.ins().imul_imm_u(idx, odd),
-        };
-        let off = if shift == 0 { m } else { self.b.ins().ishl_imm_u(m, shift) };
+        const SHIFT: i64 = layout::TLB_ENTRY_SIZE.trailing_zeros() as i64;
+        const _: () = assert!(layout::TLB_ENTRY_SIZE.count_ones() == 1 && SHIFT <= 12);
+        let x = self.b.ins().ushr_imm_u(lin, 12 - SHIFT);
+        let off = self.b.ins().band_imm_u(x, (TLB_SIZE as i64 - 1) << SHIFT);
+        let off = self.widen_to_ptr(off);
         self.b.ins().iadd(set, off)
     }
 

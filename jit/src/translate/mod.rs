@@ -939,7 +939,9 @@ impl<'a> Emitter<'a> {
                         let h = self.b.ins().bxor(lin, pn);
                         let j = self.b.ins().band_imm_u(h, crate::cache::JUMP_SIZE as i64 - 1);
                         let j = self.widen_to_ptr(j);
-                        let off = self.b.ins().imul_imm_u(j, layout::JUMP_ENTRY_SIZE);
+                        // A power of two (layout's test): a shift, which "none" does not
+                        // make of a multiply.
+                        let off = self.b.ins().ishl_imm_u(j, layout::JUMP_ENTRY_SIZE.trailing_zeros() as i64);
                         let base = self.addr(table, 0x3000);
                         self.b.ins().iadd(base, off)
                     }
