@@ -463,3 +463,39 @@ fn flags_of_shifts_and_multiplies_at_a_fault_exit() {
         }
     }
 }
+
+/// Generated code keeps the instruction count in the state, adding to it at each exit, except
+/// round a block that loops to its own start (a register): an instruction the interpreter runs
+/// in the middle of a block (PUSHF here) stores the exact count first, and the exits after
+/// it add from there. Each program is checked for the interpreter's count (and state) at a
+/// fault exit after the interpreted instruction, at a normal exit, and round a loop whose body
+/// holds one, stopped by the budget in the middle.
+#[test]
+fn instruction_counts_around_interpreted_instructions() {
+    for (what, fault, looped) in [("fault exit", true, false), ("exit", false, false), ("loop", false, true)] {
+        let code = asm(32, |a| {
+            let mut top = a.create_label();
+            a.mov(ecx, 50u32)?;
+            a.set_label(&mut top)?;
+            a.add(eax, 3u32)?;
+            a.pushfd()?;
+            a.pop(edx)?;
+            if fault {
+                a.mov(edi, dword_ptr(0x50000u32))?;
+            }
+            a.add(ebx, edx)?;
+            if looped {
+                a.dec(ecx)?;
+                a.jnz(top)?;
+            }
+            a.hlt()
+        });
+        for budget in [3, 5, 7, 40, 203, 1000] {
+            let what = format!("{what}, budget {budget}");
+            let (cpu, _, j) = same_in_both(|| paged32(&code), budget, &what);
+            // (A budget smaller than a block leaves it to the interpreter.)
+            assert!(budget < 40 || j.stats.jit_insns > 0, "{what}: {:?}", j.stats);
+            assert!(cpu.s.icount <= budget, "{what}");
+        }
+    }
+}

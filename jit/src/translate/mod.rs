@@ -315,7 +315,7 @@ impl Translator {
         {
             let mut b = FunctionBuilder::new(&mut func, &mut self.fctx);
             let tail_sig = b.import_signature(sig);
-            let mut e = Emitter::new(b, ptr, self.isa.default_call_conv(), key.mode, symbolic, insns);
+            let mut e = Emitter::new(b, ptr, self.isa.default_call_conv(), key.mode, symbolic, insns, eips);
             e.inject_bug_at = self.inject_bug_at;
             e.cells = cells;
             e.jump = match (cells, symbolic) {
@@ -487,12 +487,25 @@ impl KnownFlags {
 enum Pending {
     /// Store the cache as it was at the instruction's start, EIP = the instruction, return FAULT.
     /// `accesses`: inlined accesses in the instructions before it.
-    Fault { block: Block, cache: [Option<Cached>; SLOTS], eip: u32, count: usize, accesses: u32 },
+    Fault { block: Block, cache: [Option<Cached>; SLOTS], eip: u32, count: usize, accesses: u32, icount_base: usize },
     /// Record `#vector(error)` and go to `then` (a Fault exit).
     Raise { block: Block, vector: u8, error: Option<u32>, then: Block },
     /// After an interpreter call that did not return OK (block param: its status): EIP is as the
     /// interpreter left it; return FAULT or OK.
-    AfterHelper { block: Block, count: usize, accesses: u32 },
+    AfterHelper { block: Block, count: usize, accesses: u32, icount_base: usize },
+}
+
+/// Whether a direct branch of the block goes back to its first instruction (so the block may
+/// run again from its top without leaving, see [`Emitter::loop_to_top`]).
+fn loops_to_start(insns: &[Insn], eips: &[u32]) -> bool {
+    insns.iter().zip(eips).any(|(i, &eip)| match i.args[0] {
+        // Only branches (Jcc, JMP, CALL, LOOP, JCXZ) have a relative first operand.
+        decode::Arg::Rel(rel) => {
+            let next = eip.wrapping_add(i.len as u32).wrapping_add(rel) & i.osize.mask();
+            Some(&next) == eips.first()
+        }
+        _ => false,
+    })
 }
 
 /// Builds one block's IR.
@@ -504,7 +517,14 @@ pub(crate) struct Emitter<'a> {
     symbolic: bool,
     cpu: Value,
     ctx: Value,
-    icount0: Value,
+    /// `icount` in the state is the block's starting count plus this, on the current path:
+    /// 0 until an instruction the interpreter runs ([`Emitter::generic`]) stores the exact count
+    /// for it. Exits add to the stored count, so no register holds it through the block...
+    icount_base: usize,
+    /// ...except in a block that branches back to its own start ([`Emitter::loop_to_top`]):
+    /// there the count at [`Emitter::top`] is its parameter, carried round the loop in a
+    /// register rather than through memory (a store and a load each time round).
+    icount_top: Option<Value>,
     /// The TLB set of the block's privilege (the mode key's CPL): its first entry.
     tlb: Value,
     cache: [Option<Cached>; SLOTS],
@@ -545,7 +565,7 @@ pub(crate) struct Emitter<'a> {
     /// other chaining exits read it too (exits to computed targets read the jump cache instead).
     slot_targets: [SlotTarget; 2],
     slot_other: [bool; 2],
-    /// Where the first instruction's code starts (parameter: `icount` at the block's start),
+    /// Where the first instruction's code starts (`icount` in the state as the block began),
     /// and the block's length in instructions.
     top: Block,
     len: usize,
@@ -570,19 +590,20 @@ impl<'a> Emitter<'a> {
         mode: ModeKey,
         symbolic: bool,
         insns: &[Insn],
+        eips: &[u32],
     ) -> Self {
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         let (cpu, ctx) = (b.block_params(entry)[0], b.block_params(entry)[1]);
-        let icount_in = b.ins().load(types::I64, MemFlagsData::trusted(), cpu, layout::ICOUNT);
         let tlb = b.ins().load(ptr, MemFlagsData::trusted().with_readonly(), cpu, layout::TLB_PTR);
         let set = layout::tlb_set(mode.user()) as i64;
         let tlb = if set == 0 { tlb } else { b.ins().iadd_imm_s(tlb, set) };
         // The first instruction starts here, with `icount` as the block began: a branch back to
-        // the block's own start comes here too (see `Emitter::chain`).
+        // the block's own start comes here too (see `Emitter::chain`), the count stored.
         let top = b.create_block();
-        let icount0 = b.append_block_param(top, types::I64);
+        let icount_top = b.append_block_param(top, types::I64);
+        let icount_in = b.ins().load(types::I64, MemFlagsData::trusted(), cpu, layout::ICOUNT);
         b.ins().jump(top, &[icount_in.into()]);
         b.switch_to_block(top);
         Emitter {
@@ -595,7 +616,8 @@ impl<'a> Emitter<'a> {
             symbolic,
             cpu,
             ctx,
-            icount0,
+            icount_base: 0,
+            icount_top: loops_to_start(insns, eips).then_some(icount_top),
             tlb,
             cache: [None; SLOTS],
             flags: FlagSrc::Unknown,
@@ -666,9 +688,10 @@ impl<'a> Emitter<'a> {
     fn finish(mut self, cfg: cranelift_codegen::isa::TargetFrontendConfig) {
         for p in std::mem::take(&mut self.pending) {
             match p {
-                Pending::Fault { block, cache, eip, count, accesses } => {
+                Pending::Fault { block, cache, eip, count, accesses, icount_base } => {
                     self.b.switch_to_block(block);
                     self.cache = cache;
+                    self.icount_base = icount_base;
                     let eip = self.c32(eip);
                     self.exit_counting(Some(eip), count, accesses, status::FAULT);
                 }
@@ -680,8 +703,9 @@ impl<'a> Emitter<'a> {
                     self.call(Helper::Raise, &[ctx, v, e]);
                     self.b.ins().jump(then, &[]);
                 }
-                Pending::AfterHelper { block, count, accesses } => {
+                Pending::AfterHelper { block, count, accesses, icount_base } => {
                     self.b.switch_to_block(block);
+                    self.icount_base = icount_base;
                     let st = self.b.append_block_param(block, types::I32);
                     self.store_icount(count);
                     self.count_accesses(accesses);
@@ -818,10 +842,16 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// Stores `icount` after `count` instructions; returns the value stored.
+    /// Stores `icount` after `count` instructions of the block (the state's count plus
+    /// `count - icount_base`); returns the value stored.
     fn store_icount(&mut self, count: usize) -> Value {
-        let n = self.b.ins().iadd_imm_s(self.icount0, count as i64);
-        self.b.ins().store(MemFlagsData::trusted(), n, self.cpu, layout::ICOUNT);
+        let t = MemFlagsData::trusted();
+        let old = match self.icount_top {
+            Some(top) if self.icount_base == 0 => top,
+            _ => self.b.ins().load(types::I64, t, self.cpu, layout::ICOUNT),
+        };
+        let n = self.b.ins().iadd_imm_s(old, count as i64 - self.icount_base as i64);
+        self.b.ins().store(t, n, self.cpu, layout::ICOUNT);
         n
     }
 
@@ -1054,7 +1084,15 @@ impl<'a> Emitter<'a> {
         let block = self.b.create_block();
         self.b.set_cold_block(block);
         let accesses = self.accesses[self.k];
-        self.pending.push(Pending::Fault { block, cache: self.at_start, eip: self.start, count: self.k + 1, accesses });
+        let icount_base = self.icount_base;
+        self.pending.push(Pending::Fault {
+            block,
+            cache: self.at_start,
+            eip: self.start,
+            count: self.k + 1,
+            accesses,
+            icount_base,
+        });
         self.fault_exit = Some(block);
         block
     }
@@ -1100,7 +1138,9 @@ impl<'a> Emitter<'a> {
         self.cache = [None; SLOTS];
         self.segs = [None; 8];
         self.flags = FlagSrc::Unknown;
+        // The interpreter sees the exact count (`exec` leaves it as it is).
         self.store_icount(self.k);
+        self.icount_base = self.k;
         // SAFETY: k < insns.len(); only the address is taken.
         let insn_addr = unsafe { self.insns_base.add(self.k) } as usize;
         let p = self.addr(insn_addr, 0x10000 + 0x100 * self.k);
@@ -1130,7 +1170,8 @@ impl<'a> Emitter<'a> {
         } else {
             let block = self.b.create_block();
             self.b.set_cold_block(block);
-            self.pending.push(Pending::AfterHelper { block, count: self.k + 1, accesses });
+            let icount_base = self.icount_base;
+            self.pending.push(Pending::AfterHelper { block, count: self.k + 1, accesses, icount_base });
             let cont = self.b.create_block();
             let from = self.b.current_block();
             self.b.ins().brif(st, block, &[st.into()], cont, &[]);
