@@ -13,7 +13,10 @@ use std::collections::HashSet;
 pub struct Cpu {
     /// Architectural state (`#[repr(C)]`, first field: generated code reaches it at offset 0).
     pub s: CpuState,
-    pub tlb: Box<Tlb>,
+    /// The softmmu TLB, inside the `Cpu` rather than boxed: generated code reaches an entry
+    /// from the CPU pointer it has anyway (`cpu + offset + index`), with no register to hold
+    /// the TLB's address through a block.
+    pub tlb: Tlb,
     pub sys: System,
     /// Instructions the interpreter decoded, by host address (see [`DecodeCache`]).
     pub(crate) decode_cache: DecodeCache,
@@ -45,7 +48,7 @@ impl Cpu {
         let gen = sys.lines.a20_generation();
         Cpu {
             s: CpuState::reset(),
-            tlb: Box::default(),
+            tlb: Tlb::default(),
             sys,
             decode_cache: DecodeCache::default(),
             code_pages: vec![0u64; (1 << 20) / 64].into_boxed_slice(),

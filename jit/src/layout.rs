@@ -43,11 +43,9 @@ pub const fn seg_attr(n: usize) -> i32 {
     (seg(n) + offset_of!(Segment, attr)) as i32
 }
 
-/// The `Box<Tlb>` pointer inside `Cpu`.
-pub const TLB_PTR: i32 = offset_of!(Cpu, tlb) as i32;
-/// Offset of set `user` (0 supervisor, 1 user) inside `Tlb`.
+/// Offset of TLB set `user` (0 supervisor, 1 user) inside `Cpu`.
 pub const fn tlb_set(user: bool) -> i32 {
-    (offset_of!(Tlb, sets) + user as usize * TLB_SIZE * size_of::<TlbEntry>()) as i32
+    (offset_of!(Cpu, tlb) + offset_of!(Tlb, sets) + user as usize * TLB_SIZE * size_of::<TlbEntry>()) as i32
 }
 pub const TLB_ENTRY_SIZE: i64 = size_of::<TlbEntry>() as i64;
 pub const TLB_READ: i32 = offset_of!(TlbEntry, read) as i32;
@@ -115,6 +113,6 @@ mod tests {
         assert_eq!(TLB_ADDEND, 16);
         assert_eq!(TLB_ENTRY_SIZE, 32);
         assert_eq!((TLB_EXEC, TLB_PHYS), (8, 12));
-        assert_eq!(tlb_set(false), 0);
+        assert_eq!(tlb_set(false), (offset_of!(Cpu, tlb) + offset_of!(Tlb, sets)) as i32);
     }
 }

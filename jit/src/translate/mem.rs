@@ -124,15 +124,17 @@ impl Emitter<'_> {
         (entry, hit)
     }
 
-    /// The entry of `lin`'s page in the TLB set at `set`: `set + (page % TLB_SIZE) * entry size`,
-    /// with the entry size a power of two (`TlbEntry`'s alignment), so one shift and one mask of
-    /// the linear address: `(lin >> 7) & 0x7fe0` for 32-byte entries.
-    pub(super) fn tlb_entry(&mut self, set: Value, lin: Value) -> Value {
+    /// The entry of `lin`'s page in the block's TLB set: `cpu + set offset + (page % TLB_SIZE) *
+    /// entry size`, with the entry size a power of two (`TlbEntry`'s alignment), so one shift and
+    /// one mask of the linear address: `(lin >> 7) & 0x7fe0` for 32-byte entries. The host
+    /// folds the adds into the loads' addresses.
+    pub(super) fn tlb_entry(&mut self, lin: Value) -> Value {
         const SHIFT: i64 = layout::TLB_ENTRY_SIZE.trailing_zeros() as i64;
         const _: () = assert!(layout::TLB_ENTRY_SIZE.count_ones() == 1 && SHIFT <= 12);
         let x = self.b.ins().ushr_imm_u(lin, 12 - SHIFT);
         let off = self.b.ins().band_imm_u(x, (TLB_SIZE as i64 - 1) << SHIFT);
         let off = self.widen_to_ptr(off);
+        let set = self.b.ins().iadd_imm_s(self.cpu, self.tlb_set);
         self.b.ins().iadd(set, off)
     }
 

@@ -525,8 +525,10 @@ pub(crate) struct Emitter<'a> {
     /// there the count at [`Emitter::top`] is its parameter, carried round the loop in a
     /// register rather than through memory (a store and a load each time round).
     icount_top: Option<Value>,
-    /// The TLB set of the block's privilege (the mode key's CPL): its first entry.
-    tlb: Value,
+    /// The offset in `Cpu` of the TLB set of the block's privilege (the mode key's CPL): an
+    /// entry's address is `cpu + tlb_set + index`, which the host folds into each load's
+    /// address (no register holds the TLB's address through the block).
+    tlb_set: i64,
     cache: [Option<Cached>; SLOTS],
     flags: FlagSrc,
     sigs: Vec<(Helper, SigRef)>,
@@ -596,15 +598,18 @@ impl<'a> Emitter<'a> {
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         let (cpu, ctx) = (b.block_params(entry)[0], b.block_params(entry)[1]);
-        let tlb = b.ins().load(ptr, MemFlagsData::trusted().with_readonly(), cpu, layout::TLB_PTR);
-        let set = layout::tlb_set(mode.user()) as i64;
-        let tlb = if set == 0 { tlb } else { b.ins().iadd_imm_s(tlb, set) };
         // The first instruction starts here, with `icount` as the block began: a branch back to
         // the block's own start comes here too (see `Emitter::chain`), the count stored.
         let top = b.create_block();
-        let icount_top = b.append_block_param(top, types::I64);
-        let icount_in = b.ins().load(types::I64, MemFlagsData::trusted(), cpu, layout::ICOUNT);
-        b.ins().jump(top, &[icount_in.into()]);
+        let icount_top = loops_to_start(insns, eips).then(|| {
+            let param = b.append_block_param(top, types::I64);
+            let icount = b.ins().load(types::I64, MemFlagsData::trusted(), cpu, layout::ICOUNT);
+            b.ins().jump(top, &[icount.into()]);
+            param
+        });
+        if icount_top.is_none() {
+            b.ins().jump(top, &[]);
+        }
         b.switch_to_block(top);
         Emitter {
             top,
@@ -617,8 +622,8 @@ impl<'a> Emitter<'a> {
             cpu,
             ctx,
             icount_base: 0,
-            icount_top: loops_to_start(insns, eips).then_some(icount_top),
-            tlb,
+            icount_top,
+            tlb_set: layout::tlb_set(mode.user()) as i64,
             cache: [None; SLOTS],
             flags: FlagSrc::Unknown,
             sigs: Vec::new(),
@@ -797,10 +802,7 @@ impl<'a> Emitter<'a> {
             Pure::AddImm(x, 0) => x,
             Pure::AddImm(x, k) => self.b.ins().iadd_imm_s(x, k),
             Pure::AndImm(x, k) => self.b.ins().band_imm_u(x, k),
-            Pure::TlbEntry(lin) => {
-                let set = self.tlb;
-                self.tlb_entry(set, lin)
-            }
+            Pure::TlbEntry(lin) => self.tlb_entry(lin),
         }
     }
 
@@ -949,7 +951,6 @@ impl<'a> Emitter<'a> {
         if known.is_some() || self.jump.is_none() {
             self.slot_other[slot] = true;
         }
-        let tlb_set = self.tlb;
         // The cell to check, the TLB entry of the target's linear address, its page and offset,
         // and whether the cell is a jump cache entry.
         let (cell, tlb_entry, page, low, from_jump_cache) = match (known, self.jump) {
@@ -957,7 +958,7 @@ impl<'a> Emitter<'a> {
                 let cell = self.addr(cells + slot * layout::LINK_CELL_SIZE, 0x2000 + 0x20 * slot);
                 let lin = self.cs_base.wrapping_add(eip);
                 let idx = (lin >> 12) as usize & (emu_cpu_x86::tlb::TLB_SIZE - 1);
-                let e = self.b.ins().iadd_imm_s(tlb_set, idx as i64 * layout::TLB_ENTRY_SIZE);
+                let e = self.b.ins().iadd_imm_s(self.cpu, self.tlb_set + idx as i64 * layout::TLB_ENTRY_SIZE);
                 (cell, e, self.c32(lin & !0xfff), self.c32(lin & 0xfff), false)
             }
             (None, jump) => {
@@ -977,7 +978,7 @@ impl<'a> Emitter<'a> {
                     }
                     None => self.addr(cells + slot * layout::LINK_CELL_SIZE, 0x2000 + 0x20 * slot),
                 };
-                let e = self.tlb_entry(tlb_set, lin);
+                let e = self.tlb_entry(lin);
                 let page = self.b.ins().band_imm_u(lin, !0xfffi64 & 0xffff_ffff);
                 let low = self.b.ins().band_imm_u(lin, 0xfff);
                 (cell, e, page, low, jump.is_some())
@@ -1028,7 +1029,11 @@ impl<'a> Emitter<'a> {
         let new = self.b.ins().iadd_imm_s(old, 1);
         self.b.ins().store(t, new, self.ctx, layout::CTX_CHAINED);
         let top = self.top;
-        self.b.ins().jump(top, &[icount.into()]);
+        // The count round the loop: `top`'s parameter if it has one, else the state's (stored).
+        match self.icount_top {
+            Some(_) => self.b.ins().jump(top, &[icount.into()]),
+            None => self.b.ins().jump(top, &[]),
+        };
         self.b.switch_to_block(stay);
     }
 
