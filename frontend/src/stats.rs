@@ -46,13 +46,28 @@ pub fn report(m: &Machine, elapsed: Duration) -> String {
                 pct(hits, st.lookups),
                 st.fast_hits
             );
-            let _ = writeln!(
-                s,
-                "  blocks run           {} ({:.1} instructions/block; {} chained without a lookup)",
-                st.block_runs,
-                st.jit_insns as f64 / st.block_runs.max(1) as f64,
-                st.chained
-            );
+            if j.counts_in_code() {
+                let _ = writeln!(
+                    s,
+                    "  blocks run           {} ({:.1} instructions/block; {} chained without a lookup)",
+                    st.block_runs,
+                    st.jit_insns as f64 / st.block_runs.max(1) as f64,
+                    st.chained
+                );
+            } else {
+                // Chained runs are counted in translated code only with --stats=full.
+                let _ = writeln!(
+                    s,
+                    "  blocks entered       {} by the dispatcher ({:.1} instructions each, chained blocks included; --stats=full counts the blocks run)",
+                    st.block_runs,
+                    st.jit_insns as f64 / st.block_runs.max(1) as f64,
+                );
+                let _ = writeln!(
+                    s,
+                    "  TLB slow path        {} accesses in translated code (misses, MMIO, page-crossing; --stats=full gives the hit rate)",
+                    st.inline_slow
+                );
+            }
             if let Some(rate) = st.tlb_hit_rate() {
                 let _ = writeln!(
                     s,

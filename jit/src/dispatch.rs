@@ -253,6 +253,8 @@ impl Jit {
         let entry = self.cache.get(id).entry;
         let before = cpu.s.icount;
         let chained = self.ctx.chained;
+        // Set by every chainable exit of a block with link cells (the only blocks that chain).
+        self.ctx.exit_cells = 0;
         // SAFETY: the code of the block and of every block linked from it is installed and its
         // instructions alive (the cache owns both, and clears links to a block it drops); `cpu`
         // and the exit context are exclusively ours for the call.
@@ -266,9 +268,10 @@ impl Jit {
         self.stats.jit_insns += n;
         self.stats.inline_accesses = self.ctx.inline_accesses;
         self.stats.inline_slow = self.ctx.slow_accesses;
-        let last = if chained != 0 && status::chain_slot(st).is_some() {
+        let last = if self.ctx.exit_cells != 0 && status::chain_slot(st).is_some() {
             // SAFETY: the block that returned last is alive (nothing ran since), and its code
-            // stored its `Cells` address before returning a chainable status.
+            // stored its `Cells` address before returning a chainable status (not counted in
+            // `chained` without `Options::counters`; a block that did not chain stored its own).
             unsafe { (*(self.ctx.exit_cells as *const Cells)).id }
         } else {
             id

@@ -87,6 +87,23 @@ fn chained_runs_stop_at_the_budget() {
     }
 }
 
+/// Without the counters in generated code (`emu` without `--stats=full`), blocks chain the
+/// same: the dispatcher learns which block a chain ended in from the exit's cells, not from the
+/// count, and links the next one to it, so the loop runs with few lookups and agrees with the
+/// interpreter.
+#[test]
+fn chaining_does_not_depend_on_the_counters() {
+    let code = calls_in_a_loop(1000);
+    let mut c = flat32(&code);
+    let mut j = Jit::new(Options { code_size: 1 << 20, counters: false, ..Options::default() }).unwrap();
+    assert_eq!(j.run(&mut c, 100_000), Stop::Halted);
+    assert_eq!((j.stats.chained_in_code, j.stats.inline_accesses), (0, 0), "not counted: {:?}", j.stats);
+    assert!(j.stats.lookups < j.stats.jit_insns / 100, "{:?}", j.stats);
+    let mut d = flat32(&code);
+    assert_eq!(d.run(100_000), Stop::Halted);
+    assert_same(&d, &c, "counters off");
+}
+
 /// With chaining off (the measuring switch), the same run does lookups instead.
 #[test]
 fn chaining_can_be_switched_off() {

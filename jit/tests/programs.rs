@@ -79,7 +79,7 @@ fn budgets_are_exact() {
     }
 }
 
-/// `--stats`' TLB hit rate: every inlined access of the instructions that ran is counted once,
+/// `--stats=full`'s TLB hit rate: every inlined access of the instructions that ran is counted once,
 /// and only the first touch of each page (a TLB miss) takes the slow path.
 #[test]
 fn tlb_hit_rate_counts_inline_accesses() {

@@ -168,7 +168,7 @@ impl Emitter<'_> {
         self.b.ins().iadd(l, addend)
     }
 
-    /// Counts one inlined access in the current instruction (for the TLB hit rate in `--stats`:
+    /// Counts one inlined access in the current instruction (for the TLB hit rate in `--stats=full`:
     /// accesses that completed inline are these minus the helper calls).
     fn count_access(&mut self) {
         if let Some(n) = self.accesses.last_mut() {

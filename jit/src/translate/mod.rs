@@ -216,6 +216,8 @@ pub struct Translator {
     /// See `Options::inject_bug_at` (tests of `--cpu check` only).
     #[doc(hidden)]
     pub inject_bug_at: Option<u32>,
+    /// See `Options::counters`.
+    pub counters: bool,
     /// The jump cache's address ([`crate::cache::BlockCache::jump_table`]): blocks built with
     /// link cells look up computed branch targets there. Must be set before such a block is
     /// built for running (symbolic IR uses a placeholder).
@@ -275,6 +277,7 @@ impl Translator {
             fctx: FunctionBuilderContext::new(),
             accesses: Vec::new(),
             inject_bug_at: None,
+            counters: true,
             jump_table: None,
             targets: [SlotTarget::Any; 2],
         }
@@ -317,6 +320,7 @@ impl Translator {
             let tail_sig = b.import_signature(sig);
             let mut e = Emitter::new(b, ptr, self.isa.default_call_conv(), key.mode, symbolic, insns, eips);
             e.inject_bug_at = self.inject_bug_at;
+            e.counters = self.counters;
             e.cells = cells;
             e.jump = match (cells, symbolic) {
                 (None, _) => None,
@@ -550,6 +554,8 @@ pub(crate) struct Emitter<'a> {
     /// Inlined memory accesses in instructions `0..k`, for `k` up to the current instruction.
     accesses: Vec<u32>,
     inject_bug_at: Option<u32>,
+    /// See `Options::counters`.
+    counters: bool,
     /// Base, limit and attributes of each segment register, once loaded (only on the path
     /// that loaded them; instructions the interpreter runs may change them, so they are
     /// forgotten there).
@@ -639,6 +645,7 @@ impl<'a> Emitter<'a> {
             terminated: false,
             accesses: vec![0],
             inject_bug_at: None,
+            counters: true,
             segs: [None; 8],
             cells: None,
             cs_base: 0,
@@ -859,11 +866,21 @@ impl<'a> Emitter<'a> {
 
     /// Adds `n` to `ExitCtx::inline_accesses`.
     fn count_accesses(&mut self, n: u32) {
-        if n > 0 {
+        if n > 0 && self.counters {
             let t = MemFlagsData::trusted();
             let old = self.b.ins().load(types::I64, t, self.ctx, layout::CTX_INLINE_ACCESSES);
             let new = self.b.ins().iadd_imm_s(old, n as i64);
             self.b.ins().store(t, new, self.ctx, layout::CTX_INLINE_ACCESSES);
+        }
+    }
+
+    /// Adds 1 to `ExitCtx::chained` (a block entered through a link, or a loop round again).
+    fn count_chained(&mut self) {
+        if self.counters {
+            let t = MemFlagsData::trusted();
+            let old = self.b.ins().load(types::I64, t, self.ctx, layout::CTX_CHAINED);
+            let new = self.b.ins().iadd_imm_s(old, 1);
+            self.b.ins().store(t, new, self.ctx, layout::CTX_CHAINED);
         }
     }
 
@@ -1025,9 +1042,7 @@ impl<'a> Emitter<'a> {
         self.b.ins().brif(fits, again, &[], stay, &[]);
         self.b.switch_to_block(again);
         // Counted as a chained block run, as the tail call would be.
-        let old = self.b.ins().load(types::I64, t, self.ctx, layout::CTX_CHAINED);
-        let new = self.b.ins().iadd_imm_s(old, 1);
-        self.b.ins().store(t, new, self.ctx, layout::CTX_CHAINED);
+        self.count_chained();
         let top = self.top;
         // The count round the loop: `top`'s parameter if it has one, else the state's (stored).
         match self.icount_top {
@@ -1073,9 +1088,7 @@ impl<'a> Emitter<'a> {
             checks.push(self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, last, cs_limit));
         }
         go_on(self, &mut checks);
-        let old = self.b.ins().load(types::I64, t, self.ctx, layout::CTX_CHAINED);
-        let new = self.b.ins().iadd_imm_s(old, 1);
-        self.b.ins().store(t, new, self.ctx, layout::CTX_CHAINED);
+        self.count_chained();
         let (cpu, ctx) = (self.cpu, self.ctx);
         self.b.ins().return_call_indirect(sig, entry, &[cpu, ctx]);
         self.b.switch_to_block(stay);
