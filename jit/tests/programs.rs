@@ -416,7 +416,7 @@ fn conditions_of_a_compare_in_the_same_block() {
 #[test]
 fn flags_of_shifts_and_multiplies_at_a_fault_exit() {
     type Op = fn(&mut CodeAssembler) -> Result<(), IcedError>;
-    let ops: [(&str, Op); 16] = [
+    let ops: [(&str, Op); 18] = [
         ("shl 1", |a| a.shl(eax, 1)),
         ("shl 7", |a| a.shl(eax, 7)),
         ("shr 1", |a| a.shr(eax, 1)),
@@ -433,6 +433,8 @@ fn flags_of_shifts_and_multiplies_at_a_fault_exit() {
         ("shrd cl", |a| a.shrd(eax, esi, cl)),
         ("imul", |a| a.imul_2(eax, esi)),
         ("imul 3", |a| a.imul_3(eax, esi, 0x1234)),
+        ("imul ax", |a| a.imul_2(ax, si)),
+        ("imul ax 3", |a| a.imul_3(ax, si, 0x123)),
     ];
     let values = [0u32, 1, 0x8000_0000, 0xc000_0000, 0x4000_0001, 0x0000_0403, 0x7fff_fffe, 0xffff_ffff, 0x55aa_33cc];
     for (name, op) in ops {

@@ -416,6 +416,9 @@ enum Part {
     Xor(Value, u32, Value, u32),
     /// An even number of ones in the low byte of `x`.
     Parity(Value),
+    /// The signed product of `a` and `b` at `size` does not fit in `size` bits (a truncating
+    /// IMUL's CF and OF: the product is computed at double width only here).
+    MulOverflow(Value, Value, Size),
 }
 
 /// A pure computation on SSA values the emitter reuses instead of emitting it again (see
@@ -1317,6 +1320,7 @@ impl<'a> Emitter<'a> {
                 self.b.ins().bxor(a, b)
             }
             Part::Parity(x) => self.parity(x),
+            Part::MulOverflow(a, b, size) => muldiv::signed_overflow(self, a, b, size),
         }
     }
 

@@ -57,6 +57,12 @@ fn multiply(e: &mut Emitter, signed: bool, size: Size, a: Value, b: Value) -> (V
     (lo, hi, significant)
 }
 
+/// Whether the signed product of `a` and `b` (the low `size` bits of each) does not fit in
+/// `size` bits: a truncating IMUL's CF and OF, as an i8.
+pub(super) fn signed_overflow(e: &mut Emitter, a: Value, b: Value, size: Size) -> Value {
+    multiply(e, true, size, a, b).2
+}
+
 /// The flags of a multiply (`multiply_flags`): CF = OF = `significant`, ZF, SF, PF from `lo`,
 /// AF = 0.
 fn multiply_flags(e: &mut Emitter, size: Size, lo: Value, significant: Value) {
@@ -89,10 +95,13 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             let (lx, ly) = (e.loc(i, x), e.loc(i, y));
             let a = e.read(lx);
             let b = e.read(ly);
-            let (lo, _, sig) = multiply(e, true, size, a, b);
+            // The low half needs no double-width product (the flags' recipe has one).
+            let p = e.b.ins().imul(a, b);
+            let lo = e.mask(p, size);
             let d: Loc = e.loc(i, 0);
             e.write(d, lo);
-            multiply_flags(e, size, lo, sig);
+            let (no, s) = (e.bool_const(false), Part::MulOverflow(a, b, size));
+            e.set_arith_parts([s, Part::Parity(lo), Part::Val(no), Part::Zero(lo), Part::Bit(lo, size.sign()), s]);
             true
         }
         M::Div | M::Idiv => {
