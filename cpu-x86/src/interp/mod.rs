@@ -229,6 +229,26 @@ impl Cpu {
         unsafe { self.decode_into(out, eip, code32, host, avail) }
     }
 
+    /// The instruction at CS:`eip` as [`Cpu::fetch_decode_into`] gets it, when its whole window
+    /// (15 bytes, inside CS's limit and the page) is host memory: from the decode cache, or
+    /// decoded from the window and recorded there, so the interpreter then finds it cached.
+    /// `None` otherwise, with nothing fetched (the caller fetches the general way). For the
+    /// JIT's block scan, which decodes every block the interpreter runs next while warming up.
+    pub fn decode_in_window(&mut self, eip: u32, code32: bool) -> Option<Insn> {
+        let (host, avail) = self.fetch_window(eip, code32);
+        if avail != decode::MAX_LEN {
+            return None;
+        }
+        // SAFETY: `fetch_window` vouches for `avail` bytes of host memory at `host`.
+        if let Some(i) = unsafe { self.decode_cache.get(host, code32) } {
+            return Some(*i);
+        }
+        let mut out = Insn::NOP;
+        // SAFETY: the window `fetch_window` just returned; the decoder reads at most its 15
+        // bytes, so nothing is fetched outside it.
+        unsafe { self.decode_into(&mut out, eip, code32, host, avail) }.ok().map(|()| out)
+    }
+
     /// [`Cpu::fetch_decode_into`] when the decode cache cannot answer: decodes the instruction
     /// at CS:`eip` and records it in the cache if its window is whole.
     ///

@@ -7,10 +7,11 @@
 //!
 //! **Invariants of the generated code:**
 //! - *Precise state at every exit.* Guest registers and the lazy-flags fields are cached in SSA
-//!   values while the block runs ([`Emitter`] tracks which are dirty; the flags word a shift or
-//!   MUL leaves is kept as its six flags and put together only where it is read or stored, see
-//!   `Cache::Word`); every exit stores the dirty ones, EIP, and `icount` (+1 per instruction run,
-//!   the faulting one included, as `Cpu::step` counts).
+//!   values while the block runs ([`Emitter`] tracks which are dirty; the flags a shift or
+//!   multiply leaves are kept as six recipes ([`Part`]) built only where they are read or
+//!   stored, see `Cache::Word`); every exit stores the dirty ones, EIP, and `icount` (+1 per
+//!   instruction run, the faulting one included, as `Cpu::step` counts), adding to the count in
+//!   the state (no register holds it, except round a one-block loop: `Emitter::icount_base`).
 //! - *Faults change nothing.* A specialised instruction does every access that can fault before it
 //!   writes a register or the flags, so its fault exit stores the cache as it was when the
 //!   instruction started and sets EIP to the instruction's first byte.
@@ -57,8 +58,11 @@
 //!   chaining exits), so a merged JMP or CALL needs no limit check of its target. A merged RET
 //!   compares the address it popped with the predicted one and leaves as an unmerged RET does
 //!   (limit check, then a computed-target exit) when they differ.
-//! - *Counters.* Every exit adds the inlined memory accesses of the instructions that completed
-//!   to `ExitCtx::inline_accesses`.
+//! - *Counters.* With `Options::counters` (`emu --stats=full`), every exit adds the inlined
+//!   memory accesses of the instructions that completed to `ExitCtx::inline_accesses`, and every
+//!   chain to `ExitCtx::chained`. Without, nothing: every chainable exit of a block with link
+//!   cells stores its cells' address (`ExitCtx::exit_cells`) whatever the counters, which is how
+//!   the dispatcher learns where a chain ended.
 //! - *Reused values are pure and dominate.* An operand's address arithmetic and its TLB entry's
 //!   address are computed once per SSA value and reused ([`Emitter::pure`]) only in the IR block
 //!   they were computed in or one it dominates; what can change under the code (a TLB entry's
@@ -156,15 +160,20 @@ pub fn scan(cpu: &mut Cpu, max: usize) -> GuestBlock {
     let mut calls: Vec<u32> = Vec::new();
     let mut end = start as u64;
     while b.insns.len() < max {
-        let r = decode::decode(code32, |n| {
-            let off = eip.wrapping_add(n as u32);
-            let off = if code32 { off } else { off & 0xffff };
-            let lin = cs_base.wrapping_add(off);
-            if lin & !0xfff != page {
-                return Err(None);
-            }
-            cpu.linear(SegReg::Cs, off, 1, Access::Exec).map_err(Some)?;
-            cpu.fetch_lin(lin).map_err(Some)
+        // Most instructions lie 15 bytes or more before the page's end: the interpreter's
+        // decode cache has them, or gets them for the runs in the interpreter that follow.
+        let r = cpu.decode_in_window(eip, code32).ok_or(()).or_else(|()| {
+            decode::decode(code32, |n| {
+                let off = eip.wrapping_add(n as u32);
+                let off = if code32 { off } else { off & 0xffff };
+                let lin = cs_base.wrapping_add(off);
+                if lin & !0xfff != page {
+                    return Err(None);
+                }
+                cpu.linear(SegReg::Cs, off, 1, Access::Exec).map_err(Some)?;
+                cpu.fetch_lin(lin).map_err(Some)
+            })
+            .map_err(|_| ())
         });
         let Ok(i) = r else { break };
         b.insns.push(i);
