@@ -87,34 +87,34 @@ fn chained_runs_stop_at_the_budget() {
     }
 }
 
+/// Runs [`calls_in_a_loop`] of `iterations` to its HLT in a JIT with `opts` and in the
+/// interpreter, checks that they agree, and returns the JIT.
+fn loop_with(opts: Options, iterations: u32, what: &str) -> Jit {
+    let code = calls_in_a_loop(iterations);
+    let mut c = flat32(&code);
+    let mut j = Jit::new(opts).unwrap();
+    assert_eq!(j.run(&mut c, 100_000), Stop::Halted, "{what}");
+    let mut d = flat32(&code);
+    assert_eq!(d.run(100_000), Stop::Halted, "{what}");
+    assert_same(&d, &c, what);
+    j
+}
+
 /// Without the counters in generated code (`emu` without `--stats=full`), blocks chain the
 /// same: the dispatcher learns which block a chain ended in from the exit's cells, not from the
-/// count, and links the next one to it, so the loop runs with few lookups and agrees with the
-/// interpreter.
+/// count, and links the next one to it, so the loop runs with few lookups.
 #[test]
 fn chaining_does_not_depend_on_the_counters() {
-    let code = calls_in_a_loop(1000);
-    let mut c = flat32(&code);
-    let mut j = Jit::new(Options { code_size: 1 << 20, counters: false, ..Options::default() }).unwrap();
-    assert_eq!(j.run(&mut c, 100_000), Stop::Halted);
+    let j = loop_with(Options { code_size: 1 << 20, counters: false, ..Options::default() }, 1000, "counters off");
     assert_eq!((j.stats.chained_in_code, j.stats.inline_accesses), (0, 0), "not counted: {:?}", j.stats);
     assert!(j.stats.lookups < j.stats.jit_insns / 100, "{:?}", j.stats);
-    let mut d = flat32(&code);
-    assert_eq!(d.run(100_000), Stop::Halted);
-    assert_same(&d, &c, "counters off");
 }
 
 /// With chaining off (the measuring switch), the same run does lookups instead.
 #[test]
 fn chaining_can_be_switched_off() {
-    let code = calls_in_a_loop(100);
-    let mut c = flat32(&code);
-    let mut j = Jit::new(Options { code_size: 1 << 20, chain: false, ..Options::default() }).unwrap();
-    assert_eq!(j.run(&mut c, 100_000), Stop::Halted);
+    let j = loop_with(Options { code_size: 1 << 20, chain: false, ..Options::default() }, 100, "chaining off");
     assert_eq!(j.stats.chained, 0);
-    let mut d = flat32(&code);
-    assert_eq!(d.run(100_000), Stop::Halted);
-    assert_same(&d, &c, "chaining off");
 }
 
 /// A loop body rewritten behind the CPU's back (DMA) between two runs: the links into the
