@@ -14,7 +14,7 @@
 //! privilege change needs no flush.
 //!
 //! Entries made from a global page (PTE.G with CR4.PGE) are marked in [`Tlb::global`] (beside
-//! the entries, so the entry layout generated code reads stays 24 bytes): a CR3 load drops only
+//! the entries, so the entry layout generated code reads stays 32 bytes): a CR3 load drops only
 //! the others ([`Tlb::flush_nonglobal`]); INVLPG drops the page whatever it is,
 //! and changes to CR4.PGE/PAE/PSE, CR0.PG/WP, EFER.NXE or the A20 gate drop everything.
 

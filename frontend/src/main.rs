@@ -147,7 +147,7 @@ struct Args {
     /// Print statistics (blocks, cache hits, TLB fills, guest MIPS) to stderr at exit. `full`
     /// also counts, in translated code, the blocks it chains to and its inlined memory accesses
     /// (blocks run, TLB hit rate), which slows it by a few percent.
-    #[arg(long, value_name = "full", num_args = 0..=1, require_equals = true, default_missing_value = "brief")]
+    #[arg(long, value_name = "brief|full", num_args = 0..=1, require_equals = true, default_missing_value = "brief")]
     stats: Option<StatsLevel>,
 
     /// Stop with success (exit code 0) as soon as the serial output contains TEXT.

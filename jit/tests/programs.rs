@@ -416,7 +416,7 @@ fn conditions_of_a_compare_in_the_same_block() {
 #[test]
 fn flags_of_shifts_and_multiplies_at_a_fault_exit() {
     type Op = fn(&mut CodeAssembler) -> Result<(), IcedError>;
-    let ops: [(&str, Op); 18] = [
+    let ops: [(&str, Op); 25] = [
         ("shl 1", |a| a.shl(eax, 1)),
         ("shl 7", |a| a.shl(eax, 7)),
         ("shr 1", |a| a.shr(eax, 1)),
@@ -435,6 +435,15 @@ fn flags_of_shifts_and_multiplies_at_a_fault_exit() {
         ("imul 3", |a| a.imul_3(eax, esi, 0x1234)),
         ("imul ax", |a| a.imul_2(ax, si)),
         ("imul ax 3", |a| a.imul_3(ax, si, 0x123)),
+        // Counts at or past the operand size, the high byte registers, memory operands, a
+        // 16-bit double shift past 16, a negative immediate (review suggestions).
+        ("shr al 9", |a| a.shr(al, 9)),
+        ("sar al 13", |a| a.sar(al, 13)),
+        ("shl ax 17", |a| a.shl(ax, 17)),
+        ("shr ah 9", |a| a.shr(ah, 9)),
+        ("shld ax 20", |a| a.shld(ax, si, 20)),
+        ("imul ax -1", |a| a.imul_3(ax, si, -1)),
+        ("sar mem 3", |a| a.sar(dword_ptr(0x30000u32), 3)),
     ];
     let values = [0u32, 1, 0x8000_0000, 0xc000_0000, 0x4000_0001, 0x0000_0403, 0x7fff_fffe, 0xffff_ffff, 0x55aa_33cc];
     for (name, op) in ops {

@@ -515,8 +515,9 @@ enum Pending {
 /// run again from its top without leaving, see [`Emitter::loop_to_top`]).
 fn loops_to_start(insns: &[Insn], eips: &[u32]) -> bool {
     insns.iter().zip(eips).any(|(i, &eip)| match i.args[0] {
-        // Only branches (Jcc, JMP, CALL, LOOP, JCXZ) have a relative first operand.
-        decode::Arg::Rel(rel) => {
+        // Only branches (Jcc, JMP, CALL, LOOP, JCXZ) have a relative first operand; a CALL
+        // back to the start is recursion, not a loop of the block.
+        decode::Arg::Rel(rel) if i.mnemonic != M::Call => {
             let next = eip.wrapping_add(i.len as u32).wrapping_add(rel) & i.osize.mask();
             Some(&next) == eips.first()
         }
@@ -1299,11 +1300,20 @@ impl<'a> Emitter<'a> {
     fn arith_from(&mut self, parts: [Part; 6]) -> Value {
         use emu_cpu_x86::state::eflags::*;
         let mut word = None;
+        // A recipe that stands for two flags (a multiply's CF and OF) is built once.
+        let mut built: Vec<(Part, Value)> = Vec::new();
         for (p, bit) in parts.into_iter().zip([CF, PF, AF, ZF, SF, OF]) {
             if matches!(p, Part::Val(v) if self.const_bool(v) == Some(false)) {
                 continue;
             }
-            let v = self.part(p);
+            let v = match built.iter().find(|(q, _)| *q == p) {
+                Some(&(_, v)) => v,
+                None => {
+                    let v = self.part(p);
+                    built.push((p, v));
+                    v
+                }
+            };
             let w = self.b.ins().uextend(types::I32, v);
             let w = if bit == 1 { w } else { self.b.ins().ishl_imm_u(w, bit.trailing_zeros() as i64) };
             word = Some(match word {
