@@ -149,10 +149,6 @@ fn compute(
     let sign = size.sign();
     let of_left = |out: Value, r: Value| Part::Xor(out, 1, r, sign);
     let of_right = |r: Value| Part::Xor(r, sign, r, sign >> 1);
-    let c1 = match e.const_of(c) {
-        Some(k) => e.c32(k.wrapping_sub(1)),
-        None => e.b.ins().iadd_imm_s(c, -1),
-    };
     match op {
         M::Shl | M::Sal => {
             let wide = e.b.ins().uextend(types::I64, v);
@@ -166,13 +162,13 @@ fn compute(
         }
         M::Shr => {
             let r = e.b.ins().ushr(v, c);
-            (r, last_out(e, v, c, c1, false), of_right(r), dynamic)
+            (r, last_out(e, v, c, false), of_right(r), dynamic)
         }
         M::Sar => {
             let sv = e.sext(v, size);
             let r = e.b.ins().sshr(sv, c);
             let r = e.mask(r, size);
-            (r, last_out(e, sv, c, c1, true), of_right(r), dynamic)
+            (r, last_out(e, sv, c, true), of_right(r), dynamic)
         }
         M::Shld | M::Shrd => {
             // As in `shift::compute`: SHLD shifts dst:src (32-bit) or dst:src:dst (16-bit, the
@@ -269,14 +265,15 @@ fn compute(
     }
 }
 
-/// CF of a right shift of `v` (SAR: `v` sign-extended) by the masked count `c`, `c1` = `c` - 1:
-/// bit `c1` of `v`, tested in place for a constant count.
-fn last_out(e: &mut Emitter, v: Value, c: Value, c1: Value, arith: bool) -> Part {
-    match e.const_of(c) {
-        Some(k) => Part::Bit(v, 1 << (k - 1)),
-        None if arith => Part::Bit(e.b.ins().sshr(v, c1), 1),
-        None => Part::Bit(e.b.ins().ushr(v, c1), 1),
-    }
+/// CF of a right shift of `v` (SAR: `v` sign-extended) by the masked count `c` (not 0): bit
+/// `c - 1` of `v`, tested in place for a constant count.
+fn last_out(e: &mut Emitter, v: Value, c: Value, arith: bool) -> Part {
+    let Some(k) = e.const_of(c) else {
+        let c1 = e.b.ins().iadd_imm_s(c, -1);
+        let out = if arith { e.b.ins().sshr(v, c1) } else { e.b.ins().ushr(v, c1) };
+        return Part::Bit(out, 1);
+    };
+    Part::Bit(v, 1 << (k - 1))
 }
 
 /// Count `c` (an i32) as an i64: a constant when `c` is one, so the host shifts by an immediate
