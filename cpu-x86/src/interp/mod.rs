@@ -216,16 +216,34 @@ impl Cpu {
         let eip = self.s.eip;
         let code32 = self.s.code32();
         let (host, avail) = self.fetch_window(eip, code32);
+        // SAFETY: the window `fetch_window` just returned; nothing has changed since.
+        unsafe { self.cached_or_decoded(out, eip, code32, host, avail) }
+    }
+
+    /// The instruction at CS:`eip` from the decode cache when its window is whole, else decoded
+    /// ([`Cpu::decode_into`]); after a hit the next instruction's entry is prefetched.
+    ///
+    /// # Safety
+    /// As [`Cpu::decode_into`].
+    #[inline(always)]
+    unsafe fn cached_or_decoded(
+        &mut self,
+        out: &mut Insn,
+        eip: u32,
+        code32: bool,
+        host: *const u8,
+        avail: usize,
+    ) -> Res<()> {
         // The decode cache needs a whole window, so that it can compare all the bytes it holds.
         if avail == decode::MAX_LEN {
-            // SAFETY: `fetch_window` vouches for `avail` bytes of host memory at `host`.
+            // SAFETY: `fetch_window` vouched for `avail` bytes of host memory at `host`.
             if let Some(i) = unsafe { self.decode_cache.get(host, code32) } {
                 self.decode_cache.prefetch(host.wrapping_add(i.len as usize));
                 *out = *i;
                 return Ok(());
             }
         }
-        // SAFETY: the window `fetch_window` just returned; nothing has changed since.
+        // SAFETY: the caller's.
         unsafe { self.decode_into(out, eip, code32, host, avail) }
     }
 
@@ -239,14 +257,10 @@ impl Cpu {
         if avail != decode::MAX_LEN {
             return None;
         }
-        // SAFETY: `fetch_window` vouches for `avail` bytes of host memory at `host`.
-        if let Some(i) = unsafe { self.decode_cache.get(host, code32) } {
-            return Some(*i);
-        }
         let mut out = Insn::NOP;
         // SAFETY: the window `fetch_window` just returned; the decoder reads at most its 15
         // bytes, so nothing is fetched outside it.
-        unsafe { self.decode_into(&mut out, eip, code32, host, avail) }.ok().map(|()| out)
+        unsafe { self.cached_or_decoded(&mut out, eip, code32, host, avail) }.ok().map(|()| out)
     }
 
     /// [`Cpu::fetch_decode_into`] when the decode cache cannot answer: decodes the instruction
