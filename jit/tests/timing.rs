@@ -93,15 +93,22 @@ impl Device for Ticker {
     }
 }
 
-impl InterruptController for Ticker {
-    fn intr(&mut self) -> bool {
-        self.pending
-    }
-    fn acknowledge(&mut self) -> u8 {
-        self.pending = false;
-        0x20
-    }
+/// A test timer that is its own interrupt controller: its `pending` flag requests vector 0x20.
+macro_rules! own_interrupt_0x20 {
+    ($device:ty) => {
+        impl InterruptController for $device {
+            fn intr(&mut self) -> bool {
+                self.pending
+            }
+            fn acknowledge(&mut self) -> u8 {
+                self.pending = false;
+                0x20
+            }
+        }
+    };
 }
+
+own_interrupt_0x20!(Ticker);
 
 /// A timer interrupt arrives at the same instruction in both tiers: a block that would run past
 /// the clock deadline at which a timer is due does not (the interpreter runs up to it).
@@ -280,15 +287,7 @@ impl Device for Alarm {
     }
 }
 
-impl InterruptController for Alarm {
-    fn intr(&mut self) -> bool {
-        self.pending
-    }
-    fn acknowledge(&mut self) -> u8 {
-        self.pending = false;
-        0x20
-    }
-}
+own_interrupt_0x20!(Alarm);
 
 /// In real-time mode, the sync before an MMIO access runs the timers due by then; one that
 /// raises an interrupt without the board's attention (the local APIC's) must stop translated
