@@ -105,8 +105,8 @@ pub fn report(m: &Machine, elapsed: Duration) -> String {
             );
             let _ = writeln!(
                 s,
-                "  warm-up              {} instructions interpreted in blocks not yet run often enough to translate",
-                st.warmup_insns
+                "  warm-up              {} instructions interpreted in blocks not yet run often enough to translate ({} from decoded runs)",
+                st.warmup_insns, st.decoded_insns
             );
             if j.compiles_in_background() {
                 let _ = writeln!(

@@ -143,9 +143,22 @@ impl Jit {
                 }
                 None if self.cold > 0 => {
                     // A block still warming up (or being compiled in the background): the
-                    // interpreter runs as many instructions as it holds, within the budget and
-                    // the clock deadline.
-                    let (stop, ran) = self.interpret(cpu, left.min(self.cold as u64));
+                    // interpreter runs it from its decoded run if it fits before the budget's
+                    // end and the clock deadline, else as many instructions as it holds, within
+                    // both.
+                    let (stop, ran) = match self.run_slot.map(|s| self.runs.get(s)) {
+                        Some(r) if r.len() as u64 <= left.min(cpu.sys_deadline_icount.saturating_sub(cpu.s.icount)) => {
+                            match cpu.run_decoded(r) as u64 {
+                                0 => self.interpret(cpu, left.min(self.cold as u64)),
+                                ran => {
+                                    self.stats.interp_steps += ran;
+                                    self.stats.decoded_insns += ran;
+                                    (Stop::Budget, ran)
+                                }
+                            }
+                        }
+                        _ => self.interpret(cpu, left.min(self.cold as u64)),
+                    };
                     self.stats.warmup_insns += ran;
                     if self.compiling {
                         self.stats.compiling_insns += ran;
@@ -357,6 +370,7 @@ impl Jit {
         self.hot = false;
         self.cold = 0;
         self.compiling = false;
+        self.run_slot = None;
         if self.background.as_ref().is_some_and(|b| b.busy()) {
             self.install_compiled(cpu);
         }
@@ -370,6 +384,9 @@ impl Jit {
         let phys = cpu.translate_fetch(lin).ok()?? as u32;
         let key = BlockKey::new(&cpu.s, cpu.a20_mask, phys);
         self.stats.lookups += 1;
+        // The block as `translate::scan` decodes it on first sight (for its length), kept for its
+        // decoded run.
+        let mut scanned = None;
         let id = match self.cache.lookup(&key) {
             Some((id, fast)) => {
                 if fast {
@@ -390,14 +407,21 @@ impl Jit {
                 // choice (deterministic runs keep the tiers they were measured with).
                 let idle = self.background.as_ref().is_some_and(|b| b.len() == 0);
                 self.warmup.set_eager(idle && cpu.sys.clock.mode() == ClockMode::RealTime);
-                self.warmup.cold(&key, || translate::scan(cpu, MAX_BLOCK_INSNS).insns.len() as u32)
+                self.warmup.cold(&key, || {
+                    let g = translate::scan(cpu, MAX_BLOCK_INSNS);
+                    let len = g.insns.len() as u32;
+                    scanned = Some(g);
+                    len
+                })
             } {
                 Cold::Interpret(len) => {
                     self.cold = len;
+                    self.run_slot = self.runs.prepare(cpu, &key, scanned);
                     return None;
                 }
                 Cold::Compiling(len) => {
                     (self.cold, self.compiling) = (len, true);
+                    self.run_slot = self.runs.prepare(cpu, &key, scanned);
                     return None;
                 }
                 Cold::Translate if self.background.is_some() => {

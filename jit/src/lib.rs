@@ -34,6 +34,7 @@ pub mod helpers;
 pub mod key;
 pub mod layout;
 pub mod perfmap;
+mod runs;
 pub mod throttle;
 pub mod translate;
 pub mod warmup;
@@ -145,6 +146,9 @@ pub struct Stats {
     pub warmup_insns: u64,
     /// Of those, the ones it ran in blocks being compiled in the background ([`worker`]).
     pub compiling_insns: u64,
+    /// Of the instructions in blocks warming up or being compiled, the ones the interpreter ran
+    /// from their block's decoded run ([`runs`]).
+    pub decoded_insns: u64,
 }
 
 impl Stats {
@@ -190,6 +194,10 @@ pub struct Jit {
     cold: u32,
     /// Set by `find` with `cold` when that block is being compiled in the background.
     compiling: bool,
+    /// The decoded runs of blocks not translated yet ([`runs`]).
+    runs: runs::Runs,
+    /// Set by `find` with `cold`: the slot of that block's decoded run in `runs`, if it has one.
+    run_slot: Option<usize>,
     /// The compile thread and its queue, with [`Options::background`].
     background: Option<worker::Background>,
     /// The chainable exit the last block left through, when it had no usable link: the next
@@ -241,6 +249,8 @@ impl Jit {
             warmup: warmup::Warmup::new(if opts.check { 0 } else { opts.warmup }),
             cold: 0,
             compiling: false,
+            runs: runs::Runs::default(),
+            run_slot: None,
             background,
             pending_link: None,
             chain: opts.chain,

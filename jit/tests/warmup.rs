@@ -53,6 +53,9 @@ fn a_warming_loop_runs_as_in_the_interpreter_then_translated() {
         assert_same(&reference, &c, &format!("warm-up 3, slices of {slice}"));
         assert!(j.stats.warmup_insns >= 3 * 5, "the loop body ran interpreted first: {:?}", j.stats);
         if slice > 5 {
+            assert!(j.stats.decoded_insns >= 3 * 5, "from its decoded run: {:?}", j.stats);
+        }
+        if slice > 5 {
             // (Slices shorter than the 5-instruction loop body never fit a block.)
             assert!(j.stats.jit_insns > 100, "then translated: {:?}", j.stats);
         }
@@ -72,4 +75,35 @@ fn code_that_runs_once_is_not_translated() {
     let mut j = jit(0);
     run_sliced(&mut j, &mut c, 1_000_000);
     assert!(j.stats.blocks_compiled > 0 && j.stats.warmup_insns == 0, "{:?}", j.stats);
+}
+
+/// A loop whose body rewrites the immediate of its own first instruction every time round,
+/// warming up (from its decoded run: each run sees the bytes written by the last) and then
+/// translated: the same as the interpreter.
+#[test]
+fn a_warming_block_that_rewrites_itself_runs_as_in_the_interpreter() {
+    let code = asm(32, |a| {
+        let mut top = a.create_label();
+        a.mov(ecx, 40u32)?; // CODE + 0: 5 bytes
+        a.xor(eax, eax)?; // CODE + 5: 2 bytes
+        a.set_label(&mut top)?;
+        a.add(eax, 0x1111_1111u32)?; // CODE + 7: 05 id, its immediate at CODE + 8
+        a.mov(dword_ptr(CODE + 8), ecx)?;
+        a.rol(eax, 1)?;
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        a.hlt()
+    });
+    assert_eq!(code[7], 0x05, "add eax, imm32 in its short form");
+    let mut reference = flat32(&code);
+    assert_eq!(reference.run(1_000_000), Stop::Halted);
+    for warmup in [0, 5, 100] {
+        let mut c = flat32(&code);
+        let mut j = jit(warmup);
+        run_sliced(&mut j, &mut c, 1_000_000);
+        assert_same(&reference, &c, &format!("warm-up {warmup}"));
+        if warmup == 100 {
+            assert!(j.stats.decoded_insns > 0, "{:?}", j.stats);
+        }
+    }
 }

@@ -109,6 +109,18 @@ unsafe fn words_at(p: *const u8) -> [u64; 2] {
     [(p as *const u64).read_unaligned().to_le(), (p.add(MAX_LEN - 8) as *const u64).read_unaligned().to_le()]
 }
 
+/// The bytes of the `len`-byte instruction at `p` as the cache compares them: [`words_at`] with
+/// the bytes past the instruction cleared.
+///
+/// # Safety
+/// `p .. p + MAX_LEN` must be readable.
+#[inline(always)]
+pub(crate) unsafe fn masked_words(p: *const u8, len: u8) -> [u64; 2] {
+    let [m0, m1] = masks(len as usize);
+    let [w0, w1] = words_at(p);
+    [w0 & m0, w1 & m1]
+}
+
 #[inline(always)]
 fn index(host: usize) -> usize {
     (host ^ (host >> 12)) & (ENTRIES - 1)
@@ -152,9 +164,7 @@ impl DecodeCache {
     /// `host .. host + MAX_LEN` must be readable.
     #[inline(always)]
     pub unsafe fn insert(&mut self, host: *const u8, insn: &Insn) {
-        let [m0, m1] = masks(insn.len as usize);
-        let [w0, w1] = words_at(host);
-        self.entries[index(host as usize)] = Entry { words: [w0 & m0, w1 & m1], insn: *insn };
+        self.entries[index(host as usize)] = Entry { words: masked_words(host, insn.len), insn: *insn };
     }
 }
 

@@ -14,6 +14,7 @@ pub mod bcd;
 pub mod bits;
 pub mod control;
 pub mod data;
+pub mod decoded;
 pub mod io;
 pub mod muldiv;
 pub mod shift;
@@ -559,5 +560,7 @@ pub enum Delivery {
 
 #[cfg(test)]
 mod clock_tests;
+#[cfg(test)]
+mod decoded_tests;
 #[cfg(test)]
 mod fetch_tests;

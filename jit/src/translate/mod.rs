@@ -90,7 +90,7 @@ use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use emu_cpu_x86::decode::{self, prefix, Insn, Mnemonic as M};
+use emu_cpu_x86::decode::{self, Insn, Mnemonic as M};
 use emu_cpu_x86::flags::{CcOp, Size};
 use emu_cpu_x86::state::SegReg;
 use emu_cpu_x86::tlb::Access;
@@ -128,15 +128,11 @@ pub fn merged(i: &Insn) -> bool {
     }
 }
 
-/// Whether the block must end after `i`: control flow or a mode change (the decoder's table
-/// says), a REP string instruction (it may step EIP back onto itself), or port I/O (devices may
-/// raise an interrupt or end the run, which the dispatcher must see at once, as `Cpu::run`
-/// would after this instruction).
+/// Whether the block must end after `i`: control flow, or what the dispatcher must see at once,
+/// as `Cpu::run` would after this instruction ([`Insn::ends_run`]: a mode change, port I/O, a
+/// REP string instruction).
 pub fn ends_block(i: &Insn) -> bool {
-    let string = matches!(i.mnemonic, M::Movs | M::Cmps | M::Stos | M::Lods | M::Scas | M::Ins | M::Outs);
-    i.ends_block()
-        || (string && i.has(prefix::REP | prefix::REPNE))
-        || matches!(i.mnemonic, M::In | M::Out | M::Ins | M::Outs)
+    i.ends_block() || i.ends_run()
 }
 
 /// Decodes the block at CS:EIP: up to `max` instructions, all in the guest page of the first
@@ -265,6 +261,9 @@ impl Translator {
         // "single_pass" compiled faster per block but made 2.6 times more code, so the code
         // cache filled up and blocks were compiled again.
         set(&mut flags, "opt_level", "none")?;
+        if let Ok(ra) = std::env::var("EMU_RA") {
+            set(&mut flags, "regalloc_algorithm", &ra)?;
+        }
         // The code is copied into our own memory and never registered with an unwinder.
         set(&mut flags, "unwind_info", "false")?;
         set(&mut flags, "is_pic", "false")?;

@@ -1,0 +1,167 @@
+//! Decoded runs: a block's instructions, decoded once, run again by the interpreter without
+//! fetching or decoding them.
+//!
+//! The JIT's dispatcher hands blocks that are not translated yet (warming up, or queued for the
+//! compile thread) to the interpreter, a few hundred times each. Through [`Cpu::step`] every
+//! instruction of every run pays for the fetch (segment and TLB checks of EIP) and a decode
+//! cache lookup, which on a kernel's cold code misses the host's caches more often than not.
+//! A [`DecodedRun`] keeps the block's instructions, and for each the bytes it was decoded from
+//! (as the decode cache keeps them, [`crate::decode::cache`]), in one place, and
+//! [`Cpu::run_decoded`] runs them: per instruction, a compare of those bytes with the bytes now
+//! in guest memory, then [`exec`](super::exec) as `Cpu::step` calls it.
+//!
+//! **Invariant:** running a `DecodedRun` retires the same instructions with the same effects
+//! as stepping the interpreter over them without interrupt checks between them (as a
+//! translated block runs them): a run is made only of instructions that cannot change the
+//! mode, the interrupt flag, debug state or the devices' interrupt lines except as its last
+//! one ([`Insn::ends_run`]), each instruction's bytes are compared with the guest's before it
+//! runs (so code written by the run itself, or by anyone since it was made, is seen: the run
+//! stops there and the caller's interpreter fetches what is there now), and it stops as soon as
+//! EIP is not where the next instruction is (a branch taken, a merged RET that did not return
+//! where predicted, a fault).
+//!
+//! The run is self-checking: it holds the code size and CS base it was decoded with, and all its
+//! instructions (whole 15-byte fetch windows, as the decode cache requires) lie in the linear
+//! page of the first; [`Cpu::run_decoded`] runs nothing unless those still hold, the page is
+//! host memory, and the run's bytes are within CS's limit.
+
+use super::exec;
+use crate::cpu::Cpu;
+use crate::decode::{cache, Insn, MAX_LEN};
+use crate::state::{eflags, SegReg};
+
+/// One instruction of a run.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    insn: Insn,
+    /// The bytes it was decoded from ([`cache::masked_words`]).
+    words: [u64; 2],
+    eip: u32,
+    /// Its first byte's offset in the linear page of the run's first instruction.
+    off: u16,
+}
+
+/// A block's instructions, decoded (see the module comment). One allocation, refilled in place
+/// by [`Cpu::decode_run_into`].
+#[derive(Debug, Clone, Default)]
+pub struct DecodedRun {
+    steps: Vec<Step>,
+    code32: bool,
+    cs_base: u32,
+    /// From the first instruction's first byte to the highest byte of any, plus one.
+    bytes: u32,
+}
+
+impl DecodedRun {
+    /// Instructions in the run (0 for a run that was never filled, or could not be).
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Whether the run has no instruction, so [`Cpu::run_decoded`] runs none.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+impl Insn {
+    /// Whether the dispatcher must see the machine after this instruction before another runs:
+    /// it may change the mode, the interrupt flag or debug state (the decoder's `MODE`
+    /// instructions), port I/O (devices may raise an interrupt or ask to stop), or a REP
+    /// string instruction (it may step EIP back onto itself). Translated blocks and decoded
+    /// runs end with such an instruction, if they have one.
+    pub fn ends_run(&self) -> bool {
+        use crate::decode::{prefix, table, Mnemonic as M};
+        let string = matches!(self.mnemonic, M::Movs | M::Cmps | M::Stos | M::Lods | M::Scas | M::Ins | M::Outs);
+        self.attr & table::MODE != 0
+            || (string && self.has(prefix::REP | prefix::REPNE))
+            || matches!(self.mnemonic, M::In | M::Out | M::Ins | M::Outs)
+    }
+}
+
+impl Cpu {
+    /// Fills `run` with the decoded run of `insns`, decoded at `eips` with the current code
+    /// size and CS base (the first at CS:EIP now, and nothing written since): as many of them as
+    /// lie, whole fetch window and all, in the linear page of the first and in host memory, up
+    /// to and including the first that [`Insn::ends_run`]. That may be none (an empty run).
+    pub fn decode_run_into(&self, insns: &[Insn], eips: &[u32], run: &mut DecodedRun) {
+        run.steps.clear();
+        run.code32 = self.s.code32();
+        run.cs_base = self.s.segs[SegReg::Cs as usize].base;
+        let Some(&start) = eips.first() else { return };
+        let page = run.cs_base.wrapping_add(start) & !0xfff;
+        let mut end = start as u64;
+        for (i, &eip) in insns.iter().zip(eips) {
+            let lin = run.cs_base.wrapping_add(eip);
+            let (host, avail) = self.fetch_window(eip, run.code32);
+            if lin & !0xfff != page || avail != MAX_LEN || (i.len as usize) > MAX_LEN {
+                break;
+            }
+            // SAFETY: `fetch_window` vouched for MAX_LEN bytes of host memory at `host`.
+            let words = unsafe { cache::masked_words(host, i.len) };
+            run.steps.push(Step { insn: *i, words, eip, off: (lin & 0xfff) as u16 });
+            end = end.max(eip as u64 + i.len as u64);
+            if i.ends_run() {
+                break;
+            }
+        }
+        run.bytes = (end - start as u64) as u32;
+    }
+
+    /// Runs `run` from its first instruction, which must be at CS:EIP (see the module comment):
+    /// each instruction as [`Cpu::step`] would (a fault is delivered, and ends the run), until
+    /// the run ends, EIP leaves it, or an instruction's bytes are no longer those it was decoded
+    /// from. No interrupt is taken and the clock is not synced in between: the caller sees that
+    /// the run fits before the next sync point. Returns the instructions retired (a faulting one
+    /// included, as `Cpu::step` counts it); 0 when the run does not apply (not at CS:EIP, another
+    /// code size or CS base, the page not host memory, the bytes beyond CS's limit, or its first
+    /// instruction rewritten).
+    pub fn run_decoded(&mut self, run: &DecodedRun) -> u32 {
+        let Some(first) = run.steps.first() else { return 0 };
+        let start = self.s.eip;
+        let cs = self.s.segs[SegReg::Cs as usize];
+        if start != first.eip
+            || self.s.code32() != run.code32
+            || cs.base != run.cs_base
+            || start as u64 + run.bytes as u64 - 1 > cs.limit as u64
+        {
+            return 0;
+        }
+        let (host, avail) = self.fetch_window(start, run.code32);
+        if avail == 0 {
+            return 0;
+        }
+        // The host address of the run's linear page: every offset in the run is of a whole
+        // fetch window inside it (`decode_run_into`), and the execute tag `fetch_window` matched
+        // says the page is host memory.
+        let page = host.wrapping_sub(first.off as usize);
+        let mut ran = 0;
+        for (k, step) in run.steps.iter().enumerate() {
+            let i = &step.insn;
+            // SAFETY: see above; `off + MAX_LEN <= 0x1000`.
+            if unsafe { cache::masked_words(page.add(step.off as usize), i.len) } != step.words {
+                break;
+            }
+            let eip = self.s.eip;
+            // An interrupt shadow covers one instruction (`Cpu::step_insn`); the run has no
+            // interrupt checks, so it only has to end with the shadow its last instruction set.
+            self.s.irq_shadow = false;
+            let next = eip.wrapping_add(i.len as u32);
+            self.s.eip = if run.code32 { next } else { next & 0xffff };
+            let result = exec(self, i);
+            self.s.icount += 1;
+            ran += 1;
+            if let Err(f) = result {
+                self.s.eip = eip;
+                self.s.irq_shadow = false;
+                self.s.flags |= eflags::RF;
+                self.raise(f);
+                break;
+            }
+            if run.steps.get(k + 1).is_some_and(|next| next.eip != self.s.eip) {
+                break;
+            }
+        }
+        ran
+    }
+}
