@@ -419,8 +419,11 @@ impl Jit {
                     self.run_slot = self.runs.prepare(cpu, &key, scanned);
                     return None;
                 }
-                Cold::Compiling(len) => {
+                Cold::Compiling(len, slot) => {
                     (self.cold, self.compiling) = (len, true);
+                    if let (Some(bg), ClockMode::RealTime) = (&self.background, cpu.sys.clock.mode()) {
+                        bg.ran(slot);
+                    }
                     self.run_slot = self.runs.prepare(cpu, &key, scanned);
                     return None;
                 }
@@ -470,8 +473,9 @@ impl Jit {
             ClockMode::Deterministic { .. } => Some(cpu.s.icount),
             ClockMode::RealTime => None,
         };
-        self.background.as_mut().expect("queued with a compile thread").submit(job, deterministic);
-        self.warmup.compiling(&key, len);
+        let bg = self.background.as_mut().expect("queued with a compile thread");
+        let slot = bg.submit(job, deterministic);
+        self.warmup.compiling(&key, len, slot);
         self.stats.compile_time += t0.elapsed();
         Some(len)
     }

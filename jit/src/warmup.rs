@@ -89,7 +89,7 @@ enum State {
 struct Way {
     /// Bits of the key's hash the set index does not use.
     tag: u32,
-    /// Times the block ran in the interpreter.
+    /// Times the block ran in the interpreter (`Counting`), or its heat slot (`Compiling`).
     runs: u16,
     /// Its length in instructions when it was first decoded.
     len: u8,
@@ -130,8 +130,9 @@ pub enum Cold {
     /// The interpreter runs it this time: this many instructions (its length).
     Interpret(u32),
     /// It is being compiled in the background: the interpreter runs it meanwhile, this many
-    /// instructions (its length when it was queued).
-    Compiling(u32),
+    /// instructions (its length when it was queued); the second value is the one
+    /// [`Warmup::compiling`] was given (the job's heat slot, `worker::heat_slot`).
+    Compiling(u32, u16),
     /// It is warm: translate it now (or queue it, then [`Warmup::compiling`]).
     Translate,
 }
@@ -143,8 +144,8 @@ pub struct Warmup {
     threshold: u16,
     /// `SETS` sets, allocated at the first block counted.
     sets: Vec<Set>,
-    /// Queued blocks whose set had no way for them: their lengths.
-    overflow: HashMap<BlockKey, u8, KeyHash>,
+    /// Queued blocks whose set had no way for them: their lengths and heat slots.
+    overflow: HashMap<BlockKey, (u8, u16), KeyHash>,
     /// Queued blocks, in `sets` and `overflow`.
     queued: usize,
     /// Whether the lower threshold ([`Warmup::set_eager`]) applies now.
@@ -192,7 +193,7 @@ impl Warmup {
         for (w, way) in set.0.iter().enumerate() {
             if way.tag == tag {
                 match way.state {
-                    State::Compiling => return Cold::Compiling(way.len as u32),
+                    State::Compiling => return Cold::Compiling(way.len as u32, way.runs),
                     State::Counting => count = Some(w),
                     State::Empty => {}
                 }
@@ -201,8 +202,8 @@ impl Warmup {
         // A queued block in the side map comes first: a way counting runs under the same tag
         // may be another block's (tags are 32 bits of the hash), and must not queue it again.
         if !self.overflow.is_empty() {
-            if let Some(&len) = self.overflow.get(key) {
-                return Cold::Compiling(len as u32);
+            if let Some(&(len, slot)) = self.overflow.get(key) {
+                return Cold::Compiling(len as u32, slot);
             }
         }
         let set = self.set(i);
@@ -226,19 +227,20 @@ impl Warmup {
         Cold::Interpret(len as u32)
     }
 
-    /// Records that the warm block `key` (`len` instructions) was queued for compilation: until
-    /// [`Warmup::forget`], [`Warmup::cold`] says [`Cold::Compiling`]. A block is queued at most
-    /// once until it is forgotten.
-    pub fn compiling(&mut self, key: &BlockKey, len: u32) {
+    /// Records that the warm block `key` (`len` instructions) was queued for compilation, with
+    /// heat slot `heat`: until [`Warmup::forget`], [`Warmup::cold`] says [`Cold::Compiling`]
+    /// (with `heat`). A block is queued at most once until it is forgotten.
+    pub fn compiling(&mut self, key: &BlockKey, len: u32, heat: u16) {
         let len = way_len(len);
         let (i, tag, first) = slot(key);
         let set = self.set(i);
         // Its count, if it has one still, else a new way.
         let count = set.0.iter().position(|w| w.tag == tag && w.state == State::Counting);
         match count.or_else(|| set.victim(first)) {
-            Some(w) => set.0[w] = Way { tag, runs: 0, len, state: State::Compiling },
+            // A queued block's way counts no runs: `runs` holds its heat slot.
+            Some(w) => set.0[w] = Way { tag, runs: heat, len, state: State::Compiling },
             None => {
-                let again = self.overflow.insert(*key, len);
+                let again = self.overflow.insert(*key, (len, heat));
                 debug_assert!(again.is_none(), "{key:?} queued twice");
             }
         }
@@ -328,9 +330,9 @@ mod tests {
                 assert_eq!(w.cold(&key(0x1000), || 5), Cold::Interpret(5));
             }
             assert_eq!(w.cold(&key(0x1000), || 5), Cold::Translate);
-            w.compiling(&key(0x1000), 4);
+            w.compiling(&key(0x1000), 4, 9);
             for _ in 0..10 {
-                assert_eq!(w.cold(&key(0x1000), || unreachable!()), Cold::Compiling(4), "threshold {threshold}");
+                assert_eq!(w.cold(&key(0x1000), || unreachable!()), Cold::Compiling(4, 9), "threshold {threshold}");
             }
             assert_eq!(w.cold(&key(0x2000), || 3), if threshold == 0 { Cold::Translate } else { Cold::Interpret(3) });
             w.forget(&key(0x1000));
@@ -391,7 +393,7 @@ mod tests {
         let (extra, new) = (&c[WAYS], &c[WAYS + 1]);
         let mut w = Warmup::new(2);
         for k in &c[..=WAYS] {
-            w.compiling(k, 7);
+            w.compiling(k, 7, 3);
         }
         assert_eq!((w.queued, w.overflow.len()), (WAYS + 1, 1));
         let mut decoded = 0;
@@ -404,7 +406,7 @@ mod tests {
         }
         assert_eq!(decoded, 10);
         for k in &c[..=WAYS] {
-            assert_eq!(w.cold(k, || unreachable!()), Cold::Compiling(7));
+            assert_eq!(w.cold(k, || unreachable!()), Cold::Compiling(7, 3));
         }
         w.forget(extra);
         w.forget(&c[0]);
@@ -412,7 +414,7 @@ mod tests {
         assert_eq!(w.cold(extra, || 3), Cold::Interpret(3), "warms up again");
         assert_eq!(w.cold(new, || 4), Cold::Interpret(4));
         assert_eq!(w.cold(new, || unreachable!()), Cold::Interpret(4), "counted again");
-        assert_eq!(w.cold(&c[1], || unreachable!()), Cold::Compiling(7));
+        assert_eq!(w.cold(&c[1], || unreachable!()), Cold::Compiling(7, 3));
         for k in &c[1..WAYS] {
             w.forget(k);
         }
@@ -425,13 +427,13 @@ mod tests {
         let mut w = Warmup::new(1);
         let queued: Vec<BlockKey> = (0..200u32).map(|i| key(0x10_0000 + i * 0x40)).collect();
         for k in &queued {
-            w.compiling(k, 2);
+            w.compiling(k, 2, 5);
         }
         for p in 0..(SETS * WAYS * 4) as u32 {
             w.cold(&key(0x1000_0000 + p * 16), || 1);
         }
         for k in &queued {
-            assert_eq!(w.cold(k, || unreachable!()), Cold::Compiling(2));
+            assert_eq!(w.cold(k, || unreachable!()), Cold::Compiling(2, 5));
             w.forget(k);
         }
         assert_eq!((w.queued, w.overflow.len()), (0, 0));

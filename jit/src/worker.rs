@@ -9,6 +9,14 @@
 //! running the block, as during warm-up (`Cold::Compiling`: a block is never queued twice); the
 //! dispatcher installs finished blocks at its next lookups (`Background::next`).
 //!
+//! **Order.** In a kernel's cold phases blocks turn warm faster than the thread compiles them,
+//! and the queue grows; a few of its blocks then run far more often than the rest while they
+//! wait. So the dispatcher counts each queued block's runs (`Background::ran`, in a table the
+//! thread reads) and the thread takes the job whose block ran most since it was queued, the
+//! oldest of equals. On the Linux bench boot this halved the instructions interpreted in
+//! blocks waiting for the thread (16-19 M to 8-9 M). With deterministic time nothing is counted,
+//! so the thread goes in queue order.
+//!
 //! Everything generated code points at (the instructions, the link cells, the jump cache)
 //! lives in boxes that travel with the job and come back in the result, so their addresses,
 //! compiled into the code, do not change; the thread touches neither the CPU nor the cache.
@@ -35,9 +43,9 @@ use crate::translate::{self, TranslateError, Translator};
 use crate::Stats;
 use emu_cpu_x86::decode::Insn;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -51,6 +59,76 @@ use std::time::{Duration, Instant};
 /// the thread takes a while to work through; spacing a burst's blocks one lag apart, to model
 /// that, kept hot blocks interpreted for 150 M instructions more.
 pub const DETERMINISTIC_LAG: u64 = 1 << 18;
+
+/// Heat counters (a power of two, at most 2^16: a job's counter is its ticket's low bits, which
+/// the warm-up table keeps for it in 16 bits).
+const HEAT_SLOTS: usize = 1 << 16;
+
+/// The job's heat counter for `ticket`: what [`Background::ran`] and the thread's choice of the
+/// next job use.
+pub(crate) fn heat_slot(ticket: u64) -> u16 {
+    (ticket as usize & (HEAT_SLOTS - 1)) as u16
+}
+
+/// What the CPU's thread and the compile thread share: the jobs not taken yet, and how often
+/// each queued block ran since it was queued.
+struct Shared {
+    pending: Mutex<Pending>,
+    /// Signalled when a job is added or the queue closes.
+    added: Condvar,
+    /// Runs of each queued block since it was queued, by [`heat_slot`] (Relaxed: only an order
+    /// of preference rides on it).
+    heat: Box<[AtomicU32]>,
+}
+
+#[derive(Default)]
+struct Pending {
+    jobs: Vec<Job>,
+    /// No more jobs will come: the thread finishes when `jobs` is empty.
+    closed: bool,
+}
+
+impl Shared {
+    /// The next job for the thread: the one whose block ran most often since it was queued
+    /// (the oldest of those), `None` once the queue is closed and empty.
+    fn take(&self) -> Option<Job> {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if !p.jobs.is_empty() {
+                let heat = |j: &Job| self.heat[heat_slot(j.ticket) as usize].load(Ordering::Relaxed);
+                let best = (0..p.jobs.len())
+                    .max_by_key(|&i| (heat(&p.jobs[i]), std::cmp::Reverse(p.jobs[i].ticket)))
+                    .expect("not empty");
+                return Some(p.jobs.swap_remove(best));
+            }
+            if p.closed {
+                return None;
+            }
+            p = self.added.wait(p).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Adds a job (`false` if the queue is closed).
+    fn add(&self, job: Job) -> bool {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if p.closed {
+            return false;
+        }
+        p.jobs.push(job);
+        self.added.notify_one();
+        true
+    }
+
+    /// Closes the queue, cancelling the jobs not taken.
+    fn close(&self) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.closed = true;
+        for j in &p.jobs {
+            j.cancelled.store(true, Ordering::Relaxed);
+        }
+        self.added.notify_one();
+    }
+}
 
 /// A decoded block to compile.
 pub(crate) struct Job {
@@ -137,10 +215,10 @@ struct Queued {
 
 /// The compile thread and the blocks queued for it.
 pub(crate) struct Background {
-    jobs: Option<Sender<Job>>,
+    shared: Arc<Shared>,
     results: Receiver<Done>,
     thread: Option<JoinHandle<()>>,
-    /// Every job sent and not yet installed or dropped, oldest first; tickets are consecutive.
+    /// Every job sent and not yet installed or dropped, oldest first.
     queue: VecDeque<Queued>,
     next_ticket: u64,
     /// Results the thread has sent, plus one once it has stopped: while it equals `received`
@@ -156,7 +234,12 @@ pub(crate) struct Background {
 impl Background {
     /// Starts the compile thread with its own translator (`tr.jump_table` set).
     pub fn start(mut tr: Translator, dump: bool) -> std::io::Result<Background> {
-        let (jobs, inbox) = mpsc::channel::<Job>();
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::default()),
+            added: Condvar::new(),
+            heat: (0..HEAT_SLOTS).map(|_| AtomicU32::new(0)).collect(),
+        });
+        let inbox = shared.clone();
         let (outbox, results) = mpsc::channel::<Done>();
         let sent = Arc::new(AtomicU64::new(0));
         let count = sent.clone();
@@ -170,7 +253,7 @@ impl Background {
                 }
             }
             let _stopped = Stopped(count.clone());
-            for job in inbox {
+            while let Some(job) = inbox.take() {
                 let done = if job.cancelled.load(Ordering::Relaxed) {
                     let code = Err(TranslateError("cancelled".into()));
                     Done { job, code, targets: [SlotTarget::Never; 2], ir: None, time: Duration::ZERO }
@@ -184,7 +267,7 @@ impl Background {
             }
         })?;
         Ok(Background {
-            jobs: Some(jobs),
+            shared,
             results,
             thread: Some(thread),
             queue: VecDeque::new(),
@@ -213,18 +296,29 @@ impl Background {
 
     /// Queues a block (its page must be marked as holding code already); `deterministic`: the
     /// instruction count now, with deterministic time (the block is installed
-    /// [`DETERMINISTIC_LAG`] instructions later).
-    pub fn submit(&mut self, mut job: Job, deterministic: Option<u64>) {
+    /// [`DETERMINISTIC_LAG`] instructions later). Returns its heat slot ([`Background::ran`]).
+    pub fn submit(&mut self, mut job: Job, deterministic: Option<u64>) -> u16 {
         let due = deterministic.map(|icount| icount.saturating_add(DETERMINISTIC_LAG));
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         job.ticket = ticket;
         let (key, cancelled) = (job.key, job.cancelled.clone());
-        let sent = self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok());
-        if !sent {
+        self.shared.heat[heat_slot(ticket) as usize].store(0, Ordering::Relaxed);
+        if !self.shared.add(job) {
             self.died();
         }
         self.queue.push_back(Queued { ticket, key, due, dropped: false, cancelled, done: None });
+        heat_slot(ticket)
+    }
+
+    /// The queued block with heat slot `slot` ([`heat_slot`] of its ticket) ran once more in
+    /// the interpreter: the thread takes the blocks that ran most since they were queued first.
+    /// (Real-time runs only: with deterministic time the thread takes them in queue order, which
+    /// the dispatcher then waits for, so the order is the same every run.)
+    #[inline]
+    pub fn ran(&self, slot: u16) {
+        let h = &self.shared.heat[slot as usize];
+        h.store(h.load(Ordering::Relaxed).saturating_add(1), Ordering::Relaxed);
     }
 
     /// Cancels the queued blocks on physical page `page` (their results will be dropped), and
@@ -244,9 +338,10 @@ impl Background {
         self.queue.iter().filter(|q| !q.dropped).map(|q| q.key.page())
     }
 
-    /// The next block to install now, at instruction count `icount`: the oldest queued block,
-    /// once the thread is done with it and (deterministic time) it is due; waits for the thread
-    /// if it is due and not done. Drops the cancelled blocks before it.
+    /// The next block to install now, at instruction count `icount`. With deterministic time:
+    /// the oldest queued block once it is due, waiting for the thread if it is not done. In
+    /// real-time runs: the oldest block the thread is done with. Drops cancelled blocks on the
+    /// way.
     pub fn next(&mut self, icount: u64, stats: &mut Stats) -> Option<Done> {
         loop {
             let front = self.queue.front()?;
@@ -265,17 +360,19 @@ impl Background {
                         }
                         stats.compile_wait += t0.elapsed();
                     }
+                    return self.queue.pop_front().and_then(|q| q.done);
                 }
                 None => {
-                    if front.done.is_none() {
-                        self.poll();
-                        if self.queue.front().is_some_and(|q| q.done.is_none()) {
-                            return None;
-                        }
+                    self.poll();
+                    let i = self.queue.iter().position(|q| q.done.is_some())?;
+                    let q = self.queue.remove(i).expect("found");
+                    if q.dropped {
+                        stats.compiles_dropped += 1;
+                        continue;
                     }
+                    return q.done;
                 }
             }
-            return self.queue.pop_front().and_then(|q| q.done);
         }
     }
 
@@ -291,10 +388,8 @@ impl Background {
     fn receive(&mut self, done: Done) {
         self.received += 1;
         self.thread_time += done.time;
-        let Some(front) = self.queue.front() else { return };
-        if let Some(q) = done.job.ticket.checked_sub(front.ticket).and_then(|i| self.queue.get_mut(i as usize)) {
-            debug_assert_eq!(q.ticket, done.job.ticket);
-            q.done = Some(done);
+        if let Ok(i) = self.queue.binary_search_by_key(&done.job.ticket, |q| q.ticket) {
+            self.queue[i].done = Some(done);
         }
     }
 
@@ -337,9 +432,112 @@ impl Drop for Background {
         for q in &self.queue {
             q.cancelled.store(true, Ordering::Relaxed);
         }
-        self.jobs = None;
+        self.shared.close();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use emu_cpu_x86::state::CpuState;
+
+    fn job(ticket: u64) -> Job {
+        // A page of its own.
+        let key = BlockKey::new(&CpuState::reset(), u32::MAX, (ticket as u32 + 1) << 12);
+        let mut j = Job::new(key, 0, translate::GuestBlock::default());
+        j.ticket = ticket;
+        j
+    }
+
+    fn shared() -> Shared {
+        Shared {
+            pending: Mutex::new(Pending::default()),
+            added: Condvar::new(),
+            heat: (0..HEAT_SLOTS).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    /// The thread takes the job whose block ran most since it was queued, the oldest of equals,
+    /// and finishes once the queue is closed and empty; closing cancels the jobs not taken.
+    #[test]
+    fn the_hottest_job_is_taken_first() {
+        let s = shared();
+        for t in [7, 8, 9, 10] {
+            assert!(s.add(job(t)));
+        }
+        s.heat[heat_slot(8) as usize].store(5, Ordering::Relaxed);
+        s.heat[heat_slot(9) as usize].store(5, Ordering::Relaxed);
+        s.heat[heat_slot(10) as usize].store(1, Ordering::Relaxed);
+        let order: Vec<u64> = (0..3).map(|_| s.take().unwrap().ticket).collect();
+        assert_eq!(order, [8, 9, 10]);
+        s.close();
+        let last = s.take().expect("taken after the close, to be skipped");
+        assert_eq!(last.ticket, 7);
+        assert!(last.cancelled.load(Ordering::Relaxed), "cancelled by the close");
+        assert!(s.take().is_none());
+        assert!(!s.add(job(11)), "closed");
+    }
+
+    /// A Background with no thread: the test plays it, sending results through `outbox`.
+    fn playing() -> (Background, mpsc::Sender<Done>) {
+        let (outbox, results) = mpsc::channel::<Done>();
+        let bg = Background {
+            shared: Arc::new(shared()),
+            results,
+            thread: None,
+            queue: VecDeque::new(),
+            next_ticket: 0,
+            sent: Arc::new(AtomicU64::new(0)),
+            received: 0,
+            thread_time: Duration::ZERO,
+        };
+        (bg, outbox)
+    }
+
+    fn done(job: Job) -> Done {
+        Done { job, code: Ok(vec![0xc3]), targets: [SlotTarget::Never; 2], ir: None, time: Duration::ZERO }
+    }
+
+    /// In real-time runs a block is installed as soon as the thread is done with it, whatever
+    /// the blocks queued before it; cancelled ones are dropped on the way.
+    #[test]
+    fn real_time_installs_follow_the_threads_order() {
+        let (mut bg, outbox) = playing();
+        for t in 0..4 {
+            assert_eq!(bg.submit(job(t), None), t as u16, "tickets in queue order");
+        }
+        let mut stats = Stats::default();
+        assert!(bg.next(0, &mut stats).is_none(), "nothing done yet");
+        let taken: Vec<Job> = (0..4).map(|_| bg.shared.take().unwrap()).collect();
+        let mut taken: Vec<Option<Job>> = taken.into_iter().map(Some).collect();
+        let sent = bg.sent.clone();
+        let mut send = |t: u64| {
+            let j = taken.iter_mut().find(|j| j.as_ref().is_some_and(|j| j.ticket == t)).unwrap().take().unwrap();
+            outbox.send(done(j)).unwrap();
+            sent.fetch_add(1, Ordering::Release);
+        };
+        send(2);
+        let first = bg.next(0, &mut stats).expect("ticket 2 is done");
+        assert_eq!(first.job.ticket, 2);
+        bg.cancel_page(bg.queue[0].key.page(), |_| {});
+        send(1);
+        send(0);
+        assert_eq!(bg.next(0, &mut stats).unwrap().job.ticket, 1);
+        assert_eq!(stats.compiles_dropped, 1, "ticket 0, cancelled, dropped on the way");
+        assert!(bg.next(0, &mut stats).is_none());
+        send(3);
+        assert_eq!(bg.next(0, &mut stats).unwrap().job.ticket, 3);
+        assert!(!bg.busy());
+    }
+
+    /// Heat slots wrap with the tickets, within the 16 bits the warm-up table keeps.
+    #[test]
+    fn heat_slots_fit_the_warmup_table() {
+        assert_eq!(heat_slot(3), 3);
+        assert_eq!(heat_slot(HEAT_SLOTS as u64 + 3), 3);
+        assert!(HEAT_SLOTS <= 1 << 16);
     }
 }
