@@ -27,7 +27,7 @@ use crate::cache::{Block, BlockId, Cells, Link};
 use crate::code::CodeError;
 use crate::helpers::status;
 use crate::key::{BlockKey, ModeKey};
-use crate::translate::{self, MAX_BLOCK_INSNS};
+use crate::translate::{self, crosses_page, MAX_BLOCK_INSNS};
 use crate::warmup::Cold;
 use crate::worker;
 use crate::Jit;
@@ -520,7 +520,10 @@ impl Jit {
         };
         let key = job.key;
         cpu.mark_code_page(key.page());
-        let io = job.insns.iter().any(|i| matches!(i.mnemonic, M::In | M::Out | M::Ins | M::Outs));
+        // (A last instruction that crosses into the next page is fetched again when it runs, and
+        // may be port I/O by then.)
+        let crosses = job.insns.last().zip(job.eips.last()).is_some_and(|(i, &eip)| crosses_page(key.cs_base, eip, i));
+        let io = crosses || job.insns.iter().any(|i| matches!(i.mnemonic, M::In | M::Out | M::Ins | M::Outs));
         let block = Block {
             key,
             insns: job.insns,

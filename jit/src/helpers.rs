@@ -167,6 +167,40 @@ pub unsafe extern "C" fn exec_insn(cpu: *mut Cpu, ctx: *mut ExitCtx, insn: *cons
     }
 }
 
+/// Runs the instruction at CS:EIP in the interpreter, fetched and decoded now, with
+/// `Cpu::step`'s EIP protocol: a block's last instruction when its bytes go on into the next
+/// page, which the block does not own (nothing it has seen of that page is assumed:
+/// `translate::crosses_page`). Returns [`status::CHAIN_TAKEN`] when the block may go on to
+/// whatever EIP is now (through the jump cache), [`status::OK`] when the dispatcher must see
+/// the machine first (the instruction ends runs: `Insn::ends_run`), or SMC or FAULT as
+/// [`exec_insn`] does.
+///
+/// # Safety
+/// `cpu` and `ctx` are valid and not otherwise borrowed for the duration of the call.
+pub unsafe extern "C" fn fetch_exec(cpu: *mut Cpu, ctx: *mut ExitCtx) -> u32 {
+    let (cpu, ctx) = (&mut *cpu, &mut *ctx);
+    ctx.interp_calls += 1;
+    let start = cpu.s.eip;
+    let mut i = Insn::NOP;
+    let r = cpu.fetch_decode_into(&mut i).and_then(|()| {
+        ctx.interp_by_mnemonic.0[i.mnemonic as usize] += 1;
+        let next = start.wrapping_add(i.len as u32);
+        cpu.s.eip = if cpu.s.code32() { next } else { next & 0xffff };
+        emu_cpu_x86::interp::exec(cpu, &i)
+    });
+    stop_chaining(cpu, ctx);
+    match r {
+        Ok(()) if !cpu.smc_writes.is_empty() => status::SMC,
+        Ok(()) if i.ends_run() => status::OK,
+        Ok(()) => status::CHAIN_TAKEN,
+        Err(f) => {
+            cpu.s.eip = start;
+            ctx.fault = Some(f);
+            status::FAULT
+        }
+    }
+}
+
 fn size_of(bytes: u32) -> Size {
     match bytes {
         1 => Size::B,
@@ -257,12 +291,14 @@ pub enum Helper {
     Condition,
     Raise,
     ArithFlags,
+    FetchExec,
 }
 
 impl Helper {
     pub fn name(self) -> &'static str {
         match self {
             Helper::ExecInsn => "exec_insn",
+            Helper::FetchExec => "fetch_exec",
             Helper::ReadMem => "read_mem",
             Helper::WriteMem => "write_mem",
             Helper::Condition => "condition",
@@ -274,6 +310,7 @@ impl Helper {
     pub fn address(self) -> usize {
         match self {
             Helper::ExecInsn => exec_insn as *const () as usize,
+            Helper::FetchExec => fetch_exec as *const () as usize,
             Helper::ReadMem => read_mem as *const () as usize,
             Helper::WriteMem => write_mem as *const () as usize,
             Helper::Condition => condition as *const () as usize,

@@ -128,6 +128,15 @@ pub fn merged(i: &Insn) -> bool {
     }
 }
 
+/// Whether instruction `i` at `eip` (CS base `cs_base`) has bytes beyond the linear page of its
+/// first byte. [`scan`] takes such an instruction only as a block's last one (its fetch must not
+/// have wrapped around the 16-bit offset space), and the block runs it through
+/// [`crate::helpers::fetch_exec`], fetched and decoded at run time: the block is invalidated only
+/// with its first byte's page, and the next page may be written or mapped elsewhere meanwhile.
+pub fn crosses_page(cs_base: u32, eip: u32, i: &Insn) -> bool {
+    (cs_base.wrapping_add(eip) & 0xfff) + i.len as u32 > 0x1000
+}
+
 /// Whether the block must end after `i`: control flow, or what the dispatcher must see at once,
 /// as `Cpu::run` would after this instruction ([`Insn::ends_run`]: a mode change, port I/O, a
 /// REP string instruction).
@@ -160,10 +169,14 @@ pub fn scan(cpu: &mut Cpu, max: usize) -> GuestBlock {
         // decode cache has them, or gets them for the runs in the interpreter that follow.
         let r = cpu.decode_in_window(eip, code32).ok_or(()).or_else(|()| {
             decode::decode(code32, |n| {
+                // Bytes in the next page are fetched (with every check) to decode the
+                // instruction, but the block does not depend on them: `crosses_page`.
                 let off = eip.wrapping_add(n as u32);
-                let off = if code32 { off } else { off & 0xffff };
+                if !code32 && off > 0xffff {
+                    return Err(None); // wraps around the 16-bit offset space
+                }
                 let lin = cs_base.wrapping_add(off);
-                if lin & !0xfff != page {
+                if lin & !0xfff != page && lin & !0xfff != page.wrapping_add(0x1000) {
                     return Err(None);
                 }
                 cpu.linear(SegReg::Cs, off, 1, Access::Exec).map_err(Some)?;
@@ -174,6 +187,12 @@ pub fn scan(cpu: &mut Cpu, max: usize) -> GuestBlock {
         let Ok(i) = r else { break };
         b.insns.push(i);
         b.eips.push(eip);
+        if crosses_page(cs_base, eip, &i) {
+            // Its end is in the next page: the block's last instruction, fetched and decoded
+            // again when it runs.
+            end = end.max(eip as u64 + i.len as u64);
+            break;
+        }
         let next = eip.wrapping_add(i.len as u32);
         let next = if code32 { next } else { next & 0xffff };
         // One past the highest byte's offset (unwrapped, as the dispatcher checks the limit).
@@ -686,6 +705,10 @@ impl<'a> Emitter<'a> {
             self.accesses.push(*self.accesses.last().unwrap_or(&0));
             let last = k + 1 == insns.len();
             self.follow = (!last && merged(i)).then(|| eips[k + 1]);
+            if last && crosses_page(self.cs_base, eip, i) {
+                self.fetch_exec();
+                return;
+            }
             if !insn::emit(self, i) {
                 // `scan` merges only instructions `insn::emit` translates.
                 debug_assert!(self.follow.is_none(), "merged {:?} left to the interpreter", i.mnemonic);
@@ -1208,6 +1231,36 @@ impl<'a> Emitter<'a> {
             self.b.switch_to_block(cont);
             self.carry_memo(from);
         }
+    }
+
+    /// The block's last instruction, which crosses into the next page ([`crosses_page`]): run by
+    /// [`crate::helpers::fetch_exec`], which fetches and decodes it now; then the block leaves
+    /// for wherever EIP is, chaining through the jump cache when the helper allows it.
+    fn fetch_exec(&mut self) {
+        self.flush(0..SLOTS);
+        self.cache = [None; SLOTS];
+        self.segs = [None; 8];
+        self.flags = FlagSrc::Unknown;
+        // The interpreter sees the exact count and EIP (it fetches from there).
+        self.store_icount(self.k);
+        self.icount_base = self.k;
+        let start = self.c32(self.start);
+        self.b.ins().store(MemFlagsData::trusted(), start, self.cpu, layout::EIP);
+        let (cpu, ctx) = (self.cpu, self.ctx);
+        let st = self.call(Helper::FetchExec, &[cpu, ctx]).unwrap();
+        let accesses = self.accesses[self.k];
+        let chains = self.b.ins().icmp_imm_u(IntCC::Equal, st, status::CHAIN_TAKEN as i64);
+        let (go_on, leave) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(chains, go_on, &[], leave, &[]);
+        self.b.switch_to_block(leave);
+        // OK, SMC or FAULT: the dispatcher takes over (a fault is delivered there; the
+        // faulting instruction counts, as `Cpu::step` counts it).
+        self.store_icount(self.k + 1);
+        self.count_accesses(accesses);
+        self.b.ins().return_(&[st]);
+        self.b.switch_to_block(go_on);
+        let eip = self.b.ins().load(types::I32, MemFlagsData::trusted(), self.cpu, layout::EIP);
+        self.exit_counting(Some(eip), self.k + 1, accesses, status::CHAIN_TAKEN);
     }
 
     // ---- guest registers ----------------------------------------------------------------------

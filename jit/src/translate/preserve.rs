@@ -38,6 +38,7 @@ pub(crate) fn helper_types(h: Helper, ptr: Type) -> (Vec<Type>, Type) {
     let (i32_, i64_) = (types::I32, types::I64);
     match h {
         Helper::ExecInsn => (vec![ptr, ptr, ptr, i32_], i32_),
+        Helper::FetchExec => (vec![ptr, ptr], i32_),
         Helper::ReadMem => (vec![ptr, ptr, i32_, i32_, i32_], i64_),
         Helper::WriteMem => (vec![ptr, ptr, i32_, i32_, i32_, i32_], i32_),
         Helper::Condition => (vec![ptr, i32_], i32_),

@@ -1,0 +1,138 @@
+//! A block whose last instruction goes on into the next page (`translate::crosses_page`): the
+//! instruction is fetched and decoded when it runs (`helpers::fetch_exec`), so the block sees the
+//! next page's bytes as they are then, written or mapped elsewhere since it was translated, or
+//! not present (a #PF at the right address), and it still chains.
+
+mod common;
+
+use common::*;
+use emu_cpu_x86::{Cpu, Stop};
+use emu_jit::{Jit, Options};
+use iced_x86::code_asm::*;
+
+/// Where the crossing instruction starts: `ADD EAX, imm32` (5 bytes), its last three in the next
+/// page.
+const AT: u32 = 0x4fffe;
+const NEXT_PAGE: u32 = 0x50000;
+/// The page table of [`paged32`].
+const PT: u32 = 0x11000;
+
+/// A loop round the crossing `ADD EAX, imm` at [`AT`] (`imm` its immediate), with `before` run
+/// at the top of each iteration (ECX counts down from `count`) and DEC ECX / JNZ / HLT after it,
+/// in the next page.
+fn crossing_loop(
+    count: u32,
+    imm: u32,
+    before: impl Fn(&mut CodeAssembler) -> Result<(), IcedError>,
+) -> Vec<(u32, Vec<u8>)> {
+    const START: u32 = 0x4ff00;
+    const TOP: u32 = START + 5;
+    let head = asm_at(32, START, |a| {
+        a.mov(ecx, count)?;
+        before(a)
+    });
+    assert!(START as usize + head.len() <= AT as usize, "the head fits before the crossing instruction");
+    let pad = vec![0x90; AT as usize - START as usize - head.len()];
+    let mut add = vec![0x05];
+    add.extend(imm.to_le_bytes());
+    let tail = asm_at(32, AT + 5, |a| {
+        a.dec(ecx)?;
+        a.jnz(TOP as u64)?;
+        a.hlt()
+    });
+    vec![(START, [head, pad, add].concat()), (AT + 5, tail)]
+}
+
+/// [`paged32`] with `parts` loaded, page 0x50 present (mapped to itself), EIP at the first part.
+fn machine(parts: &[(u32, Vec<u8>)]) -> Cpu {
+    let mut c = paged32(&[]);
+    load(&mut c, PT + 4 * 0x50, &(NEXT_PAGE | 3).to_le_bytes());
+    for (at, bytes) in parts {
+        load(&mut c, *at, bytes);
+    }
+    c.s.eip = parts[0].0;
+    c
+}
+
+fn jit() -> Jit {
+    Jit::new(Options { code_size: 1 << 20, ..Options::default() }).unwrap()
+}
+
+/// Runs both tiers on machines `make` builds; they must agree. Returns the JIT and its CPU.
+fn both(make: impl Fn() -> Cpu, what: &str) -> (Jit, Cpu, Stop) {
+    let (mut a, mut b) = (make(), make());
+    let sa = a.run(1_000_000);
+    let mut j = jit();
+    let sb = j.run(&mut b, 1_000_000);
+    assert_eq!(sa, sb, "{what}: stop reason");
+    assert_same(&a, &b, what);
+    (j, b, sb)
+}
+
+#[test]
+fn a_loop_round_an_instruction_that_crosses_a_page_is_translated_and_chains() {
+    let parts = crossing_loop(1000, 0x0101_0101, |a| a.inc(edx));
+    let (j, c, stop) = both(|| machine(&parts), "crossing loop");
+    assert_eq!(stop, Stop::Halted);
+    assert_eq!(c.s.regs[0], 1000u32.wrapping_mul(0x0101_0101));
+    // (The dispatcher still sees the loop at every sync point, every 256 instructions.)
+    assert!(j.stats.interp_in_blocks >= 1000, "the crossing ADD ran inside blocks: {:?}", j.stats);
+    assert!(j.stats.lookups < 1500, "not looked up each time round: {:?}", j.stats);
+    assert!(j.stats.chained >= 3 * 1000, "the blocks chained round the loop: {:?}", j.stats);
+}
+
+/// Each iteration stores ECX into the immediate's byte in the next page: the crossing ADD adds
+/// the new immediate every time (the block is not invalidated: it never owned those bytes).
+#[test]
+fn bytes_written_in_the_next_page_are_seen_at_once() {
+    let parts = crossing_loop(10, 0x0101_0101, |a| a.mov(byte_ptr(NEXT_PAGE + 1), cl));
+    let (_, c, stop) = both(|| machine(&parts), "the next page written");
+    assert_eq!(stop, Stop::Halted);
+    let expected: u32 = (1..=10u32).map(|n| 0x0101_0101 & !0x00ff_0000 | n << 16).sum();
+    assert_eq!(c.s.regs[0], expected);
+}
+
+/// At ECX = 3 the loop maps the next page to physical page 0x60, which holds another
+/// immediate: the crossing ADD adds that from then on.
+#[test]
+fn the_next_page_mapped_elsewhere_is_fetched_from_there() {
+    let parts = crossing_loop(10, 0x0000_1000, |a| {
+        let mut skip = a.create_label();
+        a.cmp(ecx, 3)?;
+        a.jne(skip)?;
+        a.mov(dword_ptr(PT + 4 * 0x50), 0x60000 | 3)?;
+        a.invlpg(byte_ptr(NEXT_PAGE))?;
+        a.set_label(&mut skip)?;
+        a.nop()
+    });
+    let make = || {
+        let mut c = machine(&parts);
+        // Page 0x60: the same bytes but the immediate's last three (0x000010 -> 0x020000).
+        let mut page = c.sys.ram().as_slice()[NEXT_PAGE as usize..NEXT_PAGE as usize + 0x1000].to_vec();
+        page[..3].copy_from_slice(&[0x00, 0x02, 0x00]);
+        load(&mut c, 0x60000, &page);
+        c
+    };
+    let (_, c, stop) = both(make, "the next page remapped");
+    assert_eq!(stop, Stop::Halted);
+    assert_eq!(c.s.regs[0], 7 * 0x1000 + 3 * 0x0002_0000);
+}
+
+/// At ECX = 3 the loop marks the next page not present: the crossing ADD page-faults at its
+/// first byte there, with the state as before it (no IDT: the fault shuts the CPU down).
+#[test]
+fn the_next_page_not_present_faults_at_the_crossing_instruction() {
+    let parts = crossing_loop(10, 0x0101_0101, |a| {
+        let mut skip = a.create_label();
+        a.cmp(ecx, 3)?;
+        a.jne(skip)?;
+        a.mov(dword_ptr(PT + 4 * 0x50), 0u32)?;
+        a.invlpg(byte_ptr(NEXT_PAGE))?;
+        a.set_label(&mut skip)?;
+        a.nop()
+    });
+    let (_, c, stop) = both(|| machine(&parts), "the next page not present");
+    assert_eq!(stop, Stop::Shutdown);
+    assert_eq!((c.s.eip, c.s.cr2, c.s.regs[1]), (AT, NEXT_PAGE, 3));
+    assert_eq!(c.s.regs[0], 7 * 0x0101_0101);
+}
