@@ -48,6 +48,11 @@ pub struct BenchArgs {
     #[arg(long)]
     no_qemu: bool,
 
+    /// Boot Linux this many times under the JIT and under QEMU, alternating, and compare the
+    /// medians (one boot's time varies by a few percent on a busy host).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=50))]
+    runs: u32,
+
     /// Give up on a single run after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 900)]
     limit: u64,
@@ -371,12 +376,7 @@ fn bench_linux(args: &BenchArgs, exe: &Path, qemu: Option<&Path>, dir: &Path, li
         guest.vmlinuz.file_name().unwrap_or_default().to_string_lossy(),
         linux_guest::CMDLINE
     );
-    let mut tiers = vec![Runner::Jit];
-    if args.linux_interp {
-        tiers.push(Runner::Interp);
-    }
-    let mut jit_secs = None;
-    for tier in tiers {
+    let emu_boot = |tier: Runner| {
         let mut c = Command::new(exe);
         c.arg("--headless").arg("--kernel").arg(&guest.vmlinuz).arg("--initrd").arg(&initrd);
         c.args(["--append", linux_guest::CMDLINE, "-m", "256M", "--no-reboot"]);
@@ -391,22 +391,63 @@ fn bench_linux(args: &BenchArgs, exe: &Path, qemu: Option<&Path>, dir: &Path, li
             _ => String::new(),
         };
         println!("  {:<11} {secs:8.2} s  (CPU {cpu:.2} s)  {mips:>7} MIPS{compile}", tier.name());
-        if tier == Runner::Jit {
-            jit_secs = Some((secs, cpu));
-        }
-    }
-    if let Some(q) = qemu {
+        Ok::<_, String>((secs, cpu))
+    };
+    let qemu_boot = |q: &Path| {
         let mut c = Command::new(q);
         c.args(["-accel", "tcg", "-nodefaults", "-display", "none", "-m", "256M", "-no-reboot"]);
         c.arg("-kernel").arg(&guest.vmlinuz).arg("-initrd").arg(&initrd);
         c.args(["-append", linux_guest::CMDLINE, "-serial", "stdio"]);
         let (secs, cpu, _) = until_marker(&mut c, limit, "qemu tcg")?;
         println!("  {:<11} {secs:8.2} s  (CPU {cpu:.2} s)", "qemu tcg");
-        if let Some((j, j_cpu)) = jit_secs {
-            println!("  emu jit / qemu tcg boot time: {:.2}x  (CPU time: {:.2}x)", j / secs, j_cpu / cpu.max(1e-9));
+        Ok::<_, String>((secs, cpu))
+    };
+    if args.linux_interp {
+        emu_boot(Runner::Interp)?;
+    }
+    // Alternating, so that a change in the host's load reaches both about equally.
+    let (mut jit, mut tcg) = (vec![], vec![]);
+    for _ in 0..args.runs {
+        jit.push(emu_boot(Runner::Jit)?);
+        if let Some(q) = qemu {
+            tcg.push(qemu_boot(q)?);
         }
     }
+    let (j, j_cpu) = (median(jit.iter().map(|r| r.0)), median(jit.iter().map(|r| r.1)));
+    if args.runs > 1 {
+        let range = |v: &[(f64, f64)]| {
+            let t = v.iter().map(|r| r.0);
+            (t.clone().fold(f64::INFINITY, f64::min), t.fold(0.0, f64::max))
+        };
+        let (lo, hi) = range(&jit);
+        println!("  {:<11} {j:8.2} s  (CPU {j_cpu:.2} s)  median of {} boots, {lo:.2}-{hi:.2} s", "emu jit", args.runs);
+        if !tcg.is_empty() {
+            let (q, q_cpu) = (median(tcg.iter().map(|r| r.0)), median(tcg.iter().map(|r| r.1)));
+            let (lo, hi) = range(&tcg);
+            println!(
+                "  {:<11} {q:8.2} s  (CPU {q_cpu:.2} s)  median of {} boots, {lo:.2}-{hi:.2} s",
+                "qemu tcg", args.runs
+            );
+        }
+    }
+    if !tcg.is_empty() {
+        let (q, q_cpu) = (median(tcg.iter().map(|r| r.0)), median(tcg.iter().map(|r| r.1)));
+        let what = if args.runs > 1 { " (medians)" } else { "" };
+        println!("  emu jit / qemu tcg boot time{what}: {:.2}x  (CPU time: {:.2}x)", j / q, j_cpu / q_cpu.max(1e-9));
+    }
     Ok(true)
+}
+
+/// The median of `v` (not empty).
+fn median(v: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = v.collect();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// Runs `cmd` with its stdout (the guest's serial console) read as it comes; returns the time
@@ -518,6 +559,13 @@ mod tests {
         assert_eq!(r.insns, Some(12345));
         assert_eq!(r.blocks, Some(42));
         assert_eq!(r.compile_ms, Some(3.5));
+    }
+
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median([3.0, 1.0, 2.0].into_iter()), 2.0);
+        assert_eq!(median([4.0, 1.0, 3.0, 2.0].into_iter()), 2.5);
+        assert_eq!(median([5.0].into_iter()), 5.0);
     }
 
     #[test]
