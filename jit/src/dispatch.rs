@@ -60,6 +60,14 @@ impl Jit {
     /// Runs until `budget` instructions have retired, the CPU halts, or the board needs attention
     /// (the same contract as `Cpu::run`).
     pub fn run(&mut self, cpu: &mut Cpu, budget: u64) -> Stop {
+        // Blocks may read RAM at the host address of the machine they were built for.
+        let ram = translate::RamWindow::of(cpu);
+        if ram != self.ram {
+            if self.ram.is_some() {
+                self.flush(cpu);
+            }
+            self.ram = ram;
+        }
         let end = cpu.s.icount.saturating_add(budget);
         self.pending_link = None;
         while cpu.s.icount < end {
@@ -449,7 +457,9 @@ impl Jit {
         if g.insns.is_empty() {
             return None;
         }
-        Some(worker::Job::new(key, cpu.s.segs[SegReg::Cs as usize].selector, g))
+        let mut job = worker::Job::new(key, cpu.s.segs[SegReg::Cs as usize].selector, g);
+        job.ram = self.ram;
+        Some(job)
     }
 
     /// Translates the block at CS:EIP (whose first byte is at `key.phys`) in-line.
@@ -500,6 +510,11 @@ impl Jit {
     /// `Stats::compile_time`).
     fn install(&mut self, cpu: &mut Cpu, done: worker::Done, t0: Instant) -> Option<BlockId> {
         let worker::Done { job, code, targets, ir, .. } = done;
+        if job.ram != self.ram {
+            // Built for another machine's RAM (the cache was flushed since it was queued).
+            self.stats.compiles_dropped += 1;
+            return None;
+        }
         let code = match code {
             Ok(c) => c,
             Err(e) => {

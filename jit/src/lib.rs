@@ -198,6 +198,8 @@ pub struct Jit {
     runs: runs::Runs,
     /// Set by `find` with `cold`: the slot of that block's decoded run in `runs`, if it has one.
     run_slot: Option<usize>,
+    /// The RAM of the machine the cached blocks run on (`translate::RamWindow`).
+    ram: Option<translate::RamWindow>,
     /// The compile thread and its queue, with [`Options::background`].
     background: Option<worker::Background>,
     /// The chainable exit the last block left through, when it had no usable link: the next
@@ -251,6 +253,7 @@ impl Jit {
             compiling: false,
             runs: runs::Runs::default(),
             run_slot: None,
+            ram: None,
             background,
             pending_link: None,
             chain: opts.chain,

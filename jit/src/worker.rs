@@ -146,6 +146,8 @@ pub(crate) struct Job {
     pub cells: Box<Cells>,
     /// Set by the dispatcher when the block's page is invalidated: the thread skips the job.
     pub cancelled: Arc<AtomicBool>,
+    /// The RAM the block is built for (`Translator::ram`).
+    pub ram: Option<translate::RamWindow>,
 }
 
 impl Job {
@@ -160,6 +162,7 @@ impl Job {
             bytes: g.bytes,
             cells: Cells::new(),
             cancelled: Arc::new(AtomicBool::new(false)),
+            ram: None,
         }
     }
 }
@@ -182,6 +185,7 @@ pub(crate) struct Done {
 pub(crate) fn compile(tr: &mut Translator, job: Job, dump: bool) -> Done {
     let t0 = thread_cpu_time();
     let cells = &*job.cells as *const Cells as usize;
+    tr.ram = job.ram;
     let func = tr.build(&job.key, &job.insns, &job.eips, Some(cells), false);
     let ir = dump.then(|| translate::ir_text(&func));
     let targets = tr.targets;

@@ -15,6 +15,12 @@
 //!   by its *first* byte, checks both at once (two pages that share an entry are 256 pages
 //!   apart, never neighbours);
 //! - then the host address is `lin + addend`, little-endian.
+//!
+//! Loads of a block that runs with paging off, the A20 gate open and flat DS/ES/SS (the mode key
+//! says so) through one of those three go straight to RAM instead when the translator has its
+//! window ([`super::RamWindow`]): one compare that the access lies between 1 MiB and the end of
+//! RAM (a wrapped offset or one past the end fails it too), then `base + address`; the rest, and
+//! every store, take the TLB path above.
 
 use super::{Emitter, Helper, Pure};
 use crate::layout;
@@ -179,11 +185,29 @@ impl Emitter<'_> {
     /// Loads `size` bytes at `seg:off` (zero-extended to i32). Faults leave the block.
     pub(super) fn load(&mut self, seg: SegReg, off: Value, size: Size, off16: bool) -> Value {
         self.count_access();
-        let (lin, ok, last) = self.seg_check_inline(seg, off, size, false, off16);
-        let (entry, hit) = self.tlb_hit_last(lin, size, layout::TLB_READ, last);
-        let go = match ok {
-            Some(ok) => self.b.ins().band(ok, hit),
-            None => hit,
+        let direct = self.ram.filter(|_| {
+            let m = self.mode;
+            m.protected() && !m.paging() && m.a20() && m.flat() && matches!(seg, SegReg::Ds | SegReg::Es | SegReg::Ss)
+        });
+        let (lin, go, entry) = match direct {
+            Some(ram) => {
+                // Flat: the offset is the linear and the physical address. Inside the window
+                // when `off - START <= size - START - bytes` (unsigned: below START, or a last
+                // byte past the end or wrapped around, is above that).
+                let rel = self.b.ins().iadd_imm_s(off, -(super::RamWindow::START as i64));
+                let limit = ram.size - super::RamWindow::START - size.bytes();
+                let go = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThanOrEqual, rel, limit as i64);
+                (off, go, None)
+            }
+            None => {
+                let (lin, ok, last) = self.seg_check_inline(seg, off, size, false, off16);
+                let (entry, hit) = self.tlb_hit_last(lin, size, layout::TLB_READ, last);
+                let go = match ok {
+                    Some(ok) => self.b.ins().band(ok, hit),
+                    None => hit,
+                };
+                (lin, go, Some(entry))
+            }
         };
         let (fast, slow, join) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(slow);
@@ -192,7 +216,14 @@ impl Emitter<'_> {
         self.b.ins().brif(go, fast, &[], slow, &[]);
 
         self.b.switch_to_block(fast);
-        let host = self.host_addr(entry, lin);
+        let host = match (entry, direct) {
+            (Some(entry), _) => self.host_addr(entry, lin),
+            (None, Some(ram)) => {
+                let l = self.widen_to_ptr(lin);
+                self.b.ins().iadd_imm_s(l, ram.base as i64)
+            }
+            (None, None) => unreachable!("a load without a TLB entry goes straight to RAM"),
+        };
         let x = match size {
             Size::B => self.b.ins().uload8(types::I32, guest(), host, 0),
             Size::W => self.b.ins().uload16(types::I32, guest(), host, 0),

@@ -229,6 +229,36 @@ pub fn scan(cpu: &mut Cpu, max: usize) -> GuestBlock {
     b
 }
 
+/// Guest RAM as the host maps it, for the loads of blocks that run with paging off, the A20 gate
+/// open and flat data segments: there a linear address is the physical one, and an access
+/// between 1 MiB (above the legacy video and ROM area) and the end of RAM is plain memory, so
+/// the load reads `base + address` after one compare, without the TLB (in which the bzImage
+/// decompressor's reads, spread over tens of megabytes, missed often). Stores still go through
+/// the TLB, which is what tells them that a page holds translated code.
+///
+/// **Invariant:** blocks built with a window run only on a machine whose RAM is that window: the
+/// dispatcher flushes the cache when the RAM it runs on is another, and drops compiled blocks
+/// built for another (`Jit::run`, `Jit::install`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RamWindow {
+    /// The host address of guest physical address 0.
+    pub base: usize,
+    /// Bytes of RAM from there.
+    pub size: u32,
+}
+
+impl RamWindow {
+    /// Where loads may go straight to RAM: from 1 MiB.
+    pub const START: u32 = 0x10_0000;
+
+    /// The window of `cpu`'s RAM; `None` if it does not reach past [`RamWindow::START`] (or
+    /// not below 4 GiB).
+    pub fn of(cpu: &mut Cpu) -> Option<RamWindow> {
+        let size = u32::try_from(cpu.sys.ram_size()).ok()?;
+        (size > RamWindow::START + 4).then(|| RamWindow { base: cpu.sys.ram_mut().host_base() as usize, size })
+    }
+}
+
 /// Cranelift, set up for the host, and its reusable contexts.
 pub struct Translator {
     isa: OwnedTargetIsa,
@@ -242,6 +272,9 @@ pub struct Translator {
     pub inject_bug_at: Option<u32>,
     /// See `Options::counters`.
     pub counters: bool,
+    /// Guest RAM as host memory, for loads that go straight to it ([`RamWindow`]); `None`: every
+    /// load goes through the TLB.
+    pub ram: Option<RamWindow>,
     /// The jump cache's address ([`crate::cache::BlockCache::jump_table`]): blocks built with
     /// link cells look up computed branch targets there. Must be set before such a block is
     /// built for running (symbolic IR uses a placeholder).
@@ -305,6 +338,7 @@ impl Translator {
             accesses: Vec::new(),
             inject_bug_at: None,
             counters: true,
+            ram: None,
             jump_table: None,
             targets: [SlotTarget::Any; 2],
         }
@@ -348,6 +382,7 @@ impl Translator {
             let mut e = Emitter::new(b, ptr, self.isa.default_call_conv(), key.mode, symbolic, insns, eips);
             e.inject_bug_at = self.inject_bug_at;
             e.counters = self.counters;
+            e.ram = if symbolic { None } else { self.ram };
             e.cells = cells;
             e.jump = match (cells, symbolic) {
                 (None, _) => None,
@@ -587,6 +622,8 @@ pub(crate) struct Emitter<'a> {
     inject_bug_at: Option<u32>,
     /// See `Options::counters`.
     counters: bool,
+    /// See [`Translator::ram`].
+    ram: Option<RamWindow>,
     /// Base, limit and attributes of each segment register, once loaded (only on the path
     /// that loaded them; instructions the interpreter runs may change them, so they are
     /// forgotten there).
@@ -677,6 +714,7 @@ impl<'a> Emitter<'a> {
             accesses: vec![0],
             inject_bug_at: None,
             counters: true,
+            ram: None,
             segs: [None; 8],
             cells: None,
             cs_base: 0,

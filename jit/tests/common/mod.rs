@@ -11,10 +11,14 @@ use iced_x86::code_asm::CodeAssembler;
 /// Where test code is loaded, and EIP at the start.
 pub const CODE: u32 = 0x1000;
 
-/// A CPU with 1 MiB of RAM.
 /// A CPU with 1 MiB of RAM (EDX cleared: RESET leaves the CPU signature in it).
 pub fn cpu() -> Cpu {
-    let mut c = Cpu::new(System::new(1 << 20, ClockMode::Deterministic { ns_per_insn: 1 }).unwrap());
+    cpu_with_ram(1 << 20)
+}
+
+/// [`cpu`] with `ram` bytes of RAM.
+pub fn cpu_with_ram(ram: u64) -> Cpu {
+    let mut c = Cpu::new(System::new(ram, ClockMode::Deterministic { ns_per_insn: 1 }).unwrap());
     c.s.regs[2] = 0;
     c
 }
@@ -32,7 +36,12 @@ pub fn real_mode(code: &[u8]) -> Cpu {
 
 /// 32-bit flat protected mode (segment caches set directly), CPL 0, code at 1000, stack at 80000.
 pub fn flat32(code: &[u8]) -> Cpu {
-    let mut c = cpu();
+    flat32_with_ram(code, 1 << 20)
+}
+
+/// [`flat32`] with `ram` bytes of RAM.
+pub fn flat32_with_ram(code: &[u8], ram: u64) -> Cpu {
+    let mut c = cpu_with_ram(ram);
     c.s.cr0 |= cr0::PE;
     let data = Segment {
         base: 0,

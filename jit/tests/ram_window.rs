@@ -1,0 +1,88 @@
+//! Loads that go straight to guest RAM (`translate::RamWindow`: paging off, A20 open, flat data
+//! segments, from 1 MiB to the end of RAM): the same values as the interpreter's, at the
+//! window's edges and outside it, without the TLB; and a JIT that moves to another machine reads
+//! that machine's RAM.
+
+mod common;
+
+use common::*;
+use emu_cpu_x86::{Cpu, Stop};
+use emu_jit::{Jit, Options};
+use iced_x86::code_asm::*;
+
+const RAM: u32 = 4 << 20;
+
+/// Sums a dword of each of 300 pages from 1 MiB (through the TLB, 300 misses), then
+/// reads at the window's edges and across them, and halts.
+fn program() -> Vec<u8> {
+    asm(32, |a| {
+        let mut top = a.create_label();
+        a.mov(esi, 0x10_0000u32)?;
+        a.mov(ecx, 300u32)?;
+        a.xor(eax, eax)?;
+        a.set_label(&mut top)?;
+        a.add(eax, dword_ptr(esi))?;
+        a.add(esi, 0x1000u32)?;
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        // Inside, at both ends.
+        a.add(eax, dword_ptr(RAM - 4))?;
+        a.movzx(ebx, byte_ptr(RAM - 1))?;
+        a.add(eax, ebx)?;
+        a.movzx(ebx, word_ptr(0x10_0000u32))?;
+        a.add(eax, ebx)?;
+        // Across the edges and outside: the TLB path (below 1 MiB, past the end of RAM).
+        a.mov(edx, dword_ptr(0xf_fffeu32))?;
+        a.mov(edi, dword_ptr(RAM - 2))?;
+        a.mov(ebp, dword_ptr(RAM))?;
+        a.mov(ebx, dword_ptr(0x8_0000u32))?;
+        a.hlt()
+    })
+}
+
+/// [`flat32_with_ram`] with RAM filled with a pattern that depends on `seed`.
+fn machine(seed: u8) -> Cpu {
+    let mut c = flat32_with_ram(&program(), RAM as u64);
+    let ram = c.sys.ram_mut().as_mut_slice();
+    for (i, b) in ram.iter_mut().enumerate().skip(0x8_0000) {
+        *b = (i as u8).wrapping_mul(7) ^ seed;
+    }
+    let code = program();
+    load(&mut c, CODE, &code);
+    c
+}
+
+fn jit() -> Jit {
+    Jit::new(Options { code_size: 1 << 20, ..Options::default() }).unwrap()
+}
+
+#[test]
+fn loads_in_ram_read_it_directly_and_as_the_interpreter_does() {
+    let mut reference = machine(0);
+    assert_eq!(reference.run(100_000), Stop::Halted);
+    let mut c = machine(0);
+    let mut j = jit();
+    assert_eq!(j.run(&mut c, 100_000), Stop::Halted);
+    assert_same(&reference, &c, "direct loads");
+    assert_ne!(c.s.regs[0], 0);
+    assert!(
+        j.stats.inline_slow < 20,
+        "300 pages read without TLB misses (only the edge cases take the slow path): {:?}",
+        j.stats
+    );
+}
+
+/// The same JIT runs the program on a second machine, whose RAM holds other values: its blocks
+/// read that machine's RAM (the cache is flushed when the RAM changes).
+#[test]
+fn a_jit_moved_to_another_machine_reads_that_machines_ram() {
+    let mut j = jit();
+    let mut first = machine(0);
+    assert_eq!(j.run(&mut first, 100_000), Stop::Halted);
+    let mut second = machine(0x5a);
+    assert_eq!(j.run(&mut second, 100_000), Stop::Halted);
+    let mut reference = machine(0x5a);
+    assert_eq!(reference.run(100_000), Stop::Halted);
+    assert_same(&reference, &second, "the second machine");
+    assert_ne!(first.s.regs[0], second.s.regs[0], "the two machines' RAM differs");
+}
