@@ -231,6 +231,9 @@ pub(crate) struct Background {
     sent: Arc<AtomicU64>,
     /// Results received.
     received: u64,
+    /// Entries of `queue` whose result is in (so a lookup with none need not look through the
+    /// queue).
+    ready: usize,
     /// CPU time the thread spent on the results received so far.
     thread_time: Duration,
 }
@@ -278,6 +281,7 @@ impl Background {
             next_ticket: 0,
             sent,
             received: 0,
+            ready: 0,
             thread_time: Duration::ZERO,
         })
     }
@@ -350,7 +354,7 @@ impl Background {
         loop {
             let front = self.queue.front()?;
             if front.dropped {
-                self.queue.pop_front();
+                self.take_at(0);
                 stats.compiles_dropped += 1;
                 continue;
             }
@@ -364,17 +368,20 @@ impl Background {
                         }
                         stats.compile_wait += t0.elapsed();
                     }
-                    return self.queue.pop_front().and_then(|q| q.done);
+                    return self.take_at(0);
                 }
                 None => {
                     self.poll();
+                    if self.ready == 0 {
+                        return None;
+                    }
                     let i = self.queue.iter().position(|q| q.done.is_some())?;
-                    let q = self.queue.remove(i).expect("found");
-                    if q.dropped {
+                    if self.queue[i].dropped {
+                        self.take_at(i);
                         stats.compiles_dropped += 1;
                         continue;
                     }
-                    return q.done;
+                    return self.take_at(i);
                 }
             }
         }
@@ -388,11 +395,19 @@ impl Background {
         }
     }
 
+    /// Removes queue entry `i` and returns its result, if it had one.
+    fn take_at(&mut self, i: usize) -> Option<Done> {
+        let done = self.queue.remove(i)?.done;
+        self.ready -= done.is_some() as usize;
+        done
+    }
+
     /// Files a result with its queued block (none if the block was dropped already).
     fn receive(&mut self, done: Done) {
         self.received += 1;
         self.thread_time += done.time;
         if let Ok(i) = self.queue.binary_search_by_key(&done.job.ticket, |q| q.ticket) {
+            self.ready += self.queue[i].done.is_none() as usize;
             self.queue[i].done = Some(done);
         }
     }
@@ -496,6 +511,7 @@ mod tests {
             next_ticket: 0,
             sent: Arc::new(AtomicU64::new(0)),
             received: 0,
+            ready: 0,
             thread_time: Duration::ZERO,
         };
         (bg, outbox)
@@ -535,6 +551,7 @@ mod tests {
         send(3);
         assert_eq!(bg.next(0, &mut stats).unwrap().job.ticket, 3);
         assert!(!bg.busy());
+        assert_eq!(bg.ready, 0, "every result received was taken");
     }
 
     /// Heat slots wrap with the tickets, within the 16 bits the warm-up table keeps.
