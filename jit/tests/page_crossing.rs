@@ -69,6 +69,18 @@ fn both(make: impl Fn() -> Cpu, what: &str) -> (Jit, Cpu, Stop) {
     (j, b, sb)
 }
 
+/// The loop's head: when ECX is 3, the page-table entry of the next page becomes `pte`, and
+/// INVLPG flushes it.
+fn remap_at_3(a: &mut CodeAssembler, pte: u32) -> Result<(), IcedError> {
+    let mut skip = a.create_label();
+    a.cmp(ecx, 3)?;
+    a.jne(skip)?;
+    a.mov(dword_ptr(PT + 4 * 0x50), pte)?;
+    a.invlpg(byte_ptr(NEXT_PAGE))?;
+    a.set_label(&mut skip)?;
+    a.nop()
+}
+
 #[test]
 fn a_loop_round_an_instruction_that_crosses_a_page_is_translated_and_chains() {
     let parts = crossing_loop(1000, 0x0101_0101, |a| a.inc(edx));
@@ -96,18 +108,11 @@ fn bytes_written_in_the_next_page_are_seen_at_once() {
 /// immediate: the crossing ADD adds that from then on.
 #[test]
 fn the_next_page_mapped_elsewhere_is_fetched_from_there() {
-    let parts = crossing_loop(10, 0x0000_1000, |a| {
-        let mut skip = a.create_label();
-        a.cmp(ecx, 3)?;
-        a.jne(skip)?;
-        a.mov(dword_ptr(PT + 4 * 0x50), 0x60000 | 3)?;
-        a.invlpg(byte_ptr(NEXT_PAGE))?;
-        a.set_label(&mut skip)?;
-        a.nop()
-    });
+    let parts = crossing_loop(10, 0x0000_1000, |a| remap_at_3(a, 0x60000 | 3));
     let make = || {
         let mut c = machine(&parts);
-        // Page 0x60: the same bytes but the immediate's last three (0x000010 -> 0x020000).
+        // Page 0x60: the same bytes but the immediate's last three (10 00 00 -> 00 02 00: the
+        // immediate 0x1000 becomes 0x20000).
         let mut page = c.sys.ram().as_slice()[NEXT_PAGE as usize..NEXT_PAGE as usize + 0x1000].to_vec();
         page[..3].copy_from_slice(&[0x00, 0x02, 0x00]);
         load(&mut c, 0x60000, &page);
@@ -122,15 +127,7 @@ fn the_next_page_mapped_elsewhere_is_fetched_from_there() {
 /// first byte there, with the state as before it (no IDT: the fault shuts the CPU down).
 #[test]
 fn the_next_page_not_present_faults_at_the_crossing_instruction() {
-    let parts = crossing_loop(10, 0x0101_0101, |a| {
-        let mut skip = a.create_label();
-        a.cmp(ecx, 3)?;
-        a.jne(skip)?;
-        a.mov(dword_ptr(PT + 4 * 0x50), 0u32)?;
-        a.invlpg(byte_ptr(NEXT_PAGE))?;
-        a.set_label(&mut skip)?;
-        a.nop()
-    });
+    let parts = crossing_loop(10, 0x0101_0101, |a| remap_at_3(a, 0));
     let (_, c, stop) = both(|| machine(&parts), "the next page not present");
     assert_eq!(stop, Stop::Shutdown);
     assert_eq!((c.s.eip, c.s.cr2, c.s.regs[1]), (AT, NEXT_PAGE, 3));

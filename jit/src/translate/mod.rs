@@ -1221,17 +1221,23 @@ impl<'a> Emitter<'a> {
         self.carry_memo(from);
     }
 
-    /// The default translation: the interpreter runs the instruction. `chain`: as the last
-    /// instruction of the block, it does not end blocks (the block ended at its length cap or the
-    /// page end), so a normal completion may be chained to the next block.
-    fn generic(&mut self, last: bool, chain: bool) {
+    /// Before the interpreter runs the current instruction: the state in memory made whole (the
+    /// dirty cache stored, the exact instruction count, which `exec` leaves as it is), and
+    /// everything cached forgotten (the instruction may change any of it).
+    fn hand_to_interpreter(&mut self) {
         self.flush(0..SLOTS);
         self.cache = [None; SLOTS];
         self.segs = [None; 8];
         self.flags = FlagSrc::Unknown;
-        // The interpreter sees the exact count (`exec` leaves it as it is).
         self.store_icount(self.k);
         self.icount_base = self.k;
+    }
+
+    /// The default translation: the interpreter runs the instruction. `chain`: as the last
+    /// instruction of the block, it does not end blocks (the block ended at its length cap or the
+    /// page end), so a normal completion may be chained to the next block.
+    fn generic(&mut self, last: bool, chain: bool) {
+        self.hand_to_interpreter();
         // SAFETY: k < insns.len(); only the address is taken.
         let insn_addr = unsafe { self.insns_base.add(self.k) } as usize;
         let p = self.addr(insn_addr, 0x10000 + 0x100 * self.k);
@@ -1275,13 +1281,8 @@ impl<'a> Emitter<'a> {
     /// [`crate::helpers::fetch_exec`], which fetches and decodes it now; then the block leaves
     /// for wherever EIP is, chaining through the jump cache when the helper allows it.
     fn fetch_exec(&mut self) {
-        self.flush(0..SLOTS);
-        self.cache = [None; SLOTS];
-        self.segs = [None; 8];
-        self.flags = FlagSrc::Unknown;
-        // The interpreter sees the exact count and EIP (it fetches from there).
-        self.store_icount(self.k);
-        self.icount_base = self.k;
+        self.hand_to_interpreter();
+        // It fetches from EIP.
         let start = self.c32(self.start);
         self.b.ins().store(MemFlagsData::trusted(), start, self.cpu, layout::EIP);
         let (cpu, ctx) = (self.cpu, self.ctx);
