@@ -60,14 +60,7 @@ impl Jit {
     /// Runs until `budget` instructions have retired, the CPU halts, or the board needs attention
     /// (the same contract as `Cpu::run`).
     pub fn run(&mut self, cpu: &mut Cpu, budget: u64) -> Stop {
-        // Blocks may read RAM at the host address of the machine they were built for.
-        let ram = translate::RamWindow::of(cpu);
-        if ram != self.ram {
-            if self.ram.is_some() {
-                self.flush(cpu);
-            }
-            self.ram = ram;
-        }
+        self.check_ram(cpu, true);
         let end = cpu.s.icount.saturating_add(budget);
         self.pending_link = None;
         while cpu.s.icount < end {
@@ -104,6 +97,7 @@ impl Jit {
                 return Stop::Halted;
             }
             self.invalidate_written(cpu);
+            self.check_ram(cpu, false);
             if cpu.s.irq_shadow || cpu.debug_step_needed() {
                 // The interrupt shadow, and debug traps (TF, breakpoints, RF) are per instruction.
                 self.stats.interp_steps += 1;
@@ -185,6 +179,27 @@ impl Jit {
             Stop::Shutdown
         } else {
             Stop::Budget
+        }
+    }
+
+    /// Keeps the blocks' RAM window (`translate::RamWindow`) that of `cpu`'s machine: when the
+    /// machine's map changed since the last check (or `entry`: `Jit::run` was called, perhaps
+    /// with another machine), the window is computed again, and if it differs, blocks built
+    /// with the old one are flushed. Blocks end at the port I/O that moves a device's range, so
+    /// none runs between the change and this check.
+    #[inline]
+    fn check_ram(&mut self, cpu: &mut Cpu, entry: bool) {
+        let generation = cpu.sys.mmio_generation();
+        if !entry && generation == self.mmio_generation {
+            return;
+        }
+        self.mmio_generation = generation;
+        let ram = translate::RamWindow::of(cpu);
+        if ram != self.ram {
+            if self.ram.is_some() {
+                self.flush(cpu);
+            }
+            self.ram = ram;
         }
     }
 

@@ -198,8 +198,10 @@ pub struct Jit {
     runs: runs::Runs,
     /// Set by `find` with `cold`: the slot of that block's decoded run in `runs`, if it has one.
     run_slot: Option<usize>,
-    /// The RAM of the machine the cached blocks run on (`translate::RamWindow`).
+    /// The RAM window the cached blocks are built for (`translate::RamWindow`), and the
+    /// machine's map generation it was computed at (`Jit::check_ram`).
     ram: Option<translate::RamWindow>,
+    mmio_generation: u64,
     /// The compile thread and its queue, with [`Options::background`].
     background: Option<worker::Background>,
     /// The chainable exit the last block left through, when it had no usable link: the next
@@ -254,6 +256,7 @@ impl Jit {
             runs: runs::Runs::default(),
             run_slot: None,
             ram: None,
+            mmio_generation: 0,
             background,
             pending_link: None,
             chain: opts.chain,

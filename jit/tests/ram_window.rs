@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use emu_core::device::{AddressSpace, Device, DeviceId, Remap};
 use emu_cpu_x86::{Cpu, Stop};
 use emu_jit::{Jit, Options};
 use iced_x86::code_asm::*;
@@ -85,4 +86,75 @@ fn a_jit_moved_to_another_machine_reads_that_machines_ram() {
     assert_eq!(reference.run(100_000), Stop::Halted);
     assert_same(&reference, &second, "the second machine");
     assert_ne!(first.s.regs[0], second.s.regs[0], "the two machines' RAM differs");
+}
+
+/// A device whose one page of MMIO (every dword reads [`MOVED`]) is mapped at [`INTO_RAM`],
+/// inside RAM, when the guest writes port 0x80.
+struct Mover {
+    id: Option<DeviceId>,
+    remaps: Vec<Remap>,
+}
+
+const INTO_RAM: u32 = 0x20_0000;
+const MOVED: u32 = 0xdead_beef;
+
+impl Device for Mover {
+    fn name(&self) -> &'static str {
+        "mover"
+    }
+    fn read(&mut self, _region: u8, _offset: u64, _size: u8) -> u32 {
+        MOVED
+    }
+    fn write(&mut self, region: u8, _offset: u64, _size: u8, _value: u32) {
+        if region == 0 {
+            let target = self.id.expect("registered");
+            let new = Some(INTO_RAM as u64);
+            self.remaps.push(Remap { space: AddressSpace::Mmio, target, region: 1, len: 0x1000, old: None, new });
+        }
+    }
+    fn take_remaps(&mut self) -> Vec<Remap> {
+        std::mem::take(&mut self.remaps)
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+/// The guest reads a dword at 2 MiB (RAM) in a loop, translated with loads straight to RAM,
+/// then writes port 0x80 and the device maps its MMIO page there: the same loop reads the
+/// device from then on, as the interpreter does.
+#[test]
+fn a_device_mapped_into_ram_is_read_through_the_bus_from_then_on() {
+    let code = asm(32, |a| {
+        let (mut first, mut second) = (a.create_label(), a.create_label());
+        a.xor(eax, eax)?;
+        a.mov(ecx, 100u32)?;
+        a.set_label(&mut first)?;
+        a.add(eax, dword_ptr(INTO_RAM))?;
+        a.dec(ecx)?;
+        a.jnz(first)?;
+        a.out(0x80, al)?;
+        a.mov(ecx, 100u32)?;
+        a.set_label(&mut second)?;
+        a.mov(ebx, dword_ptr(INTO_RAM))?;
+        a.add(eax, ebx)?;
+        a.dec(ecx)?;
+        a.jnz(second)?;
+        a.hlt()
+    });
+    let make = || {
+        let mut c = flat32_with_ram(&code, RAM as u64);
+        load(&mut c, INTO_RAM, &7u32.to_le_bytes());
+        let id = c.sys.add_device(Box::new(Mover { id: None, remaps: vec![] }));
+        c.sys.device_mut::<Mover>(id).unwrap().id = Some(id);
+        c.sys.map_io(0x80, 1, id, 0).unwrap();
+        c
+    };
+    let mut reference = make();
+    assert_eq!(reference.run(100_000), Stop::Halted);
+    let mut c = make();
+    let mut j = jit();
+    assert_eq!(j.run(&mut c, 100_000), Stop::Halted);
+    assert_same(&reference, &c, "a device mapped into RAM");
+    assert_eq!((c.s.regs[0], c.s.regs[3]), (700u32.wrapping_add(100u32.wrapping_mul(MOVED)), MOVED));
 }

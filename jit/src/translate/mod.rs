@@ -231,19 +231,21 @@ pub fn scan(cpu: &mut Cpu, max: usize) -> GuestBlock {
 
 /// Guest RAM as the host maps it, for the loads of blocks that run with paging off, the A20 gate
 /// open and flat data segments: there a linear address is the physical one, and an access
-/// between 1 MiB (above the legacy video and ROM area) and the end of RAM is plain memory, so
-/// the load reads `base + address` after one compare, without the TLB (in which the bzImage
-/// decompressor's reads, spread over tens of megabytes, missed often). Stores still go through
-/// the TLB, which is what tells them that a page holds translated code.
+/// between 1 MiB (above the legacy video and ROM area) and the end of the plain RAM from there
+/// (`System::plain_from_1m`: no MMIO range, ROM or shadowing) is plain memory, so the load reads
+/// `base + address` after one compare, without the TLB (in which the bzImage decompressor's
+/// reads, spread over tens of megabytes, missed often). Stores still go through the TLB, which
+/// is what tells them that a page holds translated code.
 ///
-/// **Invariant:** blocks built with a window run only on a machine whose RAM is that window: the
-/// dispatcher flushes the cache when the RAM it runs on is another, and drops compiled blocks
-/// built for another (`Jit::run`, `Jit::install`).
+/// **Invariant:** blocks built with a window run only while the machine's plain RAM is that
+/// window: the dispatcher flushes the cache when the map changes it (a device range moved into
+/// RAM) or it runs on another machine, and drops compiled blocks built for another window
+/// (`Jit::check_ram`, `Jit::install`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RamWindow {
     /// The host address of guest physical address 0.
     pub base: usize,
-    /// Bytes of RAM from there.
+    /// Where the window ends (the plain RAM from 1 MiB).
     pub size: u32,
 }
 
@@ -251,11 +253,12 @@ impl RamWindow {
     /// Where loads may go straight to RAM: from 1 MiB.
     pub const START: u32 = 0x10_0000;
 
-    /// The window of `cpu`'s RAM; `None` if it does not reach past [`RamWindow::START`] (or
-    /// not below 4 GiB).
+    /// The window of `cpu`'s machine now; `None` if its plain RAM does not reach past
+    /// [`RamWindow::START`].
     pub fn of(cpu: &mut Cpu) -> Option<RamWindow> {
-        let size = u32::try_from(cpu.sys.ram_size()).ok()?;
-        (size > RamWindow::START + 4).then(|| RamWindow { base: cpu.sys.ram_mut().host_base() as usize, size })
+        let (base, end) = cpu.sys.plain_from_1m();
+        let size = u32::try_from(end).ok()?;
+        (size > RamWindow::START + 4).then_some(RamWindow { base: base as usize, size })
     }
 }
 
