@@ -56,6 +56,11 @@ pub struct Block {
     pub bytes: u32,
     /// The block does port I/O (IN, OUT, INS, OUTS): devices see the guest time.
     pub io: bool,
+    /// Its last instruction crosses into the next page and is fetched when it runs
+    /// (`translate::crosses_page`): it may be port I/O by then, so the clock deadline check
+    /// treats the block as `io`. (`--cpu check` compares such a block with the interpreter
+    /// unless it was port I/O when decoded: one rewritten into port I/O since would run twice.)
+    pub refetch: bool,
     /// Where the chainable exits (taken, fall-through) led last time.
     pub links: [Link; 2],
     /// EIP of each instruction.
@@ -441,6 +446,7 @@ mod tests {
             entry: (0x10_0000 + eip as usize * 64) as BlockEntry,
             host_size: 64,
             io: false,
+            refetch: false,
             links: [Link::NONE; 2],
             targets: [SlotTarget::Any; 2],
             cells: Cells::new(),

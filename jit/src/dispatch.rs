@@ -4,9 +4,9 @@
 //! instructions (shutdown, the board's attention, the clock, external interrupts, halt), and
 //! first invalidates the blocks on every page written since the last block; a block runs only
 //! if all its instructions fit in the budget, so `icount` ends exactly where the interpreter's
-//! would. Whatever cannot run as a block (an interrupt shadow, an instruction that crosses a
-//! page, code outside RAM and ROM, a fetch fault, armed debug traps, the last few instructions
-//! of the budget) runs in the interpreter.
+//! would. Whatever cannot run as a block (an interrupt shadow, an instruction that crosses into
+//! a page the TLB has not mapped yet, code outside RAM and ROM, a fetch fault, armed debug
+//! traps, the last few instructions of the budget) runs in the interpreter.
 //!
 //! **The clock.** `Cpu::run` syncs the clock and runs device timers exactly when `icount`
 //! reaches `Cpu::sys_deadline_icount`, the sync point `Cpu::sync_clock` set (every
@@ -151,7 +151,12 @@ impl Jit {
                     let (stop, ran) = match self.run_slot.map(|s| self.runs.get(s)) {
                         Some(r) if r.len() as u64 <= left.min(cpu.sys_deadline_icount.saturating_sub(cpu.s.icount)) => {
                             match cpu.run_decoded(r) as u64 {
-                                0 => self.interpret(cpu, left.min(self.cold as u64)),
+                                0 => {
+                                    // Its first instruction was rewritten (or the run is for
+                                    // another CS base or code size): decoded again next time.
+                                    self.runs.forget(self.run_slot);
+                                    self.interpret(cpu, left.min(self.cold as u64))
+                                }
                                 ran => {
                                     self.stats.interp_steps += ran;
                                     self.stats.decoded_insns += ran;
@@ -222,7 +227,8 @@ impl Jit {
         let n = b.insns.len() as u64;
         let deadline = cpu.sys_deadline_icount;
         n <= left
-            && (cpu.s.icount + n <= deadline || !b.io && !cpu.sys.clock.sync_reaches(deadline, cpu.sys.next_deadline()))
+            && (cpu.s.icount + n <= deadline
+                || !b.io && !b.refetch && !cpu.sys.clock.sync_reaches(deadline, cpu.sys.next_deadline()))
     }
 
     /// Runs block `id`, then, while the dispatcher would do nothing but look up the next block,
@@ -550,10 +556,8 @@ impl Jit {
         };
         let key = job.key;
         cpu.mark_code_page(key.page());
-        // (A last instruction that crosses into the next page is fetched again when it runs, and
-        // may be port I/O by then.)
-        let crosses = job.insns.last().zip(job.eips.last()).is_some_and(|(i, &eip)| crosses_page(key.cs_base, eip, i));
-        let io = crosses || job.insns.iter().any(|i| matches!(i.mnemonic, M::In | M::Out | M::Ins | M::Outs));
+        let refetch = job.insns.last().zip(job.eips.last()).is_some_and(|(i, &eip)| crosses_page(key.cs_base, eip, i));
+        let io = job.insns.iter().any(|i| i.does_port_io());
         let block = Block {
             key,
             insns: job.insns,
@@ -562,6 +566,7 @@ impl Jit {
             entry: ptr,
             host_size: code.len(),
             io,
+            refetch,
             links: [Link::NONE; 2],
             targets,
             cells: job.cells,
@@ -577,5 +582,3 @@ impl Jit {
         Some(self.cache.insert(block))
     }
 }
-
-use emu_cpu_x86::decode::Mnemonic as M;

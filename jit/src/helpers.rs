@@ -150,9 +150,7 @@ pub unsafe extern "C" fn exec_insn(cpu: *mut Cpu, ctx: *mut ExitCtx, insn: *cons
     let (cpu, ctx, insn) = (&mut *cpu, &mut *ctx, &*insn);
     ctx.interp_calls += 1;
     ctx.interp_by_mnemonic.0[insn.mnemonic as usize] += 1;
-    let next = start.wrapping_add(insn.len as u32);
-    cpu.s.eip = if cpu.s.code32() { next } else { next & 0xffff };
-    let r = emu_cpu_x86::interp::exec(cpu, insn);
+    let r = cpu.exec_at(insn, start);
     // The mode needs no check: an instruction that may change it ends its block with a status
     // that does not chain (the decoder's table says which), as the rest of the block assumes.
     stop_chaining(cpu, ctx);
@@ -184,9 +182,7 @@ pub unsafe extern "C" fn fetch_exec(cpu: *mut Cpu, ctx: *mut ExitCtx) -> u32 {
     let mut i = Insn::NOP;
     let r = cpu.fetch_decode_into(&mut i).and_then(|()| {
         ctx.interp_by_mnemonic.0[i.mnemonic as usize] += 1;
-        let next = start.wrapping_add(i.len as u32);
-        cpu.s.eip = if cpu.s.code32() { next } else { next & 0xffff };
-        emu_cpu_x86::interp::exec(cpu, &i)
+        cpu.exec_at(&i, start)
     });
     stop_chaining(cpu, ctx);
     match r {

@@ -78,8 +78,8 @@ fn code_that_runs_once_is_not_translated() {
 }
 
 /// A loop whose body rewrites the immediate of its own first instruction every time round,
-/// warming up (from its decoded run: each run sees the bytes written by the last) and then
-/// translated: the same as the interpreter.
+/// warming up (its decoded run no longer matches the bytes at its start, runs nothing, and is
+/// decoded again) and then translated: the same as the interpreter.
 #[test]
 fn a_warming_block_that_rewrites_itself_runs_as_in_the_interpreter() {
     let code = asm(32, |a| {

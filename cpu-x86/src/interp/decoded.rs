@@ -18,17 +18,20 @@
 //! runs (so code written by the run itself, or by anyone since it was made, is seen: the run
 //! stops there and the caller's interpreter fetches what is there now), and it stops as soon as
 //! EIP is not where the next instruction is (a branch taken, a merged RET that did not return
-//! where predicted, a fault).
+//! where predicted, a fault). (One difference from stepping, as for a translated block: the run
+//! finds the host page of its code once, as it starts; a guest that rewrites the page-table
+//! entry of the page it runs from without a TLB flush, and then has that TLB entry evicted by
+//! an access of the run, goes on with the old page to the run's end, where stepping would walk
+//! the tables again. The architecture allows either translation until the flush.)
 //!
 //! The run is self-checking: it holds the code size and CS base it was decoded with, and all its
 //! instructions (whole 15-byte fetch windows, as the decode cache requires) lie in the linear
 //! page of the first; [`Cpu::run_decoded`] runs nothing unless those still hold, the page is
 //! host memory, and the run's bytes are within CS's limit.
 
-use super::exec;
 use crate::cpu::Cpu;
 use crate::decode::{cache, Insn, MAX_LEN};
-use crate::state::{eflags, SegReg};
+use crate::state::SegReg;
 
 /// One instruction of a run.
 #[derive(Debug, Clone, Copy)]
@@ -73,9 +76,13 @@ impl Insn {
     pub fn ends_run(&self) -> bool {
         use crate::decode::{prefix, table, Mnemonic as M};
         let string = matches!(self.mnemonic, M::Movs | M::Cmps | M::Stos | M::Lods | M::Scas | M::Ins | M::Outs);
-        self.attr & table::MODE != 0
-            || (string && self.has(prefix::REP | prefix::REPNE))
-            || matches!(self.mnemonic, M::In | M::Out | M::Ins | M::Outs)
+        self.attr & table::MODE != 0 || (string && self.has(prefix::REP | prefix::REPNE)) || self.does_port_io()
+    }
+
+    /// Port I/O: IN, OUT, INS, OUTS.
+    pub fn does_port_io(&self) -> bool {
+        use crate::decode::Mnemonic as M;
+        matches!(self.mnemonic, M::In | M::Out | M::Ins | M::Outs)
     }
 }
 
@@ -146,16 +153,9 @@ impl Cpu {
             // An interrupt shadow covers one instruction (`Cpu::step_insn`); the run has no
             // interrupt checks, so it only has to end with the shadow its last instruction set.
             self.s.irq_shadow = false;
-            let next = eip.wrapping_add(i.len as u32);
-            self.s.eip = if run.code32 { next } else { next & 0xffff };
-            let result = exec(self, i);
-            self.s.icount += 1;
+            let result = self.exec_at(i, eip);
             ran += 1;
-            if let Err(f) = result {
-                self.s.eip = eip;
-                self.s.irq_shadow = false;
-                self.s.flags |= eflags::RF;
-                self.raise(f);
+            if !self.retire(eip, result) {
                 break;
             }
             if run.steps.get(k + 1).is_some_and(|next| next.eip != self.s.eip) {

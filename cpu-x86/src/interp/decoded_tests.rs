@@ -154,11 +154,11 @@ fn a_run_holds_whole_windows_of_one_page_up_to_an_instruction_that_ends_runs() {
     cpu.s.segs[1].limit = 0x100c;
     assert_eq!(cpu.run_decoded(&run), 0, "its last byte past CS's limit");
     cpu.s.segs[1].limit = 0xffff;
+    // The same bytes at CS:EIP with CS base 10h: the run's page offsets would be 10h off.
+    cpu.sys.write_bytes(0x1010, STRAIGHT);
     cpu.s.segs[1].base = 0x10;
-    cpu.s.eip = 0xff0;
-    assert_eq!(cpu.run_decoded(&run), 0, "another CS base");
+    assert_eq!(cpu.run_decoded(&run), 0, "another CS base (the same EIP, at another address)");
     cpu.s.segs[1].base = 0;
-    cpu.s.eip = 0x1000;
     cpu.s.segs[1].attr |= attr::DB;
     assert_eq!(cpu.run_decoded(&run), 0, "32-bit code");
     cpu.s.segs[1].attr &= !attr::DB;

@@ -331,23 +331,36 @@ impl Cpu {
         let start = self.s.eip;
         let shadow = std::mem::take(&mut self.s.irq_shadow);
         let mut i = Insn::NOP;
-        let result = self.fetch_decode_into(&mut i).and_then(|()| {
-            let next = start.wrapping_add(i.len as u32);
-            self.s.eip = if self.s.code32() { next } else { next & 0xffff };
-            exec(self, &i)
-        });
-        self.s.icount += 1;
+        let result = self.fetch_decode_into(&mut i).and_then(|()| self.exec_at(&i, start));
         // An interrupt shadow set by this instruction (STI, MOV SS) covers the next one; the one
         // taken above covered this one and is gone.
         let _ = shadow;
+        self.retire(start, result).then_some(i)
+    }
+
+    /// Executes decoded instruction `i`, which starts at EIP `start`, as `Cpu::step` does: EIP
+    /// is the next instruction (within the offset space of the code size) while it executes.
+    #[inline(always)]
+    pub fn exec_at(&mut self, i: &Insn, start: u32) -> Res {
+        let next = start.wrapping_add(i.len as u32);
+        self.s.eip = if self.s.code32() { next } else { next & 0xffff };
+        exec(self, i)
+    }
+
+    /// After the instruction at EIP `start` ran with `result`: counts it (a faulting one too) and
+    /// delivers its fault as `Cpu::step` does (EIP back on it, no interrupt shadow, RF set in the
+    /// EFLAGS image). Returns whether it completed.
+    #[inline(always)]
+    pub(crate) fn retire(&mut self, start: u32, result: Res) -> bool {
+        self.s.icount += 1;
         match result {
-            Ok(()) => Some(i),
+            Ok(()) => true,
             Err(f) => {
                 self.s.eip = start;
                 self.s.irq_shadow = false;
                 self.s.flags |= eflags::RF;
                 self.raise(f);
-                None
+                false
             }
         }
     }
