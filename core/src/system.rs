@@ -82,9 +82,9 @@ pub struct System {
     /// or shadowed range overlapping any byte of it, so any access inside it may go straight to
     /// host memory. Rebuilt by [`System::rebuild_plain_ram`] after every change to the map.
     plain_ram: Box<[u64]>,
-    /// Where the plain RAM that starts at 1 MiB ends: the first page from there that is not
-    /// plain, or the end of RAM ([`System::plain_from_1m`]).
-    plain_end: u64,
+    /// Where the plain RAM that starts at 0 ends, at most 1 MiB, and where the plain RAM that
+    /// starts at 1 MiB ends ([`System::plain_ranges`]).
+    plain_ends: (u64, u64),
 }
 
 impl System {
@@ -106,7 +106,7 @@ impl System {
             mmio_generation: 0,
             shadows: Vec::new(),
             plain_ram: Box::default(),
-            plain_end: 0,
+            plain_ends: (0, 0),
         };
         s.rebuild_plain_ram();
         Ok(s)
@@ -402,17 +402,21 @@ impl System {
             }
         }
         self.plain_ram = bits;
-        let first = (1 << 20) / PAGE_SIZE;
-        let end = (first..pages).find(|&p| self.plain_ram[(p / 64) as usize] & (1 << (p % 64)) == 0).unwrap_or(pages);
-        self.plain_end = end.max(first) * PAGE_SIZE;
+        let mb = (1 << 20) / PAGE_SIZE;
+        let end_from = |from: u64, to: u64| {
+            (from..to).find(|&p| self.plain_ram[(p / 64) as usize] & (1 << (p % 64)) == 0).unwrap_or(to) * PAGE_SIZE
+        };
+        self.plain_ends = (end_from(0, mb.min(pages)), end_from(mb, pages).max(mb * PAGE_SIZE));
     }
 
-    /// The plain RAM from 1 MiB up (no MMIO range, ROM or shadowing on any of its pages), as
-    /// `(host address of physical 0, end)`: from 1 MiB to `end`, reads and writes may go
-    /// straight to host memory. `end` is 1 MiB when there is none. Once the machine runs it
-    /// changes only with [`System::mmio_generation`] (ROMs are added while it is built).
-    pub fn plain_from_1m(&mut self) -> (*mut u8, u64) {
-        (self.ram.host_base(), self.plain_end)
+    /// The plain RAM (no MMIO range, ROM or shadowing on any of its pages) from physical 0 and
+    /// from 1 MiB, as `(host address of physical 0, low end, high end)`: in `[0, low end)`
+    /// (`low end` at most 1 MiB: the legacy video and ROM area is usually not plain) and in
+    /// `[1 MiB, high end)`, reads and writes may go straight to host memory. An end equal to
+    /// its start means none. Once the machine runs they change only with
+    /// [`System::mmio_generation`] (ROMs are added while it is built).
+    pub fn plain_ranges(&mut self) -> (*mut u8, u64, u64) {
+        (self.ram.host_base(), self.plain_ends.0, self.plain_ends.1)
     }
 
     /// The host address of physical address `pa` if its page is plain RAM (no MMIO, ROM or
@@ -860,19 +864,24 @@ mod tests {
         assert!(s.take_written_pages().contains(&0xf1));
     }
 
-    /// The plain RAM from 1 MiB ends at the first MMIO range mapped inside RAM, and at the end
-    /// of RAM again once the range is gone.
+    /// The plain RAM from 0 ends at the first device range or ROM (at most at 1 MiB), the plain
+    /// RAM from 1 MiB at the first MMIO range mapped inside RAM, and at the end of RAM again
+    /// once the range is gone.
     #[test]
-    fn plain_ram_from_1m_stops_at_a_device_mapped_into_ram() {
+    fn plain_ranges_stop_at_devices_and_roms() {
         let mut s = System::new(4 << 20, ClockMode::Deterministic { ns_per_insn: 1 }).unwrap();
-        assert_eq!(s.plain_from_1m().1, 4 << 20);
+        assert_eq!((s.plain_ranges().1, s.plain_ranges().2), (1 << 20, 4 << 20));
         let dev = s.add_device(Box::new(Regs { r: [0; 4], deadline: None, advanced: vec![] }));
         s.map_mmio(0x30_0800, 4, dev, 3).unwrap();
-        assert_eq!(s.plain_from_1m().1, 0x30_0000, "the page holding the range is not plain");
+        assert_eq!(s.plain_ranges().2, 0x30_0000, "the page holding the range is not plain");
         s.unmap_mmio(0x30_0800);
-        assert_eq!(s.plain_from_1m().1, 4 << 20);
+        assert_eq!(s.plain_ranges().2, 4 << 20);
         s.map_mmio(0x10_0000, 4, dev, 3).unwrap();
-        assert_eq!(s.plain_from_1m().1, 0x10_0000, "none");
+        assert_eq!(s.plain_ranges().2, 0x10_0000, "none");
+        s.map_mmio(0xa_0000, 0x2_0000, dev, 3).unwrap();
+        assert_eq!(s.plain_ranges().1, 0xa_0000, "below the legacy video window");
+        s.add_rom(Rom::new(0x9_f000, vec![0; 0x1000]).unwrap());
+        assert_eq!(s.plain_ranges().1, 0x9_f000);
     }
 
     /// `page_backing` the long way (what it computed before the plain-RAM bitmap), to check

@@ -1,7 +1,7 @@
 //! Loads that go straight to guest RAM (`translate::RamWindow`: paging off, A20 open, flat data
-//! segments, from 1 MiB to the end of RAM): the same values as the interpreter's, at the
-//! window's edges and outside it, without the TLB; and a JIT that moves to another machine reads
-//! that machine's RAM.
+//! segments, in the plain RAM from 0 and from 1 MiB): the same values as the interpreter's, at
+//! the window's edges and outside it, without the TLB; device memory below and above 1 MiB read
+//! through the bus; and a JIT that moves to another machine reads that machine's RAM.
 
 mod common;
 
@@ -32,7 +32,8 @@ fn program() -> Vec<u8> {
         a.add(eax, ebx)?;
         a.movzx(ebx, word_ptr(0x10_0000u32))?;
         a.add(eax, ebx)?;
-        // Across the edges and outside: the TLB path (below 1 MiB, past the end of RAM).
+        // Across the edges and outside: the slow path (across 1 MiB, past the end of RAM); below
+        // 1 MiB, plain RAM in this machine: the window's low range.
         a.mov(edx, dword_ptr(0xf_fffeu32))?;
         a.mov(edi, dword_ptr(RAM - 2))?;
         a.mov(ebp, dword_ptr(RAM))?;
@@ -71,6 +72,40 @@ fn loads_in_ram_read_it_directly_and_as_the_interpreter_does() {
         "300 pages read without TLB misses (only the edge cases take the slow path): {:?}",
         j.stats
     );
+}
+
+/// Loads below 1 MiB go straight to RAM too, up to the first device below 1 MiB: a loop
+/// reading a dword of RAM there and a dword of a device's MMIO page at 9F000h 1000 times each
+/// never takes the slow path for the RAM, and reads the device through the bus.
+#[test]
+fn loads_below_1_mib_are_direct_up_to_a_device() {
+    let code = asm(32, |a| {
+        let mut top = a.create_label();
+        a.xor(eax, eax)?;
+        a.xor(edx, edx)?;
+        a.mov(ecx, 1000u32)?;
+        a.set_label(&mut top)?;
+        a.add(eax, dword_ptr(0x8_0000u32))?;
+        a.add(edx, dword_ptr(0x9_f000u32))?;
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        a.hlt()
+    });
+    let make = || {
+        let mut c = flat32_with_ram(&code, RAM as u64);
+        load(&mut c, 0x8_0000, &3u32.to_le_bytes());
+        let id = c.sys.add_device(Box::new(Mover { id: None, remaps: vec![] }));
+        c.sys.map_mmio(0x9_f000, 0x1000, id, 1).unwrap();
+        c
+    };
+    let mut reference = make();
+    assert_eq!(reference.run(100_000), Stop::Halted);
+    let mut c = make();
+    let mut j = jit();
+    assert_eq!(j.run(&mut c, 100_000), Stop::Halted);
+    assert_same(&reference, &c, "loads below 1 MiB");
+    assert_eq!((c.s.regs[0], c.s.regs[2]), (3000, 1000u32.wrapping_mul(MOVED)));
+    assert!(j.stats.inline_slow <= 1010, "the RAM loads never took the slow path: {:?}", j.stats);
 }
 
 /// The same JIT runs the program on a second machine, whose RAM holds other values: its blocks

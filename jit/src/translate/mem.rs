@@ -18,9 +18,10 @@
 //!
 //! Loads of a block that runs with paging off, the A20 gate open and flat DS/ES/SS (the mode key
 //! says so) through one of those three go straight to RAM instead when the translator has its
-//! window ([`super::RamWindow`]): one compare that the access lies between 1 MiB and the end of
-//! RAM (a wrapped offset or one past the end fails it too), then `base + address`; the rest, and
-//! every store, take the TLB path above.
+//! window ([`super::RamWindow`]): a compare that the access lies in the plain RAM from 1 MiB, or
+//! else one that it lies in the plain RAM from 0 (a wrapped offset or one past an end fails
+//! them), then `base + address`; the rest (device memory, ROM) take the slow path, and every
+//! store the TLB path above.
 
 use super::{Emitter, Helper, Pure};
 use crate::layout;
@@ -191,13 +192,10 @@ impl Emitter<'_> {
         });
         let (lin, go, entry) = match direct {
             Some(ram) => {
-                // Flat: the offset is the linear and the physical address. Inside the window
-                // when `off - START <= size - START - bytes` (unsigned: below START, or a last
-                // byte past the end or wrapped around, is above that).
-                let rel = self.b.ins().iadd_imm_s(off, -(super::RamWindow::START as i64));
-                let limit = ram.size - super::RamWindow::START - size.bytes();
-                let go = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThanOrEqual, rel, limit as i64);
-                (off, go, None)
+                // Flat: the offset is the linear and the physical address. In the range from
+                // 1 MiB first (the decompressor's), then the range from 0 (below); elsewhere
+                // (the legacy video and ROM area, past the end of plain RAM) the slow path.
+                (off, ram.in_high(self, off, size), None)
             }
             None => {
                 let (lin, ok, last) = self.seg_check_inline(seg, off, size, false, off16);
@@ -213,7 +211,18 @@ impl Emitter<'_> {
         self.b.set_cold_block(slow);
         let v = self.b.append_block_param(join, types::I32);
         let from = self.b.current_block();
-        self.b.ins().brif(go, fast, &[], slow, &[]);
+        match direct.filter(|ram| ram.low >= size.bytes()) {
+            Some(ram) => {
+                let low = self.b.create_block();
+                self.b.ins().brif(go, fast, &[], low, &[]);
+                self.b.switch_to_block(low);
+                let in_low = ram.in_low(self, off, size);
+                self.b.ins().brif(in_low, fast, &[], slow, &[]);
+            }
+            None => {
+                self.b.ins().brif(go, fast, &[], slow, &[]);
+            }
+        }
 
         self.b.switch_to_block(fast);
         let host = match (entry, direct) {

@@ -241,12 +241,12 @@ pub fn scan(cpu: &mut Cpu, max: usize) -> GuestBlock {
 }
 
 /// Guest RAM as the host maps it, for the loads of blocks that run with paging off, the A20 gate
-/// open and flat data segments: there a linear address is the physical one, and an access
-/// between 1 MiB (above the legacy video and ROM area) and the end of the plain RAM from there
-/// (`System::plain_from_1m`: no MMIO range, ROM or shadowing) is plain memory, so the load reads
-/// `base + address` after one compare, without the TLB (in which the bzImage decompressor's
-/// reads, spread over tens of megabytes, missed often). Stores still go through the TLB, which
-/// is what tells them that a page holds translated code.
+/// open and flat data segments: there a linear address is the physical one, and an access inside
+/// the plain RAM from 0 (up to the legacy video area) or from 1 MiB (up to the end of RAM or the
+/// first device range in it) is plain memory (`System::plain_ranges`: no MMIO range, ROM or
+/// shadowing), so the load reads `base + address` after a compare or two, without the TLB (in which
+/// the bzImage decompressor's reads, spread over tens of megabytes, missed often). Stores still
+/// go through the TLB, which is what tells them that a page holds translated code.
 ///
 /// **Invariant:** blocks built with a window run only while the machine's plain RAM is that
 /// window: the dispatcher flushes the cache when the map changes it (a device range moved into
@@ -256,20 +256,36 @@ pub fn scan(cpu: &mut Cpu, max: usize) -> GuestBlock {
 pub struct RamWindow {
     /// The host address of guest physical address 0.
     pub base: usize,
-    /// Where the window ends (the plain RAM from 1 MiB).
-    pub size: u32,
+    /// The end of the plain RAM from 0 (at most [`RamWindow::HIGH`]).
+    pub low: u32,
+    /// The end of the plain RAM from [`RamWindow::HIGH`].
+    pub high: u32,
 }
 
 impl RamWindow {
-    /// Where loads may go straight to RAM: from 1 MiB.
-    pub const START: u32 = 0x10_0000;
+    /// Where the second range starts: 1 MiB.
+    pub const HIGH: u32 = 0x10_0000;
 
     /// The window of `cpu`'s machine now; `None` if its plain RAM does not reach past
-    /// [`RamWindow::START`].
+    /// [`RamWindow::HIGH`].
     pub fn of(cpu: &mut Cpu) -> Option<RamWindow> {
-        let (base, end) = cpu.sys.plain_from_1m();
-        let size = u32::try_from(end).ok()?;
-        (size > RamWindow::START + 4).then_some(RamWindow { base: base as usize, size })
+        let (base, low, high) = cpu.sys.plain_ranges();
+        let (low, high) = (u32::try_from(low).ok()?, u32::try_from(high).ok()?);
+        (high > RamWindow::HIGH + 4).then_some(RamWindow { base: base as usize, low, high })
+    }
+
+    /// The i8 "an access of `size` bytes at `addr` lies in the range from [`RamWindow::HIGH`]"
+    /// (unsigned: below it, past the end or wrapped around, the offset from it is too large).
+    fn in_high(self, e: &mut Emitter, addr: Value, size: Size) -> Value {
+        let rel = e.b.ins().iadd_imm_s(addr, -(RamWindow::HIGH as i64));
+        let limit = self.high - RamWindow::HIGH - size.bytes();
+        e.b.ins().icmp_imm_u(IntCC::UnsignedLessThanOrEqual, rel, limit as i64)
+    }
+
+    /// The i8 "an access of `size` bytes at `addr` lies in the range from 0" (`low` at least
+    /// `size`).
+    fn in_low(self, e: &mut Emitter, addr: Value, size: Size) -> Value {
+        e.b.ins().icmp_imm_u(IntCC::UnsignedLessThanOrEqual, addr, (self.low - size.bytes()) as i64)
     }
 }
 
