@@ -8,7 +8,6 @@ mod common;
 use common::*;
 use emu_core::device::{AddressSpace, Device, DeviceId, Remap};
 use emu_cpu_x86::{Cpu, Stop};
-use emu_jit::{Jit, Options};
 use iced_x86::code_asm::*;
 
 const RAM: u32 = 4 << 20;
@@ -54,18 +53,10 @@ fn machine(seed: u8) -> Cpu {
     c
 }
 
-fn jit() -> Jit {
-    Jit::new(Options { code_size: 1 << 20, ..Options::default() }).unwrap()
-}
-
 #[test]
 fn loads_in_ram_read_it_directly_and_as_the_interpreter_does() {
-    let mut reference = machine(0);
-    assert_eq!(reference.run(100_000), Stop::Halted);
-    let mut c = machine(0);
-    let mut j = jit();
-    assert_eq!(j.run(&mut c, 100_000), Stop::Halted);
-    assert_same(&reference, &c, "direct loads");
+    let (c, stop, j) = same_in_both(|| machine(0), 100_000, "direct loads");
+    assert_eq!(stop, Stop::Halted);
     assert_ne!(c.s.regs[0], 0);
     assert!(
         j.stats.inline_slow < 20,
@@ -98,12 +89,8 @@ fn loads_below_1_mib_are_direct_up_to_a_device() {
         c.sys.map_mmio(0x9_f000, 0x1000, id, 1).unwrap();
         c
     };
-    let mut reference = make();
-    assert_eq!(reference.run(100_000), Stop::Halted);
-    let mut c = make();
-    let mut j = jit();
-    assert_eq!(j.run(&mut c, 100_000), Stop::Halted);
-    assert_same(&reference, &c, "loads below 1 MiB");
+    let (c, stop, j) = same_in_both(make, 100_000, "loads below 1 MiB");
+    assert_eq!(stop, Stop::Halted);
     assert_eq!((c.s.regs[0], c.s.regs[2]), (3000, 1000u32.wrapping_mul(MOVED)));
     assert!(j.stats.inline_slow <= 1010, "the RAM loads never took the slow path: {:?}", j.stats);
 }
@@ -185,11 +172,7 @@ fn a_device_mapped_into_ram_is_read_through_the_bus_from_then_on() {
         c.sys.map_io(0x80, 1, id, 0).unwrap();
         c
     };
-    let mut reference = make();
-    assert_eq!(reference.run(100_000), Stop::Halted);
-    let mut c = make();
-    let mut j = jit();
-    assert_eq!(j.run(&mut c, 100_000), Stop::Halted);
-    assert_same(&reference, &c, "a device mapped into RAM");
+    let (c, stop, _) = same_in_both(make, 100_000, "a device mapped into RAM");
+    assert_eq!(stop, Stop::Halted);
     assert_eq!((c.s.regs[0], c.s.regs[3]), (700u32.wrapping_add(100u32.wrapping_mul(MOVED)), MOVED));
 }
