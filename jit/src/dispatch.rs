@@ -148,23 +148,22 @@ impl Jit {
                     // interpreter runs it from its decoded run if it fits before the budget's
                     // end and the clock deadline, else as many instructions as it holds, within
                     // both.
-                    let (stop, ran) = match self.run_slot.map(|s| self.runs.get(s)) {
-                        Some(r) if r.len() as u64 <= left.min(cpu.sys_deadline_icount.saturating_sub(cpu.s.icount)) => {
-                            match cpu.run_decoded(r) as u64 {
-                                0 => {
-                                    // Its first instruction was rewritten (or the run is for
-                                    // another CS base or code size): decoded again next time.
-                                    self.runs.forget(self.run_slot);
-                                    self.interpret(cpu, left.min(self.cold as u64))
-                                }
-                                ran => {
-                                    self.stats.interp_steps += ran;
-                                    self.stats.decoded_insns += ran;
-                                    (Stop::Budget, ran)
-                                }
-                            }
+                    let room = left.min(cpu.sys_deadline_icount.saturating_sub(cpu.s.icount));
+                    let mut decoded = 0;
+                    if let Some(s) = self.run_slot.filter(|&s| self.runs.get(s).len() as u64 <= room) {
+                        decoded = cpu.run_decoded(self.runs.get(s)) as u64;
+                        if decoded == 0 {
+                            // Its first instruction was rewritten (or the run is for another CS
+                            // base or code size): decoded again next time.
+                            self.runs.forget(s);
                         }
-                        _ => self.interpret(cpu, left.min(self.cold as u64)),
+                    }
+                    let (stop, ran) = if decoded > 0 {
+                        self.stats.interp_steps += decoded;
+                        self.stats.decoded_insns += decoded;
+                        (Stop::Budget, decoded)
+                    } else {
+                        self.interpret(cpu, left.min(self.cold as u64))
                     };
                     self.stats.warmup_insns += ran;
                     if self.compiling {

@@ -10,7 +10,7 @@
 
 use emu_cpu_x86::decode::{Insn, Mnemonic};
 use emu_cpu_x86::flags::{cond, Size};
-use emu_cpu_x86::{Cpu, Fault, SegReg};
+use emu_cpu_x86::{Cpu, Fault, Res, SegReg};
 
 /// What a block (and a helper) returns.
 pub mod status {
@@ -153,10 +153,18 @@ pub unsafe extern "C" fn exec_insn(cpu: *mut Cpu, ctx: *mut ExitCtx, insn: *cons
     let r = cpu.exec_at(insn, start);
     // The mode needs no check: an instruction that may change it ends its block with a status
     // that does not chain (the decoder's table says which), as the rest of the block assumes.
+    ran(cpu, ctx, r, start, status::OK)
+}
+
+/// The status of an instruction the interpreter ran for a block, from `start`, with `result`:
+/// SMC if it wrote translated code, `ok` if it completed, else FAULT (EIP back on the
+/// instruction, the fault recorded for the dispatcher). Chaining stops first if the dispatcher
+/// has something to do ([`stop_chaining`]).
+fn ran(cpu: &mut Cpu, ctx: &mut ExitCtx, result: Res, start: u32, ok: u32) -> u32 {
     stop_chaining(cpu, ctx);
-    match r {
-        Ok(()) if cpu.smc_writes.is_empty() => status::OK,
-        Ok(()) => status::SMC,
+    match result {
+        Ok(()) if !cpu.smc_writes.is_empty() => status::SMC,
+        Ok(()) => ok,
         Err(f) => {
             cpu.s.eip = start;
             ctx.fault = Some(f);
@@ -184,17 +192,8 @@ pub unsafe extern "C" fn fetch_exec(cpu: *mut Cpu, ctx: *mut ExitCtx) -> u32 {
         ctx.interp_by_mnemonic.0[i.mnemonic as usize] += 1;
         cpu.exec_at(&i, start)
     });
-    stop_chaining(cpu, ctx);
-    match r {
-        Ok(()) if !cpu.smc_writes.is_empty() => status::SMC,
-        Ok(()) if i.ends_run() => status::OK,
-        Ok(()) => status::CHAIN_TAKEN,
-        Err(f) => {
-            cpu.s.eip = start;
-            ctx.fault = Some(f);
-            status::FAULT
-        }
-    }
+    let ok = if i.ends_run() { status::OK } else { status::CHAIN_TAKEN };
+    ran(cpu, ctx, r, start, ok)
 }
 
 fn size_of(bytes: u32) -> Size {

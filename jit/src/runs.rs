@@ -52,12 +52,10 @@ impl Runs {
         (!slot.run.is_empty()).then_some(s)
     }
 
-    /// Empties slot `s` (if any), so that its block is decoded again at its next run: its run
-    /// no longer applies ([`Cpu::run_decoded`] ran nothing).
-    pub fn forget(&mut self, s: Option<usize>) {
-        if let Some(slot) = s.and_then(|s| self.slots.get_mut(s)) {
-            slot.key = None;
-        }
+    /// Empties slot `s`, so that its block is decoded again at its next run: its run no longer
+    /// applies ([`Cpu::run_decoded`] ran nothing).
+    pub fn forget(&mut self, s: usize) {
+        self.slots[s].key = None;
     }
 
     /// The run in slot `s` (from [`Runs::prepare`]).

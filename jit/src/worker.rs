@@ -311,12 +311,13 @@ impl Background {
         self.next_ticket += 1;
         job.ticket = ticket;
         let (key, cancelled) = (job.key, job.cancelled.clone());
-        self.shared.heat[heat_slot(ticket) as usize].store(0, Ordering::Relaxed);
+        let slot = heat_slot(ticket);
+        self.shared.heat[slot as usize].store(0, Ordering::Relaxed);
         if !self.shared.add(job) {
             self.died();
         }
         self.queue.push_back(Queued { ticket, key, due, dropped: false, cancelled, done: None });
-        heat_slot(ticket)
+        slot
     }
 
     /// The queued block with heat slot `slot` ([`heat_slot`] of its ticket) ran once more in

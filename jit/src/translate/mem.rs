@@ -37,6 +37,15 @@ pub(super) fn guest() -> MemFlagsData {
     MemFlagsData::new().with_notrap().with_endianness(Endianness::Little)
 }
 
+/// Where a load's fast path finds the host's copy of the guest bytes.
+#[derive(Clone, Copy)]
+enum HostAt {
+    /// `lin + addend` of this TLB entry.
+    Tlb(Value),
+    /// `base + address` in the RAM window.
+    Ram(super::RamWindow),
+}
+
 impl Emitter<'_> {
     /// `Cpu::linear`'s common case inline: (linear address, i8 "inline path may be taken").
     /// `off16`: the offset is known to be below 0x10000, so `off + size - 1` cannot wrap.
@@ -190,12 +199,14 @@ impl Emitter<'_> {
             let m = self.mode;
             m.protected() && !m.paging() && m.a20() && m.flat() && matches!(seg, SegReg::Ds | SegReg::Es | SegReg::Ss)
         });
-        let (lin, go, entry) = match direct {
+        // The linear address, whether the fast path may be taken, and how it finds the host's
+        // copy: through the TLB entry, or in the RAM window.
+        let (lin, go, at) = match direct {
             Some(ram) => {
                 // Flat: the offset is the linear and the physical address. In the range from
                 // 1 MiB first (the decompressor's), then the range from 0 (below); elsewhere
                 // (the legacy video and ROM area, past the end of plain RAM) the slow path.
-                (off, ram.in_high(self, off, size), None)
+                (off, ram.in_high(self, off, size), HostAt::Ram(ram))
             }
             None => {
                 let (lin, ok, last) = self.seg_check_inline(seg, off, size, false, off16);
@@ -204,34 +215,33 @@ impl Emitter<'_> {
                     Some(ok) => self.b.ins().band(ok, hit),
                     None => hit,
                 };
-                (lin, go, Some(entry))
+                (lin, go, HostAt::Tlb(entry))
             }
         };
         let (fast, slow, join) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(slow);
         let v = self.b.append_block_param(join, types::I32);
         let from = self.b.current_block();
-        match direct.filter(|ram| ram.low >= size.bytes()) {
-            Some(ram) => {
+        match at {
+            HostAt::Ram(ram) if ram.low >= size.bytes() => {
                 let low = self.b.create_block();
                 self.b.ins().brif(go, fast, &[], low, &[]);
                 self.b.switch_to_block(low);
                 let in_low = ram.in_low(self, off, size);
                 self.b.ins().brif(in_low, fast, &[], slow, &[]);
             }
-            None => {
+            _ => {
                 self.b.ins().brif(go, fast, &[], slow, &[]);
             }
         }
 
         self.b.switch_to_block(fast);
-        let host = match (entry, direct) {
-            (Some(entry), _) => self.host_addr(entry, lin),
-            (None, Some(ram)) => {
+        let host = match at {
+            HostAt::Tlb(entry) => self.host_addr(entry, lin),
+            HostAt::Ram(ram) => {
                 let l = self.widen_to_ptr(lin);
                 self.b.ins().iadd_imm_s(l, ram.base as i64)
             }
-            (None, None) => unreachable!("a load without a TLB entry goes straight to RAM"),
         };
         let x = match size {
             Size::B => self.b.ins().uload8(types::I32, guest(), host, 0),
