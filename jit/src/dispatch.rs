@@ -412,6 +412,12 @@ impl Jit {
         let phys = cpu.translate_fetch(lin).ok()?? as u32;
         let key = BlockKey::new(&cpu.s, cpu.a20_mask, phys);
         self.stats.lookups += 1;
+        // A block not translated looks up its warm-up count and decoded run next, each a likely
+        // cache miss on cold code: loading both now overlaps them with each other and with the
+        // block cache lookup. Linux bench boot, interleaved: 5.05 s against 5.18 s (means of
+        // 5), 5.27 s against 5.37 s (means of 6).
+        self.warmup.prefetch(&key);
+        self.runs.prefetch(&key);
         // The block as `translate::scan` decodes it on first sight (for its length), kept for its
         // decoded run.
         let mut scanned = None;

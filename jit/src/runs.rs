@@ -52,6 +52,14 @@ impl Runs {
         (!slot.run.is_empty()).then_some(s)
     }
 
+    /// Starts loading `key`'s slot into the host's cache (see [`crate::warmup::Warmup::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self, key: &BlockKey) {
+        if let Some(slot) = self.slots.get(KeyHash::default().hash_one(key) as usize & (SLOTS - 1)) {
+            crate::prefetch(slot);
+        }
+    }
+
     /// Empties slot `s`, so that its block is decoded again at its next run: its run no longer
     /// applies ([`Cpu::run_decoded`] ran nothing).
     pub fn forget(&mut self, s: usize) {

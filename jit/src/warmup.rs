@@ -180,6 +180,15 @@ impl Warmup {
         &mut self.sets[i]
     }
 
+    /// Starts loading `key`'s set into the host's cache, so that a [`Warmup::cold`] soon after
+    /// does not wait for it (the dispatcher asks before its block cache lookup: see `find`).
+    #[inline]
+    pub fn prefetch(&self, key: &BlockKey) {
+        if let Some(set) = self.sets.get(slot(key).0) {
+            crate::prefetch(set);
+        }
+    }
+
     /// Called when the block `key` is about to run and is not translated: whether the
     /// interpreter runs it this time (its length from `len` on first sight), or it is warm now.
     pub fn cold(&mut self, key: &BlockKey, len: impl FnOnce() -> u32) -> Cold {
