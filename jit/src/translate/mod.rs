@@ -1000,9 +1000,6 @@ impl<'a> Emitter<'a> {
     /// [`Emitter::exit`], with `accesses` inlined accesses completed.
     fn exit_counting(&mut self, eip: Option<Value>, count: usize, accesses: u32, st: u32) {
         self.flush(0..SLOTS);
-        if let Some(eip) = eip {
-            self.b.ins().store(MemFlagsData::trusted(), eip, self.cpu, layout::EIP);
-        }
         let icount = self.store_icount(count);
         self.count_accesses(accesses);
         if let (Some(slot), Some(eip)) = (status::chain_slot(st), eip) {
@@ -1011,6 +1008,12 @@ impl<'a> Emitter<'a> {
                 let c = self.addr(cells, 0x2000);
                 self.b.ins().store(MemFlagsData::trusted(), c, self.ctx, layout::CTX_EXIT_CELLS);
             }
+        }
+        // EIP only on the way out: a chained block never reads it from the state (its
+        // instructions know their own, the interpreter's helpers are given it, and every exit
+        // stores it), so going on to the next block does not store it.
+        if let Some(eip) = eip {
+            self.b.ins().store(MemFlagsData::trusted(), eip, self.cpu, layout::EIP);
         }
         let r = self.c32(st);
         self.b.ins().return_(&[r]);
