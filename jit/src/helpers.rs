@@ -251,19 +251,21 @@ pub unsafe extern "C" fn write_mem(cpu: *mut Cpu, ctx: *mut ExitCtx, seg: u32, o
     }
 }
 
-/// Evaluates condition code `cc` from the lazy flags in memory: 1 or 0.
+/// Evaluates condition code `cc` from the lazy flags in memory: 1 or 0. (`ctx` is where its
+/// trampoline leaves the result, see `translate::preserve`.)
 ///
 /// # Safety
 /// `cpu` is valid.
-pub unsafe extern "C" fn condition(cpu: *mut Cpu, cc: u32) -> u32 {
+pub unsafe extern "C" fn condition(cpu: *mut Cpu, _ctx: *mut ExitCtx, cc: u32) -> u32 {
     cond(&(*cpu).s, cc as u8) as u32
 }
 
 /// The six arithmetic flags, computed from the lazy flags in memory (`flags::arith_flags`).
+/// (`ctx` as for [`condition`].)
 ///
 /// # Safety
 /// `cpu` is valid.
-pub unsafe extern "C" fn arith_flags(cpu: *mut Cpu) -> u32 {
+pub unsafe extern "C" fn arith_flags(cpu: *mut Cpu, _ctx: *mut ExitCtx) -> u32 {
     emu_cpu_x86::flags::arith_flags(&(*cpu).s)
 }
 

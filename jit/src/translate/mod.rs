@@ -1619,8 +1619,8 @@ impl<'a> Emitter<'a> {
             }
             _ => {
                 self.flush(CC_OP..SLOTS);
-                let (cpu, c) = (self.cpu, self.c32(cc as u32));
-                let r = self.call(Helper::Condition, &[cpu, c]).unwrap();
+                let (cpu, ctx, c) = (self.cpu, self.ctx, self.c32(cc as u32));
+                let r = self.call(Helper::Condition, &[cpu, ctx, c]).unwrap();
                 return self.b.ins().icmp_imm_u(IntCC::NotEqual, r, 0);
             }
         };
@@ -1696,21 +1696,30 @@ impl<'a> Emitter<'a> {
     }
 
     /// CF from lazy flags known only at run time. Blocks mostly inherit the flags of a CMP or
-    /// SUB, or an ADD, at 32 bits (the compare that ended the block before): those two are
-    /// tested for first, each one compare; everything else goes to [`Emitter::unknown_cf_any`].
+    /// SUB, or an ADD, at 32 bits (the compare that ended the block before), or of a logical
+    /// operation (TEST, AND...: CF clear): those are tested for first, each one compare;
+    /// everything else goes to [`Emitter::unknown_cf_any`].
     fn unknown_cf(&mut self) -> Value {
         let sub_d = CcOp::new(CcOp::SUB, Size::D).0;
         let add_d = CcOp::new(CcOp::ADD, Size::D).0;
-        self.unknown_flag(&[(!0, sub_d), (!0, add_d)], Self::unknown_cf_any, |e, op| {
+        let logic = CcOp::new(CcOp::LOGIC, Size::B).0 & !3;
+        self.unknown_flag(&[(!0, sub_d), (!0, add_d), (!3, logic)], Self::unknown_cf_any, |e, op| {
             let (dst, src) = (e.slot(CC_DST), e.slot(CC_SRC));
             if op == sub_d {
                 // a - b = dst, so a = dst + b; CF = a < b.
                 let a = e.b.ins().iadd(dst, src);
                 e.b.ins().icmp(IntCC::UnsignedLessThan, a, src)
-            } else {
+            } else if op == add_d {
                 e.b.ins().icmp(IntCC::UnsignedLessThan, dst, src)
+            } else {
+                e.bool_const(false)
             }
         })
+    }
+
+    /// Whether a lazy-flags field is cached with a value the state does not have yet.
+    fn flags_dirty(&self) -> bool {
+        self.cache[CC_OP..SLOTS].iter().any(|c| c.is_some_and(|c| c.dirty))
     }
 
     /// A flag from lazy flags known only at run time: for each `(mask, value)` in `likely`, a
@@ -1723,8 +1732,10 @@ impl<'a> Emitter<'a> {
         fast: impl Fn(&mut Self, u32) -> Value,
     ) -> Value {
         // Every field any path reads is loaded here, before the branches: a field first loaded
-        // in one of them would not be available after the join.
-        for n in CC_OP..SLOTS {
+        // in one of them would not be available after the join. (`cc_src2` only the general
+        // code inline reads, see `unknown_cf_any`.)
+        let last = if self.flags_dirty() { SLOTS } else { CC_SRC2 };
+        for n in CC_OP..last {
             self.slot(n);
         }
         let op = self.slot(CC_OP);
@@ -1746,9 +1757,18 @@ impl<'a> Emitter<'a> {
         flag
     }
 
-    /// CF from lazy flags known only at run time, inline: `flags::arith_flags`' carry for each
-    /// kind, chosen with selects (the helper call it replaces saves and restores registers).
+    /// CF from lazy flags known only at run time, for the kinds [`Emitter::unknown_cf`] does not
+    /// test for: the carry of `flags::arith_flags`, through its helper (a trampoline that keeps
+    /// every register). Computed inline instead, that took a dozen host registers, enough to make
+    /// the block save and restore callee-saved ones at every entry, for a path rarely taken.
+    /// Inline still when the state does not have the flags the block holds (never seen so far:
+    /// flags are unknown only where the state has them).
     fn unknown_cf_any(&mut self) -> Value {
+        if !self.flags_dirty() {
+            let (cpu, ctx) = (self.cpu, self.ctx);
+            let w = self.call(Helper::ArithFlags, &[cpu, ctx]).unwrap();
+            return self.bit_set(w, emu_cpu_x86::state::eflags::CF);
+        }
         let op = self.slot(CC_OP);
         let kind = self.b.ins().ushr_imm_u(op, 2);
         let m = self.unknown_mask();
@@ -1867,8 +1887,8 @@ impl<'a> Emitter<'a> {
             }
             FlagSrc::Unknown => {
                 self.flush(CC_OP..SLOTS);
-                let cpu = self.cpu;
-                self.call(Helper::ArithFlags, &[cpu]).unwrap()
+                let (cpu, ctx) = (self.cpu, self.ctx);
+                self.call(Helper::ArithFlags, &[cpu, ctx]).unwrap()
             }
         }
     }
