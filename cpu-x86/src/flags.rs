@@ -152,9 +152,49 @@ pub fn arith_flags(s: &CpuState) -> u32 {
     flags | szp(res, size)
 }
 
+/// Condition `cc >> 1` (before the negation its low bit asks for) for the cases that need only a
+/// flag or two of a common kind, without all six of `arith_flags`: ZF and SF of any operation,
+/// and every condition after SUB (CMP) or a logical operation (TEST). `None`: compute them all.
+#[inline]
+fn cond_fast(s: &CpuState, c: u8) -> Option<bool> {
+    let op = s.cc_op;
+    let kind = op.kind();
+    if kind == CcOp::EFLAGS {
+        return None;
+    }
+    let size = op.size();
+    let res = s.cc_dst & size.mask();
+    let (zf, sf) = (res == 0, res & size.sign() != 0);
+    match (c, kind) {
+        (2, _) => Some(zf),
+        (4, _) => Some(sf),
+        // CF and OF clear.
+        (0 | 1, CcOp::LOGIC) => Some(false),
+        (3, CcOp::LOGIC) => Some(zf),
+        (6, CcOp::LOGIC) => Some(sf),
+        (7, CcOp::LOGIC) => Some(zf || sf),
+        // a - b = res (no borrow in): below, below or equal, less, less or equal.
+        (1 | 3 | 6 | 7, CcOp::SUB) if s.cc_src2 & 1 == 0 => {
+            let b = s.cc_src & size.mask();
+            let a = res.wrapping_add(b) & size.mask();
+            let (sa, sb) = (size.sext(a) as i32, size.sext(b) as i32);
+            Some(match c {
+                1 => a < b,
+                3 => a <= b,
+                6 => sa < sb,
+                _ => sa <= sb,
+            })
+        }
+        _ => None,
+    }
+}
+
 /// Evaluates condition code `cc` (the low nibble of Jcc/SETcc/CMOVcc opcodes).
 #[inline]
 pub fn cond(s: &CpuState, cc: u8) -> bool {
+    if let Some(r) = cond_fast(s, cc >> 1) {
+        return r != (cc & 1 != 0);
+    }
     let f = arith_flags(s);
     let set = |bit: u32| f & bit != 0;
     let r = match cc >> 1 {
@@ -190,7 +230,18 @@ impl CpuState {
     /// Current CF as 0 or 1.
     #[inline]
     pub fn carry(&self) -> u32 {
-        arith_flags(self) & CF
+        let op = self.cc_op;
+        let m = op.size().mask();
+        let (res, b) = (self.cc_dst & m, self.cc_src & m);
+        match op.kind() {
+            // The kinds a CF reader (INC, DEC, ADC, SBB, a Jcc) mostly follows, without the other
+            // five flags `arith_flags` computes.
+            CcOp::SUB if self.cc_src2 & 1 == 0 => ((res.wrapping_add(b) & m) < b) as u32,
+            CcOp::ADD if self.cc_src2 & 1 == 0 => (res < b) as u32,
+            CcOp::LOGIC => 0,
+            CcOp::INC | CcOp::DEC => self.cc_src2 & 1,
+            _ => arith_flags(self) & CF,
+        }
     }
 }
 
@@ -218,6 +269,48 @@ mod tests {
         assert_eq!(flags_of(CcOp::SUB, Size::B, 0x7f, 1, 0), OF | AF);
         // 5 - 5 - 0 with borrow-in 1 would be 0xff: 5 - 5 - 1 = 0xff, CF
         assert_eq!(flags_of(CcOp::SBB, Size::B, 0xff, 5, 1), CF | SF | AF | PF);
+    }
+
+    /// The fast paths of `cond` and `carry` against the flags `arith_flags` computes, for every
+    /// kind, size and condition, over operands at and around the edges.
+    #[test]
+    fn fast_conditions_agree_with_all_flags() {
+        let vals = [0u32, 1, 2, 0x7e, 0x7f, 0x80, 0x81, 0xfe, 0xff, 0x100, 0x7fff, 0x8000, 0xffff];
+        let vals: Vec<u32> = vals.iter().flat_map(|&v| [v, v | 0x7fff_0000, v | 0x8000_0000, !v]).collect();
+        let mut checked = 0;
+        for kind in [CcOp::EFLAGS, CcOp::ADD, CcOp::ADC, CcOp::SUB, CcOp::SBB, CcOp::LOGIC, CcOp::INC, CcOp::DEC] {
+            for size in [Size::B, Size::W, Size::D] {
+                for &dst in &vals {
+                    for &src in &vals {
+                        for src2 in [0, 1] {
+                            let mut s = CpuState::reset();
+                            s.set_cc(kind, size, dst, src, src2);
+                            if kind == CcOp::EFLAGS {
+                                s.set_arith(dst);
+                            }
+                            let f = arith_flags(&s);
+                            assert_eq!(s.carry(), f & CF, "carry of {kind} {size:?} {dst:#x} {src:#x} {src2}");
+                            let set = |bit: u32| f & bit != 0;
+                            for cc in 0..16u8 {
+                                let want = match cc >> 1 {
+                                    0 => set(OF),
+                                    1 => set(CF),
+                                    2 => set(ZF),
+                                    3 => set(CF) || set(ZF),
+                                    4 => set(SF),
+                                    5 => set(PF),
+                                    6 => set(SF) != set(OF),
+                                    _ => set(ZF) || set(SF) != set(OF),
+                                } != (cc & 1 != 0);
+                                assert_eq!(cond(&s, cc), want, "cc {cc} of {kind} {size:?} {dst:#x} {src:#x} {src2}");
+                                checked += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 100_000);
     }
 
     #[test]
