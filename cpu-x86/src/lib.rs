@@ -34,3 +34,16 @@ pub use fault::{Fault, Res};
 pub use flags::Size;
 pub use interp::Stop;
 pub use state::{CpuState, SegReg};
+
+/// Asks the host CPU to start loading the cache line at `p` into its caches: a hint, with no
+/// effect on any result (a no-op on hosts other than x86-64).
+#[inline(always)]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch has no architectural effect, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}

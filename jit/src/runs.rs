@@ -48,6 +48,9 @@ impl Runs {
             let g = scanned.unwrap_or_else(|| translate::scan(cpu, MAX_BLOCK_INSNS));
             cpu.decode_run_into(&g.insns, &g.eips, &mut slot.run);
             slot.key = Some(*key);
+        } else {
+            // Made before: its instructions are likely out of the host's caches by now.
+            slot.run.prefetch();
         }
         (!slot.run.is_empty()).then_some(s)
     }
@@ -56,7 +59,7 @@ impl Runs {
     #[inline]
     pub fn prefetch(&self, key: &BlockKey) {
         if let Some(slot) = self.slots.get(KeyHash::default().hash_one(key) as usize & (SLOTS - 1)) {
-            crate::prefetch(slot);
+            emu_cpu_x86::prefetch(slot);
         }
     }
 

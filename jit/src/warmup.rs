@@ -185,7 +185,7 @@ impl Warmup {
     #[inline]
     pub fn prefetch(&self, key: &BlockKey) {
         if let Some(set) = self.sets.get(slot(key).0) {
-            crate::prefetch(set);
+            emu_cpu_x86::prefetch(set);
         }
     }
 

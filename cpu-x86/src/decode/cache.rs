@@ -148,14 +148,7 @@ impl DecodeCache {
     /// is only hashed, never dereferenced.
     #[inline(always)]
     pub fn prefetch(&self, host: *const u8) {
-        let e: *const Entry = &self.entries[index(host as usize)];
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch hint has no architectural effect (and `e` is in bounds anyway).
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(e as *const i8)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = e;
+        crate::prefetch(&self.entries[index(host as usize)]);
     }
 
     /// Records that the bytes at `host` decode to `insn` (with the code size `insn` implies).

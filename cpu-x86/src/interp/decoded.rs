@@ -61,6 +61,15 @@ impl DecodedRun {
         self.steps.len()
     }
 
+    /// Starts loading the run's first instructions into the host's caches (see
+    /// [`crate::prefetch`]): the caller is about to run it.
+    #[inline]
+    pub fn prefetch(&self) {
+        let p = self.steps.as_ptr() as *const u8;
+        crate::prefetch(p);
+        crate::prefetch(p.wrapping_add(64));
+    }
+
     /// Whether the run has no instruction, so [`Cpu::run_decoded`] runs none.
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
