@@ -93,6 +93,18 @@ impl CcOp {
     pub fn kind(self) -> u32 {
         self.0 >> 2
     }
+    /// Whether flags of `kind` depend on `cc_src` (the second operand, or the flags of EFLAGS);
+    /// a logical operation's, INC's and DEC's come from the result alone.
+    #[inline]
+    pub const fn uses_src(kind: u32) -> bool {
+        !matches!(kind, CcOp::LOGIC | CcOp::INC | CcOp::DEC)
+    }
+    /// Whether flags of `kind` depend on `cc_src2` (a carry in: ADC's and SBB's, the CF INC and
+    /// DEC keep).
+    #[inline]
+    pub const fn uses_src2(kind: u32) -> bool {
+        matches!(kind, CcOp::ADC | CcOp::SBB | CcOp::INC | CcOp::DEC)
+    }
     #[inline]
     pub fn size(self) -> Size {
         Size::from_code(self.0)
@@ -129,7 +141,7 @@ pub fn arith_flags(s: &CpuState) -> u32 {
     let (m, sign) = (size.mask(), size.sign());
     let res = s.cc_dst & m;
     let b = s.cc_src & m;
-    let cin = s.cc_src2 & 1;
+    let cin = if CcOp::uses_src2(op.kind()) { s.cc_src2 & 1 } else { 0 };
     let of = |cond: bool| if cond { OF } else { 0 };
     let cf = |cond: bool| if cond { CF } else { 0 };
     let af = |a: u32, b: u32| (a ^ b ^ res) & AF;
@@ -174,7 +186,7 @@ fn cond_fast(s: &CpuState, c: u8) -> Option<bool> {
         (6, CcOp::LOGIC) => Some(sf),
         (7, CcOp::LOGIC) => Some(zf || sf),
         // a - b = res (no borrow in): below, below or equal, less, less or equal.
-        (1 | 3 | 6 | 7, CcOp::SUB) if s.cc_src2 & 1 == 0 => {
+        (1 | 3 | 6 | 7, CcOp::SUB) => {
             let b = s.cc_src & size.mask();
             let a = res.wrapping_add(b) & size.mask();
             let (sa, sb) = (size.sext(a) as i32, size.sext(b) as i32);
@@ -211,13 +223,19 @@ pub fn cond(s: &CpuState, cc: u8) -> bool {
 }
 
 impl CpuState {
-    /// Records a lazily evaluated flags-setting operation.
+    /// Records a lazily evaluated flags-setting operation. Fields the kind does not use
+    /// ([`CcOp::uses_src`], [`CcOp::uses_src2`]) keep what they held: the JIT then need not
+    /// store them, and both tiers leave the same state.
     #[inline]
     pub fn set_cc(&mut self, kind: u32, size: Size, dst: u32, src: u32, src2: u32) {
         self.cc_op = CcOp::new(kind, size);
         self.cc_dst = dst;
-        self.cc_src = src;
-        self.cc_src2 = src2;
+        if CcOp::uses_src(kind) {
+            self.cc_src = src;
+        }
+        if CcOp::uses_src2(kind) {
+            self.cc_src2 = src2;
+        }
     }
 
     /// Sets the six arithmetic flags to exactly `value & ARITH`.
@@ -236,8 +254,8 @@ impl CpuState {
         match op.kind() {
             // The kinds a CF reader (INC, DEC, ADC, SBB, a Jcc) mostly follows, without the other
             // five flags `arith_flags` computes.
-            CcOp::SUB if self.cc_src2 & 1 == 0 => ((res.wrapping_add(b) & m) < b) as u32,
-            CcOp::ADD if self.cc_src2 & 1 == 0 => (res < b) as u32,
+            CcOp::SUB => ((res.wrapping_add(b) & m) < b) as u32,
+            CcOp::ADD => (res < b) as u32,
             CcOp::LOGIC => 0,
             CcOp::INC | CcOp::DEC => self.cc_src2 & 1,
             _ => arith_flags(self) & CF,

@@ -1394,13 +1394,19 @@ impl<'a> Emitter<'a> {
 
     // ---- lazy flags ---------------------------------------------------------------------------
 
-    /// Records a flags-setting operation as the interpreter's `set_cc` does.
+    /// Records a flags-setting operation as the interpreter's `set_cc` does: the fields the kind
+    /// does not use keep what they held (so a block that ends with a CMP stores three, a TEST
+    /// two).
     fn set_cc(&mut self, kind: u32, size: Size, dst: Value, src: Value, src2: Value) {
         let op = self.c32(CcOp::new(kind, size).0);
         self.set_slot(CC_OP, op);
         self.set_slot(CC_DST, dst);
-        self.set_slot(CC_SRC, src);
-        self.set_slot(CC_SRC2, src2);
+        if CcOp::uses_src(kind) {
+            self.set_slot(CC_SRC, src);
+        }
+        if CcOp::uses_src2(kind) {
+            self.set_slot(CC_SRC2, src2);
+        }
         self.flags = FlagSrc::Lazy(kind, size);
     }
 
@@ -1777,8 +1783,16 @@ impl<'a> Emitter<'a> {
         let res = self.b.ins().band(dst, m);
         let b = self.b.ins().band(src, m);
         let src2 = self.slot(CC_SRC2);
-        let cin = self.b.ins().band_imm_u(src2, 1);
+        // The carry in: `cc_src2` of ADC and SBB (the other kinds leave it as it was).
+        let held = self.b.ins().band_imm_u(src2, 1);
+        let is_adc = self.b.ins().icmp_imm_u(IntCC::Equal, kind, CcOp::ADC as i64);
+        let is_sbb = self.b.ins().icmp_imm_u(IntCC::Equal, kind, CcOp::SBB as i64);
+        let with_cin = self.b.ins().bor(is_adc, is_sbb);
+        let zero32 = self.c32(0);
+        let cin = self.b.ins().select(with_cin, held, zero32);
         let cin8 = self.b.ins().icmp_imm_u(IntCC::NotEqual, cin, 0);
+        // INC and DEC keep CF in `cc_src2`.
+        let kept = self.b.ins().icmp_imm_u(IntCC::NotEqual, held, 0);
         // ADD, ADC: res < b, or res == b with a carry in.
         let lt = self.b.ins().icmp(IntCC::UnsignedLessThan, res, b);
         let eq = self.b.ins().icmp(IntCC::Equal, res, b);
@@ -1796,7 +1810,7 @@ impl<'a> Emitter<'a> {
         let ef = self.bit_set(src, emu_cpu_x86::state::eflags::CF);
         let zero = self.bool_const(false);
         let is_incdec = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, kind, CcOp::INC as i64);
-        let other = self.b.ins().select(is_incdec, cin8, zero);
+        let other = self.b.ins().select(is_incdec, kept, zero);
         let is_ef = self.b.ins().icmp_imm_u(IntCC::Equal, kind, CcOp::EFLAGS as i64);
         let other = self.b.ins().select(is_ef, ef, other);
         let is_sub = self.b.ins().iadd_imm_s(kind, -(CcOp::SUB as i64));
