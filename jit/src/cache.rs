@@ -79,7 +79,7 @@ pub struct Block {
 /// The successor of a chainable exit as generated code sees it (`#[repr(C)]`, offsets in
 /// [`crate::layout`]): where its code is, and what must hold for it to be the block the
 /// dispatcher would find.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
 pub struct LinkCell {
     /// The successor's code; 0: no link.
@@ -96,8 +96,21 @@ pub struct LinkCell {
 }
 
 impl LinkCell {
-    pub const EMPTY: LinkCell = LinkCell { entry: 0, eip: 0, phys: 0, last: 0, insns: 0 };
+    /// No link. Its length is the largest there is, so that it never fits before the chain limit
+    /// (which the dispatcher keeps within [`MAX_CHAIN_AHEAD`] instructions of the count): the
+    /// code's check that a successor fits also tells that there is one.
+    pub const EMPTY: LinkCell = LinkCell { entry: 0, eip: 0, phys: 0, last: 0, insns: u32::MAX };
 }
+
+impl Default for LinkCell {
+    fn default() -> Self {
+        LinkCell::EMPTY
+    }
+}
+
+/// How far past the instruction count the dispatcher sets the chain limit at most: far less than
+/// an empty [`LinkCell`]'s length, so that no count plus that length fits.
+pub const MAX_CHAIN_AHEAD: u64 = 1 << 31;
 
 /// What the code of a block's chainable exits through one link cell leaves unchecked (see
 /// `translate`'s *Same-page links*), so [`BlockCache::set_link`] must check it instead.

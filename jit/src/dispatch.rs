@@ -240,7 +240,8 @@ impl Jit {
             // the budget's end; everything else in `must_stop` can only change in the helpers,
             // which then stop it.
             if self.chain {
-                self.ctx.chain_limit = end.min(deadline);
+                let ahead = cpu.s.icount.saturating_add(crate::cache::MAX_CHAIN_AHEAD);
+                self.ctx.chain_limit = end.min(deadline).min(ahead);
             }
             let (st, last) = self.exec(cpu, id);
             id = last;

@@ -1176,10 +1176,8 @@ impl<'a> Emitter<'a> {
                 e.b.switch_to_block(next);
             }
         };
-        let entry = self.b.ins().load(self.ptr, t, cell, layout::LINK_ENTRY);
-        checks.push(self.b.ins().icmp_imm_u(IntCC::NotEqual, entry, 0));
-        go_on(self, &mut checks);
-        // Fits before the limit (0 when the dispatcher forbids chaining).
+        // Fits before the limit (0 when the dispatcher forbids chaining). This also tells that the
+        // cell holds a block: an empty one's length never fits (`LinkCell::EMPTY`).
         let n = self.b.ins().uload32(t, cell, layout::LINK_INSNS);
         let after = self.b.ins().iadd(icount, n);
         let limit = self.b.ins().load(types::I64, t, self.ctx, layout::CTX_CHAIN_LIMIT);
@@ -1196,6 +1194,7 @@ impl<'a> Emitter<'a> {
             checks.push(self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, last, cs_limit));
         }
         go_on(self, &mut checks);
+        let entry = self.b.ins().load(self.ptr, t, cell, layout::LINK_ENTRY);
         self.count_chained();
         let (cpu, ctx) = (self.cpu, self.ctx);
         self.b.ins().return_call_indirect(sig, entry, &[cpu, ctx]);
