@@ -82,7 +82,7 @@ pub struct Block {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
 pub struct LinkCell {
-    /// The successor's code; 0: no link.
+    /// The successor's code; 0 in an empty cell.
     pub entry: usize,
     /// Its first EIP (the exit's target must be this one).
     pub eip: u32,
@@ -91,7 +91,8 @@ pub struct LinkCell {
     pub phys: u32,
     /// EIP of its last byte (must be within CS's limit).
     pub last: u32,
-    /// Its instructions (must fit before `ExitCtx::chain_limit`).
+    /// Its instructions (must fit before `ExitCtx::chain_limit`); `u32::MAX` in an empty cell,
+    /// which so never fits.
     pub insns: u32,
 }
 

@@ -239,9 +239,15 @@ impl Jit {
             // Generated code may chain on by itself while no successor crosses the deadline or
             // the budget's end; everything else in `must_stop` can only change in the helpers,
             // which then stop it.
+            // ...and never more than `MAX_CHAIN_AHEAD` instructions ahead, which is what makes an
+            // empty link cell never fit (`LinkCell::EMPTY`); no chaining at all so near the end of
+            // the count's range that the code's sums could wrap.
             if self.chain {
-                let ahead = cpu.s.icount.saturating_add(crate::cache::MAX_CHAIN_AHEAD);
-                self.ctx.chain_limit = end.min(deadline).min(ahead);
+                // (The code adds a cell's length, at most 2^32 - 1, to a count at most the limit.)
+                self.ctx.chain_limit = match cpu.s.icount.checked_add(1 << 34) {
+                    Some(_) => end.min(deadline).min(cpu.s.icount + crate::cache::MAX_CHAIN_AHEAD),
+                    None => 0,
+                };
             }
             let (st, last) = self.exec(cpu, id);
             id = last;

@@ -47,7 +47,8 @@ pub struct ExitCtx {
     /// Blocks may jump straight to a linked successor (chain in generated code, see
     /// [`crate::cache::LinkCell`]) while `icount` after the successor stays at or below this.
     /// The dispatcher sets it before it runs a block, to the budget's end or the next clock
-    /// deadline, whichever is first, and to 0 (no chaining) otherwise; helpers set it to 0 when
+    /// deadline, whichever is first, but at most [`crate::cache::MAX_CHAIN_AHEAD`] past the
+    /// count, and to 0 (no chaining) otherwise; helpers only lower it: to 0 when
     /// something happened the dispatcher must see before the next block ([`stop_chaining`]).
     pub chain_limit: u64,
     /// Blocks entered from generated code through a link (counted there).
@@ -251,17 +252,18 @@ pub unsafe extern "C" fn write_mem(cpu: *mut Cpu, ctx: *mut ExitCtx, seg: u32, o
     }
 }
 
-/// Evaluates condition code `cc` from the lazy flags in memory: 1 or 0. (`ctx` is where its
-/// trampoline leaves the result, see `translate::preserve`.)
+/// Evaluates condition code `cc` from the lazy flags in memory: 1 or 0. (Called directly, not
+/// through a register-keeping trampoline: it often runs at a block's start, a JL after the
+/// block of a CMP and a JE, where saving every register would cost more than the call.)
 ///
 /// # Safety
 /// `cpu` is valid.
-pub unsafe extern "C" fn condition(cpu: *mut Cpu, _ctx: *mut ExitCtx, cc: u32) -> u32 {
+pub unsafe extern "C" fn condition(cpu: *mut Cpu, cc: u32) -> u32 {
     cond(&(*cpu).s, cc as u8) as u32
 }
 
 /// The six arithmetic flags, computed from the lazy flags in memory (`flags::arith_flags`).
-/// (`ctx` as for [`condition`].)
+/// (`ctx` is where its trampoline leaves the result, see `translate::preserve`.)
 ///
 /// # Safety
 /// `cpu` is valid.

@@ -19,6 +19,11 @@ use std::hash::BuildHasher;
 /// once, few enough (a slot and a typical run take a few hundred bytes) to stay small.
 const SLOTS: usize = 1 << 14;
 
+/// The slot `key`'s run goes to.
+fn slot_of(key: &BlockKey) -> usize {
+    KeyHash::default().hash_one(key) as usize & (SLOTS - 1)
+}
+
 /// One slot: a block's key and its run (empty if the block has none, e.g. its first
 /// instruction crosses the page end, so it is not decoded again at every run).
 #[derive(Clone, Default)]
@@ -42,7 +47,7 @@ impl Runs {
         if self.slots.is_empty() {
             self.slots = vec![Slot::default(); SLOTS];
         }
-        let s = KeyHash::default().hash_one(key) as usize & (SLOTS - 1);
+        let s = slot_of(key);
         let slot = &mut self.slots[s];
         if scanned.is_some() || slot.key != Some(*key) {
             let g = scanned.unwrap_or_else(|| translate::scan(cpu, MAX_BLOCK_INSNS));
@@ -58,7 +63,7 @@ impl Runs {
     /// Starts loading `key`'s slot into the host's cache (see [`crate::warmup::Warmup::prefetch`]).
     #[inline]
     pub fn prefetch(&self, key: &BlockKey) {
-        if let Some(slot) = self.slots.get(KeyHash::default().hash_one(key) as usize & (SLOTS - 1)) {
+        if let Some(slot) = self.slots.get(slot_of(key)) {
             emu_cpu_x86::prefetch(slot);
         }
     }

@@ -9,20 +9,24 @@
 //! - *Precise state at every exit.* Guest registers and the lazy-flags fields are cached in SSA
 //!   values while the block runs ([`Emitter`] tracks which are dirty; the flags a shift or
 //!   multiply leaves are kept as six recipes ([`Part`]) built only where they are read or
-//!   stored, see `Cache::Word`); every exit stores the dirty ones, EIP, and `icount` (+1 per
+//!   stored, see `Cache::Word`); every exit stores the dirty ones and `icount` (+1 per
 //!   instruction run, the faulting one included, as `Cpu::step` counts), adding to the count in
-//!   the state (no register holds it, except round a one-block loop: `Emitter::icount_base`).
+//!   the state (no register holds it, except round a one-block loop: `Emitter::icount_base`),
+//!   and every exit that returns to the dispatcher stores EIP too: one that chains on leaves it
+//!   to the blocks after it (none reads EIP from the state: their instructions know their own,
+//!   and the interpreter's helpers are given it).
 //! - *Faults change nothing.* A specialised instruction does every access that can fault before it
 //!   writes a register or the flags, so its fault exit stores the cache as it was when the
 //!   instruction started and sets EIP to the instruction's first byte.
 //! - *Helpers see the real state.* Before calling the interpreter the cache is written back and
-//!   forgotten; memory helpers touch no register, so they need neither. They (and `raise`) are
-//!   called through trampolines that keep every host register ([`preserve`]), so a block's
+//!   forgotten; memory helpers touch no register, so they need neither. They (and `raise` and
+//!   `arith_flags`, which reads the lazy flags from the state, so the block has them stored)
+//!   are called through trampolines that keep every host register ([`preserve`]), so a block's
 //!   values stay in registers across its cold slow paths.
 //! - *Self-modifying code stops the block.* A store that took the slow path onto a page holding
 //!   translated code makes the block leave after that instruction.
 //! - *Chaining.* Blocks use Cranelift's `tail` calling convention. A chainable exit (status
-//!   `CHAIN_TAKEN`/`CHAIN_NEXT`, state stored as for any exit) first reads the block's
+//!   `CHAIN_TAKEN`/`CHAIN_NEXT`, state stored as for any exit but EIP) first reads the block's
 //!   [`crate::cache::LinkCell`] for it and, if the linked block is the one the dispatcher
 //!   would find (same EIP, the TLB maps CS base + EIP to its physical address, its last byte
 //!   within CS's limit) and fits before `ExitCtx::chain_limit`, jumps there with a tail call
@@ -42,8 +46,8 @@
 //!   known EIP in the block's own linear page goes on without asking the TLB: the target's
 //!   physical address is the block's page at the target's offset, which the cell must hold;
 //!   as the exit's target is fixed, `BlockCache::set_link` checks that when it fills the cell
-//!   (the block's `SlotTarget`s), and the code checks only that the cell is filled, the block
-//!   fits and ends within CS's limit.
+//!   (the block's `SlotTarget`s), and the code checks only that the block fits (which an empty
+//!   cell never does: `LinkCell::EMPTY`) and ends within CS's limit.
 //!   (The one difference from the interpreter this allows: a guest that rewrites the
 //!   page-table entry of the page it runs from without a TLB flush, and then has that TLB entry
 //!   evicted by other accesses, keeps running the old page until the chain ends — at the
@@ -554,7 +558,8 @@ fn slot_offset(slot: usize) -> i32 {
 /// What the translator knows statically about the lazy flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FlagSrc {
-    /// Whatever is in the state: ask [`crate::helpers::condition`].
+    /// Not known while translating: whatever is in the state, or (after a shift or rotate by CL,
+    /// which picks its flags at run time) in the cache, dirty.
     Unknown,
     /// `cc_op` is `(kind, size)`, with the other fields as the interpreter leaves them.
     Lazy(u32, Size),
@@ -1046,7 +1051,7 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// At a chainable exit to `eip` (state stored, `icount` the new count): a tail call to the
+    /// At a chainable exit to `eip` (state stored but EIP, `icount` the new count): a tail call to the
     /// block the dispatcher would run next, when it is in link cell `slot` (a target known at
     /// translation time) or in the jump cache entry of its linear address (a computed target),
     /// and fits (see the module comment); falls through to the plain exit otherwise.
@@ -1134,7 +1139,7 @@ impl<'a> Emitter<'a> {
     }
 
     /// At a chainable exit to the block's own first instruction (a loop that is one block;
-    /// state stored, `icount` the new count): runs the block again from [`Emitter::top`] if it
+    /// state stored but EIP, `icount` the new count): runs the block again from [`Emitter::top`] if it
     /// fits before the chain limit, as the tail call to its own link would, without leaving the
     /// function. The link's other checks hold already: the block is the one the dispatcher would
     /// find (its page, mode and CS base are those it started with: whatever changes them ends a
@@ -1393,16 +1398,15 @@ impl<'a> Emitter<'a> {
 
     // ---- lazy flags ---------------------------------------------------------------------------
 
-    /// Records a flags-setting operation as the interpreter's `set_cc` does: the fields the kind
-    /// does not use keep what they held (so a block that ends with a CMP stores three, a TEST
-    /// two).
+    /// Records a flags-setting operation as the interpreter's `set_cc` does: `cc_src2` keeps what
+    /// it held when the kind does not use it (so a block that ends with a CMP or TEST stores three
+    /// fields, not four). (`cc_src` is written even where the kind does not read it: else a shift's
+    /// flags word, `Cache::Word`, would outlive a TEST and be built at every later exit.)
     fn set_cc(&mut self, kind: u32, size: Size, dst: Value, src: Value, src2: Value) {
         let op = self.c32(CcOp::new(kind, size).0);
         self.set_slot(CC_OP, op);
         self.set_slot(CC_DST, dst);
-        if CcOp::uses_src(kind) {
-            self.set_slot(CC_SRC, src);
-        }
+        self.set_slot(CC_SRC, src);
         if CcOp::uses_src2(kind) {
             self.set_slot(CC_SRC2, src2);
         }
@@ -1624,8 +1628,8 @@ impl<'a> Emitter<'a> {
             }
             _ => {
                 self.flush(CC_OP..SLOTS);
-                let (cpu, ctx, c) = (self.cpu, self.ctx, self.c32(cc as u32));
-                let r = self.call(Helper::Condition, &[cpu, ctx, c]).unwrap();
+                let (cpu, c) = (self.cpu, self.c32(cc as u32));
+                let r = self.call(Helper::Condition, &[cpu, c]).unwrap();
                 return self.b.ins().icmp_imm_u(IntCC::NotEqual, r, 0);
             }
         };
@@ -1766,8 +1770,8 @@ impl<'a> Emitter<'a> {
     /// test for: the carry of `flags::arith_flags`, through its helper (a trampoline that keeps
     /// every register). Computed inline instead, that took a dozen host registers, enough to make
     /// the block save and restore callee-saved ones at every entry, for a path rarely taken.
-    /// Inline still when the state does not have the flags the block holds (never seen so far:
-    /// flags are unknown only where the state has them).
+    /// Inline still when the state does not have the flags the block holds (after a shift or
+    /// rotate by CL in the block: [`FlagSrc::Unknown`]).
     fn unknown_cf_any(&mut self) -> Value {
         if !self.flags_dirty() {
             let (cpu, ctx) = (self.cpu, self.ctx);

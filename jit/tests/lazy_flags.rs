@@ -1,0 +1,68 @@
+//! Lazy flags across block boundaries: a block that reads CF (ADC, SETB) right after the block
+//! before set the flags, for the kinds the translator tests for first (a 32-bit SUB or ADD, a
+//! logical operation), for the others (a byte CMP, INC: through `helpers::arith_flags`), and
+//! after a shift by CL in the same block (flags picked at run time); with `cc_src2` left over
+//! from an ADC under kinds that do not read it. Both tiers must agree on every register, flag and
+//! lazy-flags field.
+
+mod common;
+
+use common::*;
+use emu_cpu_x86::Stop;
+use iced_x86::code_asm::*;
+
+fn program() -> Vec<u8> {
+    asm(32, |a| {
+        let mut top = a.create_label();
+        let mut labels: Vec<CodeLabel> = (0..4).map(|_| a.create_label()).collect();
+        a.mov(ecx, 300u32)?;
+        a.mov(eax, 0x8000_0001u32)?;
+        a.mov(ebx, 0x7fff_ffffu32)?;
+        a.xor(edx, edx)?;
+        a.xor(esi, esi)?;
+        a.xor(edi, edi)?;
+        a.set_label(&mut top)?;
+        // An ADC with a carry in: `cc_src2` is 1 from here on, until another ADC, SBB, INC or DEC.
+        a.stc()?;
+        a.adc(eax, ebx)?;
+        // A 32-bit CMP ends the block; the next one reads its CF first thing.
+        a.cmp(eax, ecx)?;
+        a.jne(labels[0])?;
+        a.set_label(&mut labels[0])?;
+        a.adc(esi, 0)?;
+        // A TEST (CF clear).
+        a.test(eax, edx)?;
+        a.jne(labels[1])?;
+        a.set_label(&mut labels[1])?;
+        a.adc(edi, 0)?;
+        a.setb(bl)?;
+        // A byte CMP: not a kind tested for first.
+        a.cmp(al, cl)?;
+        a.je(labels[2])?;
+        a.set_label(&mut labels[2])?;
+        a.adc(esi, edi)?;
+        // INC keeps the CF of the ADD before it.
+        a.add(edx, eax)?;
+        a.inc(edx)?;
+        a.je(labels[3])?;
+        a.set_label(&mut labels[3])?;
+        a.adc(edi, 1)?;
+        // A shift by CL (no flags change when CL & 31 is 0), then CF read in the same block.
+        a.mov(ebp, eax)?;
+        a.shl(ebp, cl)?;
+        a.adc(esi, ebp)?;
+        a.rol(ebx, 5)?;
+        a.add(eax, 0x9e37_79b9u32)?;
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        a.hlt()
+    })
+}
+
+#[test]
+fn cf_read_after_the_block_before_set_the_flags_is_the_interpreters() {
+    let (c, stop, j) = same_in_both(|| flat32(&program()), 100_000, "lazy flags");
+    assert_eq!(stop, Stop::Halted);
+    assert!(j.stats.blocks_compiled >= 5, "the blocks ran translated: {}", j.stats.blocks_compiled);
+    assert_ne!(c.s.regs[6], 0, "ESI summed carries");
+}
