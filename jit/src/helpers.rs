@@ -252,18 +252,17 @@ pub unsafe extern "C" fn write_mem(cpu: *mut Cpu, ctx: *mut ExitCtx, seg: u32, o
     }
 }
 
-/// Evaluates condition code `cc` from the lazy flags in memory: 1 or 0. (Called directly, not
-/// through a register-keeping trampoline: it often runs at a block's start, a JL after the
-/// block of a CMP and a JE, where saving every register would cost more than the call.)
+/// Evaluates condition code `cc` from the lazy flags in memory: 1 or 0. (`ctx` is where its
+/// trampoline leaves the result, see `translate::preserve`.)
 ///
 /// # Safety
 /// `cpu` is valid.
-pub unsafe extern "C" fn condition(cpu: *mut Cpu, cc: u32) -> u32 {
+pub unsafe extern "C" fn condition(cpu: *mut Cpu, _ctx: *mut ExitCtx, cc: u32) -> u32 {
     cond(&(*cpu).s, cc as u8) as u32
 }
 
 /// The six arithmetic flags, computed from the lazy flags in memory (`flags::arith_flags`).
-/// (`ctx` is where its trampoline leaves the result, see `translate::preserve`.)
+/// (`ctx` as for [`condition`].)
 ///
 /// # Safety
 /// `cpu` is valid.

@@ -1,9 +1,9 @@
-//! Lazy flags across block boundaries: a block that reads CF (ADC, SETB) right after the block
-//! before set the flags, for the kinds the translator tests for first (a 32-bit SUB or ADD, a
-//! logical operation), for the others (a byte CMP, INC: through `helpers::arith_flags`), and
-//! after a shift by CL in the same block (flags picked at run time); with `cc_src2` left over
-//! from an ADC under kinds that do not read it. Both tiers must agree on every register, flag and
-//! lazy-flags field.
+//! Lazy flags across block boundaries: a block that reads CF (ADC, SETB) or a signed, sign,
+//! overflow or parity condition right after the block before set the flags, for the kinds the
+//! translator tests for first (a 32-bit SUB or ADD, a logical operation), for the others (a byte
+//! CMP, INC: through `helpers::arith_flags` and `helpers::condition`), and after a shift by CL in
+//! the same block (flags picked at run time); with `cc_src2` left over from an ADC under kinds
+//! that do not read it. Both tiers must agree on every register, flag and lazy-flags field.
 
 mod common;
 
@@ -14,7 +14,7 @@ use iced_x86::code_asm::*;
 fn program() -> Vec<u8> {
     asm(32, |a| {
         let mut top = a.create_label();
-        let mut labels: Vec<CodeLabel> = (0..4).map(|_| a.create_label()).collect();
+        let mut labels: Vec<CodeLabel> = (0..7).map(|_| a.create_label()).collect();
         a.mov(ecx, 300u32)?;
         a.mov(eax, 0x8000_0001u32)?;
         a.mov(ebx, 0x7fff_ffffu32)?;
@@ -51,6 +51,38 @@ fn program() -> Vec<u8> {
         a.mov(ebp, eax)?;
         a.shl(ebp, cl)?;
         a.adc(esi, ebp)?;
+        // Signed, sign, overflow and parity conditions first thing in a block: after a CMP (that
+        // overflows for about half the values of EAX)...
+        a.mov(ebp, 0x7fff_fff0u32)?;
+        a.cmp(ebp, eax)?;
+        a.je(labels[4])?;
+        a.set_label(&mut labels[4])?;
+        a.setl(dl)?;
+        a.setle(dh)?;
+        a.add(esi, edx)?;
+        a.sets(dl)?;
+        a.seto(dh)?;
+        a.add(edi, edx)?;
+        // ...a TEST...
+        a.test(eax, ebx)?;
+        a.jne(labels[5])?;
+        a.set_label(&mut labels[5])?;
+        a.setg(dl)?;
+        a.setp(dh)?;
+        a.add(esi, edx)?;
+        // ...a byte CMP (the helper)...
+        a.cmp(al, bl)?;
+        a.jne(labels[6])?;
+        a.set_label(&mut labels[6])?;
+        a.setl(dl)?;
+        a.setno(dh)?;
+        a.add(edi, edx)?;
+        // ...and a shift by CL in the block (its flags stored for the helper).
+        a.mov(ebp, eax)?;
+        a.sar(ebp, cl)?;
+        a.setl(dl)?;
+        a.sets(dh)?;
+        a.add(esi, edx)?;
         a.rol(ebx, 5)?;
         a.add(eax, 0x9e37_79b9u32)?;
         a.dec(ecx)?;

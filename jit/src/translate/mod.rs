@@ -1626,11 +1626,30 @@ impl<'a> Emitter<'a> {
                 };
                 return if cc & 1 != 0 { self.not(v) } else { v };
             }
-            _ => {
+            FlagSrc::Unknown => {
+                // The other conditions (O, S, P, L, LE): after a 32-bit SUB (CMP) or logical
+                // operation as if the kind were known, each one compare away (a JL in the block
+                // after that of a CMP and a JE); else the helper, which reads the state (so the
+                // cache is stored first), through a trampoline that keeps every register.
                 self.flush(CC_OP..SLOTS);
-                let (cpu, c) = (self.cpu, self.c32(cc as u32));
-                let r = self.call(Helper::Condition, &[cpu, c]).unwrap();
-                return self.b.ins().icmp_imm_u(IntCC::NotEqual, r, 0);
+                let (sub_d, logic_d) = (CcOp::new(CcOp::SUB, Size::D).0, CcOp::new(CcOp::LOGIC, Size::D).0);
+                let c = cc & !1;
+                let v = self.unknown_flag(
+                    &[(!0, sub_d), (!0, logic_d)],
+                    |e| {
+                        let (cpu, ctx, c) = (e.cpu, e.ctx, e.c32(c as u32));
+                        let r = e.call(Helper::Condition, &[cpu, ctx, c]).unwrap();
+                        e.b.ins().icmp_imm_u(IntCC::NotEqual, r, 0)
+                    },
+                    |e, op| {
+                        let kind = if op == sub_d { CcOp::SUB } else { CcOp::LOGIC };
+                        e.flags = FlagSrc::Lazy(kind, Size::D);
+                        let v = e.cond(c);
+                        e.flags = FlagSrc::Unknown;
+                        v
+                    },
+                );
+                return if cc & 1 != 0 { self.not(v) } else { v };
             }
         };
         let v = match (kind, cc >> 1) {
@@ -1737,7 +1756,7 @@ impl<'a> Emitter<'a> {
     fn unknown_flag(
         &mut self,
         likely: &[(u32, u32)],
-        any: fn(&mut Self) -> Value,
+        any: impl FnOnce(&mut Self) -> Value,
         fast: impl Fn(&mut Self, u32) -> Value,
     ) -> Value {
         // Every field any path reads is loaded here, before the branches: a field first loaded

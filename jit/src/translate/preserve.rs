@@ -2,8 +2,9 @@
 //!
 //! The helpers are Rust `extern "C"` functions: a call to one clobbers every caller-saved
 //! register. A block calls [`Helper::ReadMem`], [`Helper::WriteMem`] and [`Helper::Raise`] only
-//! on cold paths (a TLB miss, a fault), and [`Helper::ArithFlags`] mostly there too (the carry
-//! of unusual lazy-flags kinds the block did not compute itself), but the register allocator must still keep every value
+//! on cold paths (a TLB miss, a fault), and [`Helper::Condition`] and [`Helper::ArithFlags`]
+//! mostly there too (lazy flags of kinds the block did not set itself and does not test for
+//! first), but the register allocator must still keep every value
 //! that lives across such a call in a callee-saved register or on the stack, so the hot path
 //! reloaded the CPU pointer, the TLB set or a guest register from the stack around memory
 //! accesses, and blocks saved and restored all five callee-saved registers. These helpers are
@@ -27,7 +28,8 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use std::sync::OnceLock;
 
 /// The helpers called through a trampoline.
-pub(crate) const PRESERVED: [Helper; 4] = [Helper::ReadMem, Helper::WriteMem, Helper::Raise, Helper::ArithFlags];
+pub(crate) const PRESERVED: [Helper; 5] =
+    [Helper::ReadMem, Helper::WriteMem, Helper::Raise, Helper::Condition, Helper::ArithFlags];
 
 /// Whether calls to `h` go through its trampoline.
 pub(crate) fn preserved(h: Helper) -> bool {
@@ -42,7 +44,7 @@ pub(crate) fn helper_types(h: Helper, ptr: Type) -> (Vec<Type>, Type) {
         Helper::FetchExec => (vec![ptr, ptr], i32_),
         Helper::ReadMem => (vec![ptr, ptr, i32_, i32_, i32_], i64_),
         Helper::WriteMem => (vec![ptr, ptr, i32_, i32_, i32_, i32_], i32_),
-        Helper::Condition => (vec![ptr, i32_], i32_),
+        Helper::Condition => (vec![ptr, ptr, i32_], i32_),
         Helper::Raise => (vec![ptr, i32_, i32_], i32_),
         Helper::ArithFlags => (vec![ptr, ptr], i32_),
     }
