@@ -201,7 +201,11 @@ pub fn cond(s: &CpuState, cc: u8) -> bool {
     if let Some(r) = cond_fast(s, cc >> 1) {
         return r != (cc & 1 != 0);
     }
-    let f = arith_flags(s);
+    cond_of(arith_flags(s), cc)
+}
+
+/// Condition code `cc` of the arithmetic flags `f` (EFLAGS bits).
+fn cond_of(f: u32, cc: u8) -> bool {
     let set = |bit: u32| f & bit != 0;
     let r = match cc >> 1 {
         0 => set(OF),
@@ -307,18 +311,8 @@ mod tests {
                             }
                             let f = arith_flags(&s);
                             assert_eq!(s.carry(), f & CF, "carry of {kind} {size:?} {dst:#x} {src:#x} {src2}");
-                            let set = |bit: u32| f & bit != 0;
                             for cc in 0..16u8 {
-                                let want = match cc >> 1 {
-                                    0 => set(OF),
-                                    1 => set(CF),
-                                    2 => set(ZF),
-                                    3 => set(CF) || set(ZF),
-                                    4 => set(SF),
-                                    5 => set(PF),
-                                    6 => set(SF) != set(OF),
-                                    _ => set(ZF) || set(SF) != set(OF),
-                                } != (cc & 1 != 0);
+                                let want = cond_of(f, cc);
                                 assert_eq!(cond(&s, cc), want, "cc {cc} of {kind} {size:?} {dst:#x} {src:#x} {src2}");
                                 checked += 1;
                             }

@@ -10,11 +10,49 @@ mod common;
 use common::*;
 use emu_cpu_x86::Stop;
 use iced_x86::code_asm::*;
+use iced_x86::IcedError;
+
+/// A condition the program reads into DL (its negation into DH).
+#[derive(Clone, Copy)]
+enum Cond {
+    L,
+    Le,
+    S,
+    O,
+    P,
+}
+
+impl Cond {
+    fn set(self, a: &mut CodeAssembler) -> Result<(), IcedError> {
+        match self {
+            Cond::L => {
+                a.setl(dl)?;
+                a.setge(dh)
+            }
+            Cond::Le => {
+                a.setle(dl)?;
+                a.setg(dh)
+            }
+            Cond::S => {
+                a.sets(dl)?;
+                a.setns(dh)
+            }
+            Cond::O => {
+                a.seto(dl)?;
+                a.setno(dh)
+            }
+            Cond::P => {
+                a.setp(dl)?;
+                a.setnp(dh)
+            }
+        }
+    }
+}
 
 fn program() -> Vec<u8> {
     asm(32, |a| {
         let mut top = a.create_label();
-        let mut labels: Vec<CodeLabel> = (0..7).map(|_| a.create_label()).collect();
+        let mut labels: Vec<CodeLabel> = (0..15).map(|_| a.create_label()).collect();
         a.mov(ecx, 300u32)?;
         a.mov(eax, 0x8000_0001u32)?;
         a.mov(ebx, 0x7fff_ffffu32)?;
@@ -51,29 +89,30 @@ fn program() -> Vec<u8> {
         a.mov(ebp, eax)?;
         a.shl(ebp, cl)?;
         a.adc(esi, ebp)?;
-        // Signed, sign, overflow and parity conditions first thing in a block: after a CMP (that
-        // overflows for about half the values of EAX)...
+        // Signed, sign, overflow and parity conditions first thing in a block, each read in a block
+        // of its own: after a CMP (that overflows for about half the values of EAX)...
         a.mov(ebp, 0x7fff_fff0u32)?;
-        a.cmp(ebp, eax)?;
-        a.je(labels[4])?;
-        a.set_label(&mut labels[4])?;
-        a.setl(dl)?;
-        a.setle(dh)?;
-        a.add(esi, edx)?;
-        a.sets(dl)?;
-        a.seto(dh)?;
-        a.add(edi, edx)?;
-        // ...a TEST...
-        a.test(eax, ebx)?;
-        a.jne(labels[5])?;
-        a.set_label(&mut labels[5])?;
-        a.setg(dl)?;
-        a.setp(dh)?;
-        a.add(esi, edx)?;
+        for (k, read) in [Cond::L, Cond::Le, Cond::S, Cond::O, Cond::P].into_iter().enumerate() {
+            a.cmp(ebp, eax)?;
+            a.je(labels[4 + k])?;
+            a.set_label(&mut labels[4 + k])?;
+            read.set(a)?;
+            a.add(esi, edx)?;
+            a.rol(esi, 1)?;
+        }
+        // ...after a TEST...
+        for (k, read) in [Cond::L, Cond::Le, Cond::S, Cond::O, Cond::P].into_iter().enumerate() {
+            a.test(eax, ebx)?;
+            a.jne(labels[9 + k])?;
+            a.set_label(&mut labels[9 + k])?;
+            read.set(a)?;
+            a.add(edi, edx)?;
+            a.rol(edi, 1)?;
+        }
         // ...a byte CMP (the helper)...
         a.cmp(al, bl)?;
-        a.jne(labels[6])?;
-        a.set_label(&mut labels[6])?;
+        a.jne(labels[14])?;
+        a.set_label(&mut labels[14])?;
         a.setl(dl)?;
         a.setno(dh)?;
         a.add(edi, edx)?;
@@ -92,7 +131,7 @@ fn program() -> Vec<u8> {
 }
 
 #[test]
-fn cf_read_after_the_block_before_set_the_flags_is_the_interpreters() {
+fn flags_read_after_the_block_before_set_them_are_the_interpreters() {
     let (c, stop, j) = same_in_both(|| flat32(&program()), 100_000, "lazy flags");
     assert_eq!(stop, Stop::Halted);
     assert!(j.stats.blocks_compiled >= 5, "the blocks ran translated: {}", j.stats.blocks_compiled);

@@ -19,10 +19,10 @@
 //!   writes a register or the flags, so its fault exit stores the cache as it was when the
 //!   instruction started and sets EIP to the instruction's first byte.
 //! - *Helpers see the real state.* Before calling the interpreter the cache is written back and
-//!   forgotten; memory helpers touch no register, so they need neither. They (and `raise` and
-//!   `arith_flags`, which reads the lazy flags from the state, so the block has them stored)
-//!   are called through trampolines that keep every host register ([`preserve`]), so a block's
-//!   values stay in registers across its cold slow paths.
+//!   forgotten; memory helpers touch no register, so they need neither. They (and `raise`, and
+//!   `condition` and `arith_flags`, which read the lazy flags from the state, so the block has
+//!   them stored) are called through trampolines that keep every host register ([`preserve`]),
+//!   so a block's values stay in registers across its cold slow paths.
 //! - *Self-modifying code stops the block.* A store that took the slow path onto a page holding
 //!   translated code makes the block leave after that instruction.
 //! - *Chaining.* Blocks use Cranelift's `tail` calling convention. A chainable exit (status
@@ -994,9 +994,9 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// Leaves the block: writes back the cache, EIP (unless `None`: already in the state) and
-    /// `icount` after `count` instructions (all of which completed), and returns `st`, or, for
-    /// a chainable `st`, goes on to the linked block if it may.
+    /// Leaves the block: writes back the cache and `icount` after `count` instructions (all of
+    /// which completed), and, for a chainable `st`, goes on to the linked block if it may; else
+    /// stores EIP (unless `None`: already in the state) and returns `st`.
     fn exit(&mut self, eip: Option<Value>, count: usize, st: u32) {
         let accesses = *self.accesses.last().unwrap_or(&0);
         self.exit_counting(eip, count, accesses, st);
