@@ -160,7 +160,8 @@ pub fn arith_flags(s: &CpuState) -> u32 {
 
 /// Condition `cc >> 1` (before the negation its low bit asks for) for the cases that need only a
 /// flag or two of a common kind, without all six of `arith_flags`: ZF and SF of any operation,
-/// and every condition after SUB (CMP) or a logical operation (TEST). `None`: compute them all.
+/// every condition after SUB (CMP) or a logical operation (TEST), and CF after ADD, INC and DEC
+/// (the kinds a CF reader mostly follows). `None`: compute them all.
 #[inline]
 fn cond_fast(s: &CpuState, c: u8) -> Option<bool> {
     let op = s.cc_op;
@@ -179,6 +180,9 @@ fn cond_fast(s: &CpuState, c: u8) -> Option<bool> {
         (3, CcOp::LOGIC) => Some(zf),
         (6, CcOp::LOGIC) => Some(sf),
         (7, CcOp::LOGIC) => Some(zf || sf),
+        (1, CcOp::ADD) => Some(res < (s.cc_src & size.mask())),
+        // The CF they keep.
+        (1, CcOp::INC | CcOp::DEC) => Some(s.cc_src2 & 1 != 0),
         // a - b = res (no borrow in): below, below or equal, less, less or equal.
         (1 | 3 | 6 | 7, CcOp::SUB) => {
             let b = s.cc_src & size.mask();
@@ -244,17 +248,9 @@ impl CpuState {
     /// Current CF as 0 or 1.
     #[inline]
     pub fn carry(&self) -> u32 {
-        let op = self.cc_op;
-        let m = op.size().mask();
-        let (res, b) = (self.cc_dst & m, self.cc_src & m);
-        match op.kind() {
-            // The kinds a CF reader (INC, DEC, ADC, SBB, a Jcc) mostly follows, without the other
-            // five flags `arith_flags` computes.
-            CcOp::SUB => ((res.wrapping_add(b) & m) < b) as u32,
-            CcOp::ADD => (res < b) as u32,
-            CcOp::LOGIC => 0,
-            CcOp::INC | CcOp::DEC => self.cc_src2 & 1,
-            _ => arith_flags(self) & CF,
+        match cond_fast(self, 1) {
+            Some(cf) => cf as u32,
+            None => arith_flags(self) & CF,
         }
     }
 }
