@@ -49,6 +49,25 @@ impl Cond {
     }
 }
 
+/// For each [`Cond`]: the flags `set_flags` sets, a JNE to the next instruction (which ends the
+/// block), the condition read first thing in the next block, and its bytes added into `acc`.
+fn read_each_condition(
+    a: &mut CodeAssembler,
+    labels: &mut [CodeLabel],
+    set_flags: impl Fn(&mut CodeAssembler) -> Result<(), IcedError>,
+    acc: AsmRegister32,
+) -> Result<(), IcedError> {
+    for (read, label) in [Cond::L, Cond::Le, Cond::S, Cond::O, Cond::P].into_iter().zip(labels) {
+        set_flags(a)?;
+        a.jne(*label)?;
+        a.set_label(label)?;
+        read.set(a)?;
+        a.add(acc, edx)?;
+        a.rol(acc, 1)?;
+    }
+    Ok(())
+}
+
 fn program() -> Vec<u8> {
     asm(32, |a| {
         let mut top = a.create_label();
@@ -92,23 +111,9 @@ fn program() -> Vec<u8> {
         // Signed, sign, overflow and parity conditions first thing in a block, each read in a block
         // of its own: after a CMP (that overflows for about half the values of EAX)...
         a.mov(ebp, 0x7fff_fff0u32)?;
-        for (k, read) in [Cond::L, Cond::Le, Cond::S, Cond::O, Cond::P].into_iter().enumerate() {
-            a.cmp(ebp, eax)?;
-            a.je(labels[4 + k])?;
-            a.set_label(&mut labels[4 + k])?;
-            read.set(a)?;
-            a.add(esi, edx)?;
-            a.rol(esi, 1)?;
-        }
+        read_each_condition(a, &mut labels[4..9], |a| a.cmp(ebp, eax), esi)?;
         // ...after a TEST...
-        for (k, read) in [Cond::L, Cond::Le, Cond::S, Cond::O, Cond::P].into_iter().enumerate() {
-            a.test(eax, ebx)?;
-            a.jne(labels[9 + k])?;
-            a.set_label(&mut labels[9 + k])?;
-            read.set(a)?;
-            a.add(edi, edx)?;
-            a.rol(edi, 1)?;
-        }
+        read_each_condition(a, &mut labels[9..14], |a| a.test(eax, ebx), edi)?;
         // ...a byte CMP (the helper)...
         a.cmp(al, bl)?;
         a.jne(labels[14])?;
