@@ -33,11 +33,12 @@ pub fn report(m: &Machine, elapsed: Duration) -> String {
             let _ = writeln!(s, "  tier                 jit");
             let _ = writeln!(
                 s,
-                "  blocks compiled      {} ({} host bytes, {:.1} ms, {:.1} us/block)",
+                "  blocks compiled      {} ({} host bytes, {:.1} ms, {:.1} us/block, {} optimized)",
                 st.blocks_compiled,
                 st.host_bytes,
                 st.compile_time.as_secs_f64() * 1e3,
-                st.compile_time.as_secs_f64() * 1e6 / st.blocks_compiled.max(1) as f64
+                st.compile_time.as_secs_f64() * 1e6 / st.blocks_compiled.max(1) as f64,
+                st.blocks_optimized
             );
             let _ = writeln!(
                 s,

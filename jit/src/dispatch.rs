@@ -500,7 +500,8 @@ impl Jit {
         let t0 = Instant::now();
         let job = self.decode(cpu, key)?;
         self.tr.jump_table = Some(self.cache.jump_table());
-        let done = worker::compile(&mut self.tr, job, self.dump.is_some());
+        // In-line, Cranelift's time is the guest's: never the optimiser (see `worker`).
+        let done = worker::compile(&mut self.tr, job, self.dump.is_some(), false);
         self.install(cpu, done, t0)
     }
 
@@ -542,7 +543,7 @@ impl Jit {
     /// and the cache; `t0`: when the work on it started on this thread (counted in
     /// `Stats::compile_time`).
     fn install(&mut self, cpu: &mut Cpu, done: worker::Done, t0: Instant) -> Option<BlockId> {
-        let worker::Done { job, code, targets, ir, .. } = done;
+        let worker::Done { job, code, targets, ir, optimized: done_optimized, .. } = done;
         if job.ram != self.ram {
             // Built for another machine's RAM (the cache was flushed since it was queued).
             self.stats.compiles_dropped += 1;
@@ -585,6 +586,7 @@ impl Jit {
             incoming: Vec::new(),
         };
         self.stats.blocks_compiled += 1;
+        self.stats.blocks_optimized += done_optimized as u64;
         self.stats.compile_time += t0.elapsed();
         self.stats.host_bytes += code.len() as u64;
         if let (Some(out), Some(ir)) = (self.dump.as_mut(), ir) {

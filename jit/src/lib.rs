@@ -96,6 +96,9 @@ impl Default for Options {
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
     pub blocks_compiled: u64,
+    /// Of those, compiled with Cranelift's optimiser (by an otherwise idle compile thread,
+    /// [`worker`]).
+    pub blocks_optimized: u64,
     /// Host time spent translating the blocks compiled (decoding, IR, Cranelift, installing),
     /// on either thread ([`worker`]).
     pub compile_time: Duration,
