@@ -44,7 +44,11 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             // data::mov: v = get(1); set(0, v)
             let (d, s) = (e.loc(i, 0), e.loc(i, 1));
             let v = e.read(s);
-            e.write(d, v);
+            match d {
+                // The store is all a MOV does: see `store_last`.
+                Loc::Mem(seg, off, size, off16) => e.store_last(seg, off, size, v, off16),
+                _ => e.write(d, v),
+            }
             true
         }
         M::Add | M::Or | M::Adc | M::Sbb | M::And | M::Sub | M::Xor | M::Cmp | M::Test if plain(a0) && plain(a1) => {

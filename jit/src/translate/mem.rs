@@ -267,6 +267,17 @@ impl Emitter<'_> {
     /// Stores the low `size` bytes of `v` at `seg:off`. Faults leave the block; a store onto a
     /// page holding translated code is remembered so the block stops after this instruction.
     pub(super) fn store(&mut self, seg: SegReg, off: Value, size: Size, v: Value, off16: bool) {
+        self.store_then(seg, off, size, v, off16, false);
+    }
+
+    /// [`Emitter::store`] as the instruction's last effect (a MOV's): a store onto a page holding
+    /// translated code leaves the block from its slow path at once, so the fast path carries no
+    /// flag to test after the instruction.
+    pub(super) fn store_last(&mut self, seg: SegReg, off: Value, size: Size, v: Value, off16: bool) {
+        self.store_then(seg, off, size, v, off16, true);
+    }
+
+    fn store_then(&mut self, seg: SegReg, off: Value, size: Size, v: Value, off16: bool, last_effect: bool) {
         self.count_access();
         let (lin, ok, last) = self.seg_check_inline(seg, off, size, true, off16);
         let (entry, hit) = self.tlb_hit_last(lin, size, layout::TLB_WRITE, last);
@@ -276,7 +287,7 @@ impl Emitter<'_> {
         };
         let (fast, slow, join) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(slow);
-        let smc = self.b.append_block_param(join, types::I8);
+        let smc = (!last_effect).then(|| self.b.append_block_param(join, types::I8));
         let from = self.b.current_block();
         self.b.ins().brif(go, fast, &[], slow, &[]);
 
@@ -287,8 +298,15 @@ impl Emitter<'_> {
             Size::W => self.b.ins().istore16(guest(), v, host, 0),
             Size::D => self.b.ins().store(guest(), v, host, 0),
         };
-        let no = self.b.ins().iconst(types::I8, 0);
-        self.b.ins().jump(join, &[no.into()]);
+        match smc {
+            Some(_) => {
+                let no = self.b.ins().iconst(types::I8, 0);
+                self.b.ins().jump(join, &[no.into()]);
+            }
+            None => {
+                self.b.ins().jump(join, &[]);
+            }
+        }
 
         self.b.switch_to_block(slow);
         let (cpu, ctx) = (self.cpu, self.ctx);
@@ -297,10 +315,31 @@ impl Emitter<'_> {
         let failed = self.b.ins().icmp_imm_u(IntCC::Equal, st, crate::helpers::status::FAULT as i64);
         let hit_code = self.b.ins().icmp_imm_u(IntCC::Equal, st, crate::helpers::status::SMC as i64);
         let fault = self.fault_block();
-        self.b.ins().brif(failed, fault, &[], join, &[hit_code.into()]);
+        match smc {
+            Some(_) => {
+                self.b.ins().brif(failed, fault, &[], join, &[hit_code.into()]);
+            }
+            None => {
+                let stored = self.b.create_block();
+                self.b.set_cold_block(stored);
+                self.b.ins().brif(failed, fault, &[], stored, &[]);
+                self.b.switch_to_block(stored);
+                // What the exit computes is of no use after the join: the memo stays that of
+                // `from`, to be carried there.
+                let memo = (self.memo_block, self.memo.clone());
+                self.leave_if(hit_code);
+                (self.memo_block, self.memo) = memo;
+                if let Some(cont) = self.b.current_block() {
+                    self.b.set_cold_block(cont); // still the slow path
+                }
+                self.b.ins().jump(join, &[]);
+            }
+        }
 
         self.b.switch_to_block(join);
         self.carry_memo(from);
-        self.smc.push(smc);
+        if let Some(smc) = smc {
+            self.smc.push(smc);
+        }
     }
 }

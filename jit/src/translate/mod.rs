@@ -670,6 +670,8 @@ pub(crate) struct Emitter<'a> {
     fault_exit: Option<Block>,
     /// i8 values, one per slow-path store in this instruction: it hit a code page.
     smc: Vec<Value>,
+    /// The instruction being built is the block's last.
+    last_insn: bool,
     /// The block has been closed by an exit.
     terminated: bool,
     /// Inlined memory accesses in instructions `0..k`, for `k` up to the current instruction.
@@ -765,6 +767,7 @@ impl<'a> Emitter<'a> {
             at_start: [None; SLOTS],
             fault_exit: None,
             smc: Vec::new(),
+            last_insn: false,
             terminated: false,
             accesses: vec![0],
             inject_bug_at: None,
@@ -797,6 +800,7 @@ impl<'a> Emitter<'a> {
             self.smc.clear();
             self.accesses.push(*self.accesses.last().unwrap_or(&0));
             let last = k + 1 == insns.len();
+            self.last_insn = last;
             self.follow = (!last && merged(i)).then(|| eips[k + 1]);
             if last && crosses_page(self.cs_base, eip, i) {
                 self.fetch_exec();
@@ -1264,6 +1268,17 @@ impl<'a> Emitter<'a> {
         for &v in &self.smc.clone()[1..] {
             any = self.b.ins().bor(any, v);
         }
+        self.leave_if(any);
+    }
+
+    /// Leaves the block after this instruction if `cond` (an i8; the instruction is complete
+    /// and the cache holds its results) and goes on otherwise, unless the instruction is the
+    /// block's last (the block ends after it anyway).
+    fn leave_if(&mut self, cond: Value) {
+        if self.last_insn {
+            return;
+        }
+        let any = cond;
         let (out, cont) = (self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(out);
         let from = self.b.current_block();
