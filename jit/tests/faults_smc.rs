@@ -128,6 +128,47 @@ fn store_rewrites_a_later_instruction_of_the_same_block() {
     assert_eq!(cpu.s.regs[0], 3);
 }
 
+/// A PUSH that rewrites the next instruction of its block (the stack is on the code page): the
+/// block leaves after the PUSH, with ESP moved, and the new instruction runs.
+#[test]
+fn push_rewrites_the_next_instruction_of_the_same_block() {
+    let code = asm(32, |a| {
+        a.mov(esp, CODE + 0x10)?; // 1000
+        a.mov(eax, 0x1234_5678u32)?; // 1005
+        a.push(eax)?; // 100a: onto 100c-100f, the immediate of the MOV after it
+        a.mov(ebx, 7u32)?; // 100b
+        a.inc(eax)?;
+        a.hlt()?;
+        Ok(())
+    });
+    assert_eq!(code[0xa..0xd], [0x50, 0xbb, 7], "PUSH EAX at 100a, MOV EBX, imm32 at 100b");
+    let (cpu, _, _) = same_in_both(|| flat32(&code), 1000, "SMC by PUSH");
+    assert_eq!(cpu.s.regs[3], 0x1234_5678);
+    assert_eq!(cpu.s.regs[4], CODE + 0xc);
+    assert_eq!(cpu.s.regs[0], 0x1234_5679);
+}
+
+/// A PUSH that faults mid-block (a doubleword at SP FFFE runs past SS's limit: #SS): the
+/// instructions before it are done, SP is as it was when the PUSH started.
+#[test]
+fn push_faults_mid_block() {
+    let code = asm(16, |a| {
+        a.mov(sp, 2u32)?;
+        a.mov(eax, 0x1122_3344u32)?;
+        a.inc(dx)?;
+        a.push(eax)?; // 4 bytes at SS:FFFE
+        a.mov(dx, 99u32)?;
+        a.hlt()?;
+        Ok(())
+    });
+    let (cpu, stop, _) = same_in_both(|| with_handler(&code, 12), 1000, "#SS by PUSH");
+    assert_eq!(stop, Stop::Halted);
+    // mov sp, imm16 (3) + mov eax, imm32 (6) + inc dx (1)
+    assert_eq!(cpu.s.regs[7] & 0xffff, CODE + 10, "pushed IP is the PUSH");
+    assert_eq!(cpu.s.regs[2] & 0xffff, 1, "INC DX ran, MOV DX did not");
+    assert_eq!(cpu.s.regs[4] & 0xffff, 0xfffc, "SP 2 at the fault, then FLAGS, CS and IP pushed");
+}
+
 /// Code written behind the CPU's back (a loader, DMA) is retranslated.
 #[test]
 fn code_written_by_dma_is_retranslated() {

@@ -70,7 +70,11 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             // stack: v = get(0) (PUSH ESP pushes the old value); push(osize, v)
             let l = e.loc(i, 0);
             let v = e.read(l);
-            e.push(i.osize, v);
+            // ESP first, so that the store is the last effect (`store_last`): a fault exit
+            // stores the registers as they were when the instruction started anyway.
+            let sp = e.sp_plus(i.osize.bytes().wrapping_neg());
+            e.set_sp(sp);
+            e.store_last(SegReg::Ss, sp, i.osize, v, !e.mode.stack32());
             true
         }
         M::Pop => {
