@@ -148,6 +148,25 @@ fn push_rewrites_the_next_instruction_of_the_same_block() {
     assert_eq!(cpu.s.regs[0], 0x1234_5679);
 }
 
+/// An ADD and an INC with a memory destination that rewrite a later instruction of their block:
+/// the block leaves after each, with its flags, and the rewritten instruction runs.
+#[test]
+fn alu_stores_rewrite_a_later_instruction_of_the_same_block() {
+    let code = asm(32, |a| {
+        a.mov(eax, 1u32)?; // 1000
+        a.add(byte_ptr(0x1013), 5u32)?; // 1005: mov ebx, 7 becomes mov ebx, 12
+        a.inc(byte_ptr(0x1014))?; // 100c: ... and mov ebx, 0x10c
+        a.mov(ebx, 7u32)?; // 1012
+        a.inc(eax)?;
+        a.hlt()?;
+        Ok(())
+    });
+    assert_eq!(code[0x12..0x14], [0xbb, 7], "MOV EBX, imm32 at 1012");
+    let (cpu, _, _) = same_in_both(|| flat32(&code), 1000, "SMC by ADD and INC");
+    assert_eq!(cpu.s.regs[3], 0x10c);
+    assert_eq!(cpu.s.regs[0], 2);
+}
+
 /// A PUSH that faults mid-block (a doubleword at SP FFFE runs past SS's limit: #SS): the
 /// instructions before it are done, SP is as it was when the PUSH started.
 #[test]

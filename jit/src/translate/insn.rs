@@ -44,11 +44,9 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             // data::mov: v = get(1); set(0, v)
             let (d, s) = (e.loc(i, 0), e.loc(i, 1));
             let v = e.read(s);
-            match d {
-                // The store is all a MOV does: see `store_last`.
-                Loc::Mem(seg, off, size, off16) => e.store_last(seg, off, size, v, off16),
-                _ => e.write(d, v),
-            }
+            // The store is all a MOV does: see `store_last`.
+            e.write_reg_now(d, v);
+            e.write_mem_last(d, v);
             true
         }
         M::Add | M::Or | M::Adc | M::Sbb | M::And | M::Sub | M::Xor | M::Cmp | M::Test if plain(a0) && plain(a1) => {
@@ -260,8 +258,9 @@ fn alu(e: &mut Emitter, i: &Insn) {
         _ => (e.b.ins().bxor(a, b), CcOp::LOGIC),
     };
     let res = e.mask(res, size);
-    if !matches!(i.mnemonic, M::Cmp | M::Test) {
-        e.write(d, res);
+    let writes = !matches!(i.mnemonic, M::Cmp | M::Test);
+    if writes {
+        e.write_reg_now(d, res);
     }
     let src2 = match cin {
         Some(c) => c,
@@ -271,6 +270,9 @@ fn alu(e: &mut Emitter, i: &Insn) {
     if kind == CcOp::SUB {
         // `a` is read at the operand's size, zero-extended: the value `sub_operands` recovers.
         e.sub_first = Some((res, a));
+    }
+    if writes {
+        e.write_mem_last(d, res);
     }
 }
 
@@ -288,7 +290,7 @@ fn unary(e: &mut Emitter, i: &Insn) {
     let res = e.mask(res, size);
     // The carry INC/DEC keep, from the flags before this instruction.
     let carry = matches!(i.mnemonic, M::Inc | M::Dec).then(|| e.carry());
-    e.write(d, res);
+    e.write_reg_now(d, res);
     match i.mnemonic {
         M::Inc => {
             let z = e.c32(0);
@@ -304,6 +306,7 @@ fn unary(e: &mut Emitter, i: &Insn) {
         }
         _ => {}
     }
+    e.write_mem_last(d, res);
 }
 
 /// LOOP, LOOPE, LOOPNE (control): count = eCX - 1; taken = count != 0 (and ZF as asked);
@@ -542,6 +545,24 @@ impl Emitter<'_> {
             Loc::Reg(r, s) => self.set_reg(r, s, v),
             Loc::Mem(seg, off, s, off16) => self.store(seg, off, s, v, off16),
             Loc::Imm(_) => unreachable!("an immediate is not writable"),
+        }
+    }
+
+    /// The register half of [`Emitter::write`] (nothing for memory): with
+    /// [`Emitter::write_mem_last`] after the instruction's other effects, a write whose store
+    /// is the instruction's last effect (`store_last`). A fault exit stores the registers and
+    /// flags as they were when the instruction started, so setting them first is safe.
+    pub(super) fn write_reg_now(&mut self, l: Loc, v: Value) {
+        if let Loc::Reg(r, s) = l {
+            self.set_reg(r, s, v);
+        }
+    }
+
+    /// The memory half of [`Emitter::write`] (nothing for a register), as the instruction's
+    /// last effect.
+    pub(super) fn write_mem_last(&mut self, l: Loc, v: Value) {
+        if let Loc::Mem(seg, off, s, off16) = l {
+            self.store_last(seg, off, s, v, off16);
         }
     }
 
