@@ -74,6 +74,10 @@ pub struct Options {
     /// bit 0 of EAX after it (a deliberate miscompilation the checker must find and name).
     #[doc(hidden)]
     pub inject_bug_at: Option<u32>,
+    /// Compile every block with Cranelift's optimiser, in-line, on the compile thread and in the
+    /// checker (tests of the optimised code; `emu` leaves the choice to the compile thread,
+    /// [`worker`]).
+    pub optimize_all: bool,
 }
 
 impl Default for Options {
@@ -88,6 +92,7 @@ impl Default for Options {
             background: false,
             counters: true,
             inject_bug_at: None,
+            optimize_all: false,
         }
     }
 }
@@ -219,6 +224,7 @@ impl Jit {
         let mut tr = translate::Translator::new().map_err(|e| JitError::Backend(e.0))?;
         tr.inject_bug_at = opts.inject_bug_at;
         tr.counters = opts.counters;
+        tr.optimize_all = opts.optimize_all;
         let func = tr.build_enter();
         let bytes = tr.compile(func).map_err(|e| JitError::Backend(e.0))?;
         let mut enter_code = code::CodeMemory::new(bytes.len())?;
@@ -237,6 +243,7 @@ impl Jit {
                 let mut wtr = translate::Translator::new().map_err(|e| JitError::Backend(e.0))?;
                 wtr.inject_bug_at = opts.inject_bug_at;
                 wtr.counters = opts.counters;
+                wtr.optimize_all = opts.optimize_all;
                 wtr.jump_table = Some(cache.jump_table());
                 Some(worker::Background::start(wtr, opts.dump.is_some()).map_err(JitError::Thread)?)
             }

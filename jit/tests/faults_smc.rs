@@ -148,22 +148,29 @@ fn push_rewrites_the_next_instruction_of_the_same_block() {
     assert_eq!(cpu.s.regs[0], 0x1234_5679);
 }
 
-/// An ADD and an INC with a memory destination that rewrite a later instruction of their block:
-/// the block leaves after each, with its flags, and the rewritten instruction runs.
+/// An ADD and an INC with a memory destination, each rewriting the next instruction of its
+/// block: the block leaves after each with the flags it set (read by SETC and SETZ after the
+/// rewritten instruction), and the rewritten instruction runs.
 #[test]
-fn alu_stores_rewrite_a_later_instruction_of_the_same_block() {
+fn alu_stores_rewrite_the_next_instruction_of_the_same_block() {
     let code = asm(32, |a| {
         a.mov(eax, 1u32)?; // 1000
-        a.add(byte_ptr(0x1013), 5u32)?; // 1005: mov ebx, 7 becomes mov ebx, 12
-        a.inc(byte_ptr(0x1014))?; // 100c: ... and mov ebx, 0x10c
-        a.mov(ebx, 7u32)?; // 1012
+        a.add(byte_ptr(0x100d), 0xfeu32)?; // 1005: 7 + FE: MOV EBX, 5 and CF
+        a.mov(ebx, 7u32)?; // 100c
+        a.setc(cl)?; // 1011
+        a.inc(byte_ptr(0x101b))?; // 1014: FF + 1: MOV EDX, 0 and ZF
+        a.mov(edx, 0xffu32)?; // 101a
+        a.sete(ch)?; // 101f
         a.inc(eax)?;
         a.hlt()?;
         Ok(())
     });
-    assert_eq!(code[0x12..0x14], [0xbb, 7], "MOV EBX, imm32 at 1012");
+    assert_eq!(code[0xc..0xe], [0xbb, 7], "MOV EBX, imm32 at 100c");
+    assert_eq!(code[0x1a..0x1c], [0xba, 0xff], "MOV EDX, imm32 at 101a");
     let (cpu, _, _) = same_in_both(|| flat32(&code), 1000, "SMC by ADD and INC");
-    assert_eq!(cpu.s.regs[3], 0x10c);
+    assert_eq!(cpu.s.regs[3], 5);
+    assert_eq!(cpu.s.regs[2], 0);
+    assert_eq!(cpu.s.regs[1] & 0xffff, 0x0101, "CF from the ADD, ZF from the INC");
     assert_eq!(cpu.s.regs[0], 2);
 }
 
@@ -210,4 +217,20 @@ fn code_written_by_dma_is_retranslated() {
     c.s.eip = CODE;
     assert_eq!(j.run(&mut c, 100), Stop::Halted);
     assert_eq!(c.s.regs[0], 2);
+}
+
+/// The tests above again, with every block compiled by Cranelift's optimiser.
+#[test]
+fn faults_and_smc_with_the_optimiser() {
+    with_optimiser(|| {
+        divide_error_mid_block();
+        general_protection_mid_block();
+        page_fault_mid_block();
+        loop_patches_its_next_instruction();
+        store_rewrites_a_later_instruction_of_the_same_block();
+        push_rewrites_the_next_instruction_of_the_same_block();
+        alu_stores_rewrite_the_next_instruction_of_the_same_block();
+        push_faults_mid_block();
+        code_written_by_dma_is_retranslated();
+    });
 }

@@ -1,6 +1,8 @@
 //! Specialised IR for the hot instructions. Each emitter mirrors the interpreter's code for the
-//! instruction (named in its comment): the same operand reads in the same order, every access
-//! that can fault before any register or flag is written, the same lazy-flags fields.
+//! instruction (named in its comment): the same operand reads in the same order, the same
+//! lazy-flags fields, and nothing written back to the state before its last access that can
+//! fault (a fault exit stores the registers and flags of the instruction's start, see the
+//! module comment of `translate`).
 //!
 //! [`emit`] is the dispatch: the data movement, ALU, stack and control instructions are here;
 //! multiply and divide are in `muldiv.rs`, shifts and rotates in `shift.rs`, string
@@ -553,16 +555,20 @@ impl Emitter<'_> {
     /// is the instruction's last effect (`store_last`). A fault exit stores the registers and
     /// flags as they were when the instruction started, so setting them first is safe.
     pub(super) fn write_reg_now(&mut self, l: Loc, v: Value) {
-        if let Loc::Reg(r, s) = l {
-            self.set_reg(r, s, v);
+        match l {
+            Loc::Reg(r, s) => self.set_reg(r, s, v),
+            Loc::Mem(..) => {}
+            Loc::Imm(_) => unreachable!("an immediate is not writable"),
         }
     }
 
     /// The memory half of [`Emitter::write`] (nothing for a register), as the instruction's
     /// last effect.
     pub(super) fn write_mem_last(&mut self, l: Loc, v: Value) {
-        if let Loc::Mem(seg, off, s, off16) = l {
-            self.store_last(seg, off, s, v, off16);
+        match l {
+            Loc::Mem(seg, off, s, off16) => self.store_last(seg, off, s, v, off16),
+            Loc::Reg(..) => {}
+            Loc::Imm(_) => unreachable!("an immediate is not writable"),
         }
     }
 
@@ -605,7 +611,8 @@ impl Emitter<'_> {
         self.set_reg(reg::ESP as u8, size, v);
     }
 
-    /// `Cpu::push`: the store first, ESP only if it succeeded.
+    /// `Cpu::push`: the store first, ESP only if it succeeded (CALL's; PUSH stores last, see
+    /// `emit`).
     fn push(&mut self, size: Size, v: Value) {
         let sp = self.sp_plus(size.bytes().wrapping_neg());
         self.store(SegReg::Ss, sp, size, v, !self.mode.stack32());

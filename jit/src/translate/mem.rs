@@ -270,9 +270,10 @@ impl Emitter<'_> {
         self.store_then(seg, off, size, v, off16, false);
     }
 
-    /// [`Emitter::store`] as the instruction's last effect (a MOV's): a store onto a page holding
-    /// translated code leaves the block from its slow path at once, so the fast path carries no
-    /// flag to test after the instruction.
+    /// [`Emitter::store`] as the instruction's last effect (MOV, PUSH, and ALU operations and
+    /// INC/DEC/NEG/NOT with a memory destination, which set their registers and flags first): a
+    /// store onto a page holding translated code leaves the block from its slow path at once,
+    /// with the state after the instruction, so the fast path carries no flag to test after it.
     pub(super) fn store_last(&mut self, seg: SegReg, off: Value, size: Size, v: Value, off16: bool) {
         self.store_then(seg, off, size, v, off16, true);
     }

@@ -15,16 +15,21 @@
 //!   and every exit that returns to the dispatcher stores EIP too: one that chains on leaves it
 //!   to the blocks after it (none reads EIP from the state: their instructions know their own,
 //!   and the interpreter's helpers are given it).
-//! - *Faults change nothing.* A specialised instruction does every access that can fault before it
-//!   writes a register or the flags, so its fault exit stores the cache as it was when the
-//!   instruction started and sets EIP to the instruction's first byte.
+//! - *Faults change nothing.* A fault exit stores the cache as it was when the instruction
+//!   started (`at_start`) and sets EIP to the instruction's first byte. So a specialised
+//!   instruction may set registers and flags in the cache before an access that can fault (a
+//!   store that is its last effect does: `Emitter::store_last`), but writes nothing back to the
+//!   state, and stores nothing to memory it could not take back, before its last access that
+//!   can fault.
 //! - *Helpers see the real state.* Before calling the interpreter the cache is written back and
 //!   forgotten; memory helpers touch no register, so they need neither. They (and `raise`, and
 //!   `condition` and `arith_flags`, which read the lazy flags from the state, so the block has
 //!   them stored) are called through trampolines that keep every host register ([`preserve`]),
 //!   so a block's values stay in registers across its cold slow paths.
 //! - *Self-modifying code stops the block.* A store that took the slow path onto a page holding
-//!   translated code makes the block leave after that instruction.
+//!   translated code makes the block leave after that instruction: from the store's slow path
+//!   when the store is the instruction's last effect (`Emitter::store_last`), else by a flag
+//!   tested after the instruction.
 //! - *Chaining.* Blocks use Cranelift's `tail` calling convention. A chainable exit (status
 //!   `CHAIN_TAKEN`/`CHAIN_NEXT`, state stored as for any exit but EIP) first reads the block's
 //!   [`crate::cache::LinkCell`] for it and, if the linked block is the one the dispatcher
@@ -311,6 +316,8 @@ pub struct Translator {
     pub inject_bug_at: Option<u32>,
     /// See `Options::counters`.
     pub counters: bool,
+    /// See `Options::optimize_all`.
+    pub optimize_all: bool,
     /// Guest RAM as host memory, for loads that go straight to it ([`RamWindow`]); `None`: every
     /// load goes through the TLB.
     pub ram: Option<RamWindow>,
@@ -328,7 +335,7 @@ pub struct Translator {
 pub struct TranslateError(pub String);
 
 impl Translator {
-    /// Cranelift for the host CPU, optimising for speed.
+    /// Cranelift for the host CPU, with and without its optimiser.
     pub fn new() -> Result<Translator, TranslateError> {
         let t = Translator::with_isa(Translator::host_isa("none")?, Translator::host_isa("speed")?);
         // Blocks call the slow-path helpers through these (compiled once per process).
@@ -379,6 +386,7 @@ impl Translator {
             accesses: Vec::new(),
             inject_bug_at: None,
             counters: true,
+            optimize_all: false,
             ram: None,
             jump_table: None,
             targets: [SlotTarget::Any; 2],
@@ -484,7 +492,7 @@ impl Translator {
     fn compile_with(&mut self, func: Function, optimize: bool) -> Result<Vec<u8>, TranslateError> {
         self.ctx.clear();
         self.ctx.func = func;
-        let isa = if optimize { &*self.isa_speed } else { &*self.isa };
+        let isa = if optimize || self.optimize_all { &*self.isa_speed } else { &*self.isa };
         let code = self
             .ctx
             .compile(isa, &mut ControlPlane::default())
@@ -668,7 +676,8 @@ pub(crate) struct Emitter<'a> {
     follow: Option<u32>,
     at_start: [Option<Cached>; SLOTS],
     fault_exit: Option<Block>,
-    /// i8 values, one per slow-path store in this instruction: it hit a code page.
+    /// i8 values, one per slow-path store in this instruction (not `store_last`'s): it hit a
+    /// code page.
     smc: Vec<Value>,
     /// The instruction being built is the block's last.
     last_insn: bool,

@@ -115,7 +115,22 @@ pub fn self_patching_loop(iterations: u32, add_imm: u32) -> (Vec<u8>, usize) {
 }
 
 pub fn jit() -> Jit {
-    Jit::new(Options { code_size: 1 << 20, ..Options::default() }).unwrap()
+    let optimize_all = OPTIMISER.with(|o| o.get());
+    Jit::new(Options { code_size: 1 << 20, optimize_all, ..Options::default() }).unwrap()
+}
+
+thread_local! {
+    /// Whether [`jit`] compiles every block with Cranelift's optimiser (on this test's thread).
+    static OPTIMISER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (tests' bodies) with [`jit`] compiling every block with Cranelift's optimiser
+/// (`Options::optimize_all`), as the compile thread does for some.
+#[allow(dead_code)]
+pub fn with_optimiser(f: impl FnOnce()) {
+    OPTIMISER.with(|o| o.set(true));
+    f();
+    OPTIMISER.with(|o| o.set(false));
 }
 
 /// Runs the interpreter on `a` and the JIT on `b` for up to `budget` instructions each.
@@ -123,6 +138,9 @@ pub fn run_both(a: &mut Cpu, b: &mut Cpu, budget: u64) -> (Stop, Stop, Jit) {
     let sa = a.run(budget);
     let mut j = jit();
     let sb = j.run(b, budget);
+    if OPTIMISER.with(|o| o.get()) {
+        assert_eq!(j.stats.blocks_optimized, j.stats.blocks_compiled, "every block optimised");
+    }
     (sa, sb, j)
 }
 
