@@ -19,13 +19,14 @@
 //!
 //! **Optimised code.** A job the thread takes while no other job waits is compiled with
 //! Cranelift's optimiser (`Translator::compile_optimized`): about 60% more compile time, which
-//! then delays no other block, for faster code. That is the case in a kernel's hot phases
-//! (decompression, a long computation), whose few blocks turn warm one at a time and run
-//! millions of times each; in its cold phases the queue is long and every block gets the quick
-//! compile, as before. On the Linux bench boot: a median 0.96 of the time (20 interleaved
-//! boots). The choice depends on the thread's timing, so it may differ from run to run, also
-//! with deterministic time; the code's effects do not, but its size does, and so, in a run that
-//! fills code memory (`Options::code_size`), when the cache is flushed, and the counts after.
+//! then delays no other block, for faster code. That is the case when blocks turn warm one at a
+//! time, between a kernel's bursts; in a burst (the decompressor's loop blocks turn warm some
+//! 40 at once, so its hottest are not optimised) and in cold phases the queue is long and every
+//! block gets the quick compile, as before. On the Linux bench boot: a median 0.96 of the time
+//! (20 interleaved boots). The choice depends on the thread's timing, so it may differ from run
+//! to run, also with deterministic time; the code's effects do not, but its size does, and so,
+//! in a run that fills code memory (`Options::code_size`), when the cache is flushed, and the
+//! counts after.
 //!
 //! Everything generated code points at (the instructions, the link cells, the jump cache)
 //! lives in boxes that travel with the job and come back in the result, so their addresses,

@@ -77,9 +77,9 @@ fn reference(code: &[u8], at: u64, write: impl FnOnce(&mut Cpu)) -> Cpu {
     r
 }
 
-/// The counters two runs of the same guest compare (host times left out).
-/// `s` without what depends on the compile thread's speed: times, and the code it made
-/// (whether it had the time to optimise a block, and so its size).
+/// The counters two runs of the same guest compare: `s` without what depends on the compile
+/// thread's speed (host times, and whether it had the time to optimise a block, so the code's
+/// size).
 fn counts(s: &Stats) -> Stats {
     let zero = Default::default();
     Stats {
