@@ -205,7 +205,7 @@ pub(crate) fn compile(tr: &mut Translator, job: Job, dump: bool, optimize: bool)
     let ir = dump.then(|| translate::ir_text(&func));
     let targets = tr.targets;
     let code = if optimize { tr.compile_optimized(func) } else { tr.compile(func) };
-    let optimized = optimize || tr.optimize_all;
+    let optimized = tr.optimizes(optimize);
     Done { job, code, targets, ir, time: thread_cpu_time().saturating_sub(t0), optimized }
 }
 

@@ -489,10 +489,16 @@ impl Translator {
         self.compile_with(func, true)
     }
 
+    /// Whether a compile asked to optimise, or not (`asked`), uses the optimiser: also when
+    /// `optimize_all` says so.
+    pub fn optimizes(&self, asked: bool) -> bool {
+        asked || self.optimize_all
+    }
+
     fn compile_with(&mut self, func: Function, optimize: bool) -> Result<Vec<u8>, TranslateError> {
         self.ctx.clear();
         self.ctx.func = func;
-        let isa = if optimize || self.optimize_all { &*self.isa_speed } else { &*self.isa };
+        let isa = if self.optimizes(optimize) { &*self.isa_speed } else { &*self.isa };
         let code = self
             .ctx
             .compile(isa, &mut ControlPlane::default())
@@ -1287,11 +1293,10 @@ impl<'a> Emitter<'a> {
         if self.last_insn {
             return;
         }
-        let any = cond;
         let (out, cont) = (self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(out);
         let from = self.b.current_block();
-        self.b.ins().brif(any, out, &[], cont, &[]);
+        self.b.ins().brif(cond, out, &[], cont, &[]);
         self.b.switch_to_block(out);
         let saved = self.cache;
         let next = self.c32(self.follow.unwrap_or(self.next));
