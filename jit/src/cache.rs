@@ -56,13 +56,16 @@ pub struct Block {
     pub bytes: u32,
     /// The block does port I/O (IN, OUT, INS, OUTS): devices see the guest time.
     pub io: bool,
-    /// Its last instruction crosses into the next page and is fetched when it runs
-    /// (`translate::crosses_page`): it may be port I/O by then, so the clock deadline check
+    /// Its last instruction crosses into the next page and is fetched again when it runs if
+    /// its bytes there changed (`translate::crosses_page`): it may be port I/O by then, so the clock deadline check
     /// treats the block as `io`. (`--cpu check` compares such a block with the interpreter
     /// unless it was port I/O when decoded: one rewritten into port I/O since would run twice.)
     pub refetch: bool,
     /// Where the chainable exits (taken, fall-through) led last time.
     pub links: [Link; 2],
+    /// The bytes a last instruction that crosses into the next page has there
+    /// (`translate::GuestBlock::tail`), for the checker's rebuilds of the block.
+    pub tail: Option<crate::translate::Tail>,
     /// EIP of each instruction.
     pub eips: Box<[u32]>,
     /// Host code size in bytes.
@@ -461,6 +464,7 @@ mod tests {
             host_size: 64,
             io: false,
             refetch: false,
+            tail: None,
             links: [Link::NONE; 2],
             targets: [SlotTarget::Any; 2],
             cells: Cells::new(),

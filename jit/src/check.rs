@@ -366,9 +366,9 @@ impl Jit {
         start: &CpuState,
     ) -> Option<String> {
         let b = self.cache.get(id);
-        let (key, insns, eips) = (b.key, b.insns.clone(), b.eips.clone());
+        let (key, insns, eips, tail) = (b.key, b.insns.clone(), b.eips.clone(), b.tail);
         for k in 1..=len {
-            let func = self.tr.build(&key, &insns[..k], &eips[..k], None, false);
+            let func = self.tr.build(&key, &insns[..k], &eips[..k], tail, None, false);
             let code = self.tr.compile(func).ok()?;
             let ptr = match self.code.install(&code) {
                 Ok(p) => p,

@@ -580,6 +580,7 @@ impl Jit {
             host_size: code.len(),
             io,
             refetch,
+            tail: job.tail,
             links: [Link::NONE; 2],
             targets,
             cells: job.cells,

@@ -155,6 +155,8 @@ pub(crate) struct Job {
     pub eips: Box<[u32]>,
     /// `GuestBlock::bytes`.
     pub bytes: u32,
+    /// `GuestBlock::tail`.
+    pub tail: Option<translate::Tail>,
     /// The block's link cells (their address is compiled in).
     pub cells: Box<Cells>,
     /// Set by the dispatcher when the block's page is invalidated: the thread skips the job.
@@ -173,6 +175,7 @@ impl Job {
             insns: g.insns.into_boxed_slice(),
             eips: g.eips.into_boxed_slice(),
             bytes: g.bytes,
+            tail: g.tail,
             cells: Cells::new(),
             cancelled: Arc::new(AtomicBool::new(false)),
             ram: None,
@@ -201,7 +204,7 @@ pub(crate) fn compile(tr: &mut Translator, job: Job, dump: bool, optimize: bool)
     let t0 = thread_cpu_time();
     let cells = &*job.cells as *const Cells as usize;
     tr.ram = job.ram;
-    let func = tr.build(&job.key, &job.insns, &job.eips, Some(cells), false);
+    let func = tr.build(&job.key, &job.insns, &job.eips, job.tail, Some(cells), false);
     let ir = dump.then(|| translate::ir_text(&func));
     let targets = tr.targets;
     let code = if optimize { tr.compile_optimized(func) } else { tr.compile(func) };

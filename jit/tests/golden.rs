@@ -33,7 +33,7 @@ fn golden(name: &str, cpu: emu_cpu_x86::Cpu, code: &[u8]) {
     let mut text = format!("; {name}: guest block\n");
     text += &emu_jit::dump::guest_text(&insns, &eips).lines().map(|l| format!(";{l}\n")).collect::<String>();
     // Link cells at a placeholder address, so the chaining exits show.
-    text += &ir_text(&t.build(&key, &insns, &eips, Some(0x2000), true));
+    text += &ir_text(&t.build(&key, &insns, &eips, None, Some(0x2000), true));
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{name}.clif"));
     if std::env::var_os("EMU_BLESS").is_some() {
         std::fs::write(&path, &text).unwrap();

@@ -1,11 +1,14 @@
 //! A block whose last instruction goes on into the next page (`translate::crosses_page`): the
-//! instruction is fetched and decoded when it runs (`helpers::fetch_exec`), so the block sees the
-//! next page's bytes as they are then, written or mapped elsewhere since it was translated, or
-//! not present (a #PF at the right address), and it still chains.
+//! block runs the instruction's translation while the next page holds the bytes it was
+//! translated with, and otherwise has the interpreter fetch and decode it when it runs
+//! (`helpers::fetch_exec`), so the block sees the next page's bytes as they are then, written or
+//! mapped elsewhere since it was translated, or not present (a #PF at the right address), and
+//! it still chains.
 
 mod common;
 
 use common::*;
+use emu_cpu_x86::decode::Mnemonic;
 use emu_cpu_x86::{Cpu, Stop};
 use emu_jit::{Jit, Options};
 use iced_x86::code_asm::*;
@@ -54,6 +57,12 @@ fn machine(parts: &[(u32, Vec<u8>)]) -> Cpu {
     c
 }
 
+/// How often blocks had the interpreter run an instruction `m` (here: fetch the crossing one
+/// again).
+fn fetched_again(j: &Jit, m: Mnemonic) -> u64 {
+    j.interp_in_blocks_top(usize::MAX).into_iter().find(|&(x, _)| x == m).map_or(0, |(_, n)| n)
+}
+
 fn jit() -> Jit {
     Jit::new(Options { code_size: 1 << 20, ..Options::default() }).unwrap()
 }
@@ -87,8 +96,9 @@ fn a_loop_round_an_instruction_that_crosses_a_page_is_translated_and_chains() {
     let (j, c, stop) = both(|| machine(&parts), "crossing loop");
     assert_eq!(stop, Stop::Halted);
     assert_eq!(c.s.regs[0], 1000u32.wrapping_mul(0x0101_0101));
+    // (`scan` takes it only once the TLB maps the next page.)
+    assert_eq!(fetched_again(&j, Mnemonic::Add), 0, "the crossing ADD ran translated: {:?}", j.stats);
     // (The dispatcher still sees the loop at every sync point, every 256 instructions.)
-    assert!(j.stats.interp_in_blocks >= 1000, "the crossing ADD ran inside blocks: {:?}", j.stats);
     assert!(j.stats.lookups < 1500, "not looked up each time round: {:?}", j.stats);
     assert!(j.stats.chained >= 3 * 1000, "the blocks chained round the loop: {:?}", j.stats);
 }
@@ -102,6 +112,70 @@ fn bytes_written_in_the_next_page_are_seen_at_once() {
     assert_eq!(stop, Stop::Halted);
     let expected: u32 = (1..=10u32).map(|n| 0x0101_0101 & !0x00ff_0000 | n << 16).sum();
     assert_eq!(c.s.regs[0], expected);
+}
+
+/// Only the opcode of `MOV dword [EBX+disp32], imm32` (10 bytes) is in the first page: its nine
+/// bytes in the next page are compared in two words. The loop writes ECX into the last of them
+/// (the immediate's top byte) on odd counts only, so the translation's bytes hold on even
+/// counts, and the byte the second word compares decides.
+#[test]
+fn a_long_tail_is_checked_to_its_last_byte() {
+    const AT: u32 = NEXT_PAGE - 1;
+    const START: u32 = 0x4ff00;
+    const TOP: u32 = START + 5;
+    const DATA: u32 = 0x30000;
+    let head = asm_at(32, START, |a| {
+        let mut skip = a.create_label();
+        a.mov(ecx, 20u32)?;
+        a.test(cl, 1)?;
+        a.jz(skip)?;
+        a.mov(byte_ptr(NEXT_PAGE + 8), cl)?;
+        a.set_label(&mut skip)?;
+        a.mov(ebx, DATA)
+    });
+    let pad = vec![0x90; AT as usize - START as usize - head.len()];
+    // C7 83 disp32 imm32: MOV dword [EBX+0x10], 0x11223344
+    let mov = [0xc7, 0x83, 0x10, 0, 0, 0, 0x44, 0x33, 0x22, 0x11];
+    let tail = asm_at(32, AT + 10, |a| {
+        a.add(eax, dword_ptr(ebx + 0x10))?;
+        a.dec(ecx)?;
+        a.jnz(TOP as u64)?;
+        a.hlt()
+    });
+    let parts = vec![(START, [head, pad, mov.to_vec()].concat()), (AT + 10, tail)];
+    let (j, c, stop) = both(|| machine(&parts), "a long tail");
+    assert_eq!(stop, Stop::Halted);
+    // The top byte is 0x11 until the first odd count (19) writes it; then the last one written.
+    let mut top = 0x11u32;
+    let expected: u32 = (1..=20u32)
+        .rev()
+        .map(|n| {
+            if n % 2 == 1 {
+                top = n;
+            }
+            0x0022_3344 | top << 24
+        })
+        .fold(0, u32::wrapping_add);
+    assert_eq!(c.s.regs[0], expected);
+    assert!(fetched_again(&j, Mnemonic::Mov) >= 10, "the odd counts fetched the MOV again: {:?}", j.stats);
+}
+
+/// At ECX = 3 the loop maps the next page to physical page 0x60, which holds the same bytes:
+/// the translation goes on running (the bytes, not the physical page, are what it depends on).
+#[test]
+fn the_next_page_mapped_elsewhere_with_the_same_bytes_runs_translated() {
+    let parts = crossing_loop(1000, 0x0000_1000, |a| remap_at_3(a, 0x60000 | 3));
+    let make = || {
+        let mut c = machine(&parts);
+        let page = c.sys.ram().as_slice()[NEXT_PAGE as usize..NEXT_PAGE as usize + 0x1000].to_vec();
+        load(&mut c, 0x60000, &page);
+        c
+    };
+    let (j, c, stop) = both(make, "the next page remapped, same bytes");
+    assert_eq!(stop, Stop::Halted);
+    assert_eq!(c.s.regs[0], 1000 * 0x1000);
+    // Fetched again only once, when the INVLPG had left the page out of the TLB.
+    assert_eq!(fetched_again(&j, Mnemonic::Add), 1, "ran translated: {:?}", j.stats);
 }
 
 /// At ECX = 3 the loop maps the next page to physical page 0x60, which holds another

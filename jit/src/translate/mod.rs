@@ -63,7 +63,7 @@
 //!   ([`merged`]); every instruction still has its own EIP (`eips`), fault exit and count, so
 //!   faults, budgets and `icount` are as for consecutive instructions. All the block's code is
 //!   in the page of its first byte (but for the bytes of a last instruction that crosses into
-//!   the next page, which it fetches when it runs: [`crosses_page`]), so invalidating that page
+//!   the next page, which it checks when it runs: [`crosses_page`]), so invalidating that page
 //!   removes it; its highest byte is
 //!   within CS's limit whenever it runs (`GuestBlock::bytes`, checked by the dispatcher and the
 //!   chaining exits), so a merged JMP or CALL needs no limit check of its target. A merged RET
@@ -114,8 +114,8 @@ pub const MAX_BLOCK_INSNS: usize = 64;
 ///
 /// The instructions are those one run of the block executes, in order, all starting in the
 /// guest page of the first byte (the block key's physical page, so invalidating that page
-/// removes the block); only the last may go on into the next page ([`crosses_page`]: it is
-/// fetched again when it runs). They are usually consecutive; [`scan`] also follows, within
+/// removes the block); only the last may go on into the next page ([`crosses_page`]: its bytes
+/// there are checked when it runs). They are usually consecutive; [`scan`] also follows, within
 /// that page, a direct JMP or CALL to its target and a RET to the return address an earlier
 /// CALL of the block pushed (see [`merged`]): then the next instruction's EIP is not the
 /// previous one's end.
@@ -127,6 +127,21 @@ pub struct GuestBlock {
     /// the block's code lies within CS's limit when `eip + bytes - 1` does (code segments
     /// grow up, and instructions before the first byte are below it).
     pub bytes: u32,
+    /// When the last instruction crosses into the next page ([`crosses_page`]): its bytes
+    /// there, as decoded.
+    pub tail: Option<Tail>,
+}
+
+/// The bytes a block's last instruction has in the next page ([`crosses_page`]), as [`scan`]
+/// read them. The block owns only its first page, so its code runs the instruction's
+/// translation only while the TLB maps the next page for execution to host memory that still
+/// holds these bytes, and else has the interpreter fetch the instruction again
+/// (`Emitter::crossing_guard`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tail {
+    /// The bytes from the next page's start (`len` of them; zero after).
+    pub bytes: [u8; 16],
+    pub len: u8,
 }
 
 /// Whether `i`, an instruction of a block that is not its last one, is a merged control transfer:
@@ -143,9 +158,10 @@ pub fn merged(i: &Insn) -> bool {
 
 /// Whether instruction `i` at `eip` (CS base `cs_base`) has bytes beyond the linear page of its
 /// first byte. [`scan`] takes such an instruction only as a block's last one (its fetch must not
-/// have wrapped around the 16-bit offset space), and the block runs it through
-/// [`crate::helpers::fetch_exec`], fetched and decoded at run time: the block is invalidated only
-/// with its first byte's page, and the next page may be written or mapped elsewhere meanwhile.
+/// have wrapped around the 16-bit offset space), with its bytes in the next page ([`Tail`]):
+/// the block is invalidated only with its first byte's page, and the next page may be written
+/// or mapped elsewhere meanwhile, so the block checks them when it runs and otherwise has
+/// [`crate::helpers::fetch_exec`] fetch and decode the instruction again.
 pub fn crosses_page(cs_base: u32, eip: u32, i: &Insn) -> bool {
     (cs_base.wrapping_add(eip) & 0xfff) + i.len as u32 > 0x1000
 }
@@ -177,7 +193,7 @@ pub fn scan(cpu: &mut Cpu, max: usize) -> GuestBlock {
     // Room for most blocks from the start (they average 7-8 instructions on the Linux boot):
     // growing the vectors one doubling at a time cost the dispatcher's cold path 1-2%.
     let room = max.min(16);
-    let mut b = GuestBlock { insns: Vec::with_capacity(room), eips: Vec::with_capacity(room), bytes: 0 };
+    let mut b = GuestBlock { insns: Vec::with_capacity(room), eips: Vec::with_capacity(room), bytes: 0, tail: None };
     let mut eip = start;
     // Return addresses pushed by the block's merged CALLs, innermost last.
     let mut calls: Vec<u32> = Vec::new();
@@ -211,8 +227,19 @@ pub fn scan(cpu: &mut Cpu, max: usize) -> GuestBlock {
         b.insns.push(i);
         b.eips.push(eip);
         if crosses_page(cs_base, eip, &i) {
-            // Its end is in the next page: the block's last instruction, fetched and decoded
-            // again when it runs.
+            // Its end is in the next page: the block's last instruction, with the bytes it has
+            // there, which the block checks when it runs. The decode just read them, through
+            // the TLB.
+            let lin = cs_base.wrapping_add(eip);
+            let mut tail = Tail { len: ((lin & 0xfff) + i.len as u32 - 0x1000) as u8, ..Tail::default() };
+            let next_page = (lin | 0xfff).wrapping_add(1);
+            let read = tail.bytes[..tail.len as usize]
+                .iter_mut()
+                .enumerate()
+                .all(|(n, byte)| cpu.fetch_lin(next_page.wrapping_add(n as u32)).map(|v| *byte = v).is_ok());
+            // (Without them, which cannot happen after the decode, the instruction is always
+            // fetched again.)
+            b.tail = read.then_some(tail);
             end = end.max(eip as u64 + i.len as u64);
             break;
         }
@@ -409,7 +436,9 @@ impl Translator {
     }
 
     /// Builds the IR of a block. `insns` must stay where they are for as long as the code runs:
-    /// generated code passes their addresses to the interpreter. `cells`: the address of the
+    /// generated code passes their addresses to the interpreter. `tail`: the bytes in the next
+    /// page of a last instruction that crosses into it (`GuestBlock::tail`; without them, the
+    /// instruction is always fetched again when it runs). `cells`: the address of the
     /// block's two [`crate::cache::LinkCell`]s (taken, fall-through), or `None` for a block that
     /// never chains. With `symbolic`, addresses (helpers, instructions, cells) are replaced by
     /// small placeholder numbers, so the IR text is the same on every run and host (golden
@@ -419,6 +448,7 @@ impl Translator {
         key: &BlockKey,
         insns: &[Insn],
         eips: &[u32],
+        tail: Option<Tail>,
         cells: Option<usize>,
         symbolic: bool,
     ) -> Function {
@@ -442,6 +472,7 @@ impl Translator {
             e.key_phys = key.phys;
             e.key_lin = key.cs_base.wrapping_add(key.eip);
             e.tail_sig = Some(tail_sig);
+            e.tail = tail;
             e.body(insns, eips);
             self.accesses = std::mem::take(&mut e.accesses);
             self.targets = std::array::from_fn(|n| match e.slot_targets[n] {
@@ -707,6 +738,8 @@ pub(crate) struct Emitter<'a> {
     key_phys: u32,
     key_lin: u32,
     tail_sig: Option<SigRef>,
+    /// `GuestBlock::tail`.
+    tail: Option<Tail>,
     /// The jump cache ([`Translator::jump_table`]), for blocks that chain.
     jump: Option<usize>,
     /// Per link cell: the same-page exits through it (see [`Emitter::chain`]), and whether
@@ -794,6 +827,7 @@ impl<'a> Emitter<'a> {
             key_phys: 0,
             key_lin: 0,
             tail_sig: None,
+            tail: None,
             jump: None,
             slot_targets: [SlotTarget::Any; 2],
             slot_other: [false; 2],
@@ -818,8 +852,13 @@ impl<'a> Emitter<'a> {
             self.last_insn = last;
             self.follow = (!last && merged(i)).then(|| eips[k + 1]);
             if last && crosses_page(self.cs_base, eip, i) {
-                self.fetch_exec();
-                return;
+                match self.tail {
+                    Some(tail) => self.crossing_guard(tail),
+                    None => {
+                        self.fetch_exec();
+                        return;
+                    }
+                }
             }
             if !insn::emit(self, i) {
                 // `scan` merges only instructions `insn::emit` translates.
@@ -1361,6 +1400,52 @@ impl<'a> Emitter<'a> {
             self.b.switch_to_block(cont);
             self.carry_memo(from);
         }
+    }
+
+    /// Before the block's last instruction, which crosses into the next page ([`crosses_page`]):
+    /// goes on to its translation if the TLB maps that page for execution to host memory that
+    /// holds the bytes the block was decoded with (`tail`), as [`Cpu::fetch_lin`] would read
+    /// them; else (the page is not in the TLB, or was written or mapped elsewhere) leaves
+    /// through [`Emitter::fetch_exec`], which fetches the instruction again.
+    fn crossing_guard(&mut self, tail: Tail) {
+        let t = MemFlagsData::trusted();
+        let page = self.cs_base.wrapping_add(self.start) | 0xfff;
+        let page = page.wrapping_add(1);
+        let idx = (page >> 12) as usize & (emu_cpu_x86::tlb::TLB_SIZE - 1);
+        let entry = self.b.ins().iadd_imm_s(self.cpu, self.tlb_set + idx as i64 * layout::TLB_ENTRY_SIZE);
+        let tag = self.b.ins().load(types::I32, t, entry, layout::TLB_EXEC);
+        let mapped = self.b.ins().icmp_imm_u(IntCC::Equal, tag, page as i64);
+        let (read, same, refetch) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+        self.b.set_cold_block(refetch);
+        let from = self.b.current_block();
+        self.b.ins().brif(mapped, read, &[], refetch, &[]);
+        self.b.switch_to_block(read);
+        let lin = self.c32(page);
+        let host = self.host_addr(entry, lin);
+        // At most 14 bytes, compared 8 at a time: the loads stay inside the page.
+        let mut ok = None;
+        for (n, chunk) in tail.bytes[..tail.len as usize].chunks(8).enumerate() {
+            let mut want = [0; 8];
+            want[..chunk.len()].copy_from_slice(chunk);
+            let mut w = self.b.ins().load(types::I64, mem::guest(), host, 8 * n as i32);
+            if chunk.len() < 8 {
+                w = self.b.ins().band_imm_u(w, (1i64 << (8 * chunk.len())) - 1);
+            }
+            let eq = self.b.ins().icmp_imm_u(IntCC::Equal, w, u64::from_le_bytes(want) as i64);
+            ok = Some(ok.map_or(eq, |ok| self.b.ins().band(ok, eq)));
+        }
+        let ok = ok.expect("a crossing instruction has bytes in the next page");
+        self.b.ins().brif(ok, same, &[], refetch, &[]);
+        // The slow path leaves; the translation goes on with the cache as it was.
+        self.b.switch_to_block(refetch);
+        let saved = (self.cache, self.segs, self.flags, self.icount_base);
+        let memo = (self.memo_block, self.memo.clone());
+        self.fetch_exec();
+        self.terminated = false;
+        (self.cache, self.segs, self.flags, self.icount_base) = saved;
+        (self.memo_block, self.memo) = memo;
+        self.b.switch_to_block(same);
+        self.carry_memo(from);
     }
 
     /// The block's last instruction, which crosses into the next page ([`crosses_page`]): run by
