@@ -60,6 +60,19 @@ fn alu_store_cmp_jcc_32() {
     golden("alu_store_cmp_jcc_32", common::flat32(&code), &code);
 }
 
+/// Page hints: the second load through EBP tries the first one's page before the TLB; the
+/// store, whose kind the read's hint does not cover, goes through the TLB.
+#[test]
+fn page_hint_ebp_32() {
+    let code = common::asm(32, |a| {
+        a.mov(eax, dword_ptr(ebp - 8))?;
+        a.add(eax, dword_ptr(ebp - 4))?;
+        a.mov(dword_ptr(ebp - 12), eax)?;
+        a.hlt()
+    });
+    golden("page_hint_ebp_32", common::flat32(&code), &code);
+}
+
 /// Real-mode stack: PUSH and a near CALL (16-bit SP, segment checks without descriptor types).
 #[test]
 fn push_call_16() {

@@ -16,6 +16,15 @@
 //!   apart, never neighbours);
 //! - then the host address is `lin + addend`, little-endian.
 //!
+//! An access whose address has the same root (register value) as an earlier one of the block
+//! first tries that access's page (a *page hint*, `PageHint`): if it lies within it, its host
+//! address is the hint's host page plus its offset there, with no TLB load; else the checks
+//! above. A hint is what the TLB said at the earlier access: it stays true while nothing but
+//! the block's own accesses runs (the translations, their permissions and the pages holding
+//! translated code change only in instructions the interpreter runs, which end hints, and
+//! between blocks), as the TLB's own entry would have; the tag kinds are kept apart as in the
+//! TLB (a read's hint is not one for a write).
+//!
 //! Loads of a block that runs with paging off, the A20 gate open and flat DS/ES/SS (the mode key
 //! says so) through one of those three go straight to RAM instead when the translator has its
 //! window ([`super::RamWindow`]): a compare that the access lies in the plain RAM from 1 MiB, or
@@ -23,10 +32,10 @@
 //! them), then `base + address`; the rest (device memory, ROM) take the slow path, and every
 //! store the TLB path above.
 
-use super::{Emitter, Helper, Pure};
+use super::{Emitter, Helper, PageHint, Pure, NO_PAGE};
 use crate::layout;
 use cranelift_codegen::ir::{
-    condcodes::IntCC, types, Endianness, InstBuilder, InstructionData, MemFlagsData, Opcode, Value,
+    condcodes::IntCC, types, Block, BlockArg, Endianness, InstBuilder, InstructionData, MemFlagsData, Opcode, Value,
 };
 use emu_cpu_x86::flags::Size;
 use emu_cpu_x86::state::{attr, SegReg};
@@ -199,6 +208,9 @@ impl Emitter<'_> {
             let m = self.mode;
             m.protected() && !m.paging() && m.a20() && m.flat() && matches!(seg, SegReg::Ds | SegReg::Es | SegReg::Ss)
         });
+        if direct.is_none() {
+            return self.load_through_tlb(seg, off, size, off16);
+        }
         // The linear address, whether the fast path may be taken, and how it finds the host's
         // copy: through the TLB entry, or in the RAM window.
         let (lin, go, at) = match direct {
@@ -264,6 +276,197 @@ impl Emitter<'_> {
         v
     }
 
+    /// [`Emitter::load`] through the TLB.
+    fn load_through_tlb(&mut self, seg: SegReg, off: Value, size: Size, off16: bool) -> Value {
+        let (lin, ok, last) = self.seg_check_inline(seg, off, size, false, off16);
+        let (slow, join) = (self.b.create_block(), self.b.create_block());
+        self.b.set_cold_block(slow);
+        let v = self.b.append_block_param(join, types::I32);
+        let from = self.b.current_block();
+        let made = self.tlb_paths(lin, ok, last, size, false, slow, join, |e, host| {
+            let x = match size {
+                Size::B => e.b.ins().uload8(types::I32, guest(), host, 0),
+                Size::W => e.b.ins().uload16(types::I32, guest(), host, 0),
+                Size::D => e.b.ins().load(types::I32, guest(), host, 0),
+            };
+            vec![x.into()]
+        });
+
+        self.b.switch_to_block(slow);
+        let (cpu, ctx) = (self.cpu, self.ctx);
+        let (s, n) = (self.c32(seg as u32), self.c32(size.bytes()));
+        let r = self.call(Helper::ReadMem, &[cpu, ctx, s, off, n]).unwrap();
+        let failed = self.b.ins().ushr_imm_u(r, 32);
+        let x = self.b.ins().ireduce(types::I32, r);
+        let fault = self.fault_block();
+        let mut args: Vec<BlockArg> = vec![x.into()];
+        args.extend(self.no_page(made));
+        self.b.ins().brif(failed, fault, &[], join, &args);
+
+        self.b.switch_to_block(join);
+        self.carry_memo(from);
+        self.keep_hint(made, false, join);
+        v
+    }
+
+    /// The fast paths of an access of `size` bytes at linear address `lin` through the TLB (its
+    /// write tag if `write`, else its read tag), branched to from the current block, whose
+    /// segment check passed if `ok` (`None`: always); `last` is the linear address of the
+    /// access's last byte, if at hand. Each fast path does the access with `access(self, host)`
+    /// and jumps to `join` with what that returns; everything else goes to `slow`.
+    ///
+    /// With a page hint for `lin` ([`Emitter::hint_for`]) the first fast path is the hint's
+    /// page, the TLB's the second. Otherwise the access makes a hint: `join` gets two more
+    /// parameters, the page's linear and host address, which the fast path passes and the slow
+    /// path must pass as [`Emitter::no_page`] gives them; the hint's root and offset from it
+    /// are returned then.
+    #[allow(clippy::too_many_arguments)]
+    fn tlb_paths(
+        &mut self,
+        lin: Value,
+        ok: Option<Value>,
+        last: Option<Value>,
+        size: Size,
+        write: bool,
+        slow: Block,
+        join: Block,
+        access: impl Fn(&mut Self, Value) -> Vec<BlockArg>,
+    ) -> Option<(Value, i64)> {
+        let tag_at = if write { layout::TLB_WRITE } else { layout::TLB_READ };
+        let fast = self.b.create_block();
+        if let Some(h) = self.hint_for(lin, write) {
+            // lin - page, as an unsigned pointer-sized offset: within the page for the whole
+            // access, or not (NO_PAGE makes it huge).
+            let l = self.widen_to_ptr(lin);
+            let at = self.b.ins().isub(l, h.page);
+            let inside = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThanOrEqual, at, 0x1000 - size.bytes() as i64);
+            let go = match ok {
+                Some(ok) => self.b.ins().band(ok, inside),
+                None => inside,
+            };
+            // Laid out after the rest: most hints hold.
+            let (hinted, tlb) = (self.b.create_block(), self.b.create_block());
+            self.b.set_cold_block(tlb);
+            self.b.set_cold_block(fast);
+            self.b.ins().brif(go, hinted, &[], tlb, &[]);
+            self.b.switch_to_block(hinted);
+            let host = self.b.ins().iadd(h.host, at);
+            let args = access(self, host);
+            self.b.ins().jump(join, &args);
+            // The TLB's checks, off the memo's path: what they compute is not kept.
+            self.b.switch_to_block(tlb);
+            let memo = (self.memo_block, self.memo.clone());
+            let (entry, hit) = self.tlb_hit_last(lin, size, tag_at, last);
+            let go = match ok {
+                Some(ok) => self.b.ins().band(ok, hit),
+                None => hit,
+            };
+            self.b.ins().brif(go, fast, &[], slow, &[]);
+            (self.memo_block, self.memo) = memo;
+            self.b.switch_to_block(fast);
+            let host = self.host_addr(entry, lin);
+            let args = access(self, host);
+            self.b.ins().jump(join, &args);
+            return None;
+        }
+        let (entry, hit) = self.tlb_hit_last(lin, size, tag_at, last);
+        let go = match ok {
+            Some(ok) => self.b.ins().band(ok, hit),
+            None => hit,
+        };
+        self.b.ins().brif(go, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let addend = self.b.ins().load(self.ptr, MemFlagsData::trusted(), entry, layout::TLB_ADDEND);
+        let l = self.widen_to_ptr(lin);
+        let host = self.b.ins().iadd(l, addend);
+        let mut args = access(self, host);
+        let root = self.hints_wanted(write).then(|| self.root_of(lin));
+        if root.is_some() {
+            let page = self.b.ins().band_imm_u(l, !0xfffi64);
+            let host_page = self.b.ins().iadd(page, addend);
+            self.b.append_block_param(join, self.ptr);
+            self.b.append_block_param(join, self.ptr);
+            args.extend([BlockArg::from(page), host_page.into()]);
+        }
+        self.b.ins().jump(join, &args);
+        root
+    }
+
+    /// Whether an access (a `write`, or a read) makes a page hint: on 64-bit hosts ([`NO_PAGE`]
+    /// needs the room), when a later access of the block may use it (`hints_ahead`).
+    fn hints_wanted(&self, write: bool) -> bool {
+        self.ptr == types::I64 && self.hints_ahead[write as usize]
+    }
+
+    /// The arguments a slow path passes for a hint's page and host page (none if the access
+    /// makes no hint: `made` is `tlb_paths`' result).
+    fn no_page(&mut self, made: Option<(Value, i64)>) -> Vec<BlockArg> {
+        match made {
+            Some(_) => {
+                let page = self.b.ins().iconst(self.ptr, NO_PAGE);
+                let host = self.b.ins().iconst(self.ptr, 0);
+                vec![page.into(), host.into()]
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// After `join` of an access that made a hint with root and offset `made` (its last two
+    /// parameters are the page and host page): keeps it, as the memo's if the memo is of this
+    /// block.
+    fn keep_hint(&mut self, made: Option<(Value, i64)>, write: bool, join: Block) {
+        let Some((root, offset)) = made else { return };
+        let here = self.b.current_block();
+        if here != self.memo_block {
+            self.memo.clear();
+            self.memo_block = here;
+        }
+        let params = self.b.func.dfg.block_params(join);
+        let (page, host) = (params[params.len() - 2], params[params.len() - 1]);
+        // The newest hint of a root and kind replaces the one before.
+        self.memo.pages.retain(|h| !(h.root == root && h.offset == offset && h.write == write));
+        self.memo.pages.push(PageHint { root, offset, write, page, host, helpers: self.interp_calls });
+    }
+
+    /// A page hint usable here for an access at `lin` (a `write` one for a write): one of the
+    /// memo's with `lin`'s root, at an offset less than a page from `lin`'s, made since the
+    /// last call to the interpreter.
+    fn hint_for(&mut self, lin: Value, write: bool) -> Option<PageHint> {
+        if self.ptr != types::I64 || self.b.current_block() != self.memo_block {
+            return None;
+        }
+        let (root, offset) = self.root_of(lin);
+        let calls = self.interp_calls;
+        // A write's hint serves reads too; the newest first.
+        self.memo
+            .pages
+            .iter()
+            .rev()
+            .copied()
+            .find(|h| h.root == root && h.offset.abs_diff(offset) < 0x1000 && (h.write || !write) && h.helpers == calls)
+    }
+
+    /// What `v` is a constant displacement from, and the displacement: `(x, k)` for `x + k`
+    /// (`iadd_imm` builds an `iadd` of a constant), `(x, j + k)` for `(x + j) + k`; else
+    /// `(v, 0)`.
+    fn root_of(&self, mut v: Value) -> (Value, i64) {
+        let mut offset = 0i64;
+        for _ in 0..8 {
+            let def = self.b.func.dfg.value_def(v).inst().map(|i| self.b.func.dfg.insts[i]);
+            match def {
+                Some(InstructionData::Binary { opcode: Opcode::Iadd, args: [x, c] }) => match self.const_of(c) {
+                    Some(k) => {
+                        offset += k as i32 as i64;
+                        v = x;
+                    }
+                    None => break,
+                },
+                _ => break,
+            }
+        }
+        (v, offset)
+    }
+
     /// Stores the low `size` bytes of `v` at `seg:off`. Faults leave the block; a store onto a
     /// page holding translated code is remembered so the block stops after this instruction.
     pub(super) fn store(&mut self, seg: SegReg, off: Value, size: Size, v: Value, off16: bool) {
@@ -281,33 +484,21 @@ impl Emitter<'_> {
     fn store_then(&mut self, seg: SegReg, off: Value, size: Size, v: Value, off16: bool, last_effect: bool) {
         self.count_access();
         let (lin, ok, last) = self.seg_check_inline(seg, off, size, true, off16);
-        let (entry, hit) = self.tlb_hit_last(lin, size, layout::TLB_WRITE, last);
-        let go = match ok {
-            Some(ok) => self.b.ins().band(ok, hit),
-            None => hit,
-        };
-        let (fast, slow, join) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+        let (slow, join) = (self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(slow);
         let smc = (!last_effect).then(|| self.b.append_block_param(join, types::I8));
         let from = self.b.current_block();
-        self.b.ins().brif(go, fast, &[], slow, &[]);
-
-        self.b.switch_to_block(fast);
-        let host = self.host_addr(entry, lin);
-        match size {
-            Size::B => self.b.ins().istore8(guest(), v, host, 0),
-            Size::W => self.b.ins().istore16(guest(), v, host, 0),
-            Size::D => self.b.ins().store(guest(), v, host, 0),
-        };
-        match smc {
-            Some(_) => {
-                let no = self.b.ins().iconst(types::I8, 0);
-                self.b.ins().jump(join, &[no.into()]);
+        let made = self.tlb_paths(lin, ok, last, size, true, slow, join, |e, host| {
+            match size {
+                Size::B => e.b.ins().istore8(guest(), v, host, 0),
+                Size::W => e.b.ins().istore16(guest(), v, host, 0),
+                Size::D => e.b.ins().store(guest(), v, host, 0),
+            };
+            match smc {
+                Some(_) => vec![e.b.ins().iconst(types::I8, 0).into()],
+                None => Vec::new(),
             }
-            None => {
-                self.b.ins().jump(join, &[]);
-            }
-        }
+        });
 
         self.b.switch_to_block(slow);
         let (cpu, ctx) = (self.cpu, self.ctx);
@@ -318,7 +509,9 @@ impl Emitter<'_> {
         let fault = self.fault_block();
         match smc {
             Some(_) => {
-                self.b.ins().brif(failed, fault, &[], join, &[hit_code.into()]);
+                let mut args: Vec<BlockArg> = vec![hit_code.into()];
+                args.extend(self.no_page(made));
+                self.b.ins().brif(failed, fault, &[], join, &args);
             }
             None => {
                 let stored = self.b.create_block();
@@ -333,12 +526,14 @@ impl Emitter<'_> {
                 if let Some(cont) = self.b.current_block() {
                     self.b.set_cold_block(cont); // still the slow path
                 }
-                self.b.ins().jump(join, &[]);
+                let args = self.no_page(made);
+                self.b.ins().jump(join, &args);
             }
         }
 
         self.b.switch_to_block(join);
         self.carry_memo(from);
+        self.keep_hint(made, true, join);
         if let Some(smc) = smc {
             self.smc.push(smc);
         }

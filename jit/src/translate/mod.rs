@@ -103,7 +103,7 @@ use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use emu_cpu_x86::decode::{self, Insn, Mnemonic as M};
 use emu_cpu_x86::flags::{CcOp, Size};
-use emu_cpu_x86::state::SegReg;
+use emu_cpu_x86::state::{reg, SegReg};
 use emu_cpu_x86::tlb::Access;
 use emu_cpu_x86::Cpu;
 
@@ -164,6 +164,38 @@ pub fn merged(i: &Insn) -> bool {
 /// [`crate::helpers::fetch_exec`] fetch and decode the instruction again.
 pub fn crosses_page(cs_base: u32, eip: u32, i: &Insn) -> bool {
     (cs_base.wrapping_add(eip) & 0xfff) + i.len as u32 > 0x1000
+}
+
+/// How an instruction accesses memory, as far as page hints go (`Emitter::hint_for`): the
+/// register it addresses memory through (its memory operand's base, or ESP for the stack), the
+/// displacement, and whether it reads there.
+#[derive(Debug, Clone, Copy)]
+struct MemAccess {
+    reg: u8,
+    disp: i32,
+    reads: bool,
+}
+
+impl MemAccess {
+    fn of(i: &Insn) -> Option<MemAccess> {
+        use decode::Arg;
+        match i.mnemonic {
+            M::Push | M::Call | M::Pushf => return Some(MemAccess { reg: reg::ESP as u8, disp: 0, reads: false }),
+            M::Pop | M::Ret | M::Leave | M::Popf => {
+                return Some(MemAccess { reg: reg::ESP as u8, disp: 0, reads: true })
+            }
+            // An address only.
+            M::Lea | M::Invlpg | M::Nop => return None,
+            _ => {}
+        }
+        let at = i.args.iter().position(|a| matches!(a, Arg::Mem(_)))?;
+        (i.mem.base != decode::NO_REG).then(|| MemAccess {
+            reg: i.mem.base,
+            disp: i.mem.disp as i32,
+            // Stored to only.
+            reads: !(at == 0 && matches!(i.mnemonic, M::Mov | M::Setcc)),
+        })
+    }
 }
 
 /// Whether the block must end after `i`: control flow, or what the dispatcher must see at once,
@@ -601,6 +633,44 @@ enum Pure {
     TlbEntry(Value),
 }
 
+/// Where an earlier access of the block found a guest page in host memory (a *page hint*,
+/// [`Emitter::hint_for`]): a later access whose linear address has the same `root` (the same
+/// register value, other displacements) is likely on the same page, and when it is, its host
+/// address is `host + (lin - page)`, without the TLB. Valid where the memo is, and only while
+/// no interpreter call came in between (`helpers`); a read's hint serves reads only, a write's
+/// both (a page the TLB let the block write is readable and held no translated code).
+#[derive(Debug, Clone, Copy)]
+struct PageHint {
+    root: Value,
+    /// The access's displacement from `root`.
+    offset: i64,
+    write: bool,
+    /// The page's linear address (pointer-sized), or [`NO_PAGE`] if the access took its slow
+    /// path (no linear address is within a page of it).
+    page: Value,
+    /// The page's host address (pointer-sized; meaningless with `NO_PAGE`).
+    host: Value,
+    /// [`Emitter::interp_calls`] when it was made.
+    helpers: u32,
+}
+
+/// A hint's page after a slow path: far from every 32-bit linear address.
+const NO_PAGE: i64 = 1 << 40;
+
+/// What the emitter remembers of the code already built ([`Emitter::pure`], page hints).
+#[derive(Debug, Clone, Default)]
+struct Memo {
+    values: Vec<(Pure, Value)>,
+    pages: Vec<PageHint>,
+}
+
+impl Memo {
+    fn clear(&mut self) {
+        self.values.clear();
+        self.pages.clear();
+    }
+}
+
 /// Cache slots: 0-7 the general registers, then the four lazy-flags fields.
 const SLOTS: usize = 12;
 const CC_OP: usize = 8;
@@ -718,6 +788,11 @@ pub(crate) struct Emitter<'a> {
     smc: Vec<Value>,
     /// The instruction being built is the block's last.
     last_insn: bool,
+    /// Whether the instruction being built addresses memory through a register (`MemAccess`)
+    /// that a later instruction of the block also does, with a displacement less than a page
+    /// apart, to read there (`[0]`), or at all (`[1]`): only then do its reads, or its writes,
+    /// make page hints.
+    hints_ahead: [bool; 2],
     /// The block has been closed by an exit.
     terminated: bool,
     /// Inlined memory accesses in instructions `0..k`, for `k` up to the current instruction.
@@ -753,8 +828,12 @@ pub(crate) struct Emitter<'a> {
     /// Pure values already computed ([`Emitter::pure`]), all usable in `memo_block`: they were
     /// computed there (before the current position, as the builder only appends) or in a block
     /// that dominates it ([`Emitter::carry_memo`]). Anywhere else the memo is not consulted.
-    memo: Vec<(Pure, Value)>,
+    /// Page hints ([`PageHint`]) live by the same rule.
+    memo: Memo,
     memo_block: Option<Block>,
+    /// Calls to the interpreter built so far (`exec_insn`, `fetch_exec`): each may change the
+    /// translations behind the page hints.
+    interp_calls: u32,
     /// `(res, a)` of the last SUB or CMP built here ([`insn`]'s `alu`): its result and its first
     /// operand (at its size). While the lazy flags are that SUB's (`cc_dst` is still `res`),
     /// conditions compare `a` with `cc_src` directly instead of recovering `a` as `res + src`:
@@ -816,6 +895,7 @@ impl<'a> Emitter<'a> {
             fault_exit: None,
             smc: Vec::new(),
             last_insn: false,
+            hints_ahead: [false; 2],
             terminated: false,
             accesses: vec![0],
             inject_bug_at: None,
@@ -831,15 +911,28 @@ impl<'a> Emitter<'a> {
             jump: None,
             slot_targets: [SlotTarget::Any; 2],
             slot_other: [false; 2],
-            memo: Vec::new(),
+            memo: Memo::default(),
             memo_block: None,
+            interp_calls: 0,
             sub_first: None,
         }
     }
 
     /// The whole block.
     fn body(&mut self, insns: &[Insn], eips: &[u32]) {
+        let accesses: Vec<_> = insns.iter().map(MemAccess::of).collect();
         for (k, (i, &eip)) in insns.iter().zip(eips).enumerate() {
+            // Its address register and displacement near those of an access after it (one that
+            // reads, for a hint only reads can use).
+            let near = |reads: bool| {
+                accesses[k].is_some_and(|a| {
+                    accesses[k + 1..]
+                        .iter()
+                        .flatten()
+                        .any(|b| b.reg == a.reg && b.disp.abs_diff(a.disp) < 0x1000 && (b.reads || !reads))
+                })
+            };
+            self.hints_ahead = [near(true), near(false)];
             let next = eip.wrapping_add(i.len as u32);
             self.k = k;
             self.start = eip;
@@ -950,6 +1043,9 @@ impl<'a> Emitter<'a> {
         };
         let real = if preserved { preserve::trampoline(h) } else { h.address() };
         let f = self.addr(real, 0x1000 + 0x10 * h as usize);
+        if matches!(h, Helper::ExecInsn | Helper::FetchExec) {
+            self.interp_calls += 1;
+        }
         let call = self.b.ins().call_indirect(sig, f, args);
         if preserved {
             let ctx = self.ctx;
@@ -972,7 +1068,7 @@ impl<'a> Emitter<'a> {
             return self.compute(p);
         }
         if here.is_some() && here == self.memo_block {
-            if let Some(&(_, v)) = self.memo.iter().find(|(k, _)| *k == p) {
+            if let Some(&(_, v)) = self.memo.values.iter().find(|(k, _)| *k == p) {
                 return v;
             }
         }
@@ -983,7 +1079,7 @@ impl<'a> Emitter<'a> {
             self.memo.clear();
             self.memo_block = here;
         }
-        self.memo.push((p, v));
+        self.memo.values.push((p, v));
         v
     }
 
