@@ -12,7 +12,7 @@
 //! `MODE`; see `translate::ends_block`), exceptions and interrupts are delivered outside blocks,
 //! and the dispatcher computes the key anew before every block it looks up or follows a link to.
 
-use emu_cpu_x86::state::{attr, cr0, CpuState, SegReg, Segment};
+use emu_cpu_x86::state::{attr, cr0, CpuState, SegReg};
 use std::hash::{Hash, Hasher};
 
 /// The parts of the CPU mode translated code depends on, packed in one word.
@@ -52,13 +52,16 @@ impl ModeKey {
     /// that does not wrap around the end of the offset space, unchanged.
     #[inline]
     fn flat_data(s: &CpuState) -> bool {
-        let typed = s.protected() && !s.v86();
-        let flat = |seg: &Segment| {
-            seg.base == 0
-                && seg.limit == u32::MAX
-                && (!typed || seg.attr & (attr::P | attr::CODE | attr::RW | attr::DC) == attr::P | attr::RW)
+        // Every set bit is a reason a segment is not flat; no branches (the dispatcher computes
+        // this for every block it looks up).
+        let typed = if s.protected() && !s.v86() { u32::MAX } else { 0 };
+        let mask = (attr::P | attr::CODE | attr::RW | attr::DC) as u32;
+        let want = (attr::P | attr::RW) as u32;
+        let not_flat = |r: SegReg| {
+            let seg = &s.segs[r as usize];
+            seg.base | !seg.limit | (typed & ((seg.attr as u32 & mask) ^ want))
         };
-        [SegReg::Ds, SegReg::Es, SegReg::Ss].iter().all(|&r| flat(&s.segs[r as usize]))
+        not_flat(SegReg::Ds) | not_flat(SegReg::Es) | not_flat(SegReg::Ss) == 0
     }
 
     /// The packed word (equal keys have equal words); the jump cache stores it for generated
@@ -246,6 +249,7 @@ impl Hasher for KeyHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use emu_cpu_x86::state::Segment;
 
     #[test]
     fn reset_state_is_real_mode_16_bit() {

@@ -423,8 +423,9 @@ impl Emitter<'_> {
         }
         let params = self.b.func.dfg.block_params(join);
         let (page, host) = (params[params.len() - 2], params[params.len() - 1]);
-        // The newest hint of a root and kind replaces the one before.
-        self.memo.pages.retain(|h| !(h.root == root && h.offset == offset && h.write == write));
+        // It replaces the hints it covers (the same root within a page; a write's covers
+        // reads' too), so that fewer values stay live.
+        self.memo.pages.retain(|h| !(h.root == root && h.offset.abs_diff(offset) < 0x1000 && (write || !h.write)));
         self.memo.pages.push(PageHint { root, offset, write, page, host, helpers: self.interp_calls });
     }
 
