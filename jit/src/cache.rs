@@ -56,8 +56,9 @@ pub struct Block {
     pub bytes: u32,
     /// The block does port I/O (IN, OUT, INS, OUTS): devices see the guest time.
     pub io: bool,
-    /// Its last instruction crosses into the next page and is fetched again when it runs if
-    /// its bytes there changed (`translate::crosses_page`): it may be port I/O by then, so the clock deadline check
+    /// Its last instruction crosses into the next page, and is fetched again when it runs if
+    /// the TLB no longer maps that page for execution or its bytes there changed
+    /// (`translate::crosses_page`): it may be port I/O by then, so the clock deadline check
     /// treats the block as `io`. (`--cpu check` compares such a block with the interpreter
     /// unless it was port I/O when decoded: one rewritten into port I/O since would run twice.)
     pub refetch: bool,

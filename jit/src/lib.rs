@@ -225,6 +225,7 @@ impl Jit {
         tr.inject_bug_at = opts.inject_bug_at;
         tr.counters = opts.counters;
         tr.optimize_all = opts.optimize_all;
+        tr.page_hints = !opts.check;
         let func = tr.build_enter();
         let bytes = tr.compile(func).map_err(|e| JitError::Backend(e.0))?;
         let mut enter_code = code::CodeMemory::new(bytes.len())?;
@@ -244,6 +245,7 @@ impl Jit {
                 wtr.inject_bug_at = opts.inject_bug_at;
                 wtr.counters = opts.counters;
                 wtr.optimize_all = opts.optimize_all;
+                wtr.page_hints = !opts.check;
                 wtr.jump_table = Some(cache.jump_table());
                 Some(worker::Background::start(wtr, opts.dump.is_some()).map_err(JitError::Thread)?)
             }

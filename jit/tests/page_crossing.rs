@@ -116,8 +116,8 @@ fn bytes_written_in_the_next_page_are_seen_at_once() {
 
 /// Only the opcode of `MOV dword [EBX+disp32], imm32` (10 bytes) is in the first page: its nine
 /// bytes in the next page are compared in two words. The loop writes ECX into the last of them
-/// (the immediate's top byte) on odd counts only, so the translation's bytes hold on even
-/// counts, and the byte the second word compares decides.
+/// (the immediate's top byte) on odd counts only, so it changes after the block was translated
+/// with one value of it, and only the second word's compare can tell.
 #[test]
 fn a_long_tail_is_checked_to_its_last_byte() {
     const AT: u32 = NEXT_PAGE - 1;

@@ -2,7 +2,8 @@
 //! earlier access's (the same register value) first tries that access's page, without the TLB.
 //! These guests put the second access on another page (mapped to a physical page elsewhere, so
 //! host memory is not contiguous there), across the page end, or on a page the first access's
-//! kind of tag does not cover; both tiers must agree everywhere.
+//! kind of tag does not cover; both tiers must agree everywhere. (That such blocks use hints
+//! at all is pinned by the golden IR of `page_hint_ebp_32`.)
 
 mod common;
 
@@ -81,7 +82,7 @@ fn a_read_does_not_make_a_write_hint() {
         });
         let next = asm_at(32, NEXT, |a| {
             a.mov(ebx, dword_ptr(esi + 4))?; // a TLB hit: makes a read hint
-            a.mov(dword_ptr(esi + 2), ebx)?; // must not use it
+            a.add(dword_ptr(esi + 2), ebx)?; // its read may use it, its write must not
             a.hlt()
         });
         let make = || {

@@ -22,8 +22,13 @@
 //! above. A hint is what the TLB said at the earlier access: it stays true while nothing but
 //! the block's own accesses runs (the translations, their permissions and the pages holding
 //! translated code change only in instructions the interpreter runs, which end hints, and
-//! between blocks), as the TLB's own entry would have; the tag kinds are kept apart as in the
-//! TLB (a read's hint is not one for a write).
+//! between blocks); the tag kinds are kept apart as in the TLB (a read's hint is not one for a
+//! write). One difference from the interpreter: a slow-path access in between may evict the
+//! hinted page's TLB entry, and a guest that also rewrote that page's page-table entry (or
+//! cleared its accessed bit) without a flush goes on with the old translation to the block's
+//! end, where the interpreter would walk the tables again; the architecture allows either
+//! until the flush, as for a block's own page (`translate`, *Same-page links*). `--cpu check`
+//! turns hints off (`Translator::page_hints`), as it would report that as a difference.
 //!
 //! Loads of a block that runs with paging off, the A20 gate open and flat DS/ES/SS (the mode key
 //! says so) through one of those three go straight to RAM instead when the translator has its
@@ -44,15 +49,6 @@ use emu_cpu_x86::tlb::TLB_SIZE;
 /// Guest memory: may be unaligned, never traps (the TLB says it is mapped), little-endian.
 pub(super) fn guest() -> MemFlagsData {
     MemFlagsData::new().with_notrap().with_endianness(Endianness::Little)
-}
-
-/// Where a load's fast path finds the host's copy of the guest bytes.
-#[derive(Clone, Copy)]
-enum HostAt {
-    /// `lin + addend` of this TLB entry.
-    Tlb(Value),
-    /// `base + address` in the RAM window.
-    Ram(super::RamWindow),
 }
 
 impl Emitter<'_> {
@@ -208,53 +204,30 @@ impl Emitter<'_> {
             let m = self.mode;
             m.protected() && !m.paging() && m.a20() && m.flat() && matches!(seg, SegReg::Ds | SegReg::Es | SegReg::Ss)
         });
-        if direct.is_none() {
+        let Some(ram) = direct else {
             return self.load_through_tlb(seg, off, size, off16);
-        }
-        // The linear address, whether the fast path may be taken, and how it finds the host's
-        // copy: through the TLB entry, or in the RAM window.
-        let (lin, go, at) = match direct {
-            Some(ram) => {
-                // Flat: the offset is the linear and the physical address. In the range from
-                // 1 MiB first (the decompressor's), then the range from 0 (below); elsewhere
-                // (the legacy video and ROM area, past the end of plain RAM) the slow path.
-                (off, ram.in_high(self, off, size), HostAt::Ram(ram))
-            }
-            None => {
-                let (lin, ok, last) = self.seg_check_inline(seg, off, size, false, off16);
-                let (entry, hit) = self.tlb_hit_last(lin, size, layout::TLB_READ, last);
-                let go = match ok {
-                    Some(ok) => self.b.ins().band(ok, hit),
-                    None => hit,
-                };
-                (lin, go, HostAt::Tlb(entry))
-            }
         };
+        // Flat: the offset is the linear and the physical address. In the range from 1 MiB first
+        // (the decompressor's), then the range from 0 (below); elsewhere (the legacy video and
+        // ROM area, past the end of plain RAM) the slow path.
+        let go = ram.in_high(self, off, size);
         let (fast, slow, join) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(slow);
         let v = self.b.append_block_param(join, types::I32);
         let from = self.b.current_block();
-        match at {
-            HostAt::Ram(ram) if ram.low >= size.bytes() => {
-                let low = self.b.create_block();
-                self.b.ins().brif(go, fast, &[], low, &[]);
-                self.b.switch_to_block(low);
-                let in_low = ram.in_low(self, off, size);
-                self.b.ins().brif(in_low, fast, &[], slow, &[]);
-            }
-            _ => {
-                self.b.ins().brif(go, fast, &[], slow, &[]);
-            }
+        if ram.low >= size.bytes() {
+            let low = self.b.create_block();
+            self.b.ins().brif(go, fast, &[], low, &[]);
+            self.b.switch_to_block(low);
+            let in_low = ram.in_low(self, off, size);
+            self.b.ins().brif(in_low, fast, &[], slow, &[]);
+        } else {
+            self.b.ins().brif(go, fast, &[], slow, &[]);
         }
 
         self.b.switch_to_block(fast);
-        let host = match at {
-            HostAt::Tlb(entry) => self.host_addr(entry, lin),
-            HostAt::Ram(ram) => {
-                let l = self.widen_to_ptr(lin);
-                self.b.ins().iadd_imm_s(l, ram.base as i64)
-            }
-        };
+        let l = self.widen_to_ptr(off);
+        let host = self.b.ins().iadd_imm_s(l, ram.base as i64);
         let x = match size {
             Size::B => self.b.ins().uload8(types::I32, guest(), host, 0),
             Size::W => self.b.ins().uload16(types::I32, guest(), host, 0),
@@ -283,7 +256,7 @@ impl Emitter<'_> {
         self.b.set_cold_block(slow);
         let v = self.b.append_block_param(join, types::I32);
         let from = self.b.current_block();
-        let made = self.tlb_paths(lin, ok, last, size, false, slow, join, |e, host| {
+        let made = self.tlb_paths(seg, lin, ok, last, size, false, slow, join, |e, host| {
             let x = match size {
                 Size::B => e.b.ins().uload8(types::I32, guest(), host, 0),
                 Size::W => e.b.ins().uload16(types::I32, guest(), host, 0),
@@ -309,7 +282,7 @@ impl Emitter<'_> {
         v
     }
 
-    /// The fast paths of an access of `size` bytes at linear address `lin` through the TLB (its
+    /// The fast paths of an access of `size` bytes through `seg` at linear address `lin`, by the TLB (its
     /// write tag if `write`, else its read tag), branched to from the current block, whose
     /// segment check passed if `ok` (`None`: always); `last` is the linear address of the
     /// access's last byte, if at hand. Each fast path does the access with `access(self, host)`
@@ -323,6 +296,7 @@ impl Emitter<'_> {
     #[allow(clippy::too_many_arguments)]
     fn tlb_paths(
         &mut self,
+        seg: SegReg,
         lin: Value,
         ok: Option<Value>,
         last: Option<Value>,
@@ -380,7 +354,7 @@ impl Emitter<'_> {
         let l = self.widen_to_ptr(lin);
         let host = self.b.ins().iadd(l, addend);
         let mut args = access(self, host);
-        let root = self.hints_wanted(write).then(|| self.root_of(lin));
+        let root = self.hints_wanted(write, seg).then(|| self.root_of(lin));
         if root.is_some() {
             let page = self.b.ins().band_imm_u(l, !0xfffi64);
             let host_page = self.b.ins().iadd(page, addend);
@@ -392,10 +366,16 @@ impl Emitter<'_> {
         root
     }
 
-    /// Whether an access (a `write`, or a read) makes a page hint: on 64-bit hosts ([`NO_PAGE`]
-    /// needs the room), when a later access of the block may use it (`hints_ahead`).
-    fn hints_wanted(&self, write: bool) -> bool {
-        self.ptr == types::I64 && self.hints_ahead[write as usize]
+    /// Whether an access (a `write`, or a read) through `seg` makes a page hint: on 64-bit
+    /// hosts ([`NO_PAGE`] needs the room), through a flat segment (elsewhere the linear address
+    /// is the segment base plus the offset, which no other access shares), when a later access
+    /// of the block may use it (`hints_ahead`).
+    fn hints_wanted(&self, write: bool, seg: SegReg) -> bool {
+        self.page_hints
+            && self.ptr == types::I64
+            && self.mode.flat()
+            && matches!(seg, SegReg::Ds | SegReg::Es | SegReg::Ss)
+            && self.hints_ahead[write as usize]
     }
 
     /// The arguments a slow path passes for a hint's page and host page (none if the access
@@ -433,7 +413,7 @@ impl Emitter<'_> {
     /// memo's with `lin`'s root, at an offset less than a page from `lin`'s, made since the
     /// last call to the interpreter.
     fn hint_for(&mut self, lin: Value, write: bool) -> Option<PageHint> {
-        if self.ptr != types::I64 || self.b.current_block() != self.memo_block {
+        if !self.page_hints || self.ptr != types::I64 || self.b.current_block() != self.memo_block {
             return None;
         }
         let (root, offset) = self.root_of(lin);
@@ -489,7 +469,7 @@ impl Emitter<'_> {
         self.b.set_cold_block(slow);
         let smc = (!last_effect).then(|| self.b.append_block_param(join, types::I8));
         let from = self.b.current_block();
-        let made = self.tlb_paths(lin, ok, last, size, true, slow, join, |e, host| {
+        let made = self.tlb_paths(seg, lin, ok, last, size, true, slow, join, |e, host| {
             match size {
                 Size::B => e.b.ins().istore8(guest(), v, host, 0),
                 Size::W => e.b.ins().istore16(guest(), v, host, 0),

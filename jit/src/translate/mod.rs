@@ -78,7 +78,9 @@
 //!   address are computed once per SSA value and reused ([`Emitter::pure`]) only in the IR block
 //!   they were computed in or one it dominates; what can change under the code (a TLB entry's
 //!   tags and addend, guest memory) is loaded again at every access, and each access checks the
-//!   tag of its own kind against its own last byte.
+//!   tag of its own kind against its own last byte, but for an access that a page hint covers
+//!   (`mem.rs`): its whole range within the page an earlier access of its kind (or a write)
+//!   found through the TLB, since the last call to the interpreter.
 
 pub mod insn;
 mod mem;
@@ -167,8 +169,9 @@ pub fn crosses_page(cs_base: u32, eip: u32, i: &Insn) -> bool {
 }
 
 /// How an instruction accesses memory, as far as page hints go (`Emitter::hint_for`): the
-/// register it addresses memory through (its memory operand's base, or ESP for the stack), the
-/// displacement, and whether it reads there.
+/// register it addresses memory through (its memory operand's base, or ESP for the stack; PUSH
+/// and CALL of a memory operand count as stack accesses only), the displacement, and whether
+/// it reads there.
 #[derive(Debug, Clone, Copy)]
 struct MemAccess {
     reg: u8,
@@ -181,9 +184,9 @@ impl MemAccess {
         use decode::Arg;
         match i.mnemonic {
             M::Push | M::Call | M::Pushf => return Some(MemAccess { reg: reg::ESP as u8, disp: 0, reads: false }),
-            M::Pop | M::Ret | M::Leave | M::Popf => {
-                return Some(MemAccess { reg: reg::ESP as u8, disp: 0, reads: true })
-            }
+            M::Pop | M::Ret | M::Popf => return Some(MemAccess { reg: reg::ESP as u8, disp: 0, reads: true }),
+            // MOV ESP, EBP; POP EBP.
+            M::Leave => return Some(MemAccess { reg: reg::EBP as u8, disp: 0, reads: true }),
             // An address only.
             M::Lea | M::Invlpg | M::Nop => return None,
             _ => {}
@@ -377,6 +380,9 @@ pub struct Translator {
     pub counters: bool,
     /// See `Options::optimize_all`.
     pub optimize_all: bool,
+    /// Whether accesses use page hints (`mem.rs`); off under `--cpu check`, where a hint that
+    /// outlived its TLB entry (see `mem.rs`) would be reported as a difference.
+    pub page_hints: bool,
     /// Guest RAM as host memory, for loads that go straight to it ([`RamWindow`]); `None`: every
     /// load goes through the TLB.
     pub ram: Option<RamWindow>,
@@ -446,6 +452,7 @@ impl Translator {
             inject_bug_at: None,
             counters: true,
             optimize_all: false,
+            page_hints: true,
             ram: None,
             jump_table: None,
             targets: [SlotTarget::Any; 2],
@@ -493,6 +500,7 @@ impl Translator {
             let mut e = Emitter::new(b, ptr, self.isa.default_call_conv(), key.mode, symbolic, insns, eips);
             e.inject_bug_at = self.inject_bug_at;
             e.counters = self.counters;
+            e.page_hints = self.page_hints;
             e.ram = if symbolic { None } else { self.ram };
             e.cells = cells;
             e.jump = match (cells, symbolic) {
@@ -834,6 +842,8 @@ pub(crate) struct Emitter<'a> {
     /// Calls to the interpreter built so far (`exec_insn`, `fetch_exec`): each may change the
     /// translations behind the page hints.
     interp_calls: u32,
+    /// `Translator::page_hints`.
+    page_hints: bool,
     /// `(res, a)` of the last SUB or CMP built here ([`insn`]'s `alu`): its result and its first
     /// operand (at its size). While the lazy flags are that SUB's (`cc_dst` is still `res`),
     /// conditions compare `a` with `cc_src` directly instead of recovering `a` as `res + src`:
@@ -914,6 +924,7 @@ impl<'a> Emitter<'a> {
             memo: Memo::default(),
             memo_block: None,
             interp_calls: 0,
+            page_hints: false,
             sub_first: None,
         }
     }
@@ -948,7 +959,7 @@ impl<'a> Emitter<'a> {
                 match self.tail {
                     Some(tail) => self.crossing_guard(tail),
                     None => {
-                        self.fetch_exec();
+                        self.fetch_exec(false);
                         return;
                     }
                 }
@@ -1534,11 +1545,12 @@ impl<'a> Emitter<'a> {
         self.b.ins().brif(ok, same, &[], refetch, &[]);
         // The slow path leaves; the translation goes on with the cache as it was.
         self.b.switch_to_block(refetch);
-        let saved = (self.cache, self.segs, self.flags, self.icount_base);
+        // (Its call to the interpreter never returns here: the hints live on.)
+        let saved = (self.cache, self.segs, self.flags, self.icount_base, self.interp_calls);
         let memo = (self.memo_block, self.memo.clone());
-        self.fetch_exec();
+        self.fetch_exec(true);
         self.terminated = false;
-        (self.cache, self.segs, self.flags, self.icount_base) = saved;
+        (self.cache, self.segs, self.flags, self.icount_base, self.interp_calls) = saved;
         (self.memo_block, self.memo) = memo;
         self.b.switch_to_block(same);
         self.carry_memo(from);
@@ -1546,8 +1558,9 @@ impl<'a> Emitter<'a> {
 
     /// The block's last instruction, which crosses into the next page ([`crosses_page`]): run by
     /// [`crate::helpers::fetch_exec`], which fetches and decodes it now; then the block leaves
-    /// for wherever EIP is, chaining through the jump cache when the helper allows it.
-    fn fetch_exec(&mut self) {
+    /// for wherever EIP is, chaining through the jump cache when the helper allows it. `cold`:
+    /// reached from a cold block only (`crossing_guard`), so all its blocks are laid out last.
+    fn fetch_exec(&mut self, cold: bool) {
         self.hand_to_interpreter();
         // It fetches from EIP.
         let start = self.c32(self.start);
@@ -1557,6 +1570,10 @@ impl<'a> Emitter<'a> {
         let accesses = self.accesses[self.k];
         let chains = self.b.ins().icmp_imm_u(IntCC::Equal, st, status::CHAIN_TAKEN as i64);
         let (go_on, leave) = (self.b.create_block(), self.b.create_block());
+        if cold {
+            self.b.set_cold_block(go_on);
+            self.b.set_cold_block(leave);
+        }
         self.b.ins().brif(chains, go_on, &[], leave, &[]);
         self.b.switch_to_block(leave);
         // OK, SMC or FAULT: the dispatcher takes over (a fault is delivered there; the
