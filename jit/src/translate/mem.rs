@@ -228,25 +228,35 @@ impl Emitter<'_> {
         self.b.switch_to_block(fast);
         let l = self.widen_to_ptr(off);
         let host = self.b.ins().iadd_imm_s(l, ram.base as i64);
-        let x = match size {
-            Size::B => self.b.ins().uload8(types::I32, guest(), host, 0),
-            Size::W => self.b.ins().uload16(types::I32, guest(), host, 0),
-            Size::D => self.b.ins().load(types::I32, guest(), host, 0),
-        };
+        let x = self.guest_load(size, host);
         self.b.ins().jump(join, &[x.into()]);
 
         self.b.switch_to_block(slow);
-        let (cpu, ctx) = (self.cpu, self.ctx);
-        let (s, n) = (self.c32(seg as u32), self.c32(size.bytes()));
-        let r = self.call(Helper::ReadMem, &[cpu, ctx, s, off, n]).unwrap();
-        let failed = self.b.ins().ushr_imm_u(r, 32);
-        let x = self.b.ins().ireduce(types::I32, r);
+        let (failed, x) = self.read_slow(seg, off, size);
         let fault = self.fault_block();
         self.b.ins().brif(failed, fault, &[], join, &[x.into()]);
 
         self.b.switch_to_block(join);
         self.carry_memo(from);
         v
+    }
+
+    /// `size` bytes of guest memory at host address `host`, zero-extended to i32.
+    fn guest_load(&mut self, size: Size, host: Value) -> Value {
+        match size {
+            Size::B => self.b.ins().uload8(types::I32, guest(), host, 0),
+            Size::W => self.b.ins().uload16(types::I32, guest(), host, 0),
+            Size::D => self.b.ins().load(types::I32, guest(), host, 0),
+        }
+    }
+
+    /// A load's slow path: `read_mem` for `seg:off`; returns (non-zero if it faulted, the value).
+    fn read_slow(&mut self, seg: SegReg, off: Value, size: Size) -> (Value, Value) {
+        let (cpu, ctx) = (self.cpu, self.ctx);
+        let (s, n) = (self.c32(seg as u32), self.c32(size.bytes()));
+        let r = self.call(Helper::ReadMem, &[cpu, ctx, s, off, n]).unwrap();
+        let failed = self.b.ins().ushr_imm_u(r, 32);
+        (failed, self.b.ins().ireduce(types::I32, r))
     }
 
     /// [`Emitter::load`] through the TLB.
@@ -256,21 +266,11 @@ impl Emitter<'_> {
         self.b.set_cold_block(slow);
         let v = self.b.append_block_param(join, types::I32);
         let from = self.b.current_block();
-        let made = self.tlb_paths(seg, lin, ok, last, size, false, slow, join, |e, host| {
-            let x = match size {
-                Size::B => e.b.ins().uload8(types::I32, guest(), host, 0),
-                Size::W => e.b.ins().uload16(types::I32, guest(), host, 0),
-                Size::D => e.b.ins().load(types::I32, guest(), host, 0),
-            };
-            vec![x.into()]
-        });
+        let made = self
+            .tlb_paths(seg, lin, ok, last, size, false, slow, join, |e, host| vec![e.guest_load(size, host).into()]);
 
         self.b.switch_to_block(slow);
-        let (cpu, ctx) = (self.cpu, self.ctx);
-        let (s, n) = (self.c32(seg as u32), self.c32(size.bytes()));
-        let r = self.call(Helper::ReadMem, &[cpu, ctx, s, off, n]).unwrap();
-        let failed = self.b.ins().ushr_imm_u(r, 32);
-        let x = self.b.ins().ireduce(types::I32, r);
+        let (failed, x) = self.read_slow(seg, off, size);
         let fault = self.fault_block();
         let mut args: Vec<BlockArg> = vec![x.into()];
         args.extend(self.no_page(made));
@@ -282,8 +282,8 @@ impl Emitter<'_> {
         v
     }
 
-    /// The fast paths of an access of `size` bytes through `seg` at linear address `lin`, by the TLB (its
-    /// write tag if `write`, else its read tag), branched to from the current block, whose
+    /// The fast paths of an access of `size` bytes through `seg` at linear address `lin`, by the
+    /// TLB (its write tag if `write`, else its read tag), branched to from the current block, whose
     /// segment check passed if `ok` (`None`: always); `last` is the linear address of the
     /// access's last byte, if at hand. Each fast path does the access with `access(self, host)`
     /// and jumps to `join` with what that returns; everything else goes to `slow`.
