@@ -65,7 +65,8 @@ pub struct Block {
     /// Where the chainable exits (taken, fall-through) led last time.
     pub links: [Link; 2],
     /// The bytes a last instruction that crosses into the next page has there
-    /// (`translate::GuestBlock::tail`), for the checker's rebuilds of the block.
+    /// (`translate::GuestBlock::tail`; `None`: it is fetched again every time), for the
+    /// checker's rebuilds of the block.
     pub tail: Option<crate::translate::Tail>,
     /// EIP of each instruction.
     pub eips: Box<[u32]>,

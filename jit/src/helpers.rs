@@ -177,8 +177,9 @@ fn ran(cpu: &mut Cpu, ctx: &mut ExitCtx, result: Res, start: u32, ok: u32) -> u3
 /// Runs the instruction at CS:EIP in the interpreter, fetched and decoded now, with
 /// `Cpu::step`'s EIP protocol: a block's last instruction when its bytes go on into the next
 /// page, which the block does not own, and that page no longer holds the bytes the block was
-/// translated with, or the TLB does not map it (`translate::crosses_page`). Returns [`status::CHAIN_TAKEN`] when the block may go on to
-/// whatever EIP is now (through the jump cache), [`status::OK`] when the dispatcher must see
+/// translated with, or the TLB does not map it (`translate::crosses_page`). Returns
+/// [`status::CHAIN_TAKEN`] when the block may go on to whatever EIP is now (through the jump
+/// cache), [`status::OK`] when the dispatcher must see
 /// the machine first (the instruction ends runs: `Insn::ends_run`), or SMC or FAULT as
 /// [`exec_insn`] does.
 ///

@@ -245,7 +245,6 @@ impl Jit {
                 wtr.inject_bug_at = opts.inject_bug_at;
                 wtr.counters = opts.counters;
                 wtr.optimize_all = opts.optimize_all;
-                wtr.page_hints = !opts.check;
                 wtr.jump_table = Some(cache.jump_table());
                 Some(worker::Background::start(wtr, opts.dump.is_some()).map_err(JitError::Thread)?)
             }

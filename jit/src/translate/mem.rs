@@ -289,7 +289,8 @@ impl Emitter<'_> {
     /// and jumps to `join` with what that returns; everything else goes to `slow`.
     ///
     /// With a page hint for `lin` ([`Emitter::hint_for`]) the first fast path is the hint's
-    /// page, the TLB's the second. Otherwise the access makes a hint: `join` gets two more
+    /// page, the TLB's the second. Otherwise, if [`Emitter::hints_wanted`], the access makes a
+    /// hint: `join` gets two more
     /// parameters, the page's linear and host address, which the fast path passes and the slow
     /// path must pass as [`Emitter::no_page`] gives them; the hint's root and offset from it
     /// are returned then.

@@ -959,7 +959,7 @@ impl<'a> Emitter<'a> {
                 match self.tail {
                     Some(tail) => self.crossing_guard(tail),
                     None => {
-                        self.fetch_exec(false);
+                        self.fetch_exec();
                         return;
                     }
                 }
@@ -1548,7 +1548,12 @@ impl<'a> Emitter<'a> {
         // (Its call to the interpreter never returns here: the hints live on.)
         let saved = (self.cache, self.segs, self.flags, self.icount_base, self.interp_calls);
         let memo = (self.memo_block, self.memo.clone());
-        self.fetch_exec(true);
+        let first = self.b.func.dfg.num_blocks();
+        self.fetch_exec();
+        // Every block of the fallback (its exits and chaining) is laid out last.
+        for n in first..self.b.func.dfg.num_blocks() {
+            self.b.set_cold_block(Block::from_u32(n as u32));
+        }
         self.terminated = false;
         (self.cache, self.segs, self.flags, self.icount_base, self.interp_calls) = saved;
         (self.memo_block, self.memo) = memo;
@@ -1558,9 +1563,8 @@ impl<'a> Emitter<'a> {
 
     /// The block's last instruction, which crosses into the next page ([`crosses_page`]): run by
     /// [`crate::helpers::fetch_exec`], which fetches and decodes it now; then the block leaves
-    /// for wherever EIP is, chaining through the jump cache when the helper allows it. `cold`:
-    /// reached from a cold block only (`crossing_guard`), so all its blocks are laid out last.
-    fn fetch_exec(&mut self, cold: bool) {
+    /// for wherever EIP is, chaining through the jump cache when the helper allows it.
+    fn fetch_exec(&mut self) {
         self.hand_to_interpreter();
         // It fetches from EIP.
         let start = self.c32(self.start);
@@ -1570,10 +1574,6 @@ impl<'a> Emitter<'a> {
         let accesses = self.accesses[self.k];
         let chains = self.b.ins().icmp_imm_u(IntCC::Equal, st, status::CHAIN_TAKEN as i64);
         let (go_on, leave) = (self.b.create_block(), self.b.create_block());
-        if cold {
-            self.b.set_cold_block(go_on);
-            self.b.set_cold_block(leave);
-        }
         self.b.ins().brif(chains, go_on, &[], leave, &[]);
         self.b.switch_to_block(leave);
         // OK, SMC or FAULT: the dispatcher takes over (a fault is delivered there; the
