@@ -159,6 +159,22 @@ impl Emitter<'_> {
         self.b.ins().iadd(set, off)
     }
 
+    /// The entry of the constant linear address `lin`'s page in the block's TLB set (see
+    /// [`Emitter::tlb_entry`]), folded to one add to the CPU pointer.
+    pub(super) fn tlb_entry_at(&mut self, lin: u32) -> Value {
+        let idx = (lin >> 12) as usize & (TLB_SIZE - 1);
+        self.b.ins().iadd_imm_s(self.cpu, self.tlb_set + idx as i64 * layout::TLB_ENTRY_SIZE)
+    }
+
+    /// `ok && v` for i8 conditions, where `None` is an `ok` that always holds (a segment check
+    /// with nothing to check, a chain with nothing but the TLB to ask).
+    pub(super) fn and_ok(&mut self, ok: Option<Value>, v: Value) -> Value {
+        match ok {
+            Some(ok) => self.b.ins().band(ok, v),
+            None => v,
+        }
+    }
+
     /// `v + k` at 32 bits; when `v` is itself `x + constant` (an effective address with a
     /// displacement), `x + (constant + k)`, one host instruction instead of a constant and an add.
     pub(super) fn add_const(&mut self, v: Value, k: u32) -> Value {
@@ -290,10 +306,9 @@ impl Emitter<'_> {
     ///
     /// With a page hint for `lin` ([`Emitter::hint_for`]) the first fast path is the hint's
     /// page, the TLB's the second. Otherwise, if [`Emitter::hints_wanted`], the access makes a
-    /// hint: `join` gets two more
-    /// parameters, the page's linear and host address, which the fast path passes and the slow
-    /// path must pass as [`Emitter::no_page`] gives them; the hint's root and offset from it
-    /// are returned then.
+    /// hint: `join` gets two more parameters, the page's linear and host address, which the
+    /// fast path passes and the slow path must pass as [`Emitter::no_page`] gives them; the
+    /// hint's root and offset from it are returned then.
     #[allow(clippy::too_many_arguments)]
     fn tlb_paths(
         &mut self,
@@ -315,10 +330,7 @@ impl Emitter<'_> {
             let l = self.widen_to_ptr(lin);
             let at = self.b.ins().isub(l, h.page);
             let inside = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThanOrEqual, at, 0x1000 - size.bytes() as i64);
-            let go = match ok {
-                Some(ok) => self.b.ins().band(ok, inside),
-                None => inside,
-            };
+            let go = self.and_ok(ok, inside);
             // Laid out after the rest: most hints hold.
             let (hinted, tlb) = (self.b.create_block(), self.b.create_block());
             self.b.set_cold_block(tlb);
@@ -332,10 +344,7 @@ impl Emitter<'_> {
             self.b.switch_to_block(tlb);
             let memo = (self.memo_block, self.memo.clone());
             let (entry, hit) = self.tlb_hit_last(lin, size, tag_at, last);
-            let go = match ok {
-                Some(ok) => self.b.ins().band(ok, hit),
-                None => hit,
-            };
+            let go = self.and_ok(ok, hit);
             self.b.ins().brif(go, fast, &[], slow, &[]);
             (self.memo_block, self.memo) = memo;
             self.b.switch_to_block(fast);
@@ -345,10 +354,7 @@ impl Emitter<'_> {
             return None;
         }
         let (entry, hit) = self.tlb_hit_last(lin, size, tag_at, last);
-        let go = match ok {
-            Some(ok) => self.b.ins().band(ok, hit),
-            None => hit,
-        };
+        let go = self.and_ok(ok, hit);
         self.b.ins().brif(go, fast, &[], slow, &[]);
         self.b.switch_to_block(fast);
         let addend = self.b.ins().load(self.ptr, MemFlagsData::trusted(), entry, layout::TLB_ADDEND);
@@ -367,13 +373,18 @@ impl Emitter<'_> {
         root
     }
 
-    /// Whether an access (a `write`, or a read) through `seg` makes a page hint: on 64-bit
-    /// hosts ([`NO_PAGE`] needs the room), through a flat segment (elsewhere the linear address
-    /// is the segment base plus the offset, which no other access shares), when a later access
-    /// of the block may use it (`hints_ahead`).
+    /// Whether page hints are made and used at all: when the translator says so, on 64-bit
+    /// hosts ([`NO_PAGE`] needs the room).
+    fn hints_on(&self) -> bool {
+        self.page_hints && self.ptr == types::I64
+    }
+
+    /// Whether an access (a `write`, or a read) through `seg` makes a page hint: when hints are
+    /// on ([`Emitter::hints_on`]), through a flat segment (elsewhere the linear address is the
+    /// segment base plus the offset, which no other access shares), when a later access of the
+    /// block may use it (`hints_ahead`).
     fn hints_wanted(&self, write: bool, seg: SegReg) -> bool {
-        self.page_hints
-            && self.ptr == types::I64
+        self.hints_on()
             && self.mode.flat()
             && matches!(seg, SegReg::Ds | SegReg::Es | SegReg::Ss)
             && self.hints_ahead[write as usize]
@@ -414,7 +425,7 @@ impl Emitter<'_> {
     /// memo's with `lin`'s root, at an offset less than a page from `lin`'s, made since the
     /// last call to the interpreter.
     fn hint_for(&mut self, lin: Value, write: bool) -> Option<PageHint> {
-        if !self.page_hints || self.ptr != types::I64 || self.b.current_block() != self.memo_block {
+        if !self.hints_on() || self.b.current_block() != self.memo_block {
             return None;
         }
         let (root, offset) = self.root_of(lin);

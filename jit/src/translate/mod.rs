@@ -192,7 +192,7 @@ impl MemAccess {
             _ => {}
         }
         let at = i.args.iter().position(|a| matches!(a, Arg::Mem(_)))?;
-        (i.mem.base != decode::NO_REG).then(|| MemAccess {
+        (i.mem.base != decode::NO_REG).then_some(MemAccess {
             reg: i.mem.base,
             disp: i.mem.disp as i32,
             // Stored to only.
@@ -1270,8 +1270,7 @@ impl<'a> Emitter<'a> {
             (Some(eip), _) => {
                 let cell = self.addr(cells + slot * layout::LINK_CELL_SIZE, 0x2000 + 0x20 * slot);
                 let lin = self.cs_base.wrapping_add(eip);
-                let idx = (lin >> 12) as usize & (emu_cpu_x86::tlb::TLB_SIZE - 1);
-                let e = self.b.ins().iadd_imm_s(self.cpu, self.tlb_set + idx as i64 * layout::TLB_ENTRY_SIZE);
+                let e = self.tlb_entry_at(lin);
                 (cell, e, self.c32(lin & !0xfff), self.c32(lin & 0xfff), false)
             }
             (None, jump) => {
@@ -1309,10 +1308,7 @@ impl<'a> Emitter<'a> {
         // The TLB's execute entry for CS base + EIP maps it to the block's physical address.
         let tag = self.b.ins().load(types::I32, t, tlb_entry, layout::TLB_EXEC);
         let hit = self.b.ins().icmp(IntCC::Equal, tag, page);
-        let mut ok = match ok {
-            Some(ok) => self.b.ins().band(ok, hit),
-            None => hit,
-        };
+        let mut ok = self.and_ok(ok, hit);
         let phys_page = self.b.ins().load(types::I32, t, tlb_entry, layout::TLB_PHYS);
         let phys = self.b.ins().bor(phys_page, low);
         let want = self.b.ins().load(types::I32, t, cell, layout::LINK_PHYS);
@@ -1518,8 +1514,7 @@ impl<'a> Emitter<'a> {
         let t = MemFlagsData::trusted();
         let page = self.cs_base.wrapping_add(self.start) | 0xfff;
         let page = page.wrapping_add(1);
-        let idx = (page >> 12) as usize & (emu_cpu_x86::tlb::TLB_SIZE - 1);
-        let entry = self.b.ins().iadd_imm_s(self.cpu, self.tlb_set + idx as i64 * layout::TLB_ENTRY_SIZE);
+        let entry = self.tlb_entry_at(page);
         let tag = self.b.ins().load(types::I32, t, entry, layout::TLB_EXEC);
         let mapped = self.b.ins().icmp_imm_u(IntCC::Equal, tag, page as i64);
         let (read, same, refetch) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
