@@ -9,7 +9,11 @@
 //! - *Precise state at every exit.* Guest registers and the lazy-flags fields are cached in SSA
 //!   values while the block runs ([`Emitter`] tracks which are dirty; the flags a shift or
 //!   multiply leaves are kept as six recipes ([`Part`]) built only where they are read or
-//!   stored, see `Cache::Word`); every exit stores the dirty ones and `icount` (+1 per
+//!   stored, see `Cache::Word`). The general registers an instruction wrote are stored as it
+//!   ends (and stay cached, clean), the lazy flags only at exits: so an exit stores few values,
+//!   and a register's value need not live to the block's end. (Measured on the Linux boot under
+//!   cachegrind: the same host instructions in translated code, 11% less host code, 7% less
+//!   compile time.) Every exit stores the dirty ones and `icount` (+1 per
 //!   instruction run, the faulting one included, as `Cpu::step` counts), adding to the count in
 //!   the state (no register holds it, except round a one-block loop: `Emitter::icount_base`),
 //!   and every exit that returns to the dispatcher stores EIP too: one that chains on leaves it
@@ -977,6 +981,9 @@ impl<'a> Emitter<'a> {
                 let bad = self.b.ins().bxor_imm_u(v, 1);
                 self.set_reg32(0, bad);
             }
+            // General registers go back to the state as each instruction ends (the lazy flags
+            // stay cached, see the module comment).
+            self.flush(0..CC_OP);
             if !self.smc.is_empty() && !last {
                 self.leave_if_smc();
             }
