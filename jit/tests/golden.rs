@@ -146,3 +146,20 @@ fn rol_cl_lods_scas_32() {
     });
     golden("rol_cl_lods_scas_32", common::flat32(&code), &code);
 }
+
+/// General registers are written back as each instruction ends, but not before an instruction
+/// without exits of its own (`translate::exit_free`): EAX, written three times, is stored once,
+/// before the store that may leave; ECX (loaded) and EDX (the LEA) together, before the HLT.
+#[test]
+fn register_write_back_32() {
+    let code = common::asm(32, |a| {
+        a.mov(eax, ebx)?;
+        a.add(eax, ecx)?;
+        a.shl(eax, 2)?;
+        a.mov(dword_ptr(esi), eax)?;
+        a.mov(ecx, dword_ptr(esi + 4))?;
+        a.lea(edx, dword_ptr(ecx + ecx * 2))?;
+        a.hlt()
+    });
+    golden("register_write_back_32", common::flat32(&code), &code);
+}

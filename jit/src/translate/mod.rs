@@ -760,6 +760,47 @@ fn loops_to_start(insns: &[Insn], eips: &[u32]) -> bool {
     })
 }
 
+/// Whether instruction `i` has no exit of its own: it accesses no memory, cannot fault and ends
+/// no block (register-only moves, arithmetic and logic, shifts, multiplies, CMOVcc and SETcc,
+/// and LEA). Where one follows, the general registers are written back after it, not before.
+fn exit_free(i: &Insn) -> bool {
+    use decode::Arg;
+    let regs_only = i.args.iter().all(|a| matches!(a, Arg::Nil | Arg::Reg(..) | Arg::Imm(_)));
+    match i.mnemonic {
+        M::Lea => true,
+        M::Mov
+        | M::Movzx
+        | M::Movsx
+        | M::Add
+        | M::Or
+        | M::Adc
+        | M::Sbb
+        | M::And
+        | M::Sub
+        | M::Xor
+        | M::Cmp
+        | M::Test
+        | M::Inc
+        | M::Dec
+        | M::Neg
+        | M::Not
+        | M::Shl
+        | M::Shr
+        | M::Sar
+        | M::Sal
+        | M::Rol
+        | M::Ror
+        | M::Imul
+        | M::Cmovcc
+        | M::Setcc
+        | M::Bswap
+        | M::Xchg
+        | M::Cbw
+        | M::Cwd => regs_only,
+        _ => false,
+    }
+}
+
 /// Builds one block's IR.
 pub(crate) struct Emitter<'a> {
     b: FunctionBuilder<'a>,
@@ -982,8 +1023,11 @@ impl<'a> Emitter<'a> {
                 self.set_reg32(0, bad);
             }
             // General registers go back to the state as each instruction ends (the lazy flags
-            // stay cached, see the module comment).
-            self.flush(0..CC_OP);
+            // stay cached, see the module comment), but for one that no exit follows before the
+            // next instruction's end: stores of a register that it overwrites are saved then.
+            if last || !exit_free(&insns[k + 1]) {
+                self.flush(0..CC_OP);
+            }
             if !self.smc.is_empty() && !last {
                 self.leave_if_smc();
             }
