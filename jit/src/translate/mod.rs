@@ -11,17 +11,17 @@
 //!   multiply leaves are kept as six recipes ([`Part`]) built only where they are read or
 //!   stored, see `Cache::Word`). The general registers an instruction wrote are stored as it
 //!   ends (and stay cached, clean), unless the next instruction has no exit of its own
-//!   (`exit_free`: then at the end of the run of such instructions), the lazy flags only at
-//!   exits: so an exit stores few
-//!   values, and a register's value need not live to the block's end. (Measured on the Linux
-//!   boot under cachegrind: the same host instructions in translated code, 11% less host code,
-//!   7% less compile time; waiting past exit-free instructions took 0.5% off the translated
-//!   code's instructions.) Every exit stores the dirty ones and `icount` (+1 per
-//!   instruction run, the faulting one included, as `Cpu::step` counts), adding to the count in
-//!   the state (no register holds it, except round a one-block loop: `Emitter::icount_base`),
-//!   and every exit that returns to the dispatcher stores EIP too: one that chains on leaves it
-//!   to the blocks after it (none reads EIP from the state: their instructions know their own,
-//!   and the interpreter's helpers are given it).
+//!   (`exit_free`: then at the end of the run of such instructions); the lazy flags only at
+//!   exits. So an exit stores few values, and a register's value need not live to the block's
+//!   end. (Measured on the Linux boot under cachegrind: the same host instructions in
+//!   translated code, 11% less host code, 7% less compile time; waiting past exit-free
+//!   instructions took 0.5% off the translated code's instructions.) Every exit stores the
+//!   dirty ones and `icount` (+1 per instruction run, the faulting one included, as
+//!   `Cpu::step` counts), adding to the count in the state (no register holds it, except round
+//!   a one-block loop: `Emitter::icount_base`), and every exit that returns to the dispatcher
+//!   stores EIP too: one that chains on leaves it to the blocks after it (none reads EIP from
+//!   the state: their instructions know their own, and the interpreter's helpers are given
+//!   it).
 //! - *Faults change nothing.* A fault exit stores the cache as it was when the instruction
 //!   started (`at_start`) and sets EIP to the instruction's first byte. So a specialised
 //!   instruction may set registers and flags in the cache before an access that can fault (a
