@@ -408,11 +408,7 @@ impl Emitter<'_> {
     /// block.
     fn keep_hint(&mut self, made: Option<(Value, i64)>, write: bool, join: Block) {
         let Some((root, offset)) = made else { return };
-        let here = self.b.current_block();
-        if here != self.memo_block {
-            self.memo.clear();
-            self.memo_block = here;
-        }
+        self.memo_here();
         let params = self.b.func.dfg.block_params(join);
         let (page, host) = (params[params.len() - 2], params[params.len() - 1]);
         // It replaces the hints it covers (the same root within a page; a write's covers

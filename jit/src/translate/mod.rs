@@ -1142,14 +1142,19 @@ impl<'a> Emitter<'a> {
             }
         }
         let v = self.compute(p);
+        self.memo_here();
+        self.memo.values.push((p, v));
+        v
+    }
+
+    /// Makes the memo the current block's, to add to: when it was another block's, it starts
+    /// afresh (the old entries may not dominate this one).
+    fn memo_here(&mut self) {
+        let here = self.b.current_block();
         if here != self.memo_block {
-            // A block the memo does not cover: start afresh there (the old entries may not
-            // dominate it).
             self.memo.clear();
             self.memo_block = here;
         }
-        self.memo.values.push((p, v));
-        v
     }
 
     /// Emits `p`.
