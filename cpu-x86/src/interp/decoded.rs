@@ -8,7 +8,9 @@
 //! A [`DecodedRun`] keeps the block's instructions, and for each the bytes it was decoded from
 //! (as the decode cache keeps them, [`crate::decode::cache`]), in one place, and
 //! [`Cpu::run_decoded`] runs them: per instruction, a compare of those bytes with the bytes now
-//! in guest memory, then [`exec`](super::exec) as `Cpu::step` calls it.
+//! in guest memory, then [`exec`](super::exec) as `Cpu::step` calls it, or, for the commonest
+//! 32-bit forms, the same operation without the general dispatch ([`super::fast`], classified
+//! once as the run is made).
 //!
 //! **Invariant:** running a `DecodedRun` retires the same instructions with the same effects
 //! as stepping the interpreter over them without interrupt checks between them (as a
@@ -29,6 +31,7 @@
 //! page of the first; [`Cpu::run_decoded`] runs nothing unless those still hold, the page is
 //! host memory, and the run's bytes are within CS's limit.
 
+use super::fast::Fast;
 use crate::cpu::Cpu;
 use crate::decode::{cache, Insn, MAX_LEN};
 use crate::state::SegReg;
@@ -42,6 +45,8 @@ struct Step {
     eip: u32,
     /// Its first byte's offset in the linear page of the run's first instruction.
     off: u16,
+    /// Its fast form, if it has one ([`super::fast`]).
+    fast: Fast,
 }
 
 /// A block's instructions, decoded (see the module comment). One allocation, refilled in place
@@ -115,7 +120,8 @@ impl Cpu {
             }
             // SAFETY: `fetch_window` vouched for MAX_LEN bytes of host memory at `host`.
             let words = unsafe { cache::masked_words(host, i.len) };
-            run.steps.push(Step { insn: *i, words, eip, off: (lin & 0xfff) as u16 });
+            let fast = Fast::of(i, run.code32);
+            run.steps.push(Step { insn: *i, words, eip, off: (lin & 0xfff) as u16, fast });
             end = end.max(eip as u64 + i.len as u64);
             if i.ends_run() {
                 break;
@@ -162,7 +168,14 @@ impl Cpu {
             // An interrupt shadow covers one instruction (`Cpu::step_insn`); the run has no
             // interrupt checks, so it only has to end with the shadow its last instruction set.
             self.s.irq_shadow = false;
-            let result = self.exec_at(i, eip);
+            let result = match step.fast {
+                Fast::General => self.exec_at(i, eip),
+                // Fast forms are of 32-bit code only: EIP does not wrap at 64 KiB.
+                f => {
+                    self.s.eip = eip.wrapping_add(i.len as u32);
+                    self.exec_fast(f, i)
+                }
+            };
             ran += 1;
             if !self.retire(eip, result) {
                 break;

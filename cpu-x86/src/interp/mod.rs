@@ -15,6 +15,7 @@ pub mod bits;
 pub mod control;
 pub mod data;
 pub mod decoded;
+pub mod fast;
 pub mod io;
 pub mod muldiv;
 pub mod shift;
@@ -575,5 +576,7 @@ pub enum Delivery {
 mod clock_tests;
 #[cfg(test)]
 mod decoded_tests;
+#[cfg(test)]
+mod fast_tests;
 #[cfg(test)]
 mod fetch_tests;
