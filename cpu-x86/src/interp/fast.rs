@@ -49,14 +49,28 @@ pub enum Fast {
     StoreImm(u32),
     /// ADD, OR, ADC, SBB, AND, SUB, XOR, CMP, TEST with a 32-bit register destination.
     Alu(M, u8, Src),
+    /// The same with an 8- or 16-bit register destination (registers and memory of that size;
+    /// byte registers 4-7 are AH..BH).
+    AluSized(M, Size, u8, Src),
+    /// The same with a 32-bit memory destination (the source a register or an immediate).
+    AluMem(M, Src),
+    /// MOVZX / MOVSX r32 from an 8- or 16-bit register or memory operand (`true`: sign-extend).
+    Extend(bool, Size, u8, Src),
+    /// ROL, ROR, RCL, RCR, SHL/SAL, SHR, SAR of a 32-bit register by an immediate count.
+    Shift(M, u8, u32),
+    /// CMOVcc r32, r32 / m32 (condition code).
+    Cmov(u8, u8, Src),
+    /// SETcc r8 (condition code, byte register).
+    Set(u8, u8),
     /// INC r32, DEC r32.
     Inc(u8),
     Dec(u8),
     /// LEA r32, m.
     Lea(u8),
-    /// PUSH r32, POP r32.
+    /// PUSH r32, POP r32; PUSH imm32 / m32.
     Push(u8),
     Pop(u8),
+    PushSrc(Src),
     /// Jcc rel32 (condition code, displacement).
     Jcc(u8, u32),
     /// JMP rel, CALL rel (displacement).
@@ -80,18 +94,40 @@ impl Fast {
             Mem(D) => Some(Src::Mem),
             _ => None,
         };
+        // A source of `size` (8 or 16 bits).
+        let narrow = |a: Arg, size: Size| match a {
+            Reg(s, z) if z == size => Some(Src::Reg(s)),
+            Imm(v) => Some(Src::Imm(v)),
+            Mem(z) if z == size => Some(Src::Mem),
+            _ => None,
+        };
+        const ALU: [M; 9] = [M::Add, M::Or, M::Adc, M::Sbb, M::And, M::Sub, M::Xor, M::Cmp, M::Test];
         match (i.mnemonic, i.args[0], i.args[1]) {
             (M::Mov, Reg(d, D), a) => src(a).map_or(Fast::General, |s| Fast::Mov(d, s)),
             (M::Mov, Mem(D), Reg(s, D)) => Fast::Store(s),
             (M::Mov, Mem(D), Imm(v)) => Fast::StoreImm(v),
-            (M::Add | M::Or | M::Adc | M::Sbb | M::And | M::Sub | M::Xor | M::Cmp | M::Test, Reg(d, D), a) => {
-                src(a).map_or(Fast::General, |s| Fast::Alu(i.mnemonic, d, s))
+            (op, Reg(d, D), a) if ALU.contains(&op) => src(a).map_or(Fast::General, |s| Fast::Alu(op, d, s)),
+            (op, Reg(d, z @ (Size::B | Size::W)), a) if ALU.contains(&op) => {
+                narrow(a, z).map_or(Fast::General, |s| Fast::AluSized(op, z, d, s))
             }
+            (op, Mem(D), Reg(s, D)) if ALU.contains(&op) => Fast::AluMem(op, Src::Reg(s)),
+            (op, Mem(D), Imm(v)) if ALU.contains(&op) => Fast::AluMem(op, Src::Imm(v)),
+            (M::Movzx | M::Movsx, Reg(d, D), a @ (Reg(_, z) | Mem(z))) if z != D => {
+                narrow(a, z).map_or(Fast::General, |s| Fast::Extend(i.mnemonic == M::Movsx, z, d, s))
+            }
+            (M::Rol | M::Ror | M::Rcl | M::Rcr | M::Shl | M::Sal | M::Shr | M::Sar, Reg(r, D), Imm(n)) => {
+                Fast::Shift(i.mnemonic, r, n)
+            }
+            (M::Cmovcc, Reg(d, D), a @ (Reg(_, D) | Mem(D))) => {
+                src(a).map_or(Fast::General, |s| Fast::Cmov(i.cc(), d, s))
+            }
+            (M::Setcc, Reg(r, Size::B), _) => Fast::Set(i.cc(), r),
             (M::Inc, Reg(r, D), _) => Fast::Inc(r),
             (M::Dec, Reg(r, D), _) => Fast::Dec(r),
             (M::Lea, Reg(d, D), Mem(_)) => Fast::Lea(d),
             (M::Push, Reg(r, D), _) => Fast::Push(r),
             (M::Pop, Reg(r, D), _) => Fast::Pop(r),
+            (M::Push, a @ (Imm(_) | Mem(D)), _) => src(a).map_or(Fast::General, Fast::PushSrc),
             (M::Jcc, Rel(rel), _) => Fast::Jcc(i.cc(), rel),
             (M::Jmp, Rel(rel), _) => Fast::Jmp(rel),
             (M::Call, Rel(rel), _) => Fast::Call(rel),
@@ -125,6 +161,65 @@ impl Cpu {
                 }
                 self.s.set_cc(kind, D, res, src, cin);
                 Ok(())
+            }
+            Fast::AluSized(op, size, d, s) => {
+                let a = self.reg(d, size);
+                let b = match s {
+                    Src::Reg(r) => self.reg(r, size),
+                    Src::Imm(v) => v,
+                    Src::Mem => self.read(i.seg, self.ea(i), size)?,
+                };
+                let (res, kind, src, cin) = super::alu::evaluate(&self.s, op, size, a, b);
+                if !matches!(op, M::Cmp | M::Test) {
+                    self.set_reg(d, size, res);
+                }
+                self.s.set_cc(kind, size, res, src, cin);
+                Ok(())
+            }
+            Fast::AluMem(op, s) => {
+                let ea = self.ea(i);
+                let a = self.read(i.seg, ea, D)?;
+                let b = self.fast_src(s, i)?;
+                let (res, kind, src, cin) = super::alu::evaluate(&self.s, op, D, a, b);
+                if !matches!(op, M::Cmp | M::Test) {
+                    self.write(i.seg, ea, D, res)?; // a fault here leaves the flags as they were
+                }
+                self.s.set_cc(kind, D, res, src, cin);
+                Ok(())
+            }
+            Fast::Extend(signed, size, d, s) => {
+                let v = match s {
+                    Src::Reg(r) => self.reg(r, size),
+                    Src::Mem => self.read(i.seg, self.ea(i), size)?,
+                    Src::Imm(v) => v,
+                };
+                self.s.regs[d as usize] = if signed { size.sext(v) } else { v };
+                Ok(())
+            }
+            Fast::Shift(op, r, n) => {
+                let dst = self.s.regs[r as usize];
+                if let Some((res, flags)) = super::shift::compute(op, D, dst, 0, n, self.s.eflags()) {
+                    self.s.regs[r as usize] = res;
+                    self.s.set_arith(flags);
+                }
+                Ok(())
+            }
+            Fast::Cmov(cc, d, s) => {
+                // The source is read (and may fault) whether or not the condition holds.
+                let v = self.fast_src(s, i)?;
+                if cond(&self.s, cc) {
+                    self.s.regs[d as usize] = v;
+                }
+                Ok(())
+            }
+            Fast::Set(cc, r) => {
+                let v = cond(&self.s, cc) as u32;
+                self.set_reg(r, Size::B, v);
+                Ok(())
+            }
+            Fast::PushSrc(s) => {
+                let v = self.fast_src(s, i)?;
+                self.push(D, v)
             }
             Fast::Inc(r) => {
                 let res = self.s.regs[r as usize].wrapping_add(1);

@@ -99,6 +99,40 @@ fn forms() -> Vec<(&'static [u8], Fast)> {
         (&[0xe8, 0x00, 0x01, 0, 0], Call(0x100)),                         // call +0x100
         (&[0xe8, 0, 0, 0x10, 0], Call(0x10_0000)),                        // call past CS's limit
         (&[0xc3], Ret),                                                   // ret
+        (&[0x02, 0xc3], AluSized(M::Add, Size::B, 0, Reg(3))),            // add al, bl
+        (&[0x84, 0xc0], AluSized(M::Test, Size::B, 0, Reg(0))),           // test al, al
+        (&[0x84, 0xe4], AluSized(M::Test, Size::B, 4, Reg(4))),           // test ah, ah
+        (&[0x80, 0xfc, 0x05], AluSized(M::Cmp, Size::B, 4, Imm(5))),      // cmp ah, 5
+        (&[0xa8, 0x01], AluSized(M::Test, Size::B, 0, Imm(1))),           // test al, 1
+        (&[0x02, 0x43, 0x04], AluSized(M::Add, Size::B, 0, Mem)),         // add al, [ebx+4]
+        (&[0x28, 0xf8], AluSized(M::Sub, Size::B, 0, Reg(7))),            // sub al, bh
+        (&[0x18, 0xe7], AluSized(M::Sbb, Size::B, 7, Reg(4))),            // sbb bh, ah
+        (&[0x01, 0x4b, 0x04], AluMem(M::Add, Reg(1))),                    // add [ebx+4], ecx
+        (&[0x83, 0x7b, 0x04, 0x05], AluMem(M::Cmp, Imm(5))),              // cmp dword [ebx+4], 5
+        (&[0x39, 0x4b, 0x04], AluMem(M::Cmp, Reg(1))),                    // cmp [ebx+4], ecx
+        (&[0x81, 0x63, 0x04, 0xff, 0, 0, 0], AluMem(M::And, Imm(0xff))),  // and dword [ebx+4], 0xff
+        (&[0x85, 0x4b, 0x04], AluMem(M::Test, Reg(1))),                   // test [ebx+4], ecx
+        (&[0x64, 0x11, 0x4d, 0x04], AluMem(M::Adc, Reg(1))),              // adc fs:[ebp+4], ecx
+        (&[0x0f, 0xb6, 0x43, 0x04], Extend(false, Size::B, 0, Mem)),      // movzx eax, byte [ebx+4]
+        (&[0x0f, 0xb7, 0x43, 0x04], Extend(false, Size::W, 0, Mem)),      // movzx eax, word [ebx+4]
+        (&[0x0f, 0xbe, 0xc7], Extend(true, Size::B, 0, Reg(7))),          // movsx eax, bh
+        (&[0x0f, 0xbf, 0xc3], Extend(true, Size::W, 0, Reg(3))),          // movsx eax, bx
+        (&[0x0f, 0xb6, 0xcc], Extend(false, Size::B, 1, Reg(4))),         // movzx ecx, ah
+        (&[0xc1, 0xc0, 0x05], Shift(M::Rol, 0, 5)),                       // rol eax, 5
+        (&[0xc1, 0xc8, 0x1f], Shift(M::Ror, 0, 31)),                      // ror eax, 31
+        (&[0xc1, 0xe0, 0x00], Shift(M::Shl, 0, 0)),                       // shl eax, 0
+        (&[0xc1, 0xe8, 0x21], Shift(M::Shr, 0, 33)),                      // shr eax, 33 (masked to 1)
+        (&[0xc1, 0xf8, 0x04], Shift(M::Sar, 0, 4)),                       // sar eax, 4
+        (&[0xc1, 0xd8, 0x03], Shift(M::Rcr, 0, 3)),                       // rcr eax, 3
+        (&[0xc1, 0xd0, 0x01], Shift(M::Rcl, 0, 1)),                       // rcl eax, 1
+        (&[0x0f, 0x44, 0xc3], Cmov(4, 0, Reg(3))),                        // cmove eax, ebx
+        (&[0x0f, 0x4f, 0x43, 0x04], Cmov(0xf, 0, Mem)),                   // cmovg eax, [ebx+4]
+        (&[0x0f, 0x94, 0xc0], Set(4, 0)),                                 // sete al
+        (&[0x0f, 0x9f, 0xc4], Set(0xf, 4)),                               // setg ah
+        (&[0x6a, 0xfc], PushSrc(Imm(0xffff_fffc))),                       // push -4
+        (&[0x68, 0x78, 0x56, 0x34, 0x12], PushSrc(Imm(0x1234_5678))),     // push imm32
+        (&[0xff, 0x73, 0x04], PushSrc(Mem)),                              // push dword [ebx+4]
+        (&[0xff, 0x74, 0x24, 0x04], PushSrc(Mem)),                        // push dword [esp+4]
     ]
 }
 
@@ -118,18 +152,22 @@ fn each_form_is_classified_as_listed() {
 #[test]
 fn other_forms_take_the_general_path() {
     let general: &[&[u8]] = &[
-        &[0x66, 0x89, 0xd8], // mov ax, bx
-        &[0x88, 0xd8],       // mov al, bl
-        &[0x01, 0x43, 0x04], // add [ebx+4], eax (memory destination)
-        &[0x8a, 0x43, 0x04], // mov al, [ebx+4]
-        &[0x8c, 0xd8],       // mov eax, ds
-        &[0x66, 0x50],       // push ax
-        &[0xff, 0x73, 0x04], // push dword [ebx+4]
-        &[0xc2, 0x08, 0x00], // ret 8
-        &[0x66, 0x75, 0x10], // jne with a 16-bit operand size
-        &[0xff, 0xe0],       // jmp eax
-        &[0xf7, 0xd8],       // neg eax
-        &[0x0f, 0xaf, 0xc3], // imul eax, ebx
+        &[0x66, 0x89, 0xd8],       // mov ax, bx
+        &[0x88, 0xd8],             // mov al, bl
+        &[0x66, 0x01, 0xd8],       // add ax, bx
+        &[0x00, 0x43, 0x04],       // add [ebx+4], al (byte memory destination)
+        &[0xd3, 0xe0],             // shl eax, cl
+        &[0x0f, 0xa4, 0xc3, 0x04], // shld ebx, eax, 4
+        &[0x66, 0x0f, 0xb6, 0xc3], // movzx ax, bl
+        &[0xd0, 0xe0],             // shl al, 1
+        &[0x8a, 0x43, 0x04],       // mov al, [ebx+4]
+        &[0x8c, 0xd8],             // mov eax, ds
+        &[0x66, 0x50],             // push ax
+        &[0xc2, 0x08, 0x00],       // ret 8
+        &[0x66, 0x75, 0x10],       // jne with a 16-bit operand size
+        &[0xff, 0xe0],             // jmp eax
+        &[0xf7, 0xd8],             // neg eax
+        &[0x0f, 0xaf, 0xc3],       // imul eax, ebx
     ];
     for bytes in general {
         assert_eq!(Fast::of(&decoded(bytes, true), true), Fast::General, "{bytes:02x?}");
