@@ -1,7 +1,7 @@
 //! Fast forms: the commonest 32-bit instruction forms, run by a decoded run
 //! ([`super::decoded`]) without the interpreter's general dispatch.
 //!
-//! [`exec`](super::exec) finds an instruction's handler by its mnemonic, and the handler finds
+//! [`exec`] finds an instruction's handler by its mnemonic, and the handler finds
 //! its operands by their kinds ([`Cpu::get`], [`Cpu::set`]): a few matches, calls and results
 //! passed through memory for every instruction, about 30 ns an instruction on the host that
 //! measured it. A decoded run is made once and run hundreds of times, so it can classify each
@@ -16,7 +16,7 @@
 //! rotates by an immediate 3%, and byte tests and compares, MOVZX, CMOVcc and compares with
 //! memory under 1% each.
 //!
-//! **Invariant:** a fast form does exactly what [`exec`](super::exec) does with the
+//! **Invariant:** a fast form does exactly what [`exec`] does with the
 //! instruction, in the same order (a fault leaves what the general path leaves): each arm here
 //! is the general handler's code for that operand form, with the operand kinds and size known.
 //! Only 32-bit code without an operand-size prefix has fast forms (so EIP needs no 16-bit wrap,
@@ -143,7 +143,7 @@ impl Fast {
 
 impl Cpu {
     /// Runs `i`, whose fast form is `f` ([`Fast::of`] in 32-bit code), as
-    /// [`exec`](super::exec) would: EIP is already the next instruction's.
+    /// [`exec`] would: EIP is already the next instruction's.
     #[inline(always)]
     pub fn exec_fast(&mut self, f: Fast, i: &Insn) -> Res {
         const D: Size = Size::D;
