@@ -197,7 +197,9 @@ pub struct BlockCache {
     free: Vec<BlockId>,
     map: HashMap<BlockKey, BlockId, KeyHash>,
     /// The direct-mapped array: by [`fast_slot`], a block id and its key's tag, so that a
-    /// lookup that misses (a block still warming up, mostly) reads nothing else.
+    /// lookup that hits reads nothing else; or [`NOT_TRANSLATED`] and the tag of a key the map
+    /// did not hold when it was last looked up (a block still warming up, mostly), so that the
+    /// next lookups of it read nothing else either.
     fast: Box<[Fast]>,
     pages: HashMap<u32, Vec<BlockId>, KeyHash>,
     /// The jump cache (see the module comment); never reallocated.
@@ -229,6 +231,13 @@ impl Fast {
     const EMPTY: Fast = Fast { id: NONE, tag: 0 };
 }
 
+/// A direct-mapped entry's id for "the map has no block with this tag's key" (a negative
+/// entry). It holds while the map does not change for that key: [`BlockCache::insert`] writes
+/// the entry of its key, and removing or clearing only takes blocks away. Two keys at one
+/// entry with the same 32-bit tag would make a translated block look untranslated until the
+/// entry is written again; the interpreter then runs it, which is slower, never different.
+const NOT_TRANSLATED: BlockId = u32::MAX - 1;
+
 /// The direct-mapped array's entry for `k`, and the tag of `k`: a hash of all of it, so that
 /// different keys at one entry seldom have the same tag (equal tags are confirmed by comparing
 /// the keys).
@@ -247,13 +256,19 @@ impl BlockCache {
         let (f, tag) = fast_slot(k);
         let e = self.fast[f];
         if e.tag == tag && e.id != NONE {
+            if e.id == NOT_TRANSLATED {
+                return None;
+            }
             if let Some(b) = &self.slab[e.id as usize] {
                 if b.key == *k {
                     return Some((e.id, true));
                 }
             }
         }
-        let id = *self.map.get(k)?;
+        let Some(&id) = self.map.get(k) else {
+            self.fast[f] = Fast { id: NOT_TRANSLATED, tag };
+            return None;
+        };
         self.fast[f] = Fast { id, tag };
         Some((id, false))
     }
@@ -285,6 +300,7 @@ impl BlockCache {
         let (f, tag) = fast_slot(&key);
         self.fast[f] = Fast { id, tag };
         self.pages.entry(key.page()).or_default().push(id);
+        debug_assert!(id < NOT_TRANSLATED);
         id
     }
 
@@ -493,6 +509,11 @@ mod tests {
             k.eip += n; // distinct keys
             keys.push(k);
         }
+        // Not translated yet: each lookup leaves a negative entry, which the insert replaces.
+        for k in &keys {
+            assert_eq!(c.lookup(k), None);
+            assert_eq!(c.lookup(k), None);
+        }
         let ids: Vec<BlockId> = keys
             .iter()
             .map(|&k| {
@@ -510,9 +531,16 @@ mod tests {
         for &id in ids.iter().step_by(2) {
             c.remove(id);
         }
-        for (n, (k, &id)) in keys.iter().zip(&ids).enumerate() {
-            assert_eq!(c.lookup(k).map(|(i, _)| i), (n % 2 == 1).then_some(id));
+        for round in 0..2 {
+            for (n, (k, &id)) in keys.iter().zip(&ids).enumerate() {
+                assert_eq!(c.lookup(k).map(|(i, _)| i), (n % 2 == 1).then_some(id), "round {round}");
+            }
         }
+        // Translated again after a negative lookup: found, from the array.
+        let mut b = block(0);
+        b.key = keys[0];
+        let again = c.insert(b);
+        assert_eq!(c.lookup(&keys[0]), Some((again, true)));
     }
 
     /// What the dispatcher reads of every block it finds or follows is in one cache line.
