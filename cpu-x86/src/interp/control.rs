@@ -34,18 +34,11 @@ pub fn exec(cpu: &mut Cpu, i: &Insn) -> Res {
         }
         M::Call => {
             let target = near_target(cpu, i)? & size.mask();
-            cpu.check_cs_limit(target)?;
-            cpu.push(size, cpu.s.eip)?;
-            cpu.s.eip = target;
-            Ok(())
+            cpu.call_near(target, size)
         }
         M::Ret => {
-            let target = cpu.read(SegReg::Ss, cpu.sp(), size)?;
-            cpu.check_cs_limit(target)?;
             let imm = if let Arg::Imm(n) = i.args[0] { n } else { 0 };
-            cpu.set_sp(cpu.sp_plus(size.bytes()).wrapping_add(imm));
-            cpu.s.eip = target;
-            Ok(())
+            cpu.ret_near(size, imm)
         }
         M::JmpFar | M::CallFar => {
             let (sel, off) = far_pointer(cpu, i)?;
@@ -134,6 +127,25 @@ impl Cpu {
         if eip > self.s.segs[SegReg::Cs as usize].limit {
             return Err(Fault::gp(0));
         }
+        Ok(())
+    }
+
+    /// A near CALL to `target` (within the operand size): the CS limit checked, then the return
+    /// address (EIP, the next instruction) pushed.
+    pub fn call_near(&mut self, target: u32, size: Size) -> Res {
+        self.check_cs_limit(target)?;
+        self.push(size, self.s.eip)?;
+        self.s.eip = target;
+        Ok(())
+    }
+
+    /// A near RET popping `imm` more bytes: the return address read, checked against the CS
+    /// limit, and only then popped.
+    pub fn ret_near(&mut self, size: Size, imm: u32) -> Res {
+        let target = self.read(SegReg::Ss, self.sp(), size)?;
+        self.check_cs_limit(target)?;
+        self.set_sp(self.sp_plus(size.bytes()).wrapping_add(imm));
+        self.s.eip = target;
         Ok(())
     }
 

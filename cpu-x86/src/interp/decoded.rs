@@ -75,6 +75,12 @@ impl DecodedRun {
         crate::prefetch(p.wrapping_add(64));
     }
 
+    /// Instructions in the run with a fast form ([`super::fast`]).
+    #[cfg(test)]
+    pub(crate) fn fast_forms(&self) -> usize {
+        self.steps.iter().filter(|s| s.fast != Fast::General).count()
+    }
+
     /// Whether the run has no instruction, so [`Cpu::run_decoded`] runs none.
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()

@@ -69,6 +69,77 @@ fn a_run_leaves_the_state_stepping_leaves() {
     assert_eq!(a.s.eip, 0x100e);
 }
 
+/// Protected mode, flat 32-bit code at `ip` with `code` there, DS limited to 1 MiB (so an
+/// operand above it faults), ESP = 8000h, no IDT (a fault ends in a shutdown).
+fn cpu32_with(ip: u32, code: &[u8]) -> Cpu {
+    let mut cpu = cpu_with(ip, code);
+    cpu.s.cr0 |= crate::state::cr0::PE;
+    let flat = Segment {
+        base: 0,
+        limit: u32::MAX,
+        selector: 0x10,
+        attr: attr::P | attr::S | attr::RW | attr::ACCESSED | attr::DB | attr::G,
+    };
+    cpu.s.segs = [flat; 6];
+    cpu.s.segs[1] = Segment { selector: 0x08, attr: flat.attr | attr::CODE, ..flat };
+    cpu.s.segs[crate::state::SegReg::Ds as usize].limit = 0xf_ffff;
+    cpu.translate_fetch(ip).unwrap();
+    cpu
+}
+
+/// [`run_of`] for 32-bit code.
+fn run32_of(cpu: &mut Cpu, eips: &[u32]) -> DecodedRun {
+    let insns: Vec<_> = eips.iter().map(|&eip| cpu.decode_in_window(eip, true).expect("a whole window")).collect();
+    let mut run = DecodedRun::default();
+    cpu.decode_run_into(&insns, eips, &mut run);
+    run
+}
+
+/// The same in 32-bit code, where most instructions have fast forms (`super::fast`): add eax,
+/// ebx / push eax / mov [0x500], eax / inc ecx / sub edx, 3 / cmp eax, ecx / mov esi, [0x500] /
+/// pop edi / lea eax, [eax+ecx*4+8] / jne +0.
+#[test]
+fn a_run_of_fast_forms_leaves_the_state_stepping_leaves() {
+    let code = [
+        0x01, 0xd8, 0x50, 0xa3, 0x00, 0x05, 0, 0, 0x41, 0x83, 0xea, 0x03, 0x39, 0xc8, 0x8b, 0x35, 0x00, 0x05, 0, 0,
+        0x5f, 0x8d, 0x44, 0x88, 0x08, 0x75, 0x00,
+    ];
+    let (mut a, mut b) = (cpu32_with(0x1000, &code), cpu32_with(0x1000, &code));
+    for c in [&mut a, &mut b] {
+        c.s.regs[reg::EAX] = 0xffff_fff0;
+        c.s.regs[reg::EBX] = 0x10;
+        c.s.regs[reg::EDX] = 2;
+    }
+    let run = run32_of(&mut a, &consecutive(0x1000, &[2, 1, 5, 1, 3, 2, 6, 1, 4, 2]));
+    assert_eq!((run.len(), run.fast_forms()), (10, 10));
+    assert_eq!(a.run_decoded(&run), 10);
+    for _ in 0..10 {
+        b.step();
+    }
+    assert_eq!(state(&mut a), state(&mut b));
+    assert_eq!(a.s.eip, 0x101b);
+}
+
+/// A fast form that faults ends the run as a step does: inc eax / mov eax, [ebx] (past DS's
+/// limit: #GP, and with no IDT a shutdown) / inc ecx.
+#[test]
+fn a_fast_form_that_faults_ends_the_run_as_a_step_does() {
+    let code = [0x40, 0x8b, 0x03, 0x41];
+    let (mut a, mut b) = (cpu32_with(0x1000, &code), cpu32_with(0x1000, &code));
+    for c in [&mut a, &mut b] {
+        c.s.regs[reg::EBX] = 0x20_0000;
+    }
+    let run = run32_of(&mut a, &consecutive(0x1000, &[1, 2, 1]));
+    assert_eq!(run.fast_forms(), 3);
+    assert_eq!(a.run_decoded(&run), 2);
+    b.step();
+    b.step();
+    assert_eq!(a.s.regs[reg::ECX], 0, "nothing after the fault ran");
+    assert!(a.shutdown, "the #GP escalated to a shutdown");
+    assert_eq!((a.shutdown, a.s.eip), (b.shutdown, b.s.eip));
+    assert_eq!(state(&mut a), state(&mut b));
+}
+
 /// The run's third instruction stores over its fourth (INC CX becomes INC SI, `46`): the run
 /// stops before the rewritten instruction, and the interpreter then runs what is there now.
 #[test]

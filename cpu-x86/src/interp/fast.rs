@@ -19,16 +19,16 @@
 //! **Invariant:** a fast form does exactly what [`exec`] does with the
 //! instruction, in the same order (a fault leaves what the general path leaves): each arm here
 //! is the general handler's code for that operand form, with the operand kinds and size known.
-//! Only 32-bit code without an operand-size prefix has fast forms (so EIP needs no 16-bit wrap,
-//! and word operands stay on the general path); the tests run every form both ways and compare
-//! (`fast_tests`).
+//! Only 32-bit code without an operand-size prefix has fast forms (so EIP needs no 16-bit wrap;
+//! the 16-bit operand forms stay on the general path, but for MOVZX and MOVSX from a word); the
+//! tests run every listed form, and every shape the decoder makes from a sweep of opcodes, both
+//! ways and compare (`fast_tests`).
 
 use super::exec;
 use crate::cpu::Cpu;
 use crate::decode::{Arg, Insn, Mnemonic as M};
 use crate::fault::Res;
 use crate::flags::{cond, CcOp, Size};
-use crate::state::SegReg;
 
 /// A binary ALU operation's source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,8 +53,8 @@ pub enum Fast {
     StoreImm(u32),
     /// ADD, OR, ADC, SBB, AND, SUB, XOR, CMP, TEST with a 32-bit register destination.
     Alu(M, u8, Src),
-    /// The same with an 8- or 16-bit register destination (registers and memory of that size;
-    /// byte registers 4-7 are AH..BH).
+    /// The same with a byte register destination (byte registers and memory; registers 4-7 are
+    /// AH..BH).
     AluSized(M, Size, u8, Src),
     /// The same with a 32-bit memory destination (the source a register or an immediate).
     AluMem(M, Src),
@@ -75,7 +75,7 @@ pub enum Fast {
     Push(u8),
     Pop(u8),
     PushSrc(Src),
-    /// Jcc rel32 (condition code, displacement).
+    /// Jcc rel8/rel32 (condition code, displacement).
     Jcc(u8, u32),
     /// JMP rel, CALL rel (displacement).
     Jmp(u32),
@@ -111,8 +111,8 @@ impl Fast {
             (M::Mov, Mem(D), Reg(s, D)) => Fast::Store(s),
             (M::Mov, Mem(D), Imm(v)) => Fast::StoreImm(v),
             (op, Reg(d, D), a) if ALU.contains(&op) => src(a).map_or(Fast::General, |s| Fast::Alu(op, d, s)),
-            (op, Reg(d, z @ (Size::B | Size::W)), a) if ALU.contains(&op) => {
-                narrow(a, z).map_or(Fast::General, |s| Fast::AluSized(op, z, d, s))
+            (op, Reg(d, Size::B), a) if ALU.contains(&op) => {
+                narrow(a, Size::B).map_or(Fast::General, |s| Fast::AluSized(op, Size::B, d, s))
             }
             (op, Mem(D), Reg(s, D)) if ALU.contains(&op) => Fast::AluMem(op, Src::Reg(s)),
             (op, Mem(D), Imm(v)) if ALU.contains(&op) => Fast::AluMem(op, Src::Imm(v)),
@@ -225,18 +225,16 @@ impl Cpu {
                 let v = self.fast_src(s, i)?;
                 self.push(D, v)
             }
-            Fast::Inc(r) => {
-                let res = self.s.regs[r as usize].wrapping_add(1);
+            Fast::Inc(r) | Fast::Dec(r) => {
+                let old = self.s.regs[r as usize];
+                let (res, kind) = match f {
+                    Fast::Inc(_) => (old.wrapping_add(1), CcOp::INC),
+                    _ => (old.wrapping_sub(1), CcOp::DEC),
+                };
                 self.s.regs[r as usize] = res;
+                // INC and DEC leave CF as it was.
                 let c = self.s.carry();
-                self.s.set_cc(CcOp::INC, D, res, 0, c);
-                Ok(())
-            }
-            Fast::Dec(r) => {
-                let res = self.s.regs[r as usize].wrapping_sub(1);
-                self.s.regs[r as usize] = res;
-                let c = self.s.carry();
-                self.s.set_cc(CcOp::DEC, D, res, 0, c);
+                self.s.set_cc(kind, D, res, 0, c);
                 Ok(())
             }
             Fast::Lea(d) => {
@@ -256,20 +254,8 @@ impl Cpu {
                 Ok(())
             }
             Fast::Jmp(rel) => self.jump_near(self.s.eip.wrapping_add(rel), D),
-            Fast::Call(rel) => {
-                let target = self.s.eip.wrapping_add(rel);
-                self.check_cs_limit(target)?;
-                self.push(D, self.s.eip)?;
-                self.s.eip = target;
-                Ok(())
-            }
-            Fast::Ret => {
-                let target = self.read(SegReg::Ss, self.sp(), D)?;
-                self.check_cs_limit(target)?;
-                self.set_sp(self.sp_plus(4));
-                self.s.eip = target;
-                Ok(())
-            }
+            Fast::Call(rel) => self.call_near(self.s.eip.wrapping_add(rel), D),
+            Fast::Ret => self.ret_near(D, 0),
         }
     }
 

@@ -16,6 +16,8 @@ const AT: u32 = 0x1000;
 const DS_LIMIT: u32 = 0x7_ffff;
 /// CS limit: jumps beyond it fault.
 const CS_LIMIT: u32 = 0xf_ffff;
+/// SS base (DS's is 0).
+const SS_BASE: u32 = 0x40;
 
 /// Protected mode, 32-bit code; DS and SS end at `DS_LIMIT`, CS at `CS_LIMIT`.
 fn cpu() -> Cpu {
@@ -29,9 +31,11 @@ fn cpu() -> Cpu {
     };
     c.s.segs = [data; 6];
     c.s.segs[1] = Segment { selector: 0x08, limit: CS_LIMIT, attr: data.attr | attr::CODE, ..data };
-    // SS and FS elsewhere, so an operand read through the wrong segment shows.
-    c.s.segs[SegReg::Ss as usize].base = 0x40;
+    // SS and FS elsewhere, so an operand read through the wrong segment shows; ES read-only,
+    // so a read-modify-write can read and then fault on the write.
+    c.s.segs[SegReg::Ss as usize].base = SS_BASE;
     c.s.segs[SegReg::Fs as usize].base = 0x800;
+    c.s.segs[SegReg::Es as usize].attr &= !attr::RW;
     c
 }
 
@@ -64,6 +68,10 @@ fn forms() -> Vec<(&'static [u8], Fast)> {
         (&[0x89, 0x4d, 0x04], Store(1)),                                  // mov [ebp+4], ecx (SS)
         (&[0x64, 0x89, 0x4b, 0x04], Store(1)),                            // mov fs:[ebx+4], ecx
         (&[0x64, 0x03, 0x43, 0x04], Alu(M::Add, 0, Mem)),                 // add eax, fs:[ebx+4]
+        (&[0x26, 0x8b, 0x43, 0x04], Mov(0, Mem)),                         // mov eax, es:[ebx+4] (read-only ES)
+        (&[0x26, 0x89, 0x4b, 0x04], Store(1)),                            // mov es:[ebx+4], ecx (faults)
+        (&[0x26, 0x01, 0x4b, 0x04], AluMem(M::Add, Reg(1))),              // add es:[ebx+4], ecx (read, then fault)
+        (&[0x26, 0xff, 0x73, 0x04], PushSrc(Mem)),                        // push dword es:[ebx+4]
         (&[0xc7, 0x43, 0x04, 1, 2, 3, 4], StoreImm(0x0403_0201)),         // mov dword [ebx+4], imm
         (&[0x01, 0xd8], Alu(M::Add, 0, Reg(3))),                          // add eax, ebx
         (&[0x11, 0xd8], Alu(M::Adc, 0, Reg(3))),                          // adc eax, ebx
@@ -185,59 +193,116 @@ fn outcome(c: &mut Cpu, r: Res) -> (Vec<u32>, u32, u32, Res, Vec<u8>) {
     (c.s.regs.to_vec(), c.s.eip, c.s.eflags(), r, mem)
 }
 
-#[test]
-fn every_form_does_what_the_general_path_does() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    // EBX (memory operands at EBX+4 and around): inside DS, across its limit, far outside.
+/// A random machine state for the forms to start from (see `every_form_...`): `setup` makes
+/// the same machine each time it is called.
+fn random_state(rng: &mut Rng) -> impl Fn() -> Cpu {
+    // EBX and EBP (memory operands at EBX+4 and EBP+4): inside DS, across its limit, far outside.
     let bases = [0x4ffc, 0x5000, 0x7_fffa, 0x7_fffc, 0x7_fff8, 0xffff_fff0, 0x4000_0000];
     // ESP: inside SS, at its bottom (a push wraps to 0xFFFFFFFC), at its limit.
     let stacks = [0x7_f000, 0x7_fffc, 0x7_fffe, 0, 2, 0x8_0000];
     let flag_ops = [CcOp::ADD, CcOp::SUB, CcOp::LOGIC, CcOp::INC, CcOp::ADC, CcOp::SBB];
-    let mut fast_ran = 0;
+    let mut regs = [0u32; 8];
+    regs.iter_mut().for_each(|r| *r = rng.next());
+    regs[reg::EBX] = rng.pick(&bases);
+    if rng.next() % 2 == 0 {
+        regs[reg::EBX] &= 0xffff; // small values for the 16-bit address
+    }
+    regs[reg::ESP] = rng.pick(&stacks);
+    regs[reg::EBP] = rng.pick(&bases);
+    // A return address on top of the stack, inside CS's limit or not.
+    let any = rng.next();
+    let ret = rng.pick(&[0x2000, 0xf_fffe, 0x10_0000, any]);
+    let fill: Vec<u8> = (0..0x4000).map(|_| rng.next() as u8).collect();
+    // Flags: explicit, or lazy from an operation on random values.
+    let explicit = (rng.next() % 3 == 0).then(|| rng.next());
+    let op = flag_ops[rng.next() as usize % flag_ops.len()];
+    let (v, src) = (rng.next(), rng.next());
+    move || {
+        let mut c = cpu();
+        c.s.regs = regs;
+        c.sys.write_bytes(0x4000, &fill[..0x2000]);
+        c.sys.write_bytes(0x7_e000, &fill[0x2000..]);
+        let sp = regs[reg::ESP];
+        if sp <= DS_LIMIT - 3 {
+            c.sys.write_bytes((SS_BASE + sp) as u64, &ret.to_le_bytes());
+        }
+        match explicit {
+            Some(f) => c.s.set_arith(f),
+            None => c.s.set_cc(op, Size::D, v, src, v & 1),
+        }
+        c.s.eip = AT;
+        c
+    }
+}
+
+/// Runs `i` (decoded from `bytes`) from the state `setup` makes, once through the general path
+/// and once as `form`, and compares the outcomes; returns whether it faulted.
+fn same_both_ways(bytes: &[u8], i: &Insn, form: Fast, setup: impl Fn() -> Cpu) -> bool {
+    let (mut a, mut b) = (setup(), setup());
+    let ra = a.exec_at(i, AT);
+    b.s.eip = AT + i.len as u32;
+    let rb = b.exec_fast(form, i);
+    let (oa, ob) = (outcome(&mut a, ra), outcome(&mut b, rb));
+    assert_eq!((&oa.0, oa.1, oa.2, oa.3), (&ob.0, ob.1, ob.2, ob.3), "{bytes:02x?} ({form:?})");
+    assert!(oa.4 == ob.4, "{bytes:02x?} ({form:?}): memory differs");
+    ra.is_err()
+}
+
+#[test]
+fn every_form_does_what_the_general_path_does() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut ran, mut faulted) = (0, 0);
     for (bytes, form) in forms() {
         let i = decoded(bytes, true);
+        let mut form_faulted = 0;
         for _ in 0..400 {
-            let mut regs = [0u32; 8];
-            regs.iter_mut().for_each(|r| *r = rng.next());
-            regs[reg::EBX] = rng.pick(&bases);
-            if rng.next() % 2 == 0 {
-                regs[reg::EBX] &= 0xffff; // small values for the 16-bit address
+            let setup = random_state(&mut rng);
+            form_faulted += same_both_ways(bytes, &i, form, setup) as u32;
+            ran += 1;
+        }
+        faulted += form_faulted;
+        // Each form that accesses memory, or jumps past CS's limit, faults from some of the states.
+        let may_fault = (i.args.iter().any(|a| matches!(a, crate::decode::Arg::Mem(_)))
+            && !matches!(form, Fast::Lea(_)))
+            || matches!(form, Fast::Push(_) | Fast::Pop(_) | Fast::PushSrc(_) | Fast::Call(_) | Fast::Ret)
+            || matches!(form, Fast::Jmp(r) | Fast::Jcc(_, r) if AT.wrapping_add(i.len as u32).wrapping_add(r) > CS_LIMIT);
+        assert_eq!(form_faulted > 0, may_fault, "{bytes:02x?} ({form:?}): {form_faulted} faults");
+    }
+    assert!(ran > 10_000 && faulted > 1000, "{ran} runs, {faulted} faults");
+}
+
+/// Every instruction the decoder makes from a sweep of opcodes, ModRM bytes and prefixes that
+/// `Fast::of` gives a fast form runs as the general path runs it: so a shape of operands the
+/// list above does not name cannot get a wrong form unseen.
+#[test]
+fn every_decoded_shape_with_a_fast_form_does_what_the_general_path_does() {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let modrms = [0xc0, 0xc1, 0xc3, 0xc4, 0xc7, 0xcc, 0xd8, 0xe0, 0xe4, 0xe7, 0xe8, 0xf8, 0xfc, 0x43, 0x4d, 0x04, 0x44];
+    let prefixes: [&[u8]; 6] = [&[], &[0x26], &[0x64], &[0x67], &[0x66], &[0xf3]];
+    let (mut shapes, mut ran) = (std::collections::HashSet::new(), 0);
+    for prefix in prefixes {
+        for two_byte in [false, true] {
+            for op in 0..=255u8 {
+                for modrm in modrms {
+                    // ModRM, then SIB or displacement and immediate bytes.
+                    let mut bytes = prefix.to_vec();
+                    if two_byte {
+                        bytes.push(0x0f);
+                    }
+                    bytes.extend([op, modrm, 0x8b, 0x04, 0x03, 0x00, 0x00, 0x00, 0x00]);
+                    let Ok(i) = decode(true, |n| bytes.get(n).copied().ok_or(())) else { continue };
+                    let form = Fast::of(&i, true);
+                    if form == Fast::General {
+                        continue;
+                    }
+                    shapes.insert(format!("{:?} {:?}", i.mnemonic, i.args));
+                    for _ in 0..6 {
+                        same_both_ways(&bytes[..i.len as usize], &i, form, random_state(&mut rng));
+                        ran += 1;
+                    }
+                }
             }
-            regs[reg::ESP] = rng.pick(&stacks);
-            regs[reg::EBP] = rng.pick(&bases);
-            // A return address on the stack, inside CS's limit or not.
-            let any = rng.next();
-            let ret = rng.pick(&[0x2000, 0xf_fffe, 0x10_0000, any]);
-            let fill: Vec<u8> = (0..0x4000).map(|_| rng.next() as u8).collect();
-            // Flags: explicit, or lazy from an operation on random values.
-            let explicit = (rng.next() % 3 == 0).then(|| rng.next());
-            let op = flag_ops[rng.next() as usize % flag_ops.len()];
-            let (v, src) = (rng.next(), rng.next());
-            let setup = || {
-                let mut c = cpu();
-                c.s.regs = regs;
-                let sp = regs[reg::ESP];
-                c.sys.write_bytes(0x4000, &fill[..0x2000]);
-                c.sys.write_bytes(0x7_e000, &fill[0x2000..]);
-                if sp <= DS_LIMIT - 3 {
-                    c.sys.write_bytes(sp as u64, &ret.to_le_bytes());
-                }
-                match explicit {
-                    Some(f) => c.s.set_arith(f),
-                    None => c.s.set_cc(op, Size::D, v, src, v & 1),
-                }
-                c.s.eip = AT;
-                c
-            };
-            let (mut a, mut b) = (setup(), setup());
-            let ra = a.exec_at(&i, AT);
-            b.s.eip = AT + i.len as u32;
-            let rb = b.exec_fast(form, &i);
-            fast_ran += 1;
-            let (oa, ob) = (outcome(&mut a, ra), outcome(&mut b, rb));
-            assert_eq!((&oa.0, oa.1, oa.2, oa.3), (&ob.0, ob.1, ob.2, ob.3), "{bytes:02x?} ({form:?})");
-            assert!(oa.4 == ob.4, "{bytes:02x?} ({form:?}): memory differs");
         }
     }
-    assert!(fast_ran > 10_000);
+    assert!(shapes.len() > 150 && ran > 5000, "{} shapes, {ran} runs", shapes.len());
 }
