@@ -40,6 +40,7 @@ use crate::helpers::BlockEntry;
 use crate::key::{BlockKey, KeyHash};
 use emu_cpu_x86::decode::Insn;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 /// A translated block.
 ///
@@ -234,18 +235,20 @@ impl Fast {
 /// A direct-mapped entry's id for "the map has no block with this tag's key" (a negative
 /// entry). It holds while the map does not change for that key: [`BlockCache::insert`] writes
 /// the entry of its key, and removing or clearing only takes blocks away. Two keys at one
-/// entry with the same 32-bit tag would make a translated block look untranslated until the
-/// entry is written again; the interpreter then runs it, which is slower, never different.
+/// entry with the same 32-bit tag (a chance of 2^-32, [`fast_slot`]) would make a translated
+/// block look untranslated until the entry is written again; the interpreter then runs it (and
+/// the block is translated again), which is slower, never different.
 const NOT_TRANSLATED: BlockId = u32::MAX - 1;
 
-/// The direct-mapped array's entry for `k`, and the tag of `k`: a hash of all of it, so that
-/// different keys at one entry seldom have the same tag (equal tags are confirmed by comparing
-/// the keys).
+/// The direct-mapped array's entry for `k`, and the tag of `k`: the high half of the maps'
+/// hash of all of it ([`KeyHash`]), so that different keys at one entry have the same tag with
+/// a chance of 2^-32 whatever their pattern (a positive entry's equal tag is confirmed by
+/// comparing the keys; a negative one's is taken as it is, see [`NOT_TRANSLATED`]).
 #[inline]
 fn fast_slot(k: &BlockKey) -> (usize, u32) {
     let h = k.phys ^ k.eip.rotate_left(7) ^ k.cs_base.rotate_left(13);
     let index = (h ^ (h >> 12)) as usize & (FAST_SIZE - 1);
-    let tag = (h ^ k.mode.bits().rotate_left(20)).wrapping_mul(0x9e37_79b9);
+    let tag = (KeyHash::default().hash_one(k) >> 32) as u32;
     (index, tag)
 }
 
