@@ -30,12 +30,13 @@ use crate::decode::{Arg, Insn, Mnemonic as M};
 use crate::fault::Res;
 use crate::flags::{cond, CcOp, Size};
 
-/// A binary ALU operation's source.
+/// A fast form's source operand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Src {
     Reg(u8),
     Imm(u32),
-    /// The memory operand, 32 bits.
+    /// The memory operand: 32 bits, but bytes in [`Fast::AluByte`] and the source's size in
+    /// [`Fast::Extend`].
     Mem,
 }
 
@@ -55,7 +56,7 @@ pub enum Fast {
     Alu(M, u8, Src),
     /// The same with a byte register destination (byte registers and memory; registers 4-7 are
     /// AH..BH).
-    AluSized(M, Size, u8, Src),
+    AluByte(M, u8, Src),
     /// The same with a 32-bit memory destination (the source a register or an immediate).
     AluMem(M, Src),
     /// MOVZX / MOVSX r32 from an 8- or 16-bit register or memory operand (`true`: sign-extend).
@@ -98,7 +99,7 @@ impl Fast {
             Mem(D) => Some(Src::Mem),
             _ => None,
         };
-        // A source of `size` (8 or 16 bits).
+        // A source of `size` (8 or 16 bits; a register or memory operand of that size).
         let narrow = |a: Arg, size: Size| match a {
             Reg(s, z) if z == size => Some(Src::Reg(s)),
             Imm(v) => Some(Src::Imm(v)),
@@ -112,7 +113,7 @@ impl Fast {
             (M::Mov, Mem(D), Imm(v)) => Fast::StoreImm(v),
             (op, Reg(d, D), a) if ALU.contains(&op) => src(a).map_or(Fast::General, |s| Fast::Alu(op, d, s)),
             (op, Reg(d, Size::B), a) if ALU.contains(&op) => {
-                narrow(a, Size::B).map_or(Fast::General, |s| Fast::AluSized(op, Size::B, d, s))
+                narrow(a, Size::B).map_or(Fast::General, |s| Fast::AluByte(op, d, s))
             }
             (op, Mem(D), Reg(s, D)) if ALU.contains(&op) => Fast::AluMem(op, Src::Reg(s)),
             (op, Mem(D), Imm(v)) if ALU.contains(&op) => Fast::AluMem(op, Src::Imm(v)),
@@ -166,7 +167,8 @@ impl Cpu {
                 self.s.set_cc(kind, D, res, src, cin);
                 Ok(())
             }
-            Fast::AluSized(op, size, d, s) => {
+            Fast::AluByte(op, d, s) => {
+                let size = Size::B;
                 let a = self.reg(d, size);
                 let b = match s {
                     Src::Reg(r) => self.reg(r, size),
@@ -195,7 +197,7 @@ impl Cpu {
                 let v = match s {
                     Src::Reg(r) => self.reg(r, size),
                     Src::Mem => self.read(i.seg, self.ea(i), size)?,
-                    Src::Imm(v) => v,
+                    Src::Imm(v) => v, // (`Fast::of` makes none: there is no such instruction)
                 };
                 self.s.regs[d as usize] = if signed { size.sext(v) } else { v };
                 Ok(())

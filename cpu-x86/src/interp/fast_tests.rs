@@ -107,14 +107,14 @@ fn forms() -> Vec<(&'static [u8], Fast)> {
         (&[0xe8, 0x00, 0x01, 0, 0], Call(0x100)),                         // call +0x100
         (&[0xe8, 0, 0, 0x10, 0], Call(0x10_0000)),                        // call past CS's limit
         (&[0xc3], Ret),                                                   // ret
-        (&[0x02, 0xc3], AluSized(M::Add, Size::B, 0, Reg(3))),            // add al, bl
-        (&[0x84, 0xc0], AluSized(M::Test, Size::B, 0, Reg(0))),           // test al, al
-        (&[0x84, 0xe4], AluSized(M::Test, Size::B, 4, Reg(4))),           // test ah, ah
-        (&[0x80, 0xfc, 0x05], AluSized(M::Cmp, Size::B, 4, Imm(5))),      // cmp ah, 5
-        (&[0xa8, 0x01], AluSized(M::Test, Size::B, 0, Imm(1))),           // test al, 1
-        (&[0x02, 0x43, 0x04], AluSized(M::Add, Size::B, 0, Mem)),         // add al, [ebx+4]
-        (&[0x28, 0xf8], AluSized(M::Sub, Size::B, 0, Reg(7))),            // sub al, bh
-        (&[0x18, 0xe7], AluSized(M::Sbb, Size::B, 7, Reg(4))),            // sbb bh, ah
+        (&[0x02, 0xc3], AluByte(M::Add, 0, Reg(3))),                      // add al, bl
+        (&[0x84, 0xc0], AluByte(M::Test, 0, Reg(0))),                     // test al, al
+        (&[0x84, 0xe4], AluByte(M::Test, 4, Reg(4))),                     // test ah, ah
+        (&[0x80, 0xfc, 0x05], AluByte(M::Cmp, 4, Imm(5))),                // cmp ah, 5
+        (&[0xa8, 0x01], AluByte(M::Test, 0, Imm(1))),                     // test al, 1
+        (&[0x02, 0x43, 0x04], AluByte(M::Add, 0, Mem)),                   // add al, [ebx+4]
+        (&[0x28, 0xf8], AluByte(M::Sub, 0, Reg(7))),                      // sub al, bh
+        (&[0x18, 0xe7], AluByte(M::Sbb, 7, Reg(4))),                      // sbb bh, ah
         (&[0x01, 0x4b, 0x04], AluMem(M::Add, Reg(1))),                    // add [ebx+4], ecx
         (&[0x83, 0x7b, 0x04, 0x05], AluMem(M::Cmp, Imm(5))),              // cmp dword [ebx+4], 5
         (&[0x39, 0x4b, 0x04], AluMem(M::Cmp, Reg(1))),                    // cmp [ebx+4], ecx
