@@ -74,6 +74,12 @@ impl Segment {
     pub fn real_mode(selector: u16, attr: u16) -> Self {
         Segment { base: (selector as u32) << 4, limit: 0xffff, selector, attr }
     }
+    /// A flat 32-bit ring-0 segment as boot loaders set them up: base 0, limit 4 GiB (G), D/B
+    /// set, present and accessed; read-write data, or execute-read code if `code`.
+    pub fn flat32(selector: u16, code: bool) -> Self {
+        let data = attr::P | attr::S | attr::RW | attr::ACCESSED | attr::DB | attr::G;
+        Segment { base: 0, limit: u32::MAX, selector, attr: if code { data | attr::CODE } else { data } }
+    }
     /// Whether the segment's default operand/address size is 32 bits (the D/B bit).
     #[inline]
     pub fn is_32(&self) -> bool {

@@ -17,7 +17,7 @@
 //!   segments = `__BOOT_DS` 0x18, from a GDT at [`GDT`]), paging off, interrupts off, ESI =
 //!   the zero page, as the protocol's "32-bit boot protocol" section asks.
 
-use emu_cpu_x86::state::{attr, cr0, eflags, reg, SegReg, Segment, TableReg};
+use emu_cpu_x86::state::{cr0, eflags, reg, SegReg, Segment, TableReg};
 use emu_cpu_x86::Cpu;
 
 /// Where the zero page goes.
@@ -281,13 +281,10 @@ pub fn load(cpu: &mut Cpu, data: &[u8], cmdline: &str, initrd: Option<&[u8]>) ->
 fn enter_flat_32(cpu: &mut Cpu, entry: u32) {
     cpu.reset();
     let s = &mut cpu.s;
-    let flat = |selector: u16, a: u16| Segment { base: 0, limit: 0xffff_ffff, selector, attr: a };
-    let data = flat(BOOT_DS, attr::P | attr::S | attr::RW | attr::ACCESSED | attr::DB | attr::G);
     for seg in SegReg::ALL {
-        s.segs[seg as usize] = data;
+        s.segs[seg as usize] = Segment::flat32(BOOT_DS, false);
     }
-    s.segs[SegReg::Cs as usize] =
-        flat(BOOT_CS, attr::P | attr::S | attr::CODE | attr::RW | attr::ACCESSED | attr::DB | attr::G);
+    s.segs[SegReg::Cs as usize] = Segment::flat32(BOOT_CS, true);
     s.gdtr = TableReg { base: GDT, limit: 4 * 8 - 1 };
     s.idtr = TableReg { base: 0, limit: 0 };
     s.cr0 = cr0::PE | cr0::ET;

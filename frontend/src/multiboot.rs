@@ -25,7 +25,7 @@
 //! the timer, keyboard and cascade unmasked, and the 8254's counter 0 runs at 18.2 Hz.
 
 use emu_core::System;
-use emu_cpu_x86::state::{attr, cr0, eflags, reg, SegReg, Segment, TableReg};
+use emu_cpu_x86::state::{cr0, eflags, reg, SegReg, Segment, TableReg};
 use emu_cpu_x86::Cpu;
 use emu_devices::firmware;
 use goblin::container::Endian;
@@ -417,17 +417,11 @@ fn firmware_state(sys: &mut System) {
 
 /// The machine state of spec section 3.2.
 fn enter(cpu: &mut Cpu, entry: u32, info: u32, gdt: u32) {
-    let flat = |selector: u16, kind: u16| Segment {
-        base: 0,
-        limit: 0xffff_ffff,
-        selector,
-        attr: attr::P | attr::S | attr::ACCESSED | attr::RW | attr::DB | attr::G | kind,
-    };
     let s = &mut cpu.s;
     for seg in SegReg::ALL {
-        s.segs[seg as usize] = flat(DATA_SELECTOR, 0);
+        s.segs[seg as usize] = Segment::flat32(DATA_SELECTOR, false);
     }
-    s.segs[SegReg::Cs as usize] = flat(CODE_SELECTOR, attr::CODE);
+    s.segs[SegReg::Cs as usize] = Segment::flat32(CODE_SELECTOR, true);
     s.gdtr = TableReg { base: gdt, limit: 23 };
     s.idtr = TableReg { base: 0, limit: 0x3ff };
     s.cr0 = cr0::PE | cr0::ET;

@@ -14,7 +14,7 @@
 //! `EMU_BENCH_ITERATIONS` sets the loop count (default 2,000,000; the SMC guest runs 1/20 of it).
 
 use emu_core::{ClockMode, System};
-use emu_cpu_x86::state::{attr, cr0, Segment, TableReg};
+use emu_cpu_x86::state::{cr0, Segment, TableReg};
 use emu_cpu_x86::{Cpu, Stop};
 use emu_jit::{Jit, Options};
 use emu_test_roms::bench::{End, Guest, CODE, GDT, STACK};
@@ -23,14 +23,8 @@ use std::time::Instant;
 fn machine(code: &[u8]) -> Cpu {
     let mut c = Cpu::new(System::new(16 << 20, ClockMode::Deterministic { ns_per_insn: 1 }).unwrap());
     c.s.cr0 |= cr0::PE;
-    let data = Segment {
-        base: 0,
-        limit: u32::MAX,
-        selector: 0x10,
-        attr: attr::P | attr::S | attr::RW | attr::ACCESSED | attr::DB | attr::G,
-    };
-    c.s.segs = [data; 6];
-    c.s.segs[1] = Segment { selector: 0x08, attr: data.attr | attr::CODE, ..data };
+    c.s.segs = [Segment::flat32(0x10, false); 6];
+    c.s.segs[1] = Segment::flat32(0x08, true);
     c.s.eip = CODE;
     c.s.regs[4] = STACK;
     // The GDT the guests expect (the SMC guest's #UD gate loads CS 0x08 from it).

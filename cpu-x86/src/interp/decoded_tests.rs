@@ -74,14 +74,8 @@ fn a_run_leaves_the_state_stepping_leaves() {
 fn cpu32_with(ip: u32, code: &[u8]) -> Cpu {
     let mut cpu = cpu_with(ip, code);
     cpu.s.cr0 |= crate::state::cr0::PE;
-    let flat = Segment {
-        base: 0,
-        limit: u32::MAX,
-        selector: 0x10,
-        attr: attr::P | attr::S | attr::RW | attr::ACCESSED | attr::DB | attr::G,
-    };
-    cpu.s.segs = [flat; 6];
-    cpu.s.segs[1] = Segment { selector: 0x08, attr: flat.attr | attr::CODE, ..flat };
+    cpu.s.segs = [Segment::flat32(0x10, false); 6];
+    cpu.s.segs[1] = Segment::flat32(0x08, true);
     cpu.s.segs[crate::state::SegReg::Ds as usize].limit = 0xf_ffff;
     cpu.translate_fetch(ip).unwrap();
     cpu

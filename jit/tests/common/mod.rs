@@ -43,14 +43,8 @@ pub fn flat32(code: &[u8]) -> Cpu {
 pub fn flat32_with_ram(code: &[u8], ram: u64) -> Cpu {
     let mut c = cpu_with_ram(ram);
     c.s.cr0 |= cr0::PE;
-    let data = Segment {
-        base: 0,
-        limit: u32::MAX,
-        selector: 0x10,
-        attr: attr::P | attr::S | attr::RW | attr::ACCESSED | attr::DB | attr::G,
-    };
-    c.s.segs = [data; 6];
-    c.s.segs[1] = Segment { selector: 0x08, attr: data.attr | attr::CODE, ..data };
+    c.s.segs = [Segment::flat32(0x10, false); 6];
+    c.s.segs[1] = Segment::flat32(0x08, true);
     c.s.eip = CODE;
     c.s.regs[4] = 0x80000;
     load(&mut c, CODE, code);
