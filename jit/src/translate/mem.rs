@@ -18,8 +18,8 @@
 //!
 //! An access whose address has the same root (register value) as an earlier one of the block
 //! first tries that access's page (a *page hint*, `PageHint`): if it lies within it, its host
-//! address is the hint's host page plus its offset there, with no TLB load; else the checks
-//! above. A hint is what the TLB said at the earlier access: it stays true while nothing but
+//! address is the hint's host page plus its offset there, with no TLB load; else it takes the
+//! slow path (which looks the TLB up itself: the checks above are not built again). A hint is what the TLB said at the earlier access: it stays true while nothing but
 //! the block's own accesses runs (the translations, their permissions and the pages holding
 //! translated code change only in instructions the interpreter runs, which end hints, and
 //! between blocks); the tag kinds are kept apart as in the TLB (a read's hint is not one for a
@@ -304,8 +304,8 @@ impl Emitter<'_> {
     /// access's last byte, if at hand. Each fast path does the access with `access(self, host)`
     /// and jumps to `join` with what that returns; everything else goes to `slow`.
     ///
-    /// With a page hint for `lin` ([`Emitter::hint_for`]) the first fast path is the hint's
-    /// page, the TLB's the second. Otherwise, if [`Emitter::hints_wanted`], the access makes a
+    /// With a page hint for `lin` ([`Emitter::hint_for`]) the only fast path is the hint's
+    /// page. Otherwise, if [`Emitter::hints_wanted`], the access makes a
     /// hint: `join` gets two more parameters, the page's linear and host address, which the
     /// fast path passes and the slow path must pass as [`Emitter::no_page`] gives them; the
     /// hint's root and offset from it are returned then.
@@ -323,7 +323,6 @@ impl Emitter<'_> {
         access: impl Fn(&mut Self, Value) -> Vec<BlockArg>,
     ) -> Option<(Value, i64)> {
         let tag_at = if write { layout::TLB_WRITE } else { layout::TLB_READ };
-        let fast = self.b.create_block();
         if let Some(h) = self.hint_for(lin, write) {
             // lin - page, as an unsigned pointer-sized offset: within the page for the whole
             // access, or not (NO_PAGE makes it huge).
@@ -331,28 +330,19 @@ impl Emitter<'_> {
             let at = self.b.ins().isub(l, h.page);
             let inside = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThanOrEqual, at, 0x1000 - size.bytes() as i64);
             let go = self.and_ok(ok, inside);
-            // Laid out after the rest: most hints hold.
-            let (hinted, tlb) = (self.b.create_block(), self.b.create_block());
-            self.b.set_cold_block(tlb);
-            self.b.set_cold_block(fast);
-            self.b.ins().brif(go, hinted, &[], tlb, &[]);
+            // Anything else (another page, a segment check that failed) goes to the slow path,
+            // which looks up the TLB itself: a hint seldom misses (its access and this one are
+            // within a page of one base), and the TLB's checks inline would be a sixth of the
+            // IR of blocks that use hints, compiled every time for the rare miss.
+            let hinted = self.b.create_block();
+            self.b.ins().brif(go, hinted, &[], slow, &[]);
             self.b.switch_to_block(hinted);
             let host = self.b.ins().iadd(h.host, at);
             let args = access(self, host);
             self.b.ins().jump(join, &args);
-            // The TLB's checks, off the memo's path: what they compute is not kept.
-            self.b.switch_to_block(tlb);
-            let memo = (self.memo_block, self.memo.clone());
-            let (entry, hit) = self.tlb_hit_last(lin, size, tag_at, last);
-            let go = self.and_ok(ok, hit);
-            self.b.ins().brif(go, fast, &[], slow, &[]);
-            (self.memo_block, self.memo) = memo;
-            self.b.switch_to_block(fast);
-            let host = self.host_addr(entry, lin);
-            let args = access(self, host);
-            self.b.ins().jump(join, &args);
             return None;
         }
+        let fast = self.b.create_block();
         let (entry, hit) = self.tlb_hit_last(lin, size, tag_at, last);
         let go = self.and_ok(ok, hit);
         self.b.ins().brif(go, fast, &[], slow, &[]);
