@@ -842,6 +842,8 @@ pub(crate) struct Emitter<'a> {
     follow: Option<u32>,
     at_start: [Option<Cached>; SLOTS],
     fault_exit: Option<Block>,
+    /// The block's shared end of every fault exit ([`Emitter::fault_tail`]), once one exists.
+    fault_tail: Option<Block>,
     /// i8 values, one per slow-path store in this instruction (not `store_last`'s): it hit a
     /// code page.
     smc: Vec<Value>,
@@ -954,6 +956,7 @@ impl<'a> Emitter<'a> {
             follow: None,
             at_start: [None; SLOTS],
             fault_exit: None,
+            fault_tail: None,
             smc: Vec::new(),
             last_insn: false,
             hints_ahead: [false; 2],
@@ -1049,11 +1052,16 @@ impl<'a> Emitter<'a> {
         for p in std::mem::take(&mut self.pending) {
             match p {
                 Pending::Fault { block, cache, eip, count, accesses, icount_base } => {
+                    // What `exit_counting` does for a fault, its last stores and return shared.
                     self.b.switch_to_block(block);
                     self.cache = cache;
                     self.icount_base = icount_base;
+                    self.flush(0..SLOTS);
+                    let icount = self.icount_after(count);
+                    self.count_accesses(accesses);
                     let eip = self.c32(eip);
-                    self.exit_counting(Some(eip), count, accesses, status::FAULT);
+                    let tail = self.fault_tail();
+                    self.b.ins().jump(tail, &[icount.into(), eip.into()]);
                 }
                 Pending::Raise { block, vector, error, then } => {
                     self.b.switch_to_block(block);
@@ -1076,6 +1084,15 @@ impl<'a> Emitter<'a> {
                     self.b.ins().return_(&[r]);
                 }
             }
+        }
+        if let Some(tail) = self.fault_tail {
+            self.b.switch_to_block(tail);
+            let (icount, eip) = (self.b.block_params(tail)[0], self.b.block_params(tail)[1]);
+            let t = MemFlagsData::trusted();
+            self.b.ins().store(t, icount, self.cpu, layout::ICOUNT);
+            self.b.ins().store(t, eip, self.cpu, layout::EIP);
+            let r = self.c32(status::FAULT);
+            self.b.ins().return_(&[r]);
         }
         self.b.seal_all_blocks();
         self.b.finalize(cfg);
@@ -1207,17 +1224,39 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// Stores `icount` after `count` instructions of the block (the state's count plus
-    /// `count - icount_base`); returns the value stored.
+    /// Stores `icount` after `count` instructions of the block ([`Emitter::icount_after`]);
+    /// returns the value stored.
     fn store_icount(&mut self, count: usize) -> Value {
-        let t = MemFlagsData::trusted();
+        let n = self.icount_after(count);
+        self.b.ins().store(MemFlagsData::trusted(), n, self.cpu, layout::ICOUNT);
+        n
+    }
+
+    /// `icount` after `count` instructions of the block: the state's count plus
+    /// `count - icount_base`.
+    fn icount_after(&mut self, count: usize) -> Value {
         let old = match self.icount_top {
             Some(top) if self.icount_base == 0 => top,
-            _ => self.b.ins().load(types::I64, t, self.cpu, layout::ICOUNT),
+            _ => self.b.ins().load(types::I64, MemFlagsData::trusted(), self.cpu, layout::ICOUNT),
         };
-        let n = self.b.ins().iadd_imm_s(old, count as i64 - self.icount_base as i64);
-        self.b.ins().store(t, n, self.cpu, layout::ICOUNT);
-        n
+        self.b.ins().iadd_imm_s(old, count as i64 - self.icount_base as i64)
+    }
+
+    /// The block's one return for faults, made on first use: every fault exit stores what it
+    /// must (registers, flags) and jumps here with the new `icount` and the faulting
+    /// instruction's EIP, which it stores before returning [`status::FAULT`]. A fourth of the
+    /// IR the compile thread builds was exits, most of them for faults; each had these stores
+    /// and a return (an epilogue in host code) of its own.
+    fn fault_tail(&mut self) -> Block {
+        if let Some(b) = self.fault_tail {
+            return b;
+        }
+        let block = self.b.create_block();
+        self.b.set_cold_block(block);
+        self.b.append_block_param(block, types::I64);
+        self.b.append_block_param(block, types::I32);
+        self.fault_tail = Some(block);
+        block
     }
 
     /// Adds `n` to `ExitCtx::inline_accesses`.
