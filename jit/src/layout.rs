@@ -60,6 +60,9 @@ pub const CTX_CHAINED: i32 = offset_of!(ExitCtx, chained) as i32;
 pub const CTX_INLINE_ACCESSES: i32 = offset_of!(ExitCtx, inline_accesses) as i32;
 pub const CTX_EXIT_CELLS: i32 = offset_of!(ExitCtx, exit_cells) as i32;
 pub const CTX_HELPER_RESULT: i32 = offset_of!(ExitCtx, helper_result) as i32;
+/// The low and high halves of `ExitCtx::helper_result` (a `u64` in host byte order).
+pub const CTX_HELPER_RESULT_LO: i32 = CTX_HELPER_RESULT + if cfg!(target_endian = "little") { 0 } else { 4 };
+pub const CTX_HELPER_RESULT_HI: i32 = CTX_HELPER_RESULT + if cfg!(target_endian = "little") { 4 } else { 0 };
 
 /// A block's [`LinkCell`]s: one per chainable exit, `LINK_CELL_SIZE` bytes apart from the start
 /// of its `Cells`.

@@ -270,9 +270,11 @@ impl Emitter<'_> {
     fn read_slow(&mut self, seg: SegReg, off: Value, size: Size) -> (Value, Value) {
         let (cpu, ctx) = (self.cpu, self.ctx);
         let (s, n) = (self.c32(seg as u32), self.c32(size.bytes()));
-        let r = self.call(Helper::ReadMem, &[cpu, ctx, s, off, n]).unwrap();
-        let failed = self.b.ins().ushr_imm_u(r, 32);
-        (failed, self.b.ins().ireduce(types::I32, r))
+        self.call_only(Helper::ReadMem, &[cpu, ctx, s, off, n]);
+        // The two halves of the result, each loaded as it is (no shift and truncation).
+        let t = MemFlagsData::trusted();
+        let failed = self.b.ins().load(types::I32, t, ctx, layout::CTX_HELPER_RESULT_HI);
+        (failed, self.b.ins().load(types::I32, t, ctx, layout::CTX_HELPER_RESULT_LO))
     }
 
     /// [`Emitter::load`] through the TLB.
@@ -483,30 +485,39 @@ impl Emitter<'_> {
         let (cpu, ctx) = (self.cpu, self.ctx);
         let (s, n) = (self.c32(seg as u32), self.c32(size.bytes()));
         let st = self.call(Helper::WriteMem, &[cpu, ctx, s, off, n, v]).unwrap();
-        let failed = self.b.ins().icmp_imm_u(IntCC::Equal, st, crate::helpers::status::FAULT as i64);
-        let hit_code = self.b.ins().icmp_imm_u(IntCC::Equal, st, crate::helpers::status::SMC as i64);
         let fault = self.fault_block();
         match smc {
             Some(_) => {
+                let failed = self.b.ins().icmp_imm_u(IntCC::Equal, st, crate::helpers::status::FAULT as i64);
+                let hit_code = self.b.ins().icmp_imm_u(IntCC::Equal, st, crate::helpers::status::SMC as i64);
                 let mut args: Vec<BlockArg> = vec![hit_code.into()];
                 args.extend(self.no_page(made));
                 self.b.ins().brif(failed, fault, &[], join, &args);
             }
             None => {
-                let stored = self.b.create_block();
-                self.b.set_cold_block(stored);
-                self.b.ins().brif(failed, fault, &[], stored, &[]);
-                self.b.switch_to_block(stored);
+                // OK goes straight on; FAULT and SMC (a write to a page with translated code,
+                // which leaves the block after this instruction) are told apart off that path.
+                let other = self.b.create_block();
+                self.b.set_cold_block(other);
+                let args = self.no_page(made);
+                self.b.ins().brif(st, other, &[], join, &args);
+                self.b.switch_to_block(other);
+                let failed = self.b.ins().icmp_imm_u(IntCC::Equal, st, crate::helpers::status::FAULT as i64);
                 // What the exit computes is of no use after the join: the memo stays that of
                 // `from`, to be carried there.
                 let memo = (self.memo_block, self.memo.clone());
-                self.leave_if(hit_code);
-                (self.memo_block, self.memo) = memo;
-                if let Some(cont) = self.b.current_block() {
-                    self.b.set_cold_block(cont); // still the slow path
+                if self.last_insn {
+                    // The block ends here anyway, and the dispatcher sees the write.
+                    let args = self.no_page(made);
+                    self.b.ins().brif(failed, fault, &[], join, &args);
+                } else {
+                    let hit_code = self.b.create_block();
+                    self.b.set_cold_block(hit_code);
+                    self.b.ins().brif(failed, fault, &[], hit_code, &[]);
+                    self.b.switch_to_block(hit_code);
+                    self.leave_now();
                 }
-                let args = self.no_page(made);
-                self.b.ins().jump(join, &args);
+                (self.memo_block, self.memo) = memo;
             }
         }
 

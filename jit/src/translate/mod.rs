@@ -1112,6 +1112,17 @@ impl<'a> Emitter<'a> {
 
     /// Calls helper `h` with `args`; returns its result, if it has one.
     fn call(&mut self, h: Helper, args: &[Value]) -> Option<Value> {
+        let call = self.call_only(h, args);
+        if preserve::preserved(h) {
+            let ctx = self.ctx;
+            return Some(preserve::result(&mut self.b, h, self.ptr, ctx));
+        }
+        self.b.inst_results(call).first().copied()
+    }
+
+    /// Calls helper `h` with `args`, leaving a result of its trampoline (if it has one) in
+    /// `ExitCtx::helper_result`, unread.
+    fn call_only(&mut self, h: Helper, args: &[Value]) -> ir::Inst {
         // Slow-path helpers go through a trampoline that keeps every register (see `preserve`).
         let preserved = preserve::preserved(h);
         let sig = match self.sigs.iter().find(|(x, _)| *x == h) {
@@ -1132,12 +1143,7 @@ impl<'a> Emitter<'a> {
         if matches!(h, Helper::ExecInsn | Helper::FetchExec) {
             self.interp_calls += 1;
         }
-        let call = self.b.ins().call_indirect(sig, f, args);
-        if preserved {
-            let ctx = self.ctx;
-            return Some(preserve::result(&mut self.b, h, self.ptr, ctx));
-        }
-        self.b.inst_results(call).first().copied()
+        self.b.ins().call_indirect(sig, f, args)
     }
 
     // ---- reused pure values -------------------------------------------------------------------
@@ -1542,13 +1548,19 @@ impl<'a> Emitter<'a> {
         let from = self.b.current_block();
         self.b.ins().brif(cond, out, &[], cont, &[]);
         self.b.switch_to_block(out);
+        self.leave_now();
+        self.b.switch_to_block(cont);
+        self.carry_memo(from);
+    }
+
+    /// The exit [`Emitter::leave_if`] takes, built in the current block (not the last
+    /// instruction's): after the current instruction, to the dispatcher. The cache is as before.
+    fn leave_now(&mut self) {
         let saved = self.cache;
         let next = self.c32(self.follow.unwrap_or(self.next));
         self.exit(Some(next), self.k + 1, status::OK);
         self.terminated = false;
         self.cache = saved;
-        self.b.switch_to_block(cont);
-        self.carry_memo(from);
     }
 
     /// Before the interpreter runs the current instruction: the state in memory made whole (the
