@@ -807,6 +807,11 @@ fn exit_free(i: &Insn) -> bool {
     }
 }
 
+/// The kinds of [`Emitter::tail`].
+const TAIL_COUNTED: usize = 0;
+const TAIL_COUNTED_TOP: usize = 1;
+const TAIL_UNCHAINED: usize = 2;
+
 /// Builds one block's IR.
 pub(crate) struct Emitter<'a> {
     b: FunctionBuilder<'a>,
@@ -842,8 +847,8 @@ pub(crate) struct Emitter<'a> {
     follow: Option<u32>,
     at_start: [Option<Cached>; SLOTS],
     fault_exit: Option<Block>,
-    /// The block's shared end of every fault exit ([`Emitter::fault_tail`]), once one exists.
-    fault_tail: Option<Block>,
+    /// The block's shared ends of exits ([`Emitter::tail`]), each made on first use.
+    tails: [Option<Block>; 3],
     /// i8 values, one per slow-path store in this instruction (not `store_last`'s): it hit a
     /// code page.
     smc: Vec<Value>,
@@ -956,7 +961,7 @@ impl<'a> Emitter<'a> {
             follow: None,
             at_start: [None; SLOTS],
             fault_exit: None,
-            fault_tail: None,
+            tails: [None; 3],
             smc: Vec::new(),
             last_insn: false,
             hints_ahead: [false; 2],
@@ -1052,16 +1057,11 @@ impl<'a> Emitter<'a> {
         for p in std::mem::take(&mut self.pending) {
             match p {
                 Pending::Fault { block, cache, eip, count, accesses, icount_base } => {
-                    // What `exit_counting` does for a fault, its last stores and return shared.
                     self.b.switch_to_block(block);
                     self.cache = cache;
                     self.icount_base = icount_base;
-                    self.flush(0..SLOTS);
-                    let icount = self.icount_after(count);
-                    self.count_accesses(accesses);
                     let eip = self.c32(eip);
-                    let tail = self.fault_tail();
-                    self.b.ins().jump(tail, &[icount.into(), eip.into()]);
+                    self.exit_counting(Some(eip), count, accesses, status::FAULT);
                 }
                 Pending::Raise { block, vector, error, then } => {
                     self.b.switch_to_block(block);
@@ -1085,15 +1085,7 @@ impl<'a> Emitter<'a> {
                 }
             }
         }
-        if let Some(tail) = self.fault_tail {
-            self.b.switch_to_block(tail);
-            let (icount, eip) = (self.b.block_params(tail)[0], self.b.block_params(tail)[1]);
-            let t = MemFlagsData::trusted();
-            self.b.ins().store(t, icount, self.cpu, layout::ICOUNT);
-            self.b.ins().store(t, eip, self.cpu, layout::EIP);
-            let r = self.c32(status::FAULT);
-            self.b.ins().return_(&[r]);
-        }
+        self.fill_tails();
         self.b.seal_all_blocks();
         self.b.finalize(cfg);
     }
@@ -1248,21 +1240,60 @@ impl<'a> Emitter<'a> {
         self.b.ins().iadd_imm_s(old, count as i64 - self.icount_base as i64)
     }
 
-    /// The block's one return for faults, made on first use: every fault exit stores what it
-    /// must (registers, flags) and jumps here with the new `icount` and the faulting
-    /// instruction's EIP, which it stores before returning [`status::FAULT`]. A fourth of the
-    /// IR the compile thread builds was exits, most of them for faults; each had these stores
-    /// and a return (an epilogue in host code) of its own.
-    fn fault_tail(&mut self) -> Block {
-        if let Some(b) = self.fault_tail {
+    /// One of the block's shared exit ends, made on first use (filled in by
+    /// [`Emitter::fill_tails`]). Every exit that returns to the dispatcher ends with the same few
+    /// stores and a return (an epilogue in host code); a fourth of the IR the compile thread
+    /// built was exits. So an exit stores what only it must (registers, flags) and jumps to a
+    /// tail with what differs as parameters:
+    /// - [`TAIL_COUNTED`]: `(n: i64, eip: i32, status: i32)`; stores `icount` plus `n`, then EIP,
+    ///   returns the status;
+    /// - [`TAIL_COUNTED_TOP`]: the same with the count kept round a loop (`icount_top`) instead
+    ///   of the state's;
+    /// - [`TAIL_UNCHAINED`]: `(eip: i32, status: i32)`, for a chainable exit that did not chain
+    ///   (`icount` stored already): stores the block's link cells' address for the
+    ///   dispatcher, then EIP, returns the status.
+    fn tail(&mut self, kind: usize) -> Block {
+        if let Some(b) = self.tails[kind] {
             return b;
         }
         let block = self.b.create_block();
         self.b.set_cold_block(block);
-        self.b.append_block_param(block, types::I64);
+        if kind != TAIL_UNCHAINED {
+            self.b.append_block_param(block, types::I64);
+        }
         self.b.append_block_param(block, types::I32);
-        self.fault_tail = Some(block);
+        self.b.append_block_param(block, types::I32);
+        self.tails[kind] = Some(block);
         block
+    }
+
+    /// Builds the tails [`Emitter::tail`] made.
+    fn fill_tails(&mut self) {
+        let t = MemFlagsData::trusted();
+        for kind in 0..self.tails.len() {
+            let Some(block) = self.tails[kind] else { continue };
+            self.b.switch_to_block(block);
+            let p = self.b.block_params(block).to_vec();
+            let (eip, st) = (p[p.len() - 2], p[p.len() - 1]);
+            match kind {
+                TAIL_UNCHAINED => {
+                    if let Some(cells) = self.cells {
+                        let c = self.addr(cells, 0x2000);
+                        self.b.ins().store(t, c, self.ctx, layout::CTX_EXIT_CELLS);
+                    }
+                }
+                _ => {
+                    let old = match (kind, self.icount_top) {
+                        (TAIL_COUNTED_TOP, Some(top)) => top,
+                        _ => self.b.ins().load(types::I64, t, self.cpu, layout::ICOUNT),
+                    };
+                    let n = self.b.ins().iadd(old, p[0]);
+                    self.b.ins().store(t, n, self.cpu, layout::ICOUNT);
+                }
+            }
+            self.b.ins().store(t, eip, self.cpu, layout::EIP);
+            self.b.ins().return_(&[st]);
+        }
     }
 
     /// Adds `n` to `ExitCtx::inline_accesses`.
@@ -1293,26 +1324,40 @@ impl<'a> Emitter<'a> {
         self.exit_counting(eip, count, accesses, st);
     }
 
-    /// [`Emitter::exit`], with `accesses` inlined accesses completed.
+    /// [`Emitter::exit`], with `accesses` inlined accesses completed. The stores and return
+    /// every exit shares are in the block's tails ([`Emitter::tail`]).
     fn exit_counting(&mut self, eip: Option<Value>, count: usize, accesses: u32, st: u32) {
         self.flush(0..SLOTS);
-        let icount = self.store_icount(count);
-        self.count_accesses(accesses);
-        if let (Some(slot), Some(eip)) = (status::chain_slot(st), eip) {
-            self.chain(slot, eip, icount);
-            if let Some(cells) = self.cells {
-                let c = self.addr(cells, 0x2000);
-                self.b.ins().store(MemFlagsData::trusted(), c, self.ctx, layout::CTX_EXIT_CELLS);
-            }
-        }
         // EIP only on the way out: a chained block never reads it from the state (its
         // instructions know their own, the interpreter's helpers are given it, and every exit
         // stores it), so going on to the next block does not store it.
-        if let Some(eip) = eip {
-            self.b.ins().store(MemFlagsData::trusted(), eip, self.cpu, layout::EIP);
+        match (status::chain_slot(st), eip) {
+            (Some(slot), Some(eip)) => {
+                let icount = self.store_icount(count);
+                self.count_accesses(accesses);
+                self.chain(slot, eip, icount);
+                let r = self.c32(st);
+                let tail = self.tail(TAIL_UNCHAINED);
+                self.b.ins().jump(tail, &[eip.into(), r.into()]);
+            }
+            (_, Some(eip)) => {
+                self.count_accesses(accesses);
+                let (kind, base) = match self.icount_top {
+                    Some(_) if self.icount_base == 0 => (TAIL_COUNTED_TOP, 0),
+                    _ => (TAIL_COUNTED, self.icount_base),
+                };
+                let n = self.b.ins().iconst(types::I64, count as i64 - base as i64);
+                let r = self.c32(st);
+                let tail = self.tail(kind);
+                self.b.ins().jump(tail, &[n.into(), eip.into(), r.into()]);
+            }
+            (_, None) => {
+                self.store_icount(count);
+                self.count_accesses(accesses);
+                let r = self.c32(st);
+                self.b.ins().return_(&[r]);
+            }
         }
-        let r = self.c32(st);
-        self.b.ins().return_(&[r]);
         self.terminated = true;
     }
 
