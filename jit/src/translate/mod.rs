@@ -1336,6 +1336,12 @@ impl<'a> Emitter<'a> {
                 let icount = self.store_icount(count);
                 self.count_accesses(accesses);
                 self.chain(slot, eip, icount);
+                // A constant EIP made again here: the one the chain checks use would be
+                // materialised in a register before them, on the chained path too.
+                let eip = match self.const_of(eip) {
+                    Some(c) => self.c32(c),
+                    None => eip,
+                };
                 let r = self.c32(st);
                 let tail = self.tail(TAIL_UNCHAINED);
                 self.b.ins().jump(tail, &[eip.into(), r.into()]);
