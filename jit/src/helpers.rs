@@ -206,15 +206,27 @@ fn size_of(bytes: u32) -> Size {
     }
 }
 
-/// The slow path of a guest load: `seg:off`, `size` bytes, with every check the interpreter
-/// makes. Returns the value in the low 32 bits, and 1 << 32 if it faulted.
+/// The segment register and size of a slow-path access, one argument: `seg | bytes << 8`
+/// (one constant less for every slow path a block builds).
+pub fn seg_size(seg: SegReg, bytes: u32) -> u32 {
+    seg as u32 | bytes << 8
+}
+
+/// The two halves of [`seg_size`]'s argument.
+fn split_seg_size(seg_size: u32) -> (SegReg, u32) {
+    (SegReg::from_index(seg_size as u8).unwrap_or(SegReg::Ds), seg_size >> 8)
+}
+
+/// The slow path of a guest load: `off` through the segment register and of the size
+/// [`seg_size`] gives, with every check the interpreter makes. Returns the value in the low 32
+/// bits, and 1 << 32 if it faulted.
 ///
 /// # Safety
 /// As [`exec_insn`].
-pub unsafe extern "C" fn read_mem(cpu: *mut Cpu, ctx: *mut ExitCtx, seg: u32, off: u32, size: u32) -> u64 {
+pub unsafe extern "C" fn read_mem(cpu: *mut Cpu, ctx: *mut ExitCtx, seg_size: u32, off: u32) -> u64 {
     let (cpu, ctx) = (&mut *cpu, &mut *ctx);
     ctx.slow_accesses += 1;
-    let seg = SegReg::from_index(seg as u8).unwrap_or(SegReg::Ds);
+    let (seg, size) = split_seg_size(seg_size);
     // Every slow-path access syncs the clock first if it reaches a device (in real-time
     // mode): `icount` here may be an earlier instruction's of the block.
     cpu.sys.clock.forget_fresh();
@@ -229,15 +241,15 @@ pub unsafe extern "C" fn read_mem(cpu: *mut Cpu, ctx: *mut ExitCtx, seg: u32, of
     }
 }
 
-/// The slow path of a guest store. Returns [`status::OK`], [`status::FAULT`], or
-/// [`status::SMC`] when it wrote to a page holding translated code.
+/// The slow path of a guest store (`seg_size` as for [`read_mem`]). Returns [`status::OK`],
+/// [`status::FAULT`], or [`status::SMC`] when it wrote to a page holding translated code.
 ///
 /// # Safety
 /// As [`exec_insn`].
-pub unsafe extern "C" fn write_mem(cpu: *mut Cpu, ctx: *mut ExitCtx, seg: u32, off: u32, size: u32, v: u32) -> u32 {
+pub unsafe extern "C" fn write_mem(cpu: *mut Cpu, ctx: *mut ExitCtx, seg_size: u32, off: u32, v: u32) -> u32 {
     let (cpu, ctx) = (&mut *cpu, &mut *ctx);
     ctx.slow_accesses += 1;
-    let seg = SegReg::from_index(seg as u8).unwrap_or(SegReg::Ds);
+    let (seg, size) = split_seg_size(seg_size);
     // Every slow-path access syncs the clock first if it reaches a device (in real-time
     // mode): `icount` here may be an earlier instruction's of the block.
     cpu.sys.clock.forget_fresh();

@@ -269,8 +269,8 @@ impl Emitter<'_> {
     /// A load's slow path: `read_mem` for `seg:off`; returns (non-zero if it faulted, the value).
     fn read_slow(&mut self, seg: SegReg, off: Value, size: Size) -> (Value, Value) {
         let (cpu, ctx) = (self.cpu, self.ctx);
-        let (s, n) = (self.c32(seg as u32), self.c32(size.bytes()));
-        self.call_only(Helper::ReadMem, &[cpu, ctx, s, off, n]);
+        let s = self.c32(crate::helpers::seg_size(seg, size.bytes()));
+        self.call_only(Helper::ReadMem, &[cpu, ctx, s, off]);
         // The two halves of the result, each loaded as it is (no shift and truncation).
         let t = MemFlagsData::trusted();
         let failed = self.b.ins().load(types::I32, t, ctx, layout::CTX_HELPER_RESULT_HI);
@@ -483,8 +483,8 @@ impl Emitter<'_> {
 
         self.b.switch_to_block(slow);
         let (cpu, ctx) = (self.cpu, self.ctx);
-        let (s, n) = (self.c32(seg as u32), self.c32(size.bytes()));
-        let st = self.call(Helper::WriteMem, &[cpu, ctx, s, off, n, v]).unwrap();
+        let s = self.c32(crate::helpers::seg_size(seg, size.bytes()));
+        let st = self.call(Helper::WriteMem, &[cpu, ctx, s, off, v]).unwrap();
         let fault = self.fault_block();
         match smc {
             Some(_) => {

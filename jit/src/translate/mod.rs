@@ -811,6 +811,8 @@ fn exit_free(i: &Insn) -> bool {
 const TAIL_COUNTED: usize = 0;
 const TAIL_COUNTED_TOP: usize = 1;
 const TAIL_UNCHAINED: usize = 2;
+const TAIL_FAULT: usize = 3;
+const TAIL_FAULT_TOP: usize = 4;
 
 /// Builds one block's IR.
 pub(crate) struct Emitter<'a> {
@@ -848,7 +850,7 @@ pub(crate) struct Emitter<'a> {
     at_start: [Option<Cached>; SLOTS],
     fault_exit: Option<Block>,
     /// The block's shared ends of exits ([`Emitter::tail`]), each made on first use.
-    tails: [Option<Block>; 3],
+    tails: [Option<Block>; 5],
     /// i8 values, one per slow-path store in this instruction (not `store_last`'s): it hit a
     /// code page.
     smc: Vec<Value>,
@@ -961,7 +963,7 @@ impl<'a> Emitter<'a> {
             follow: None,
             at_start: [None; SLOTS],
             fault_exit: None,
-            tails: [None; 3],
+            tails: [None; 5],
             smc: Vec::new(),
             last_insn: false,
             hints_ahead: [false; 2],
@@ -1251,7 +1253,9 @@ impl<'a> Emitter<'a> {
     ///   of the state's;
     /// - [`TAIL_UNCHAINED`]: `(eip: i32, status: i32)`, for a chainable exit that did not chain
     ///   (`icount` stored already): stores the block's link cells' address for the
-    ///   dispatcher, then EIP, returns the status.
+    ///   dispatcher, then EIP, returns the status;
+    /// - [`TAIL_FAULT`], [`TAIL_FAULT_TOP`]: as the counted ones, for faults: `(n, eip)`, the
+    ///   status [`status::FAULT`] (most exits are for faults).
     fn tail(&mut self, kind: usize) -> Block {
         if let Some(b) = self.tails[kind] {
             return b;
@@ -1262,7 +1266,9 @@ impl<'a> Emitter<'a> {
             self.b.append_block_param(block, types::I64);
         }
         self.b.append_block_param(block, types::I32);
-        self.b.append_block_param(block, types::I32);
+        if !matches!(kind, TAIL_FAULT | TAIL_FAULT_TOP) {
+            self.b.append_block_param(block, types::I32);
+        }
         self.tails[kind] = Some(block);
         block
     }
@@ -1274,7 +1280,11 @@ impl<'a> Emitter<'a> {
             let Some(block) = self.tails[kind] else { continue };
             self.b.switch_to_block(block);
             let p = self.b.block_params(block).to_vec();
-            let (eip, st) = (p[p.len() - 2], p[p.len() - 1]);
+            let (eip, st) = match kind {
+                TAIL_UNCHAINED => (p[0], p[1]),
+                TAIL_FAULT | TAIL_FAULT_TOP => (p[1], self.c32(status::FAULT)),
+                _ => (p[1], p[2]),
+            };
             match kind {
                 TAIL_UNCHAINED => {
                     if let Some(cells) = self.cells {
@@ -1284,7 +1294,7 @@ impl<'a> Emitter<'a> {
                 }
                 _ => {
                     let old = match (kind, self.icount_top) {
-                        (TAIL_COUNTED_TOP, Some(top)) => top,
+                        (TAIL_COUNTED_TOP | TAIL_FAULT_TOP, Some(top)) => top,
                         _ => self.b.ins().load(types::I64, t, self.cpu, layout::ICOUNT),
                     };
                     let n = self.b.ins().iadd(old, p[0]);
@@ -1348,14 +1358,19 @@ impl<'a> Emitter<'a> {
             }
             (_, Some(eip)) => {
                 self.count_accesses(accesses);
-                let (kind, base) = match self.icount_top {
-                    Some(_) if self.icount_base == 0 => (TAIL_COUNTED_TOP, 0),
-                    _ => (TAIL_COUNTED, self.icount_base),
+                let (top, base) = match self.icount_top {
+                    Some(_) if self.icount_base == 0 => (true, 0),
+                    _ => (false, self.icount_base),
                 };
                 let n = self.b.ins().iconst(types::I64, count as i64 - base as i64);
-                let r = self.c32(st);
-                let tail = self.tail(kind);
-                self.b.ins().jump(tail, &[n.into(), eip.into(), r.into()]);
+                if st == status::FAULT {
+                    let tail = self.tail(if top { TAIL_FAULT_TOP } else { TAIL_FAULT });
+                    self.b.ins().jump(tail, &[n.into(), eip.into()]);
+                } else {
+                    let r = self.c32(st);
+                    let tail = self.tail(if top { TAIL_COUNTED_TOP } else { TAIL_COUNTED });
+                    self.b.ins().jump(tail, &[n.into(), eip.into(), r.into()]);
+                }
             }
             (_, None) => {
                 self.store_icount(count);

@@ -42,8 +42,8 @@ pub(crate) fn helper_types(h: Helper, ptr: Type) -> (Vec<Type>, Type) {
     match h {
         Helper::ExecInsn => (vec![ptr, ptr, ptr, i32_], i32_),
         Helper::FetchExec => (vec![ptr, ptr], i32_),
-        Helper::ReadMem => (vec![ptr, ptr, i32_, i32_, i32_], i64_),
-        Helper::WriteMem => (vec![ptr, ptr, i32_, i32_, i32_, i32_], i32_),
+        Helper::ReadMem => (vec![ptr, ptr, i32_, i32_], i64_),
+        Helper::WriteMem => (vec![ptr, ptr, i32_, i32_, i32_], i32_),
         Helper::Condition => (vec![ptr, ptr, i32_], i32_),
         Helper::Raise => (vec![ptr, i32_, i32_], i32_),
         Helper::ArithFlags => (vec![ptr, ptr], i32_),
