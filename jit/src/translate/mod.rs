@@ -21,7 +21,8 @@
 //!   a one-block loop: `Emitter::icount_base`), and every exit that returns to the dispatcher
 //!   stores EIP too: one that chains on leaves it to the blocks after it (none reads EIP from
 //!   the state: their instructions know their own, and the interpreter's helpers are given
-//!   it).
+//!   it). The stores of the count and EIP and the return itself are shared: an exit stores
+//!   the rest and jumps to one of the block's tails ([`Emitter::tail`]) with what differs.
 //! - *Faults change nothing.* A fault exit stores the cache as it was when the instruction
 //!   started (`at_start`) and sets EIP to the instruction's first byte. So a specialised
 //!   instruction may set registers and flags in the cache before an access that can fault (a
