@@ -66,8 +66,8 @@ pub struct ExitCtx {
     /// The fault to deliver when a block returns [`status::FAULT`].
     pub fault: Option<Fault>,
     /// Inlined memory accesses that took the slow path ([`read_mem`], [`write_mem`]): TLB
-    /// misses, and accesses the fast path does not handle (page-crossing, limit or type checks
-    /// failing, MMIO, code pages).
+    /// misses, page hints that missed (`translate/mem.rs`), and accesses the fast path does not
+    /// handle (page-crossing, limit or type checks failing, MMIO, code pages).
     pub slow_accesses: u64,
     /// Instructions translated code handed to the interpreter ([`exec_insn`]).
     pub interp_calls: u64,
@@ -327,6 +327,20 @@ impl Helper {
             Helper::Condition => condition as *const () as usize,
             Helper::Raise => raise as *const () as usize,
             Helper::ArithFlags => arith_flags as *const () as usize,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seg_size_round_trips() {
+        for seg in SegReg::ALL {
+            for bytes in [1, 2, 4] {
+                assert_eq!(split_seg_size(seg_size(seg, bytes)), (seg, bytes), "{seg:?}, {bytes} bytes");
+            }
         }
     }
 }

@@ -131,7 +131,8 @@ pub struct Stats {
     /// Memory accesses translated code made through its inlined TLB path (in instructions that
     /// completed); see [`Stats::tlb_hit_rate`].
     pub inline_accesses: u64,
-    /// Of those, the ones that missed the inline path and called the slow-path helper.
+    /// Of those, the ones that missed the inline path and called the slow-path helper (a page
+    /// hint that missed does, even where the TLB would have hit).
     pub inline_slow: u64,
     /// Instructions the dispatcher handed to the interpreter.
     pub interp_steps: u64,

@@ -22,7 +22,7 @@
 //!   stores EIP too: one that chains on leaves it to the blocks after it (none reads EIP from
 //!   the state: their instructions know their own, and the interpreter's helpers are given
 //!   it). The stores of the count and EIP and the return itself are shared: an exit stores
-//!   the rest and jumps to one of the block's tails ([`Emitter::tail`]) with what differs.
+//!   the rest and jumps to one of the block's tails ([`Emitter::exit_tail`]) with what differs.
 //! - *Faults change nothing.* A fault exit stores the cache as it was when the instruction
 //!   started (`at_start`) and sets EIP to the instruction's first byte. So a specialised
 //!   instruction may set registers and flags in the cache before an access that can fault (a
@@ -808,7 +808,7 @@ fn exit_free(i: &Insn) -> bool {
     }
 }
 
-/// The kinds of [`Emitter::tail`].
+/// The kinds of [`Emitter::exit_tail`].
 const TAIL_COUNTED: usize = 0;
 const TAIL_COUNTED_TOP: usize = 1;
 const TAIL_UNCHAINED: usize = 2;
@@ -850,7 +850,7 @@ pub(crate) struct Emitter<'a> {
     follow: Option<u32>,
     at_start: [Option<Cached>; SLOTS],
     fault_exit: Option<Block>,
-    /// The block's shared ends of exits ([`Emitter::tail`]), each made on first use.
+    /// The block's shared ends of exits ([`Emitter::exit_tail`]), each made on first use.
     tails: [Option<Block>; 5],
     /// i8 values, one per slow-path store in this instruction (not `store_last`'s): it hit a
     /// code page.
@@ -1257,7 +1257,7 @@ impl<'a> Emitter<'a> {
     ///   dispatcher, then EIP, returns the status;
     /// - [`TAIL_FAULT`], [`TAIL_FAULT_TOP`]: as the counted ones, for faults: `(n, eip)`, the
     ///   status [`status::FAULT`] (most exits are for faults).
-    fn tail(&mut self, kind: usize) -> Block {
+    fn exit_tail(&mut self, kind: usize) -> Block {
         if let Some(b) = self.tails[kind] {
             return b;
         }
@@ -1274,7 +1274,7 @@ impl<'a> Emitter<'a> {
         block
     }
 
-    /// Builds the tails [`Emitter::tail`] made.
+    /// Builds the tails [`Emitter::exit_tail`] made.
     fn fill_tails(&mut self) {
         let t = MemFlagsData::trusted();
         for kind in 0..self.tails.len() {
@@ -1336,7 +1336,7 @@ impl<'a> Emitter<'a> {
     }
 
     /// [`Emitter::exit`], with `accesses` inlined accesses completed. The stores and return
-    /// every exit shares are in the block's tails ([`Emitter::tail`]).
+    /// every exit shares are in the block's tails ([`Emitter::exit_tail`]).
     fn exit_counting(&mut self, eip: Option<Value>, count: usize, accesses: u32, st: u32) {
         self.flush(0..SLOTS);
         // EIP only on the way out: a chained block never reads it from the state (its
@@ -1354,7 +1354,7 @@ impl<'a> Emitter<'a> {
                     None => eip,
                 };
                 let r = self.c32(st);
-                let tail = self.tail(TAIL_UNCHAINED);
+                let tail = self.exit_tail(TAIL_UNCHAINED);
                 self.b.ins().jump(tail, &[eip.into(), r.into()]);
             }
             (_, Some(eip)) => {
@@ -1365,11 +1365,11 @@ impl<'a> Emitter<'a> {
                 };
                 let n = self.b.ins().iconst(types::I64, count as i64 - base as i64);
                 if st == status::FAULT {
-                    let tail = self.tail(if top { TAIL_FAULT_TOP } else { TAIL_FAULT });
+                    let tail = self.exit_tail(if top { TAIL_FAULT_TOP } else { TAIL_FAULT });
                     self.b.ins().jump(tail, &[n.into(), eip.into()]);
                 } else {
                     let r = self.c32(st);
-                    let tail = self.tail(if top { TAIL_COUNTED_TOP } else { TAIL_COUNTED });
+                    let tail = self.exit_tail(if top { TAIL_COUNTED_TOP } else { TAIL_COUNTED });
                     self.b.ins().jump(tail, &[n.into(), eip.into(), r.into()]);
                 }
             }
