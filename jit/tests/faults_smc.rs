@@ -88,6 +88,42 @@ fn page_fault_mid_block() {
     assert_eq!(cpu.s.regs[2], 0, "MOV EDX did not run");
 }
 
+/// #PF in a loop that is one block (its count kept in a register round the loop, and its
+/// exits ending in the block's shared tails): on the third round the load reaches page 0x50,
+/// not present. With a CLC in the loop the interpreter runs that instruction for the block
+/// first (the count is stored for it, and the fault's count is then relative to that). Every
+/// budget up to past the fault stops both tiers at the same instruction, state and count.
+#[test]
+fn page_fault_in_a_one_block_loop() {
+    for interpreted in [false, true] {
+        let code = asm(32, |a| {
+            let mut top = a.create_label();
+            a.mov(esi, 0x4e000u32)?;
+            a.mov(ecx, 10u32)?;
+            a.set_label(&mut top)?;
+            a.add(edx, 1u32)?;
+            if interpreted {
+                a.clc()?;
+            }
+            a.mov(eax, dword_ptr(esi))?;
+            a.add(esi, 0x1000u32)?;
+            a.dec(ecx)?;
+            a.jnz(top)?;
+            a.hlt()
+        });
+        let what = format!("#PF in a one-block loop (CLC: {interpreted})");
+        let (cpu, _, j) = same_in_both(|| paged32(&code), 1000, &what);
+        assert_eq!(cpu.s.cr2, 0x50000, "{what}");
+        assert_eq!(cpu.s.regs[2], 3, "{what}: EDX, three rounds begun");
+        assert_eq!(cpu.s.regs[6], 0x50000, "{what}: ESI not advanced past the fault");
+        assert!(j.stats.jit_insns > 0, "{what}: ran translated");
+        for budget in 1..40 {
+            let (cpu, _, _) = same_in_both(|| paged32(&code), budget, &format!("{what}, budget {budget}"));
+            assert!(cpu.s.icount <= budget, "{what}, budget {budget}: {} instructions", cpu.s.icount);
+        }
+    }
+}
+
 /// A loop that patches the immediate of its next instruction: each iteration must run the
 /// new code (AL = 5 + 4 + 3 + 2 + 1).
 #[test]
@@ -226,6 +262,7 @@ fn faults_and_smc_with_the_optimiser() {
         divide_error_mid_block();
         general_protection_mid_block();
         page_fault_mid_block();
+        page_fault_in_a_one_block_loop();
         loop_patches_its_next_instruction();
         store_rewrites_a_later_instruction_of_the_same_block();
         push_rewrites_the_next_instruction_of_the_same_block();
