@@ -20,19 +20,19 @@
 //! first tries that access's page (a *page hint*, `PageHint`): if it lies within it, its host
 //! address is the hint's host page plus its offset there, with no TLB load; else it takes the
 //! slow path, which looks the TLB up itself (the checks above are not built again for a miss,
-//! which is rare: but when the access that made the hint took the slow path itself, its hint
-//! is no page, and the later accesses of its root in that run of the block take the slow path
-//! too; on the Linux bench boot, slow-path calls went from 124 k to 148 k). A hint is what the
-//! TLB said at the earlier access: it stays true while nothing but
-//! the block's own accesses runs (the translations, their permissions and the pages holding
-//! translated code change only in instructions the interpreter runs, which end hints, and
-//! between blocks); the tag kinds are kept apart as in the TLB (a read's hint is not one for a
-//! write). One difference from the interpreter: a slow-path access in between may evict the
-//! hinted page's TLB entry, and a guest that also rewrote that page's page-table entry (or
-//! cleared its accessed bit) without a flush goes on with the old translation to the block's
-//! end, where the interpreter would walk the tables again; the architecture allows either
-//! until the flush, as for a block's own page (`translate`, *Same-page links*). `--cpu check`
-//! turns hints off (`Translator::page_hints`), as it would report that as a difference.
+//! which is rare: but when the access that made the hint took the slow path itself, its hint is
+//! no page, and the later accesses of its root in that run of the block take the slow path too;
+//! on the Linux bench boot, slow-path calls went from 124 k to 148 k). A hint is what the TLB
+//! said at the earlier access: it stays true while nothing but the block's own accesses runs
+//! (the translations, their permissions and the pages holding translated code change only in
+//! instructions the interpreter runs, which end hints, and between blocks); the tag kinds are
+//! kept apart as in the TLB (a read's hint is not one for a write). One difference from the
+//! interpreter: a slow-path access in between may evict the hinted page's TLB entry, and a
+//! guest that also rewrote that page's page-table entry (or cleared its accessed bit) without a
+//! flush goes on with the old translation to the block's end, where the interpreter would walk
+//! the tables again; the architecture allows either until the flush, as for a block's own page
+//! (`translate`, *Same-page links*). `--cpu check` turns hints off (`Translator::page_hints`),
+//! as it would report that as a difference.
 //!
 //! Loads of a block that runs with paging off, the A20 gate open and flat DS/ES/SS (the mode key
 //! says so) through one of those three go straight to RAM instead when the translator has its
