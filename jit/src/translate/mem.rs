@@ -513,7 +513,6 @@ impl Emitter<'_> {
                 let memo = (self.memo_block, self.memo.clone());
                 if self.last_insn {
                     // The block ends here anyway, and the dispatcher sees the write.
-                    let args = self.no_page(made);
                     self.b.ins().brif(failed, fault, &[], join, &args);
                 } else {
                     let hit_code = self.b.create_block();

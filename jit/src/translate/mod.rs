@@ -1225,22 +1225,17 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// Stores `icount` after `count` instructions of the block ([`Emitter::icount_after`]);
-    /// returns the value stored.
+    /// Stores `icount` after `count` instructions of the block (the state's count plus
+    /// `count - icount_base`); returns the value stored.
     fn store_icount(&mut self, count: usize) -> Value {
-        let n = self.icount_after(count);
-        self.b.ins().store(MemFlagsData::trusted(), n, self.cpu, layout::ICOUNT);
-        n
-    }
-
-    /// `icount` after `count` instructions of the block: the state's count plus
-    /// `count - icount_base`.
-    fn icount_after(&mut self, count: usize) -> Value {
+        let t = MemFlagsData::trusted();
         let old = match self.icount_top {
             Some(top) if self.icount_base == 0 => top,
-            _ => self.b.ins().load(types::I64, MemFlagsData::trusted(), self.cpu, layout::ICOUNT),
+            _ => self.b.ins().load(types::I64, t, self.cpu, layout::ICOUNT),
         };
-        self.b.ins().iadd_imm_s(old, count as i64 - self.icount_base as i64)
+        let n = self.b.ins().iadd_imm_s(old, count as i64 - self.icount_base as i64);
+        self.b.ins().store(t, n, self.cpu, layout::ICOUNT);
+        n
     }
 
     /// One of the block's shared exit ends, made on first use (filled in by
