@@ -12,7 +12,8 @@
 //!
 //! `emu bench linux` boots Debian's kernel with a busybox initramfs (fetched like the tests do)
 //! to a marker its /init prints, under emu's JIT (and interpreter with `--linux-interp`) and QEMU
-//! with the same kernel, initramfs and command line.
+//! with the same kernel, initramfs and command line, and splits each boot into phases at a few
+//! kernel lines ([`MILESTONES`]), timed on the host's clock as they arrive.
 
 use emu_test_roms::bench::Guest;
 use emu_test_roms::linux_guest::{self, LinuxGuest};
@@ -360,11 +361,86 @@ fn timed(cmd: &mut Command, limit: Duration) -> Result<(Option<i32>, f64, f64, S
     Ok((status.code(), secs, children_cpu() - cpu0, reader.join().unwrap_or_default()))
 }
 
+/// A boot's phases, as [`Watch::phases`] gives them.
+type Phases = [Option<f64>; MILESTONES.len() + 1];
+
 /// The marker the bench initramfs's /init prints as soon as user space runs.
 const MARKER: &str = "EMU-BENCH-BOOTED";
 
 const INIT: &str =
     "#!/bin/sh\nmount -t proc proc /proc\necho EMU-BENCH-BOOTED\nexec sh -c 'while :; do sleep 1; done'\n";
+
+/// Kernel lines that split a boot into the phases `emu bench linux` times (the first line
+/// containing each, in this order), and what runs before each: the README's "Where the boot
+/// still loses" compares emu and QEMU by them. The last phase runs to [`MARKER`].
+const MILESTONES: [(&str, &str); 3] = [
+    ("Linux version", "setup, decompressor"),
+    ("serial8250:", "kernel initialisation, initramfs"),
+    ("Freeing unused kernel image", "crypto self-tests"),
+];
+
+/// What a phase ending at [`MARKER`] holds.
+const LAST_PHASE: &str = "/init to its marker";
+
+/// Watches a guest's serial output as it arrives: the time of the first line with each of
+/// [`MILESTONES`], and of [`MARKER`] (which need not end its line).
+#[derive(Debug, Default)]
+struct Watch {
+    /// The line so far (bytes after the last newline).
+    line: Vec<u8>,
+    /// Seconds from spawn to each milestone's line, then to the marker.
+    at: [Option<f64>; MILESTONES.len() + 1],
+}
+
+impl Watch {
+    /// Takes `bytes` that arrived `now` seconds after spawn; returns whether the marker has
+    /// been seen (then nothing more is looked at).
+    fn feed(&mut self, bytes: &[u8], now: f64) -> bool {
+        for &c in bytes {
+            if self.marker().is_some() {
+                break;
+            }
+            if c == b'\n' {
+                self.line.clear();
+                continue;
+            }
+            // A kernel line is short; a line that is not (binary noise) is only searched for
+            // as far as its start.
+            if self.line.len() < 512 {
+                self.line.push(c);
+                let line = &self.line;
+                let found = |s: &str| line.ends_with(s.as_bytes());
+                for (k, (m, _)) in MILESTONES.iter().enumerate() {
+                    if self.at[k].is_none() && found(m) {
+                        self.at[k] = Some(now);
+                    }
+                }
+                if found(MARKER) {
+                    self.at[MILESTONES.len()] = Some(now);
+                }
+            }
+        }
+        self.marker().is_some()
+    }
+
+    /// Seconds from spawn to the marker, once seen.
+    fn marker(&self) -> Option<f64> {
+        self.at[MILESTONES.len()]
+    }
+
+    /// How long each phase took (before the first milestone, between two, and from the last
+    /// to the marker); `None` for a phase whose end or start was not seen, or that ends before
+    /// it starts (milestones out of order).
+    fn phases(&self) -> [Option<f64>; MILESTONES.len() + 1] {
+        std::array::from_fn(|k| {
+            let start = if k == 0 { Some(0.0) } else { self.at[k - 1] };
+            match (start, self.at[k]) {
+                (Some(a), Some(b)) if b >= a => Some(b - a),
+                _ => None,
+            }
+        })
+    }
+}
 
 fn bench_linux(args: &BenchArgs, exe: &Path, qemu: Option<&Path>, dir: &Path, limit: Duration) -> Result<bool, String> {
     let guest = LinuxGuest::fetch().map_err(|e| format!("the Linux guest is not available ({e})"))?;
@@ -382,7 +458,7 @@ fn bench_linux(args: &BenchArgs, exe: &Path, qemu: Option<&Path>, dir: &Path, li
         c.args(["--append", linux_guest::CMDLINE, "-m", "256M", "--no-reboot"]);
         c.args(["--cpu", if tier == Runner::Jit { "jit" } else { "interp" }, "--stats", "--quiet"]);
         c.args(["--serial", "stdio", "--exit-on", MARKER]);
-        let (secs, cpu, stderr) = until_marker(&mut c, limit, tier.name())?;
+        let (secs, cpu, stderr, phases) = until_marker(&mut c, limit, tier.name())?;
         let mut run = Run::default();
         parse_stats(&stderr, &mut run);
         let mips = run.insns.map_or("-".into(), |n| format!("{:.1}", n as f64 / secs / 1e6));
@@ -391,16 +467,16 @@ fn bench_linux(args: &BenchArgs, exe: &Path, qemu: Option<&Path>, dir: &Path, li
             _ => String::new(),
         };
         println!("  {:<11} {secs:8.2} s  (CPU {cpu:.2} s)  {mips:>7} MIPS{compile}", tier.name());
-        Ok::<_, String>((secs, cpu))
+        Ok::<_, String>((secs, cpu, phases))
     };
     let qemu_boot = |q: &Path| {
         let mut c = Command::new(q);
         c.args(["-accel", "tcg", "-nodefaults", "-display", "none", "-m", "256M", "-no-reboot"]);
         c.arg("-kernel").arg(&guest.vmlinuz).arg("-initrd").arg(&initrd);
         c.args(["-append", linux_guest::CMDLINE, "-serial", "stdio"]);
-        let (secs, cpu, _) = until_marker(&mut c, limit, "qemu tcg")?;
+        let (secs, cpu, _, phases) = until_marker(&mut c, limit, "qemu tcg")?;
         println!("  {:<11} {secs:8.2} s  (CPU {cpu:.2} s)", "qemu tcg");
-        Ok::<_, String>((secs, cpu))
+        Ok::<_, String>((secs, cpu, phases))
     };
     if args.linux_interp {
         emu_boot(Runner::Interp)?;
@@ -415,7 +491,7 @@ fn bench_linux(args: &BenchArgs, exe: &Path, qemu: Option<&Path>, dir: &Path, li
     }
     let (j, j_cpu) = (median(jit.iter().map(|r| r.0)), median(jit.iter().map(|r| r.1)));
     if args.runs > 1 {
-        let range = |v: &[(f64, f64)]| {
+        let range = |v: &[(f64, f64, Phases)]| {
             let t = v.iter().map(|r| r.0);
             (t.clone().fold(f64::INFINITY, f64::min), t.fold(0.0, f64::max))
         };
@@ -435,7 +511,39 @@ fn bench_linux(args: &BenchArgs, exe: &Path, qemu: Option<&Path>, dir: &Path, li
         let what = if args.runs > 1 { " (medians)" } else { "" };
         println!("  emu jit / qemu tcg boot time{what}: {:.2}x  (CPU time: {:.2}x)", j / q, j_cpu / q_cpu.max(1e-9));
     }
+    let phases = |v: &[(f64, f64, Phases)]| v.iter().map(|r| r.2).collect::<Vec<_>>();
+    for line in phase_table(&phases(&jit), &phases(&tcg)) {
+        println!("{line}");
+    }
     Ok(true)
+}
+
+/// The phases' table of `emu bench linux`: for each phase ([`MILESTONES`]), the median time of
+/// the emu boots that saw it, the QEMU boots' (if any), and their ratio.
+fn phase_table(emu: &[Phases], qemu: &[Phases]) -> Vec<String> {
+    let mid = |runs: &[Phases], k: usize| {
+        let seen: Vec<f64> = runs.iter().filter_map(|p| p[k]).collect();
+        (!seen.is_empty()).then(|| median(seen.into_iter()))
+    };
+    let secs = |t: Option<f64>| t.map_or("-".to_string(), |t| format!("{t:.2} s"));
+    let what = if emu.len() > 1 { " (medians)" } else { "" };
+    let mut lines = vec![format!("  phases{what}:")];
+    for k in 0..=MILESTONES.len() {
+        let name = match MILESTONES.get(k) {
+            Some((line, what)) => format!("to \"{line}\" ({what})"),
+            None => format!("to \"{MARKER}\" ({LAST_PHASE})"),
+        };
+        let (e, q) = (mid(emu, k), mid(qemu, k));
+        let mut line = format!("    {name:<56} emu jit {:>8}", secs(e));
+        if !qemu.is_empty() {
+            line += &format!("  qemu tcg {:>8}", secs(q));
+            if let (Some(e), Some(q)) = (e, q.filter(|&q| q > 0.0)) {
+                line += &format!("  {:.2}x", e / q);
+            }
+        }
+        lines.push(line);
+    }
+    lines
 }
 
 /// The median of `v` (not empty).
@@ -451,9 +559,10 @@ fn median(v: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// Runs `cmd` with its stdout (the guest's serial console) read as it comes; returns the time
-/// from spawn to the marker, and stderr. The process is stopped once the marker is seen (emu
-/// stops itself with `--exit-on`, and then prints its statistics).
-fn until_marker(cmd: &mut Command, limit: Duration, what: &str) -> Result<(f64, f64, String), String> {
+/// from spawn to the marker, its CPU time, stderr, and the phases' times ([`Watch::phases`]).
+/// The process is stopped once the marker is seen (emu stops itself with `--exit-on`, and then
+/// prints its statistics).
+fn until_marker(cmd: &mut Command, limit: Duration, what: &str) -> Result<(f64, f64, String, Phases), String> {
     let cpu0 = children_cpu();
     let t = Instant::now();
     let mut child = cmd
@@ -471,20 +580,15 @@ fn until_marker(cmd: &mut Command, limit: Duration, what: &str) -> Result<(f64, 
     });
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut seen = Vec::new();
+        let mut watch = Watch::default();
         let mut buf = [0u8; 4096];
         loop {
             match out.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    seen.extend_from_slice(&buf[..n]);
-                    if seen.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()) {
-                        let _ = tx.send(Instant::now());
+                    if watch.feed(&buf[..n], t.elapsed().as_secs_f64()) {
+                        let _ = tx.send(watch);
                         break;
-                    }
-                    // Keep the tail only: the marker may straddle two reads.
-                    if seen.len() > 1 << 16 {
-                        seen.drain(..seen.len() - MARKER.len());
                     }
                 }
             }
@@ -492,9 +596,8 @@ fn until_marker(cmd: &mut Command, limit: Duration, what: &str) -> Result<(f64, 
         // Drain the rest so the child never blocks on a full pipe.
         let _ = std::io::copy(&mut out, &mut std::io::sink());
     });
-    let at = rx.recv_timeout(limit.saturating_sub(t.elapsed()));
-    let secs = match at {
-        Ok(at) => at.duration_since(t).as_secs_f64(),
+    let watch = match rx.recv_timeout(limit.saturating_sub(t.elapsed())) {
+        Ok(watch) => watch,
         Err(_) => {
             let _ = child.kill();
             let _ = child.wait();
@@ -516,7 +619,8 @@ fn until_marker(cmd: &mut Command, limit: Duration, what: &str) -> Result<(f64, 
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    Ok((secs, children_cpu() - cpu0, errors.join().unwrap_or_default()))
+    let secs = watch.marker().expect("sent once the marker was seen");
+    Ok((secs, children_cpu() - cpu0, errors.join().unwrap_or_default(), watch.phases()))
 }
 
 /// Host CPU time (user + system) of the children this process has waited for: around one run,
@@ -566,6 +670,57 @@ mod tests {
         assert_eq!(median([3.0, 1.0, 2.0].into_iter()), 2.0);
         assert_eq!(median([4.0, 1.0, 3.0, 2.0].into_iter()), 2.5);
         assert_eq!(median([5.0].into_iter()), 5.0);
+    }
+
+    /// Milestones and the marker are found however the output is cut into reads, each at the
+    /// time of the read that completed it, the first line of each only.
+    #[test]
+    fn the_watch_times_milestones_across_reads() {
+        let out = b"[    0.000000] Linux version 6.1.0 (gcc)\r\nnoise\n[    1.9] serial8250: ttyS0 at I/O 0x3f8\n\
+[    2.0] serial8250: again\n[    4.8] Freeing unused kernel image (initmem) memory: 912K\nEMU-BENCH-BOOTED";
+        for cut in [1, 3, 7, 64, out.len()] {
+            let mut w = Watch::default();
+            let mut done = false;
+            for (n, chunk) in out.chunks(cut).enumerate() {
+                assert!(!done, "nothing is read after the marker");
+                done = w.feed(chunk, n as f64);
+            }
+            assert!(done, "cut {cut}");
+            // The read each one's last byte came in.
+            let read_of = |s: &str| {
+                let end = out.windows(s.len()).position(|x| x == s.as_bytes()).unwrap() + s.len() - 1;
+                Some((end / cut) as f64)
+            };
+            assert_eq!(w.at[0], read_of("Linux version"), "cut {cut}");
+            assert_eq!(w.at[1], read_of("serial8250:"), "the first serial8250 line, cut {cut}");
+            assert_eq!(w.at[2], read_of("Freeing unused kernel image"), "cut {cut}");
+            assert_eq!(w.marker(), read_of(MARKER), "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn phases_are_the_gaps_between_milestones() {
+        let mut w = Watch::default();
+        w.at = [Some(2.0), Some(4.5), Some(7.0), Some(7.25)];
+        assert_eq!(w.phases(), [Some(2.0), Some(2.5), Some(2.5), Some(0.25)]);
+        // A milestone not seen leaves both phases it bounds unknown; one out of order too.
+        w.at = [Some(2.0), None, Some(7.0), Some(6.0)];
+        assert_eq!(w.phases(), [Some(2.0), None, None, None]);
+    }
+
+    #[test]
+    fn the_phase_table_has_medians_and_ratios() {
+        let emu = [[Some(2.0), Some(3.0), Some(2.0), Some(0.1)], [Some(4.0), Some(2.0), None, Some(0.1)]];
+        let qemu = [[Some(2.0), Some(2.0), Some(2.5), Some(0.1)]];
+        let t = phase_table(&emu, &qemu);
+        assert_eq!(t.len(), MILESTONES.len() + 2);
+        assert!(t[0].contains("(medians)"));
+        assert!(t[1].contains("Linux version") && t[1].contains("3.00 s") && t[1].ends_with("1.50x"), "{}", t[1]);
+        assert!(t[2].contains("2.50 s") && t[2].ends_with("1.25x"), "{}", t[2]);
+        assert!(t[3].contains("2.00 s") && t[3].ends_with("0.80x"), "only the boots that saw it: {}", t[3]);
+        assert!(t[4].contains(MARKER) && t[4].ends_with("1.00x"), "{}", t[4]);
+        let alone = phase_table(&emu[..1], &[]);
+        assert!(!alone[0].contains("medians") && !alone[1].contains("qemu"), "{alone:?}");
     }
 
     #[test]
