@@ -97,7 +97,7 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
                 return true;
             }
             e.check_cs_limit(target);
-            e.exit(Some(target), e.k + 1, status::CHAIN_TAKEN);
+            e.exit(target, e.k + 1, status::CHAIN_TAKEN);
             true
         }
         M::Jcc => {
@@ -110,10 +110,10 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             e.b.switch_to_block(taken);
             let t = e.c32(target);
             e.check_cs_limit(t);
-            e.exit(Some(t), e.k + 1, status::CHAIN_TAKEN);
+            e.exit(t, e.k + 1, status::CHAIN_TAKEN);
             e.b.switch_to_block(not_taken);
             let n = e.c32(e.next);
-            e.exit(Some(n), e.k + 1, status::CHAIN_NEXT);
+            e.exit(n, e.k + 1, status::CHAIN_NEXT);
             true
         }
         M::Call if matches!(a0, Arg::Rel(_)) || plain(a0) => {
@@ -127,7 +127,7 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             match e.follow {
                 // Merged: as for JMP, the target is within the block, so within CS's limit.
                 Some(t) => debug_assert_eq!(e.const_of(target), Some(t)),
-                None => e.exit(Some(target), e.k + 1, status::CHAIN_TAKEN),
+                None => e.exit(target, e.k + 1, status::CHAIN_TAKEN),
             }
             true
         }
@@ -150,7 +150,7 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
                 let saved = e.cache;
                 e.check_cs_limit(target);
                 e.set_sp(new);
-                e.exit(Some(target), e.k + 1, status::CHAIN_TAKEN);
+                e.exit(target, e.k + 1, status::CHAIN_TAKEN);
                 e.terminated = false;
                 e.cache = saved;
                 e.b.switch_to_block(go_on);
@@ -159,7 +159,7 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             }
             e.check_cs_limit(target);
             e.set_sp(new);
-            e.exit(Some(target), e.k + 1, status::CHAIN_TAKEN);
+            e.exit(target, e.k + 1, status::CHAIN_TAKEN);
             true
         }
         M::Loop | M::Loope | M::Loopne => {
@@ -338,12 +338,12 @@ fn loop_(e: &mut Emitter, i: &Insn, rel: u32) {
     let t = e.c32(target);
     e.check_cs_limit(t);
     e.set_reg(reg::ECX as u8, asize, count);
-    e.exit(Some(t), e.k + 1, status::CHAIN_TAKEN);
+    e.exit(t, e.k + 1, status::CHAIN_TAKEN);
     e.cache = saved;
     e.b.switch_to_block(no);
     e.set_reg(reg::ECX as u8, asize, count);
     let n = e.c32(e.next);
-    e.exit(Some(n), e.k + 1, status::CHAIN_NEXT);
+    e.exit(n, e.k + 1, status::CHAIN_NEXT);
 }
 
 /// Longest REP MOVS/STOS the inline path copies; longer ones go to the interpreter, whose fast
@@ -444,7 +444,7 @@ fn rep_movs_stos(e: &mut Emitter, i: &Insn) {
     let zero = e.c32(0);
     e.set_reg32(reg::ECX as u8, zero);
     let next = e.c32(e.next);
-    e.exit(Some(next), e.k + 1, status::CHAIN_NEXT);
+    e.exit(next, e.k + 1, status::CHAIN_NEXT);
 
     // Everything else: the interpreter runs the whole instruction (it is the block's last).
     e.cache = saved;

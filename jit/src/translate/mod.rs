@@ -814,6 +814,7 @@ const TAIL_COUNTED_TOP: usize = 1;
 const TAIL_UNCHAINED: usize = 2;
 const TAIL_FAULT: usize = 3;
 const TAIL_FAULT_TOP: usize = 4;
+const TAILS: usize = 5;
 
 /// Builds one block's IR.
 pub(crate) struct Emitter<'a> {
@@ -851,7 +852,7 @@ pub(crate) struct Emitter<'a> {
     at_start: [Option<Cached>; SLOTS],
     fault_exit: Option<Block>,
     /// The block's shared ends of exits ([`Emitter::exit_tail`]), each made on first use.
-    tails: [Option<Block>; 5],
+    tails: [Option<Block>; TAILS],
     /// i8 values, one per slow-path store in this instruction (not `store_last`'s): it hit a
     /// code page.
     smc: Vec<Value>,
@@ -964,7 +965,7 @@ impl<'a> Emitter<'a> {
             follow: None,
             at_start: [None; SLOTS],
             fault_exit: None,
-            tails: [None; 5],
+            tails: [None; TAILS],
             smc: Vec::new(),
             last_insn: false,
             hints_ahead: [false; 2],
@@ -1052,7 +1053,7 @@ impl<'a> Emitter<'a> {
         }
         // Fell off the end (length cap, page end, or an instruction that could not be fetched).
         let next = self.c32(self.next);
-        self.exit(Some(next), insns.len(), status::CHAIN_NEXT);
+        self.exit(next, insns.len(), status::CHAIN_NEXT);
     }
 
     /// Fills in the pending exits, seals everything.
@@ -1064,7 +1065,7 @@ impl<'a> Emitter<'a> {
                     self.cache = cache;
                     self.icount_base = icount_base;
                     let eip = self.c32(eip);
-                    self.exit_counting(Some(eip), count, accesses, status::FAULT);
+                    self.exit_counting(eip, count, accesses, status::FAULT);
                 }
                 Pending::Raise { block, vector, error, then } => {
                     self.b.switch_to_block(block);
@@ -1225,13 +1226,21 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// Stores `icount` after `count` instructions of the block (the state's count plus
-    /// `count - icount_base`); returns the value stored.
+    /// The count the block's instructions are counted from, when it is the one kept round the
+    /// loop (`icount_top`) rather than the state's: in a one-block loop, before any interpreter
+    /// call of the round stored the count (`icount_base` 0).
+    fn top_count(&self) -> Option<Value> {
+        self.icount_top.filter(|_| self.icount_base == 0)
+    }
+
+    /// Stores `icount` after `count` instructions of the block (the count it is counted from,
+    /// [`Emitter::top_count`] or the state's, plus `count - icount_base`); returns the value
+    /// stored.
     fn store_icount(&mut self, count: usize) -> Value {
         let t = MemFlagsData::trusted();
-        let old = match self.icount_top {
-            Some(top) if self.icount_base == 0 => top,
-            _ => self.b.ins().load(types::I64, t, self.cpu, layout::ICOUNT),
+        let old = match self.top_count() {
+            Some(top) => top,
+            None => self.b.ins().load(types::I64, t, self.cpu, layout::ICOUNT),
         };
         let n = self.b.ins().iadd_imm_s(old, count as i64 - self.icount_base as i64);
         self.b.ins().store(t, n, self.cpu, layout::ICOUNT);
@@ -1324,21 +1333,21 @@ impl<'a> Emitter<'a> {
 
     /// Leaves the block: writes back the cache and `icount` after `count` instructions (all of
     /// which completed), and, for a chainable `st`, goes on to the linked block if it may; else
-    /// stores EIP (unless `None`: already in the state) and returns `st`.
-    fn exit(&mut self, eip: Option<Value>, count: usize, st: u32) {
+    /// stores EIP and returns `st`.
+    fn exit(&mut self, eip: Value, count: usize, st: u32) {
         let accesses = *self.accesses.last().unwrap_or(&0);
         self.exit_counting(eip, count, accesses, st);
     }
 
     /// [`Emitter::exit`], with `accesses` inlined accesses completed. The stores and return
     /// every exit shares are in the block's tails ([`Emitter::exit_tail`]).
-    fn exit_counting(&mut self, eip: Option<Value>, count: usize, accesses: u32, st: u32) {
+    fn exit_counting(&mut self, eip: Value, count: usize, accesses: u32, st: u32) {
         self.flush(0..SLOTS);
         // EIP only on the way out: a chained block never reads it from the state (its
         // instructions know their own, the interpreter's helpers are given it, and every exit
         // stores it), so going on to the next block does not store it.
-        match (status::chain_slot(st), eip) {
-            (Some(slot), Some(eip)) => {
+        match status::chain_slot(st) {
+            Some(slot) => {
                 let icount = self.store_icount(count);
                 self.count_accesses(accesses);
                 self.chain(slot, eip, icount);
@@ -1352,13 +1361,10 @@ impl<'a> Emitter<'a> {
                 let tail = self.exit_tail(TAIL_UNCHAINED);
                 self.b.ins().jump(tail, &[eip.into(), r.into()]);
             }
-            (_, Some(eip)) => {
+            None => {
                 self.count_accesses(accesses);
-                let (top, base) = match self.icount_top {
-                    Some(_) if self.icount_base == 0 => (true, 0),
-                    _ => (false, self.icount_base),
-                };
-                let n = self.b.ins().iconst(types::I64, count as i64 - base as i64);
+                let top = self.top_count().is_some();
+                let n = self.b.ins().iconst(types::I64, count as i64 - self.icount_base as i64);
                 if st == status::FAULT {
                     let tail = self.exit_tail(if top { TAIL_FAULT_TOP } else { TAIL_FAULT });
                     self.b.ins().jump(tail, &[n.into(), eip.into()]);
@@ -1367,12 +1373,6 @@ impl<'a> Emitter<'a> {
                     let tail = self.exit_tail(if top { TAIL_COUNTED_TOP } else { TAIL_COUNTED });
                     self.b.ins().jump(tail, &[n.into(), eip.into(), r.into()]);
                 }
-            }
-            (_, None) => {
-                self.store_icount(count);
-                self.count_accesses(accesses);
-                let r = self.c32(st);
-                self.b.ins().return_(&[r]);
             }
         }
         self.terminated = true;
@@ -1388,7 +1388,7 @@ impl<'a> Emitter<'a> {
         let saved = self.cache;
         self.b.switch_to_block(nothing);
         let next = self.c32(self.next);
-        self.exit(Some(next), self.k + 1, status::CHAIN_NEXT);
+        self.exit(next, self.k + 1, status::CHAIN_NEXT);
         self.cache = saved;
         self.terminated = false;
         self.b.switch_to_block(start);
@@ -1620,7 +1620,7 @@ impl<'a> Emitter<'a> {
     fn leave_now(&mut self) {
         let saved = self.cache;
         let next = self.c32(self.follow.unwrap_or(self.next));
-        self.exit(Some(next), self.k + 1, status::OK);
+        self.exit(next, self.k + 1, status::OK);
         self.terminated = false;
         self.cache = saved;
     }
@@ -1754,7 +1754,7 @@ impl<'a> Emitter<'a> {
         self.b.ins().return_(&[st]);
         self.b.switch_to_block(go_on);
         let eip = self.b.ins().load(types::I32, MemFlagsData::trusted(), self.cpu, layout::EIP);
-        self.exit_counting(Some(eip), self.k + 1, accesses, status::CHAIN_TAKEN);
+        self.exit_counting(eip, self.k + 1, accesses, status::CHAIN_TAKEN);
     }
 
     // ---- guest registers ----------------------------------------------------------------------

@@ -230,7 +230,7 @@ fn rep_scan(e: &mut Emitter, i: &Insn) {
         e.set_cc(CcOp::SUB, size, res, last_b, z);
     }
     let next = e.c32(e.next);
-    e.exit(Some(next), e.k + 1, status::CHAIN_NEXT);
+    e.exit(next, e.k + 1, status::CHAIN_NEXT);
 
     // Everything else: the interpreter runs the whole instruction (it is the block's last).
     e.cache = saved;
