@@ -106,8 +106,8 @@ pub fn report(m: &Machine, elapsed: Duration) -> String {
             );
             let _ = writeln!(
                 s,
-                "  warm-up              {} instructions interpreted in blocks not yet run often enough to translate ({} from decoded runs)",
-                st.warmup_insns, st.decoded_insns
+                "  warm-up              {} instructions interpreted in blocks not yet run often enough to translate ({} from decoded runs, which went on into {} more blocks)",
+                st.warmup_insns, st.decoded_insns, st.run_blocks
             );
             if j.compiles_in_background() {
                 let _ = writeln!(

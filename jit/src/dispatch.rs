@@ -145,18 +145,21 @@ impl Jit {
                 }
                 None if self.cold > 0 => {
                     // A block still warming up (or being compiled in the background): the
-                    // interpreter runs it from its decoded run if it fits before the budget's
-                    // end and the clock deadline, else as many instructions as it holds, within
-                    // both.
+                    // interpreter runs it from its decoded run (and the blocks after it there,
+                    // `runs`), within the budget's end and the clock deadline; without a run,
+                    // as many instructions as the block holds, within both.
                     let room = left.min(cpu.sys_deadline_icount.saturating_sub(cpu.s.icount));
                     let mut decoded = 0;
-                    if let Some(s) = self.run_slot.filter(|&s| self.runs.get(s).len() as u64 <= room) {
-                        decoded = cpu.run_decoded(self.runs.get(s)) as u64;
-                        if decoded == 0 {
+                    if let Some(s) = self.run_slot.filter(|_| room > 0) {
+                        let (run, limit) = self.runs.get(s);
+                        let ran = cpu.run_decoded(run, limit.min(room.min(u32::MAX as u64) as u32));
+                        if ran == 0 {
                             // Its first instruction was rewritten (or the run is for another CS
                             // base or code size): decoded again next time.
                             self.runs.forget(s);
                         }
+                        self.stats.run_blocks += self.runs.ran(s, ran, &mut self.warmup) as u64;
+                        decoded = ran as u64;
                     }
                     let (stop, ran) = if decoded > 0 {
                         self.stats.interp_steps += decoded;
@@ -449,9 +452,9 @@ impl Jit {
                 let idle = self.background.as_ref().is_some_and(|b| b.len() == 0);
                 self.warmup.set_eager(idle && cpu.sys.clock.mode() == ClockMode::RealTime);
                 self.warmup.cold(&key, || {
-                    let g = translate::scan(cpu, MAX_BLOCK_INSNS);
-                    let len = g.insns.len() as u32;
-                    scanned = Some(g);
+                    let (g, starts) = translate::scan_run(cpu, MAX_BLOCK_INSNS);
+                    let len = starts.first().copied().unwrap_or(g.insns.len()) as u32;
+                    scanned = Some((g, starts));
                     len
                 })
             } {

@@ -158,6 +158,9 @@ pub struct Stats {
     /// Of the instructions in blocks warming up or being compiled, the ones the interpreter ran
     /// from their block's decoded run ([`runs`]).
     pub decoded_insns: u64,
+    /// Blocks not translated that ran from the decoded run of the block before them, with no
+    /// lookup ([`runs`]: past a conditional branch not taken).
+    pub run_blocks: u64,
 }
 
 impl Stats {

@@ -236,6 +236,47 @@ impl Warmup {
         Cold::Interpret(len as u32)
     }
 
+    /// Counts a run of `key` (`len` instructions) that went on into it from the block before
+    /// it, without the dispatcher (a decoded run, [`crate::runs`]): whether it may go on doing
+    /// so. It may while the block warms up or is queued for compilation; once it is warm, it
+    /// is left warm, so that the dispatcher finds it and queues it ([`Warmup::cold`]).
+    pub fn ran(&mut self, key: &BlockKey, len: u32) -> bool {
+        if self.threshold == 0 && self.queued == 0 {
+            return false;
+        }
+        let threshold = if self.eager { self.threshold / EAGER_DIVISOR } else { self.threshold };
+        let (i, tag, first) = slot(key);
+        let set = self.set(i);
+        let mut count = None;
+        for (w, way) in set.0.iter().enumerate() {
+            if way.tag == tag {
+                match way.state {
+                    State::Compiling => return true,
+                    State::Counting => count = Some(w),
+                    State::Empty => {}
+                }
+            }
+        }
+        if !self.overflow.is_empty() && self.overflow.contains_key(key) {
+            return true;
+        }
+        let set = self.set(i);
+        match count {
+            Some(w) if set.0[w].runs >= threshold => false,
+            Some(w) => {
+                set.0[w].runs += 1;
+                true
+            }
+            None if threshold == 0 => false,
+            None => {
+                if let Some(w) = set.victim(first) {
+                    set.0[w] = Way { tag, runs: 1, len: way_len(len), state: State::Counting };
+                }
+                true
+            }
+        }
+    }
+
     /// Records that the warm block `key` (`len` instructions) was queued for compilation, with
     /// heat slot `heat`: until [`Warmup::forget`], [`Warmup::cold`] says [`Cold::Compiling`]
     /// (with `heat`). A block is queued at most once until it is forgotten.
@@ -428,6 +469,27 @@ mod tests {
             w.forget(k);
         }
         assert_eq!(w.queued, 0);
+    }
+
+    /// Runs that went on into a block from the one before it count as its runs; once it is
+    /// warm it stays warm until the dispatcher translates it.
+    #[test]
+    fn runs_from_the_block_before_count() {
+        let mut w = Warmup::new(3);
+        let (b, c) = (key(0x1000), key(0x2000));
+        assert!(w.ran(&b, 4), "first run");
+        assert_eq!(w.cold(&b, || unreachable!()), Cold::Interpret(4), "counted, its length kept");
+        assert!(w.ran(&b, 9), "third run");
+        assert!(!w.ran(&b, 4), "warm: not from the run before any more");
+        assert!(!w.ran(&b, 4), "and it stays warm");
+        assert_eq!(w.cold(&b, || unreachable!()), Cold::Translate, "the dispatcher translates it");
+        w.compiling(&b, 4, 6);
+        assert!(w.ran(&b, 4), "queued: it runs from the run before meanwhile");
+        assert_eq!(w.cold(&b, || unreachable!()), Cold::Compiling(4, 6), "a run does not count while queued");
+        w.set_eager(true);
+        assert!(w.ran(&c, 1));
+        assert!(!w.ran(&c, 1), "eager: warm after 3 / {EAGER_DIVISOR} runs");
+        assert!(!Warmup::new(0).ran(&c, 1), "no warm-up: always the dispatcher's");
     }
 
     /// Queued blocks stay queued however many other blocks pass through the table.

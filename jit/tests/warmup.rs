@@ -107,3 +107,62 @@ fn a_warming_block_that_rewrites_itself_runs_as_in_the_interpreter() {
         }
     }
 }
+
+/// Two nested loops: A (the outer body's start) falls through a branch never taken into B (the
+/// inner loop, two rounds), then C closes the outer loop. A decoded run goes on past a
+/// conditional branch not taken (`runs`): S's and A's runs go on into B, B's into C.
+fn nested_loops(outer: u32) -> Vec<u8> {
+    asm(32, |a| {
+        let (mut top, mut inner, mut never) = (a.create_label(), a.create_label(), a.create_label());
+        a.mov(ecx, outer)?; // S (with A's instructions the first time)
+        a.set_label(&mut top)?;
+        a.mov(edx, 2u32)?; // A
+        a.cmp(ecx, 100u32)?;
+        a.ja(never)?;
+        a.set_label(&mut inner)?;
+        a.add(eax, 7u32)?; // B
+        a.dec(edx)?;
+        a.jnz(inner)?;
+        a.dec(ecx)?; // C
+        a.jnz(top)?;
+        a.hlt()?;
+        a.set_label(&mut never)?;
+        a.int3()
+    })
+}
+
+/// The run of a block goes on past conditional branches, and where each later block starts.
+#[test]
+fn a_run_goes_on_past_branches_not_taken() {
+    let mut c = flat32(&nested_loops(10));
+    let (g, starts) = emu_jit::translate::scan_run(&mut c, emu_jit::translate::MAX_BLOCK_INSNS);
+    assert_eq!(g.insns.len(), 10, "S, A, B, C and the HLT");
+    assert_eq!(starts, [4, 7, 9], "B, C and the HLT");
+    assert_eq!(emu_jit::translate::scan(&mut c, emu_jit::translate::MAX_BLOCK_INSNS).insns.len(), 4, "S and A");
+}
+
+/// Blocks run from the run of the block before them warm up as if the dispatcher had run them
+/// (and are translated as soon), the run stops before one once it is warm, and the program
+/// runs as in the interpreter however the budget cuts it.
+#[test]
+fn blocks_after_a_branch_not_taken_run_from_the_run_before_and_still_warm_up() {
+    let code = nested_loops(10);
+    let mut reference = flat32(&code);
+    assert_eq!(reference.run(1_000_000), Stop::Halted);
+    for slice in [1, 2, 3, 5, 7, 1_000_000] {
+        let mut c = flat32(&code);
+        let mut j = jit(4);
+        run_sliced(&mut j, &mut c, slice);
+        assert_same(&reference, &c, &format!("slices of {slice}"));
+    }
+    let mut c = flat32(&code);
+    let mut j = jit(4);
+    run_sliced(&mut j, &mut c, 1_000_000);
+    // B's runs: 1 from S's run, 2 by the dispatcher (its loop's back edge), 3 from A's, 4 by
+    // the dispatcher, then A's run finds it warm (and counts no more), and the dispatcher
+    // translates it at its next run; C's: 1 and 2 from B's runs, 3 and 4 by the dispatcher,
+    // then translated. So five blocks ran from runs (B three times, C twice), and A's third
+    // run stops before B.
+    assert_eq!(j.stats.run_blocks, 5, "{:?}", j.stats);
+    assert_eq!(j.stats.blocks_compiled, 3, "A, B and C: {:?}", j.stats);
+}

@@ -138,14 +138,15 @@ impl Cpu {
 
     /// Runs `run` from its first instruction, which must be at CS:EIP (see the module comment):
     /// each instruction as [`Cpu::step`] would (a fault is delivered, and ends the run), until
-    /// the run ends, EIP leaves it, or an instruction's bytes are no longer those it was decoded
-    /// from. No interrupt is taken and the clock is not synced in between: the caller sees that
-    /// the run fits before the next sync point. Returns the instructions retired (a faulting one
+    /// the run ends, EIP leaves it, an instruction's bytes are no longer those it was decoded
+    /// from, or `max` instructions ran. No interrupt is taken and the clock is not synced in
+    /// between: the caller gives a `max` that ends by the next sync point. Returns the instructions retired (a faulting one
     /// included, as `Cpu::step` counts it); 0 when the run does not apply (not at CS:EIP, another
     /// code size or CS base, the page not host memory, the bytes beyond CS's limit, or its first
     /// instruction rewritten).
-    pub fn run_decoded(&mut self, run: &DecodedRun) -> u32 {
-        let Some(first) = run.steps.first() else { return 0 };
+    pub fn run_decoded(&mut self, run: &DecodedRun, max: u32) -> u32 {
+        let steps = &run.steps[..run.steps.len().min(max as usize)];
+        let Some(first) = steps.first() else { return 0 };
         let start = self.s.eip;
         let cs = self.s.segs[SegReg::Cs as usize];
         if start != first.eip
@@ -164,7 +165,7 @@ impl Cpu {
         // says the page is host memory.
         let page = host.wrapping_sub(first.off as usize);
         let mut ran = 0;
-        for (k, step) in run.steps.iter().enumerate() {
+        for (k, step) in steps.iter().enumerate() {
             let i = &step.insn;
             // SAFETY: see above; `off + MAX_LEN <= 0x1000`.
             if unsafe { cache::masked_words(page.add(step.off as usize), i.len) } != step.words {
@@ -186,7 +187,7 @@ impl Cpu {
             if !self.retire(eip, result) {
                 break;
             }
-            if run.steps.get(k + 1).is_some_and(|next| next.eip != self.s.eip) {
+            if steps.get(k + 1).is_some_and(|next| next.eip != self.s.eip) {
                 break;
             }
         }

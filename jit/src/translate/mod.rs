@@ -229,6 +229,22 @@ pub fn ends_block(i: &Insn) -> bool {
 /// lead to code the block has already (a function called twice): it runs again, the length
 /// cap bounds the block.
 pub fn scan(cpu: &mut Cpu, max: usize) -> GuestBlock {
+    scan_with(cpu, max, None)
+}
+
+/// The instructions a decoded run of the block at CS:EIP holds (`runs`): as [`scan`] decodes
+/// them, but going on past conditional branches to the instructions after them, within the
+/// page and `max` in all. With it, where the blocks after the first start: the index of the
+/// instruction after each conditional branch it went past. The first block is what [`scan`]
+/// returns (up to the first of them); where a branch is taken, the run stops
+/// ([`Cpu::run_decoded`]: EIP is not the next instruction's).
+pub fn scan_run(cpu: &mut Cpu, max: usize) -> (GuestBlock, Vec<usize>) {
+    let mut starts = Vec::new();
+    (scan_with(cpu, max, Some(&mut starts)), starts)
+}
+
+/// [`scan`], and [`scan_run`] with `starts`.
+fn scan_with(cpu: &mut Cpu, max: usize, mut starts: Option<&mut Vec<usize>>) -> GuestBlock {
     let code32 = cpu.s.code32();
     let cs_base = cpu.s.segs[SegReg::Cs as usize].base;
     let start = cpu.s.eip;
@@ -309,6 +325,12 @@ pub fn scan(cpu: &mut Cpu, max: usize) -> GuestBlock {
                 {
                     eip = t;
                     continue;
+                }
+                // The run goes on where the branch is not taken.
+                _ if i.mnemonic == M::Jcc && starts.is_some() => {
+                    if let Some(starts) = starts.as_mut() {
+                        starts.push(b.insns.len());
+                    }
                 }
                 _ => break,
             }
