@@ -158,7 +158,9 @@ impl Jit {
                             // base or code size): decoded again next time.
                             self.runs.forget(s);
                         }
-                        self.stats.run_blocks += self.runs.ran(s, ran, &mut self.warmup) as u64;
+                        let cache = &mut self.cache;
+                        let blocks = self.runs.ran(s, ran, &mut self.warmup, |k| cache.lookup(k).is_some());
+                        self.stats.run_blocks += blocks as u64;
                         decoded = ran as u64;
                     }
                     let (stop, ran) = if decoded > 0 {

@@ -15,9 +15,9 @@
 //! isapnp probe of the Linux bench boot that halved the dispatcher's lookups of blocks not
 //! translated (4.3 M to 2.4 M). Those later blocks still warm up as if the dispatcher had run
 //! them: a run that went into one counts a run of it in the warm-up table
-//! ([`crate::warmup::Warmup::ran`]), and once it is warm (or translated meanwhile, and warm
-//! again), the run stops before it from then on ([`Runs::ran`]), so that the dispatcher finds
-//! it and queues it (or runs its code).
+//! ([`crate::warmup::Warmup::ran`]), and once it is warm or translated (it may be entered from
+//! elsewhere too), the run stops before it from then on ([`Runs::ran`]), so that the dispatcher
+//! finds it and queues it, or runs its code.
 //!
 //! **Invariant:** which blocks run from a decoded run only decides which tier runs an
 //! instruction, never what it does.
@@ -120,15 +120,22 @@ impl Runs {
     }
 
     /// Records that the run in slot `s` retired `ran` instructions: a run of each later block it
-    /// went into, for `warmup`; the run stops before the first one that is warm from now on.
-    /// Returns how many later blocks it went into.
-    pub fn ran(&mut self, s: usize, ran: u32, warmup: &mut Warmup) -> u32 {
+    /// went into, for `warmup`; the run stops before the first one that is warm, or translated
+    /// (`translated`: its code runs faster than the run), from now on. Returns how many later
+    /// blocks it went into.
+    pub fn ran(
+        &mut self,
+        s: usize,
+        ran: u32,
+        warmup: &mut Warmup,
+        mut translated: impl FnMut(&BlockKey) -> bool,
+    ) -> u32 {
         let slot = &mut self.slots[s];
         let mut blocks = 0;
         for (n, &(i, key)) in slot.later.iter().enumerate().take_while(|&(_, &(i, _))| i < ran) {
             blocks += 1;
             let end = slot.later.get(n + 1).map_or(slot.run.len() as u32, |l| l.0);
-            if !warmup.ran(&key, end - i) {
+            if translated(&key) || !warmup.ran(&key, end - i) {
                 slot.limit = i;
                 break;
             }

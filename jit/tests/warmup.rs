@@ -166,3 +166,43 @@ fn blocks_after_a_branch_not_taken_run_from_the_run_before_and_still_warm_up() {
     assert_eq!(j.stats.run_blocks, 5, "{:?}", j.stats);
     assert_eq!(j.stats.blocks_compiled, 3, "A, B and C: {:?}", j.stats);
 }
+
+/// A run does not go on into a block that is translated: B, a loop, is translated by its own
+/// runs before A, which falls through into it, first runs.
+#[test]
+fn a_run_stops_before_a_translated_block() {
+    let code = asm(32, |a| {
+        let (mut top, mut inner, mut never) = (a.create_label(), a.create_label(), a.create_label());
+        a.mov(esi, 4u32)?; // S
+        a.mov(ecx, 10u32)?;
+        a.mov(edi, 0u32)?; // B's address, patched below
+        a.jmp(edi)?;
+        a.set_label(&mut top)?;
+        a.mov(ecx, 1u32)?; // A
+        a.cmp(esi, 100u32)?;
+        a.ja(never)?;
+        a.set_label(&mut inner)?;
+        a.add(eax, 7u32)?; // B
+        a.dec(ecx)?;
+        a.jnz(inner)?;
+        a.dec(esi)?; // C
+        a.jnz(top)?;
+        a.hlt()?;
+        a.set_label(&mut never)?;
+        a.int3()
+    });
+    // S is 5 + 5 + 5 + 2 bytes, A 5 + 6 + 2 (the JA's rel8: its target is close).
+    let mut code = code;
+    let b = CODE + 17 + 13;
+    assert_eq!(code[10], 0xbf, "mov edi, imm32");
+    code[11..15].copy_from_slice(&b.to_le_bytes());
+    let mut reference = flat32(&code);
+    assert_eq!(reference.run(1_000_000), Stop::Halted);
+    let mut c = flat32(&code);
+    let mut j = jit(4);
+    run_sliced(&mut j, &mut c, 1_000_000);
+    assert_same(&reference, &c, "B translated first");
+    // A's first run went into B, translated (its later runs stop before B), and C's last run
+    // into the HLT.
+    assert_eq!(j.stats.run_blocks, 2, "{:?}", j.stats);
+}
