@@ -433,7 +433,11 @@ impl Jit {
         // The block as `translate::scan` decodes it on first sight (for its length), kept for its
         // decoded run.
         let mut scanned = None;
-        let id = match self.cache.lookup(&key) {
+        // A block with a decoded run is not translated (`Runs::holds`): most lookups of cold
+        // blocks skip the block cache, whose direct-mapped array they would fill with negative
+        // entries, and whose hash map they would probe.
+        let found = if self.runs.holds(&key) { None } else { self.cache.lookup(&key) };
+        let id = match found {
             Some((id, fast)) => {
                 if fast {
                     self.stats.fast_hits += 1;
@@ -573,6 +577,7 @@ impl Jit {
             }
         };
         let key = job.key;
+        self.runs.translated(&key);
         cpu.mark_code_page(key.page());
         let refetch = job.insns.last().zip(job.eips.last()).is_some_and(|(i, &eip)| crosses_page(key.cs_base, eip, i));
         let io = job.insns.iter().any(|i| i.does_port_io());

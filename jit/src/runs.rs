@@ -107,6 +107,22 @@ impl Runs {
         }
     }
 
+    /// Whether a slot holds `key`'s run (empty or not): then `key` is not translated (see
+    /// [`Runs::translated`]), and the dispatcher need not ask the block cache.
+    #[inline]
+    pub fn holds(&self, key: &BlockKey) -> bool {
+        self.slots.get(slot_of(key)).is_some_and(|slot| slot.key == Some(*key))
+    }
+
+    /// Forgets `key`'s run, if a slot holds it: `key` was translated. (Which keeps
+    /// [`Runs::holds`] true only of blocks not translated: a run is only made for a block the
+    /// block cache does not have.)
+    pub fn translated(&mut self, key: &BlockKey) {
+        if let Some(slot) = self.slots.get_mut(slot_of(key)).filter(|slot| slot.key == Some(*key)) {
+            slot.key = None;
+        }
+    }
+
     /// Empties slot `s`, so that its block is decoded again at its next run: its run no longer
     /// applies ([`Cpu::run_decoded`] ran nothing).
     pub fn forget(&mut self, s: usize) {
