@@ -151,6 +151,7 @@ impl Jit {
                     let room = left.min(cpu.sys_deadline_icount.saturating_sub(cpu.s.icount));
                     let mut decoded = 0;
                     if let Some(s) = self.run_slot.filter(|_| room > 0) {
+                        self.runs.prefetch_next(s, &self.warmup);
                         let (run, limit) = self.runs.get(s);
                         let ran = cpu.run_decoded(run, limit.min(room.min(u32::MAX as u64) as u32));
                         if ran == 0 {

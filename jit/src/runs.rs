@@ -25,6 +25,7 @@
 use crate::key::{BlockKey, KeyHash};
 use crate::translate::{self, GuestBlock, MAX_BLOCK_INSNS};
 use crate::warmup::Warmup;
+use emu_cpu_x86::decode::{Arg, Mnemonic as M};
 use emu_cpu_x86::interp::decoded::DecodedRun;
 use emu_cpu_x86::Cpu;
 use std::hash::BuildHasher;
@@ -43,17 +44,25 @@ fn slot_of(key: &BlockKey) -> usize {
 }
 
 /// One slot: a block's key and its run (empty if the block has none, e.g. its first
-/// instruction crosses the page end, so it is not decoded again at every run).
+/// instruction crosses the page end, so it is not decoded again at every run). Two cache lines:
+/// what a lookup reads before the run (the key, the limit, where the run's instructions are)
+/// in the first, the later blocks in the second; [`Runs::prefetch`] asks for both.
 #[derive(Clone, Default)]
+#[repr(C, align(64))]
 struct Slot {
     key: Option<BlockKey>,
+    /// How many of the run's instructions may run: up to the first later block that is warm.
+    limit: u32,
     run: DecodedRun,
     /// The blocks after the first in the run: the index of each one's first instruction, and
     /// its key.
     later: Vec<(u32, BlockKey)>,
-    /// How many of the run's instructions may run: up to the first later block that is warm.
-    limit: u32,
+    /// The block the run's last instruction jumps or calls to, if it is a direct one and its
+    /// target page is mapped (as it was when the run was made): the likely next lookup.
+    next: Option<BlockKey>,
 }
+
+const _: () = assert!(std::mem::offset_of!(Slot, run) + std::mem::size_of::<DecodedRun>() <= 64);
 
 /// The table (see the module comment).
 #[derive(Default)]
@@ -73,7 +82,7 @@ impl Runs {
         scanned: Option<(GuestBlock, Vec<usize>)>,
     ) -> Option<usize> {
         if self.slots.is_empty() {
-            self.slots = vec![Slot::default(); SLOTS];
+            self.slots = huge_vec(SLOTS);
         }
         let s = slot_of(key);
         let slot = &mut self.slots[s];
@@ -92,6 +101,19 @@ impl Runs {
                 debug_assert_eq!(key.cs_base.wrapping_add(eip) & !0xfff, lin & !0xfff);
                 slot.later.push((i as u32, BlockKey { phys, eip, ..*key }));
             }
+            slot.next =
+                g.insns.get(slot.run.len().wrapping_sub(1)).zip(g.eips.get(slot.run.len().wrapping_sub(1))).and_then(
+                    |(i, &eip)| {
+                        let Arg::Rel(rel) = i.args[0] else { return None };
+                        if !matches!(i.mnemonic, M::Jcc | M::Jmp | M::Call) {
+                            return None;
+                        }
+                        let t = eip.wrapping_add(i.len as u32).wrapping_add(rel) & i.osize.mask();
+                        let lin = key.cs_base.wrapping_add(t);
+                        let e = cpu.tlb.entry(cpu.s.cpl == 3, lin);
+                        (e.exec == lin & !0xfff).then_some(BlockKey { phys: e.phys_page | lin & 0xfff, eip: t, ..*key })
+                    },
+                );
         } else {
             // Made before: its instructions are likely out of the host's caches by now.
             slot.run.prefetch();
@@ -104,6 +126,7 @@ impl Runs {
     pub fn prefetch(&self, key: &BlockKey) {
         if let Some(slot) = self.slots.get(slot_of(key)) {
             emu_cpu_x86::prefetch(slot);
+            emu_cpu_x86::prefetch(&slot.later);
         }
     }
 
@@ -120,6 +143,16 @@ impl Runs {
     pub fn translated(&mut self, key: &BlockKey) {
         if let Some(slot) = self.slots.get_mut(slot_of(key)).filter(|slot| slot.key == Some(*key)) {
             slot.key = None;
+        }
+    }
+
+    /// Starts loading what the lookup of the block that likely follows the run in slot `s`
+    /// will read (its slot, and its set in `warmup`), so that it overlaps with the run.
+    #[inline]
+    pub fn prefetch_next(&self, s: usize, warmup: &Warmup) {
+        if let Some(next) = &self.slots[s].next {
+            self.prefetch(next);
+            warmup.prefetch(next);
         }
     }
 
@@ -157,5 +190,105 @@ impl Runs {
             }
         }
         blocks
+    }
+}
+
+/// `n` default values, in memory the host kernel is asked to back with huge pages where it can
+/// (transparent huge pages, `madvise` mode included): a lookup's slot is then found without a
+/// page walk, where the 4 KiB pages of a table of megabytes missed the host's TLB.
+fn huge_vec<T: Default + Clone>(n: usize) -> Vec<T> {
+    let mut v: Vec<T> = Vec::with_capacity(n);
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = v.as_ptr() as usize;
+        let (from, to) = (start.next_multiple_of(HUGE), (start + n * std::mem::size_of::<T>()) / HUGE * HUGE);
+        if to > from {
+            // SAFETY: advice on pages of our own allocation, not yet touched; it changes no
+            // contents.
+            unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE) };
+        }
+    }
+    v.resize(n, T::default());
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use emu_core::{ClockMode, System};
+    use emu_cpu_x86::state::{cr0, Segment};
+    use iced_x86::code_asm::*;
+
+    /// Flat 32-bit code at 0x1000, run from its first instruction (which fills the TLB's
+    /// execute tag of its page).
+    fn cpu_at(code: &[u8]) -> Cpu {
+        let mut c = Cpu::new(System::new(1 << 20, ClockMode::Deterministic { ns_per_insn: 1 }).unwrap());
+        c.s.cr0 |= cr0::PE;
+        c.s.segs = [Segment::flat32(0x10, false); 6];
+        c.s.segs[1] = Segment::flat32(0x08, true);
+        c.s.eip = 0x1000;
+        c.s.regs[4] = 0x80000;
+        for (i, &b) in code.iter().enumerate() {
+            c.sys.write_phys(0x1000 + i as u64, 1, b as u32);
+        }
+        c.translate_fetch(0x1000).unwrap();
+        c
+    }
+
+    /// The slot made for the block at the CPU's EIP.
+    fn slot_of_cpu(runs: &mut Runs, c: &mut Cpu) -> Slot {
+        let key = BlockKey::new(&c.s, c.a20_mask, c.s.eip);
+        let s = runs.prepare(c, &key, None).expect("a run");
+        runs.slots[s].clone()
+    }
+
+    fn code(f: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> Vec<u8> {
+        let mut a = CodeAssembler::new(32).unwrap();
+        f(&mut a).unwrap();
+        a.assemble(0x1000).unwrap()
+    }
+
+    /// A run's likely next block is the target of its last instruction when that is a direct
+    /// jump or call into a page the TLB maps; the blocks after its branches are its later ones.
+    #[test]
+    fn a_run_knows_its_later_blocks_and_its_likely_next_one() {
+        let mut c = cpu_at(&code(|a| {
+            let mut out = a.create_label();
+            a.inc(eax)?; // 1000
+            a.jz(out)?; // 1001
+            a.dec(ebx)?; // 1003
+            a.set_label(&mut out)?;
+            a.cmp(eax, 5)?; // 1004
+            a.jmp(0x2000u64) // 1007: another page
+        }));
+        c.translate_fetch(0x2000).unwrap();
+        let slot = slot_of_cpu(&mut Runs::default(), &mut c);
+        assert_eq!(slot.run.len(), 5, "past the JZ, up to the JMP");
+        let later: Vec<(u32, u32)> = slot.later.iter().map(|(i, k)| (*i, k.eip)).collect();
+        assert_eq!(later, [(2, 0x1003)], "the block after the JZ");
+        assert_eq!(slot.limit, 5);
+        let next = slot.next.expect("the JMP's target");
+        let key = slot.key.unwrap();
+        assert_eq!((next.eip, next.phys, next.mode, next.cs_base), (0x2000, 0x2000, key.mode, 0));
+
+        // A CALL into a page the TLB has not mapped yet: no likely next block (finding it would
+        // walk the page tables); once it is mapped, its target.
+        let mut c = cpu_at(&code(|a| {
+            a.mov(eax, 1u32)?;
+            a.call(0x3000u64)
+        }));
+        let slot = slot_of_cpu(&mut Runs::default(), &mut c);
+        assert_eq!((slot.run.len(), slot.next), (2, None));
+        c.translate_fetch(0x3000).unwrap();
+        let slot = slot_of_cpu(&mut Runs::default(), &mut c);
+        assert_eq!(slot.next.map(|k| k.eip), Some(0x3000));
+    }
+
+    #[test]
+    fn huge_vectors_hold_default_values() {
+        let v: Vec<u64> = huge_vec(3 << 20);
+        assert_eq!(v.len(), 3 << 20);
+        assert!(v.iter().all(|&x| x == 0));
     }
 }
