@@ -249,9 +249,10 @@ fn scan_with(cpu: &mut Cpu, max: usize, mut starts: Option<&mut Vec<usize>>) -> 
     let cs_base = cpu.s.segs[SegReg::Cs as usize].base;
     let start = cpu.s.eip;
     let page = cs_base.wrapping_add(start) & !0xfff;
-    // Room for most blocks from the start (they average 7-8 instructions on the Linux boot):
-    // growing the vectors one doubling at a time cost the dispatcher's cold path 1-2%.
-    let room = max.min(16);
+    // Room for most blocks from the start (they average 7-8 instructions on the Linux boot),
+    // and for more in a run: growing the vectors one doubling at a time cost the dispatcher's
+    // cold path 1-2%.
+    let room = max.min(if starts.is_some() { 32 } else { 16 });
     let mut b = GuestBlock { insns: Vec::with_capacity(room), eips: Vec::with_capacity(room), bytes: 0, tail: None };
     let mut eip = start;
     // Return addresses pushed by the block's merged CALLs, innermost last.
