@@ -137,6 +137,16 @@ pub enum Cold {
     Translate,
 }
 
+/// Where a block stands in the table ([`Warmup::entry`]).
+enum Entry {
+    /// Queued for compilation: its length and heat slot.
+    Queued(u8, u16),
+    /// Counting its runs in way `.1` of set `.0`.
+    Counting(usize, usize),
+    /// Not in the table: its set, its tag and the way to try first ([`slot`]).
+    Absent(usize, u32, usize),
+}
+
 /// How often each not-yet-translated block has run (see the module comment).
 #[derive(Debug, Default)]
 pub struct Warmup {
@@ -189,20 +199,24 @@ impl Warmup {
         }
     }
 
-    /// Called when the block `key` is about to run and is not translated: whether the
-    /// interpreter runs it this time (its length from `len` on first sight), or it is warm now.
-    pub fn cold(&mut self, key: &BlockKey, len: impl FnOnce() -> u32) -> Cold {
-        if self.threshold == 0 && self.queued == 0 {
-            return Cold::Translate;
+    /// The threshold that applies now (see [`Warmup::set_eager`]).
+    fn threshold_now(&self) -> u16 {
+        if self.eager {
+            self.threshold / EAGER_DIVISOR
+        } else {
+            self.threshold
         }
-        let threshold = if self.eager { self.threshold / EAGER_DIVISOR } else { self.threshold };
+    }
+
+    /// Where `key` stands in the table (allocated if need be).
+    fn entry(&mut self, key: &BlockKey) -> Entry {
         let (i, tag, first) = slot(key);
         let set = self.set(i);
         let mut count = None;
         for (w, way) in set.0.iter().enumerate() {
             if way.tag == tag {
                 match way.state {
-                    State::Compiling => return Cold::Compiling(way.len as u32, way.runs),
+                    State::Compiling => return Entry::Queued(way.len, way.runs),
                     State::Counting => count = Some(w),
                     State::Empty => {}
                 }
@@ -211,29 +225,49 @@ impl Warmup {
         // A queued block in the side map comes first: a way counting runs under the same tag
         // may be another block's (tags are 32 bits of the hash), and must not queue it again.
         if !self.overflow.is_empty() {
-            if let Some(&(len, slot)) = self.overflow.get(key) {
-                return Cold::Compiling(len as u32, slot);
+            if let Some(&(len, heat)) = self.overflow.get(key) {
+                return Entry::Queued(len, heat);
             }
         }
-        let set = self.set(i);
-        if let Some(w) = count {
-            let way = &mut set.0[w];
-            if way.runs >= threshold {
-                *way = Way::EMPTY;
-                return Cold::Translate;
-            }
-            way.runs += 1;
-            return Cold::Interpret(way.len as u32);
+        match count {
+            Some(w) => Entry::Counting(i, w),
+            None => Entry::Absent(i, tag, first),
         }
-        if threshold == 0 {
-            return Cold::Translate;
-        }
-        let len = way_len(len());
-        let set = self.set(i);
+    }
+
+    /// Starts counting a block not in the table, with one run (see [`Warmup::entry`]).
+    fn count_new(&mut self, (i, tag, first): (usize, u32, usize), len: u8) {
+        let set = &mut self.sets[i];
         if let Some(w) = set.victim(first) {
             set.0[w] = Way { tag, runs: 1, len, state: State::Counting };
         }
-        Cold::Interpret(len as u32)
+    }
+
+    /// Called when the block `key` is about to run and is not translated: whether the
+    /// interpreter runs it this time (its length from `len` on first sight), or it is warm now.
+    pub fn cold(&mut self, key: &BlockKey, len: impl FnOnce() -> u32) -> Cold {
+        if self.threshold == 0 && self.queued == 0 {
+            return Cold::Translate;
+        }
+        let threshold = self.threshold_now();
+        match self.entry(key) {
+            Entry::Queued(len, heat) => Cold::Compiling(len as u32, heat),
+            Entry::Counting(i, w) => {
+                let way = &mut self.sets[i].0[w];
+                if way.runs >= threshold {
+                    *way = Way::EMPTY;
+                    return Cold::Translate;
+                }
+                way.runs += 1;
+                Cold::Interpret(way.len as u32)
+            }
+            Entry::Absent(..) if threshold == 0 => Cold::Translate,
+            Entry::Absent(i, tag, first) => {
+                let len = way_len(len());
+                self.count_new((i, tag, first), len);
+                Cold::Interpret(len as u32)
+            }
+        }
     }
 
     /// Counts a run of `key` (`len` instructions) that went on into it from the block before
@@ -244,34 +278,18 @@ impl Warmup {
         if self.threshold == 0 && self.queued == 0 {
             return false;
         }
-        let threshold = if self.eager { self.threshold / EAGER_DIVISOR } else { self.threshold };
-        let (i, tag, first) = slot(key);
-        let set = self.set(i);
-        let mut count = None;
-        for (w, way) in set.0.iter().enumerate() {
-            if way.tag == tag {
-                match way.state {
-                    State::Compiling => return true,
-                    State::Counting => count = Some(w),
-                    State::Empty => {}
-                }
+        let threshold = self.threshold_now();
+        match self.entry(key) {
+            Entry::Queued(..) => true,
+            Entry::Counting(i, w) => {
+                let way = &mut self.sets[i].0[w];
+                let cold = way.runs < threshold;
+                way.runs += cold as u16;
+                cold
             }
-        }
-        if !self.overflow.is_empty() && self.overflow.contains_key(key) {
-            return true;
-        }
-        let set = self.set(i);
-        match count {
-            Some(w) if set.0[w].runs >= threshold => false,
-            Some(w) => {
-                set.0[w].runs += 1;
-                true
-            }
-            None if threshold == 0 => false,
-            None => {
-                if let Some(w) = set.victim(first) {
-                    set.0[w] = Way { tag, runs: 1, len: way_len(len), state: State::Counting };
-                }
+            Entry::Absent(..) if threshold == 0 => false,
+            Entry::Absent(i, tag, first) => {
+                self.count_new((i, tag, first), way_len(len));
                 true
             }
         }

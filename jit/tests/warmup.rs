@@ -110,11 +110,18 @@ fn a_warming_block_that_rewrites_itself_runs_as_in_the_interpreter() {
 
 /// Two nested loops: A (the outer body's start) falls through a branch never taken into B (the
 /// inner loop, two rounds), then C closes the outer loop. A decoded run goes on past a
-/// conditional branch not taken (`runs`): S's and A's runs go on into B, B's into C.
-fn nested_loops(outer: u32) -> Vec<u8> {
-    asm(32, |a| {
+/// conditional branch not taken (`runs`): S's and A's runs go on into B, B's into C. With
+/// `b_first`, S jumps to B first (through a register, so that no block merges the jump), for
+/// ten rounds of it.
+fn nested_loops(outer: u32, b_first: bool) -> Vec<u8> {
+    let mut code = asm(32, |a| {
         let (mut top, mut inner, mut never) = (a.create_label(), a.create_label(), a.create_label());
-        a.mov(ecx, outer)?; // S (with A's instructions the first time)
+        a.mov(ecx, outer)?; // S (with A's instructions the first time, unless `b_first`)
+        if b_first {
+            a.mov(edx, 10u32)?;
+            a.mov(edi, 0u32)?; // B's address, patched below
+            a.jmp(edi)?;
+        }
         a.set_label(&mut top)?;
         a.mov(edx, 2u32)?; // A
         a.cmp(ecx, 100u32)?;
@@ -128,13 +135,20 @@ fn nested_loops(outer: u32) -> Vec<u8> {
         a.hlt()?;
         a.set_label(&mut never)?;
         a.int3()
-    })
+    });
+    if b_first {
+        // ADD EAX, 7 (05 07 00 00 00) is B's first instruction; the MOV EDI (BF) is S's third.
+        let b = code.windows(5).position(|w| w == [5, 7, 0, 0, 0]).expect("B") as u32 + CODE;
+        assert_eq!(code[10], 0xbf, "mov edi, imm32");
+        code[11..15].copy_from_slice(&b.to_le_bytes());
+    }
+    code
 }
 
 /// The run of a block goes on past conditional branches, and where each later block starts.
 #[test]
 fn a_run_goes_on_past_branches_not_taken() {
-    let mut c = flat32(&nested_loops(10));
+    let mut c = flat32(&nested_loops(10, false));
     let (g, starts) = emu_jit::translate::scan_run(&mut c, emu_jit::translate::MAX_BLOCK_INSNS);
     assert_eq!(g.insns.len(), 10, "S, A, B, C and the HLT");
     assert_eq!(starts, [4, 7, 9], "B, C and the HLT");
@@ -146,7 +160,7 @@ fn a_run_goes_on_past_branches_not_taken() {
 /// runs as in the interpreter however the budget cuts it.
 #[test]
 fn blocks_after_a_branch_not_taken_run_from_the_run_before_and_still_warm_up() {
-    let code = nested_loops(10);
+    let code = nested_loops(10, false);
     let mut reference = flat32(&code);
     assert_eq!(reference.run(1_000_000), Stop::Halted);
     for slice in [1, 2, 3, 5, 7, 1_000_000] {
@@ -171,33 +185,10 @@ fn blocks_after_a_branch_not_taken_run_from_the_run_before_and_still_warm_up() {
 /// runs before A, which falls through into it, first runs.
 #[test]
 fn a_run_stops_before_a_translated_block() {
-    let code = asm(32, |a| {
-        let (mut top, mut inner, mut never) = (a.create_label(), a.create_label(), a.create_label());
-        a.mov(esi, 4u32)?; // S
-        a.mov(ecx, 10u32)?;
-        a.mov(edi, 0u32)?; // B's address, patched below
-        a.jmp(edi)?;
-        a.set_label(&mut top)?;
-        a.mov(ecx, 1u32)?; // A
-        a.cmp(esi, 100u32)?;
-        a.ja(never)?;
-        a.set_label(&mut inner)?;
-        a.add(eax, 7u32)?; // B
-        a.dec(ecx)?;
-        a.jnz(inner)?;
-        a.dec(esi)?; // C
-        a.jnz(top)?;
-        a.hlt()?;
-        a.set_label(&mut never)?;
-        a.int3()
-    });
-    // S is 5 + 5 + 5 + 2 bytes, A 5 + 6 + 2 (the JA's rel8: its target is close).
-    let mut code = code;
-    let b = CODE + 17 + 13;
-    assert_eq!(code[10], 0xbf, "mov edi, imm32");
-    code[11..15].copy_from_slice(&b.to_le_bytes());
+    let code = nested_loops(4, true);
     let mut reference = flat32(&code);
     assert_eq!(reference.run(1_000_000), Stop::Halted);
+    assert_eq!(reference.s.regs[0], 10 * 7 + 3 * 2 * 7, "B ten times from S, then twice a round");
     let mut c = flat32(&code);
     let mut j = jit(4);
     run_sliced(&mut j, &mut c, 1_000_000);
