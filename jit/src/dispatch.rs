@@ -152,17 +152,21 @@ impl Jit {
                     let mut decoded = 0;
                     if let Some(s) = self.run_slot.filter(|_| room > 0) {
                         self.runs.prefetch_next(s, &self.warmup);
-                        let (run, limit) = self.runs.get(s);
-                        let ran = cpu.run_decoded(run, limit.min(room.min(u32::MAX as u64) as u32));
-                        if ran == 0 {
-                            // Its first instruction was rewritten (or the run is for another CS
-                            // base or code size): decoded again next time.
-                            self.runs.forget(s);
-                        }
-                        let cache = &mut self.cache;
-                        let blocks = self.runs.ran(s, ran, &mut self.warmup, |k| cache.lookup(k).is_some());
+                        let (cache, background) = (&self.cache, &self.background);
+                        let realtime = cpu.sys.clock.mode() == ClockMode::RealTime;
+                        let (ran, blocks) = self.runs.run(
+                            s,
+                            cpu,
+                            left,
+                            &mut self.warmup,
+                            |k| cache.has(k),
+                            |heat| match background {
+                                Some(bg) if realtime => bg.ran(heat),
+                                _ => {}
+                            },
+                        );
                         self.stats.run_blocks += blocks as u64;
-                        decoded = ran as u64;
+                        decoded = ran;
                     }
                     let (stop, ran) = if decoded > 0 {
                         self.stats.interp_steps += decoded;
@@ -431,8 +435,8 @@ impl Jit {
         // 5), 5.27 s against 5.37 s (means of 6).
         self.warmup.prefetch(&key);
         self.runs.prefetch(&key);
-        // The block as `translate::scan` decodes it on first sight (for its length), kept for its
-        // decoded run.
+        // The block's run as `translate::scan_run` decodes it on first sight (for the block's
+        // length), kept for its decoded run.
         let mut scanned = None;
         // A block with a decoded run is not translated (`Runs::holds`): most lookups of cold
         // blocks skip the block cache, whose direct-mapped array they would fill with negative

@@ -12,20 +12,27 @@
 //! **Runs go on past conditional branches** (`translate::scan_run`): where a branch is not
 //! taken, the blocks after it run from the same run, within its page, with no lookup in
 //! between; where it is taken, the run stops and the dispatcher looks up the target. Up to the
-//! isapnp probe of the Linux bench boot that halved the dispatcher's lookups of blocks not
-//! translated (4.3 M to 2.4 M). Those later blocks still warm up as if the dispatcher had run
-//! them: a run that went into one counts a run of it in the warm-up table
-//! ([`crate::warmup::Warmup::ran`]), and once it is warm or translated (it may be entered from
-//! elsewhere too), the run stops before it from then on ([`Runs::ran`]), so that the dispatcher
-//! finds it and queues it, or runs its code.
+//! isapnp probe of the Linux bench boot that cut the dispatcher's lookups of blocks not
+//! translated by more than a quarter (README, "Runs past branches"). [`Runs::run`] runs them
+//! block by block, and between two blocks does what the dispatcher does before a lookup (the
+//! board's attention, written code pages, a pending interrupt, the clock deadline: the run
+//! stops there), and counts a run of the next block in the warm-up table
+//! ([`crate::warmup::Warmup::ran`]), so blocks warm up as if the dispatcher ran them. Once the
+//! next block is warm or translated (it may be entered from elsewhere too), the run stops
+//! before it from then on, so that the dispatcher finds it and queues it, or runs its code.
 //!
 //! **Invariant:** which blocks run from a decoded run only decides which tier runs an
 //! instruction, never what it does.
+//!
+//! **Invariant:** a slot holds only blocks that are not translated ([`Runs::holds`]): a run is
+//! made for a block the block cache does not have, and installing a block forgets its run
+//! ([`Runs::translated`]). So the dispatcher's lookup of a block with a run skips the block
+//! cache.
 
 use crate::key::{BlockKey, KeyHash};
 use crate::translate::{self, GuestBlock, MAX_BLOCK_INSNS};
-use crate::warmup::Warmup;
-use emu_cpu_x86::decode::{Arg, Mnemonic as M};
+use crate::warmup::{Cold, Warmup};
+use emu_cpu_x86::decode::{Arg, Insn, Mnemonic as M};
 use emu_cpu_x86::interp::decoded::DecodedRun;
 use emu_cpu_x86::Cpu;
 use std::hash::BuildHasher;
@@ -51,7 +58,8 @@ fn slot_of(key: &BlockKey) -> usize {
 #[repr(C, align(64))]
 struct Slot {
     key: Option<BlockKey>,
-    /// How many of the run's instructions may run: up to the first later block that is warm.
+    /// How many of the run's instructions may run: up to the first later block that is warm or
+    /// translated.
     limit: u32,
     run: DecodedRun,
     /// The blocks after the first in the run: the index of each one's first instruction, and
@@ -102,18 +110,7 @@ impl Runs {
                 slot.later.push((i as u32, BlockKey { phys, eip, ..*key }));
             }
             slot.next =
-                g.insns.get(slot.run.len().wrapping_sub(1)).zip(g.eips.get(slot.run.len().wrapping_sub(1))).and_then(
-                    |(i, &eip)| {
-                        let Arg::Rel(rel) = i.args[0] else { return None };
-                        if !matches!(i.mnemonic, M::Jcc | M::Jmp | M::Call) {
-                            return None;
-                        }
-                        let t = eip.wrapping_add(i.len as u32).wrapping_add(rel) & i.osize.mask();
-                        let lin = key.cs_base.wrapping_add(t);
-                        let e = cpu.tlb.entry(cpu.s.cpl == 3, lin);
-                        (e.exec == lin & !0xfff).then_some(BlockKey { phys: e.phys_page | lin & 0xfff, eip: t, ..*key })
-                    },
-                );
+                slot.run.len().checked_sub(1).and_then(|last| likely_next(cpu, key, &g.insns[last], g.eips[last]));
         } else {
             // Made before: its instructions are likely out of the host's caches by now.
             slot.run.prefetch();
@@ -156,41 +153,78 @@ impl Runs {
         }
     }
 
-    /// Empties slot `s`, so that its block is decoded again at its next run: its run no longer
-    /// applies ([`Cpu::run_decoded`] ran nothing).
-    pub fn forget(&mut self, s: usize) {
-        self.slots[s].key = None;
-    }
-
-    /// The run in slot `s` (from [`Runs::prepare`]), and how many of its instructions may run.
-    pub fn get(&self, s: usize) -> (&DecodedRun, u32) {
-        let slot = &self.slots[s];
-        (&slot.run, slot.limit)
-    }
-
-    /// Records that the run in slot `s` retired `ran` instructions: a run of each later block it
-    /// went into, for `warmup`; the run stops before the first one that is warm, or translated
-    /// (`translated`: its code runs faster than the run), from now on. Returns how many later
+    /// Runs the run in slot `s` (from [`Runs::prepare`]) on `cpu`, within the next `left`
+    /// instructions and the clock deadline: block by block, doing between two blocks what the
+    /// dispatcher does before a lookup (see `dispatch::must_stop`; the deadline read again)
+    /// and counting a run of the next block for `warmup`, but looking nothing up. The run
+    /// stops before a later block that is warm or translated (`is_translated`), from then on;
+    /// `queued` is told the heat slot of a later block queued for the compile thread. Returns
+    /// the instructions retired (0: the run does not apply, and is forgotten) and the later
     /// blocks it went into.
-    pub fn ran(
+    pub fn run(
         &mut self,
         s: usize,
-        ran: u32,
+        cpu: &mut Cpu,
+        left: u64,
         warmup: &mut Warmup,
-        mut translated: impl FnMut(&BlockKey) -> bool,
-    ) -> u32 {
+        is_translated: impl Fn(&BlockKey) -> bool,
+        mut queued: impl FnMut(u16),
+    ) -> (u64, u32) {
         let slot = &mut self.slots[s];
+        let end = cpu.s.icount.saturating_add(left);
+        let limit = slot.limit as usize;
+        let (mut from, mut ran) = (0, 0);
+        let mut later = slot.later.iter().enumerate();
         let mut blocks = 0;
-        for (n, &(i, key)) in slot.later.iter().enumerate().take_while(|&(_, &(i, _))| i < ran) {
-            blocks += 1;
-            let end = slot.later.get(n + 1).map_or(slot.run.len() as u32, |l| l.0);
-            if translated(&key) || !warmup.ran(&key, end - i) {
-                slot.limit = i;
+        loop {
+            let next = later.next().filter(|&(_, &(i, _))| (i as usize) < limit);
+            let to = next.map_or(limit, |(_, &(i, _))| i as usize);
+            let room = end.min(cpu.sys_deadline_icount).saturating_sub(cpu.s.icount);
+            let n = cpu.run_decoded(&slot.run, from..to.min(from.saturating_add(room as usize)));
+            if n == 0 && from == 0 && room > 0 {
+                // Its first instruction was rewritten (or the run is for another CS base or code
+                // size): decoded again next time.
+                slot.key = None;
+            }
+            ran += n as u64;
+            let Some((k, &(_, key))) = next.filter(|_| n as usize == to - from) else { break };
+            // At the start of a later block, if nothing stops the run (a fault ended it where
+            // EIP is not the block's).
+            if cpu.s.eip != key.eip || crate::dispatch::must_stop(cpu) || cpu.s.icount >= cpu.sys_deadline_icount {
                 break;
             }
+            let len = slot.later.get(k + 1).map_or(slot.run.len(), |l| l.0 as usize) - to;
+            if is_translated(&key) {
+                slot.limit = to as u32;
+                break;
+            }
+            match warmup.ran(&key, len as u32) {
+                Cold::Translate => {
+                    slot.limit = to as u32;
+                    break;
+                }
+                Cold::Compiling(_, heat) => queued(heat),
+                Cold::Interpret(_) => {}
+            }
+            blocks += 1;
+            from = to;
         }
-        blocks
+        (ran, blocks)
     }
+}
+
+/// The block a run whose last instruction is `i`, at `eip`, likely goes to: the target of a
+/// direct JMP, CALL or Jcc, if the TLB maps its page for execution (finding it otherwise would
+/// walk the page tables).
+fn likely_next(cpu: &Cpu, key: &BlockKey, i: &Insn, eip: u32) -> Option<BlockKey> {
+    let Arg::Rel(rel) = i.args[0] else { return None };
+    if !matches!(i.mnemonic, M::Jcc | M::Jmp | M::Call) {
+        return None;
+    }
+    let t = eip.wrapping_add(i.len as u32).wrapping_add(rel) & i.osize.mask();
+    let lin = key.cs_base.wrapping_add(t);
+    let e = cpu.tlb.entry(cpu.s.cpl == 3, lin);
+    (e.exec == lin & !0xfff).then_some(BlockKey { phys: e.phys_page | lin & 0xfff, eip: t, ..*key })
 }
 
 /// `n` default values, in memory the host kernel is asked to back with huge pages where it can
@@ -204,8 +238,7 @@ fn huge_vec<T: Default + Clone>(n: usize) -> Vec<T> {
         let start = v.as_ptr() as usize;
         let (from, to) = (start.next_multiple_of(HUGE), (start + n * std::mem::size_of::<T>()) / HUGE * HUGE);
         if to > from {
-            // SAFETY: advice on pages of our own allocation, not yet touched; it changes no
-            // contents.
+            // SAFETY: advice on pages of our own allocation; it changes no contents.
             unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE) };
         }
     }
@@ -283,12 +316,5 @@ mod tests {
         c.translate_fetch(0x3000).unwrap();
         let slot = slot_of_cpu(&mut Runs::default(), &mut c);
         assert_eq!(slot.next.map(|k| k.eip), Some(0x3000));
-    }
-
-    #[test]
-    fn huge_vectors_hold_default_values() {
-        let v: Vec<u64> = huge_vec(3 << 20);
-        assert_eq!(v.len(), 3 << 20);
-        assert!(v.iter().all(|&x| x == 0));
     }
 }

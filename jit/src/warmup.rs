@@ -270,27 +270,30 @@ impl Warmup {
         }
     }
 
-    /// Counts a run of `key` (`len` instructions) that went on into it from the block before
-    /// it, without the dispatcher (a decoded run, [`crate::runs`]): whether it may go on doing
-    /// so. It may while the block warms up or is queued for compilation; once it is warm, it
-    /// is left warm, so that the dispatcher finds it and queues it ([`Warmup::cold`]).
-    pub fn ran(&mut self, key: &BlockKey, len: u32) -> bool {
+    /// Counts a run of `key` (`len` instructions) about to go on into it from the block before
+    /// it, without the dispatcher (a decoded run, [`crate::runs`]), as [`Warmup::cold`] does,
+    /// but for a warm block: [`Cold::Translate`] leaves it warm, and the run stops before it, so
+    /// that the dispatcher finds it and queues it.
+    pub fn ran(&mut self, key: &BlockKey, len: u32) -> Cold {
         if self.threshold == 0 && self.queued == 0 {
-            return false;
+            return Cold::Translate;
         }
         let threshold = self.threshold_now();
         match self.entry(key) {
-            Entry::Queued(..) => true,
+            Entry::Queued(len, heat) => Cold::Compiling(len as u32, heat),
             Entry::Counting(i, w) => {
                 let way = &mut self.sets[i].0[w];
-                let cold = way.runs < threshold;
-                way.runs += cold as u16;
-                cold
+                if way.runs >= threshold {
+                    return Cold::Translate;
+                }
+                way.runs += 1;
+                Cold::Interpret(way.len as u32)
             }
-            Entry::Absent(..) if threshold == 0 => false,
+            Entry::Absent(..) if threshold == 0 => Cold::Translate,
             Entry::Absent(i, tag, first) => {
-                self.count_new((i, tag, first), way_len(len));
-                true
+                let len = way_len(len);
+                self.count_new((i, tag, first), len);
+                Cold::Interpret(len as u32)
             }
         }
     }
@@ -495,19 +498,19 @@ mod tests {
     fn runs_from_the_block_before_count() {
         let mut w = Warmup::new(3);
         let (b, c) = (key(0x1000), key(0x2000));
-        assert!(w.ran(&b, 4), "first run");
+        assert_eq!(w.ran(&b, 4), Cold::Interpret(4), "first run");
         assert_eq!(w.cold(&b, || unreachable!()), Cold::Interpret(4), "counted, its length kept");
-        assert!(w.ran(&b, 9), "third run");
-        assert!(!w.ran(&b, 4), "warm: not from the run before any more");
-        assert!(!w.ran(&b, 4), "and it stays warm");
+        assert_eq!(w.ran(&b, 9), Cold::Interpret(4), "third run");
+        assert_eq!(w.ran(&b, 4), Cold::Translate, "warm: not from the run before any more");
+        assert_eq!(w.ran(&b, 4), Cold::Translate, "and it stays warm");
         assert_eq!(w.cold(&b, || unreachable!()), Cold::Translate, "the dispatcher translates it");
         w.compiling(&b, 4, 6);
-        assert!(w.ran(&b, 4), "queued: it runs from the run before meanwhile");
+        assert_eq!(w.ran(&b, 4), Cold::Compiling(4, 6), "queued: it runs from the run before meanwhile");
         assert_eq!(w.cold(&b, || unreachable!()), Cold::Compiling(4, 6), "a run does not count while queued");
         w.set_eager(true);
-        assert!(w.ran(&c, 1));
-        assert!(!w.ran(&c, 1), "eager: warm after 3 / {EAGER_DIVISOR} runs");
-        assert!(!Warmup::new(0).ran(&c, 1), "no warm-up: always the dispatcher's");
+        assert_eq!(w.ran(&c, 1), Cold::Interpret(1));
+        assert_eq!(w.ran(&c, 1), Cold::Translate, "eager: warm after 3 / {EAGER_DIVISOR} runs");
+        assert_eq!(Warmup::new(0).ran(&c, 1), Cold::Translate, "no warm-up: always the dispatcher's");
     }
 
     /// Queued blocks stay queued however many other blocks pass through the table.

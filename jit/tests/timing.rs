@@ -336,6 +336,57 @@ fn an_interrupt_raised_by_the_sync_before_an_mmio_read_stops_chained_code() {
     );
 }
 
+/// The same for blocks that have not been translated and run from the decoded run of the block
+/// before them (`runs`: past a conditional branch not taken): between two blocks the run does
+/// what the dispatcher would, so the interrupt comes before the next block's read, not at the
+/// run's end.
+#[test]
+fn an_interrupt_raised_by_the_sync_before_an_mmio_read_stops_a_decoded_run() {
+    let code = asm(16, |a| {
+        let (mut main, mut top, mut never) = (a.create_label(), a.create_label(), a.create_label());
+        a.jmp(main)?;
+        a.mov(esi, eax)?; // the handler: the number of the last read before the interrupt
+        a.cli()?;
+        a.hlt()?;
+        a.set_label(&mut main)?;
+        a.mov(ax, 0xd000u32)?;
+        a.mov(ds, ax)?;
+        a.sti()?;
+        a.set_label(&mut top)?;
+        // Two blocks in one run: each reads (MMIO, a clock sync) and branches away never.
+        a.mov(eax, dword_ptr(0u32))?;
+        a.test(eax, eax)?;
+        a.js(never)?;
+        a.mov(eax, dword_ptr(0u32))?;
+        a.test(eax, eax)?;
+        a.js(never)?;
+        a.inc(ecx)?;
+        a.jmp(top)?;
+        a.set_label(&mut never)?;
+        a.hlt()?;
+        Ok(())
+    });
+    let handler = code.windows(3).position(|w| w == [0x66, 0x89, 0xc6]).expect("the handler") as u32 + CODE;
+    let mut c = real_mode(&code);
+    c.sys.clock = emu_core::Clock::new(emu_core::ClockMode::RealTime);
+    load(&mut c, 0x20 * 4, &[handler as u8, (handler >> 8) as u8, 0, 0]);
+    let id = c.sys.add_device(Box::new(Alarm { due: Some(5_000_000), reads: 0, fired_after: None, pending: false }));
+    c.sys.map_mmio(0xd0000, 0x1000, id, 0).unwrap();
+    c.sys.set_interrupt_controller(id);
+    // Never warm: every block runs from its decoded run.
+    let mut j =
+        emu_jit::Jit::new(emu_jit::Options { code_size: 1 << 20, warmup: 1 << 30, ..Default::default() }).unwrap();
+    assert_eq!(j.run(&mut c, 2_000_000_000), Stop::Halted);
+    let fired_after = c.sys.find_device::<Alarm>().unwrap().fired_after.expect("the timer ran");
+    let last_read = c.s.regs[6];
+    assert!(j.stats.run_blocks > 1000 && j.stats.blocks_compiled == 0, "{:?}", j.stats);
+    assert!(
+        last_read >= fired_after && last_read <= fired_after + 1,
+        "interrupt taken after read {last_read}, the timer ran after read {fired_after}: {:?}",
+        j.stats
+    );
+}
+
 /// In real-time mode, each MMIO access of a block syncs the clock first, the second access of
 /// a later instruction too: inside a block, the instruction count at a slow-path access may be
 /// an earlier instruction's, and the second read used to count as "fresh" (the first

@@ -1,11 +1,12 @@
-//! Decoded runs: a block's instructions, decoded once, run again by the interpreter without
-//! fetching or decoding them.
+//! Decoded runs: a block's instructions (and those of the blocks after it, when the JIT makes
+//! runs that go on past conditional branches), decoded once, run again by the interpreter
+//! without fetching or decoding them.
 //!
 //! The JIT's dispatcher hands blocks that are not translated yet (warming up, or queued for the
 //! compile thread) to the interpreter, a few hundred times each. Through [`Cpu::step`] every
 //! instruction of every run pays for the fetch (segment and TLB checks of EIP) and a decode
 //! cache lookup, which on a kernel's cold code misses the host's caches more often than not.
-//! A [`DecodedRun`] keeps the block's instructions, and for each the bytes it was decoded from
+//! A [`DecodedRun`] keeps the instructions, and for each the bytes it was decoded from
 //! (as the decode cache keeps them, [`crate::decode::cache`]), in one place, and
 //! [`Cpu::run_decoded`] runs them: per instruction, a compare of those bytes with the bytes now
 //! in guest memory, then [`exec`](super::exec) as `Cpu::step` calls it, or, for the commonest
@@ -15,8 +16,10 @@
 //! **Invariant:** running a `DecodedRun` retires the same instructions with the same effects
 //! as stepping the interpreter over them without interrupt checks between them (as a
 //! translated block runs them): a run is made only of instructions that cannot change the
-//! mode, the interrupt flag, debug state or the devices' interrupt lines except as its last
-//! one ([`Insn::ends_run`]), each instruction's bytes are compared with the guest's before it
+//! mode, the interrupt flag or debug state, or do port I/O, except as its last one
+//! ([`Insn::ends_run`]; a memory access to a device may raise an interrupt, which is taken after
+//! the block, as after a translated one: the JIT runs a run block by block, with its checks in
+//! between), each instruction's bytes are compared with the guest's before it
 //! runs (so code written by the run itself, or by anyone since it was made, is seen: the run
 //! stops there and the caller's interpreter fetches what is there now), and it stops as soon as
 //! EIP is not where the next instruction is (a branch taken, a merged RET that did not return
@@ -35,6 +38,7 @@ use super::fast::Fast;
 use crate::cpu::Cpu;
 use crate::decode::{cache, Insn, MAX_LEN};
 use crate::state::SegReg;
+use std::ops::Range;
 
 /// One instruction of a run.
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +68,11 @@ impl DecodedRun {
     /// Instructions in the run (0 for a run that was never filled, or could not be).
     pub fn len(&self) -> usize {
         self.steps.len()
+    }
+
+    /// The EIP of instruction `k`.
+    pub fn eip(&self, k: usize) -> Option<u32> {
+        self.steps.get(k).map(|s| s.eip)
     }
 
     /// Starts loading the run's first instructions into the host's caches (see
@@ -136,23 +145,23 @@ impl Cpu {
         run.bytes = (end - start as u64) as u32;
     }
 
-    /// Runs `run` from its first instruction, which must be at CS:EIP (see the module comment):
-    /// each instruction as [`Cpu::step`] would (a fault is delivered, and ends the run), until
-    /// the run ends, EIP leaves it, an instruction's bytes are no longer those it was decoded
-    /// from, or `max` instructions ran. No interrupt is taken and the clock is not synced in
-    /// between: the caller gives a `max` that ends by the next sync point. Returns the instructions retired (a faulting one
-    /// included, as `Cpu::step` counts it); 0 when the run does not apply (not at CS:EIP, another
-    /// code size or CS base, the page not host memory, the bytes beyond CS's limit, or its first
-    /// instruction rewritten).
-    pub fn run_decoded(&mut self, run: &DecodedRun, max: u32) -> u32 {
-        let steps = &run.steps[..run.steps.len().min(max as usize)];
+    /// Runs the instructions `steps` of `run` (indices; those past its end are not there), the
+    /// first of which must be at CS:EIP (see the module comment): each as [`Cpu::step`] would
+    /// (a fault is delivered, and ends the run), until they end, EIP leaves them, or an
+    /// instruction's bytes are no longer those it was decoded from. No interrupt is taken and
+    /// the clock is not synced in between: the caller's `steps` end by the next sync point.
+    /// Returns the instructions retired (a faulting one included, as `Cpu::step` counts it); 0
+    /// when the run does not apply (not at CS:EIP, another code size or CS base, the page not
+    /// host memory, the run's bytes beyond CS's limit, or the first instruction rewritten).
+    pub fn run_decoded(&mut self, run: &DecodedRun, steps: Range<usize>) -> u32 {
+        let steps = run.steps.get(steps.start..steps.end.min(run.steps.len())).unwrap_or(&[]);
         let Some(first) = steps.first() else { return 0 };
         let start = self.s.eip;
         let cs = self.s.segs[SegReg::Cs as usize];
         if start != first.eip
             || self.s.code32() != run.code32
             || cs.base != run.cs_base
-            || start as u64 + run.bytes as u64 - 1 > cs.limit as u64
+            || run.steps[0].eip as u64 + run.bytes as u64 - 1 > cs.limit as u64
         {
             return 0;
         }

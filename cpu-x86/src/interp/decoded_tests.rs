@@ -60,7 +60,7 @@ fn a_run_leaves_the_state_stepping_leaves() {
     }
     let run = run_of(&mut a, &consecutive(0x1000, STRAIGHT_LENS));
     assert_eq!(run.len(), 7);
-    assert_eq!(a.run_decoded(&run, u32::MAX), 7);
+    assert_eq!(a.run_decoded(&run, 0..usize::MAX), 7);
     for _ in 0..7 {
         b.step();
     }
@@ -106,7 +106,7 @@ fn a_run_of_fast_forms_leaves_the_state_stepping_leaves() {
     }
     let run = run32_of(&mut a, &consecutive(0x1000, &[2, 1, 5, 1, 3, 2, 6, 1, 4, 2]));
     assert_eq!((run.len(), run.fast_forms()), (10, 10));
-    assert_eq!(a.run_decoded(&run, u32::MAX), 10);
+    assert_eq!(a.run_decoded(&run, 0..usize::MAX), 10);
     for _ in 0..10 {
         b.step();
     }
@@ -125,7 +125,7 @@ fn a_fast_form_that_faults_ends_the_run_as_a_step_does() {
     }
     let run = run32_of(&mut a, &consecutive(0x1000, &[1, 2, 1]));
     assert_eq!(run.fast_forms(), 3);
-    assert_eq!(a.run_decoded(&run, u32::MAX), 2);
+    assert_eq!(a.run_decoded(&run, 0..usize::MAX), 2);
     b.step();
     b.step();
     assert_eq!(a.s.regs[reg::ECX], 0, "nothing after the fault ran");
@@ -144,14 +144,14 @@ fn a_store_into_the_run_ends_it_before_the_rewritten_instruction() {
     let eips = consecutive(0x1000, &[2, 1, 5, 1, 1]);
     assert_eq!(eips[3], 0x1008);
     let run = run_of(&mut cpu, &eips);
-    assert_eq!(cpu.run_decoded(&run, u32::MAX), 3, "stops after the store, before the bytes it wrote");
+    assert_eq!(cpu.run_decoded(&run, 0..usize::MAX), 3, "stops after the store, before the bytes it wrote");
     assert_eq!(cpu.s.eip, 0x1008);
-    assert_eq!(cpu.run_decoded(&run, u32::MAX), 0, "a run applies only at its first instruction");
+    assert_eq!(cpu.run_decoded(&run, 0..usize::MAX), 0, "a run applies only at its first instruction");
     cpu.step();
     assert_eq!((cpu.s.regs[reg::ECX] & 0xffff, cpu.s.regs[reg::ESI] & 0xffff), (0, 1), "INC SI ran, not INC CX");
     // The same run from its start again: its fourth instruction's bytes differ from the start.
     cpu.s.eip = 0x1000;
-    assert_eq!(cpu.run_decoded(&run, u32::MAX), 3, "the rewritten instruction is not run from the run");
+    assert_eq!(cpu.run_decoded(&run, 0..usize::MAX), 3, "the rewritten instruction is not run from the run");
     assert_eq!(cpu.s.eip, 0x1008);
 }
 
@@ -163,7 +163,7 @@ fn a_fault_ends_the_run_as_a_step_delivers_it() {
     let code = [0x40, 0xf6, 0xf3, 0x41];
     let (mut a, mut b) = (cpu_with(0x1000, &code), cpu_with(0x1000, &code));
     let run = run_of(&mut a, &consecutive(0x1000, &[1, 2, 1]));
-    assert_eq!(a.run_decoded(&run, u32::MAX), 2);
+    assert_eq!(a.run_decoded(&run, 0..usize::MAX), 2);
     b.step();
     b.step();
     assert_eq!(a.s.eip, 0x600);
@@ -180,7 +180,7 @@ fn a_run_follows_eip_only_where_it_predicted() {
     code.extend([0x43, 0x75, 0x00, 0x90]);
     let mut cpu = cpu_with(0x1000, &code);
     let run = run_of(&mut cpu, &[0x1000, 0x1001, 0x1010, 0x1011]);
-    assert_eq!(cpu.run_decoded(&run, u32::MAX), 4);
+    assert_eq!(cpu.run_decoded(&run, 0..usize::MAX), 4);
     assert_eq!((cpu.s.eip, cpu.s.regs[reg::EAX], cpu.s.regs[reg::EBX]), (0x1013, 1, 1));
     // The same instructions with the JMP predicted to fall through: the run stops after it.
     let mut cpu = cpu_with(0x1000, &code);
@@ -191,23 +191,29 @@ fn a_run_follows_eip_only_where_it_predicted() {
     insns.push(cpu.decode_in_window(0x1010, false).unwrap());
     let mut run = DecodedRun::default();
     cpu.decode_run_into(&insns, &[0x1000, 0x1001, 0x1003], &mut run);
-    assert_eq!(cpu.run_decoded(&run, u32::MAX), 2);
+    assert_eq!(cpu.run_decoded(&run, 0..usize::MAX), 2);
     assert_eq!((cpu.s.eip, cpu.s.regs[reg::EBX]), (0x1010, 0));
 }
 
-/// A run retires at most the instructions it is given (the dispatcher's room before the clock
-/// deadline, or a shorter run in its table).
+/// A run runs the instructions it is given (block by block, for the dispatcher's checks in
+/// between): from the one at CS:EIP, up to the end of the range.
 #[test]
-fn a_run_stops_at_its_limit() {
+fn a_run_runs_a_range_of_its_instructions() {
     // inc ax / inc bx / inc cx / inc dx
     let code = [0x40, 0x43, 0x41, 0x42];
     let mut cpu = cpu_with(0x1000, &code);
     let run = run_of(&mut cpu, &consecutive(0x1000, &[1, 1, 1, 1]));
-    assert_eq!(cpu.run_decoded(&run, 2), 2);
+    assert_eq!(cpu.run_decoded(&run, 0..2), 2);
     assert_eq!((cpu.s.eip, cpu.s.regs[reg::EBX], cpu.s.regs[reg::ECX]), (0x1002, 1, 0));
+    assert_eq!(cpu.run_decoded(&run, 3..4), 0, "not at CS:EIP");
+    let edx = cpu.s.regs[reg::EDX];
+    assert_eq!(cpu.run_decoded(&run, 2..9), 2, "on from the third");
+    assert_eq!((cpu.s.eip, cpu.s.regs[reg::ECX], cpu.s.regs[reg::EDX]), (0x1004, 1, edx + 1));
     let mut cpu = cpu_with(0x1000, &code);
-    assert_eq!(cpu.run_decoded(&run, 0), 0, "none");
+    assert_eq!(cpu.run_decoded(&run, 0..0), 0, "none");
+    assert_eq!(cpu.run_decoded(&run, 5..9), 0, "none");
     assert_eq!(cpu.s.eip, 0x1000);
+    assert_eq!(run.eip(3), Some(0x1003));
 }
 
 /// Which instructions a run holds, and when it applies at all.
@@ -232,15 +238,15 @@ fn a_run_holds_whole_windows_of_one_page_up_to_an_instruction_that_ends_runs() {
     let mut cpu = cpu_with(0x1000, STRAIGHT);
     let run = run_of(&mut cpu, &consecutive(0x1000, STRAIGHT_LENS));
     cpu.s.segs[1].limit = 0x100c;
-    assert_eq!(cpu.run_decoded(&run, u32::MAX), 0, "its last byte past CS's limit");
+    assert_eq!(cpu.run_decoded(&run, 0..usize::MAX), 0, "its last byte past CS's limit");
     cpu.s.segs[1].limit = 0xffff;
     // The same bytes at CS:EIP with CS base 10h: the run's page offsets would be 10h off.
     cpu.sys.write_bytes(0x1010, STRAIGHT);
     cpu.s.segs[1].base = 0x10;
-    assert_eq!(cpu.run_decoded(&run, u32::MAX), 0, "another CS base (the same EIP, at another address)");
+    assert_eq!(cpu.run_decoded(&run, 0..usize::MAX), 0, "another CS base (the same EIP, at another address)");
     cpu.s.segs[1].base = 0;
     cpu.s.segs[1].attr |= attr::DB;
-    assert_eq!(cpu.run_decoded(&run, u32::MAX), 0, "32-bit code");
+    assert_eq!(cpu.run_decoded(&run, 0..usize::MAX), 0, "32-bit code");
     cpu.s.segs[1].attr &= !attr::DB;
-    assert_eq!(cpu.run_decoded(&run, u32::MAX), 7);
+    assert_eq!(cpu.run_decoded(&run, 0..usize::MAX), 7);
 }

@@ -327,13 +327,11 @@ fn scan_with(cpu: &mut Cpu, max: usize, mut starts: Option<&mut Vec<usize>>) -> 
                     eip = t;
                     continue;
                 }
-                // The run goes on where the branch is not taken.
-                _ if i.mnemonic == M::Jcc && starts.is_some() => {
-                    if let Some(starts) = starts.as_mut() {
-                        starts.push(b.insns.len());
-                    }
-                }
-                _ => break,
+                _ => match starts.as_mut().filter(|_| i.mnemonic == M::Jcc) {
+                    // The run goes on where the branch is not taken.
+                    Some(starts) => starts.push(b.insns.len()),
+                    None => break,
+                },
             }
         }
         eip = next;
