@@ -276,17 +276,6 @@ impl BlockCache {
         Some((id, false))
     }
 
-    /// Whether `k` is translated: [`BlockCache::lookup`] without filling the direct-mapped
-    /// array (for blocks the dispatcher does not look up next: `runs`).
-    pub fn has(&self, k: &BlockKey) -> bool {
-        let (f, tag) = fast_slot(k);
-        let e = self.fast[f];
-        if e.tag == tag && e.id == NOT_TRANSLATED {
-            return false;
-        }
-        self.map.contains_key(k)
-    }
-
     #[inline]
     pub fn get(&self, id: BlockId) -> &Block {
         self.slab[id as usize].as_ref().expect("a looked-up block is alive")

@@ -152,14 +152,15 @@ impl Jit {
                     let mut decoded = 0;
                     if let Some(s) = self.run_slot.filter(|_| room > 0) {
                         self.runs.prefetch_next(s, &self.warmup);
-                        let (cache, background) = (&self.cache, &self.background);
+                        let (cache, background) = (&mut self.cache, &self.background);
                         let realtime = cpu.sys.clock.mode() == ClockMode::RealTime;
                         let (ran, blocks) = self.runs.run(
                             s,
                             cpu,
                             left,
                             &mut self.warmup,
-                            |k| cache.has(k),
+                            // (A lookup: its negative entry answers the next run's check.)
+                            |k| cache.lookup(k).is_some(),
                             |heat| match background {
                                 Some(bg) if realtime => bg.ran(heat),
                                 _ => {}

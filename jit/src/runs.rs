@@ -167,7 +167,7 @@ impl Runs {
         cpu: &mut Cpu,
         left: u64,
         warmup: &mut Warmup,
-        is_translated: impl Fn(&BlockKey) -> bool,
+        mut is_translated: impl FnMut(&BlockKey) -> bool,
         mut queued: impl FnMut(u16),
     ) -> (u64, u32) {
         let slot = &mut self.slots[s];

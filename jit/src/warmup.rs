@@ -200,6 +200,7 @@ impl Warmup {
     }
 
     /// The threshold that applies now (see [`Warmup::set_eager`]).
+    #[inline]
     fn threshold_now(&self) -> u16 {
         if self.eager {
             self.threshold / EAGER_DIVISOR
@@ -209,6 +210,7 @@ impl Warmup {
     }
 
     /// Where `key` stands in the table (allocated if need be).
+    #[inline]
     fn entry(&mut self, key: &BlockKey) -> Entry {
         let (i, tag, first) = slot(key);
         let set = self.set(i);
@@ -236,6 +238,7 @@ impl Warmup {
     }
 
     /// Starts counting a block not in the table, with one run (see [`Warmup::entry`]).
+    #[inline]
     fn count_new(&mut self, (i, tag, first): (usize, u32, usize), len: u8) {
         let set = &mut self.sets[i];
         if let Some(w) = set.victim(first) {
