@@ -15,8 +15,8 @@
 //! isapnp probe of the Linux bench boot that cut the dispatcher's lookups of blocks not
 //! translated by more than a quarter (README, "Runs past branches"). [`Runs::run`] runs them
 //! block by block, and between two blocks does what the dispatcher does before a lookup (the
-//! board's attention, written code pages, a pending interrupt, the clock deadline: the run
-//! stops there), and counts a run of the next block in the warm-up table
+//! board's attention, written code pages, a pending interrupt, the budget's end, the clock
+//! deadline: the run stops there), and counts a run of the next block in the warm-up table
 //! ([`crate::warmup::Warmup::ran`]), so blocks warm up as if the dispatcher ran them. Once the
 //! next block is warm or translated (it may be entered from elsewhere too), the run stops
 //! before it from then on, so that the dispatcher finds it and queues it, or runs its code.
@@ -154,8 +154,9 @@ impl Runs {
     }
 
     /// Runs the run in slot `s` (from [`Runs::prepare`]) on `cpu`, within the next `left`
-    /// instructions and the clock deadline: block by block, doing between two blocks what the
-    /// dispatcher does before a lookup (see `dispatch::must_stop`; the deadline read again)
+    /// instructions and the clock deadline (the caller leaves room for one at least): block by
+    /// block, doing between two blocks what the dispatcher does before a lookup (see
+    /// `dispatch::must_stop`; the budget's end, the deadline read again)
     /// and counting a run of the next block for `warmup`, but looking nothing up. The run
     /// stops before a later block that is warm or translated (`is_translated`), from then on;
     /// `queued` is told the heat slot of a later block queued for the compile thread. Returns
@@ -190,7 +191,10 @@ impl Runs {
             let Some((k, &(_, key))) = next.filter(|_| n as usize == to - from) else { break };
             // At the start of a later block, if nothing stops the run (a fault ended it where
             // EIP is not the block's).
-            if cpu.s.eip != key.eip || crate::dispatch::must_stop(cpu) || cpu.s.icount >= cpu.sys_deadline_icount {
+            if cpu.s.eip != key.eip
+                || crate::dispatch::must_stop(cpu)
+                || cpu.s.icount >= end.min(cpu.sys_deadline_icount)
+            {
                 break;
             }
             let len = slot.later.get(k + 1).map_or(slot.run.len(), |l| l.0 as usize) - to;

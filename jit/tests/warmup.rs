@@ -180,6 +180,19 @@ fn blocks_after_a_branch_not_taken_run_from_the_run_before_and_still_warm_up() {
     assert_eq!(j.stats.blocks_compiled, 3, "A, B and C: {:?}", j.stats);
 }
 
+/// A budget that ends where a later block of a run starts ends the run there, and that block
+/// is not counted: it did not run (the dispatcher counts it when it looks it up).
+#[test]
+fn a_budget_that_ends_between_two_blocks_of_a_run_ends_it() {
+    let mut c = flat32(&nested_loops(10, false));
+    let mut j = jit(4);
+    // S's run: S and A (4 instructions), then B.
+    assert_eq!(j.run(&mut c, 4), Stop::Budget);
+    assert_eq!((c.s.icount, j.stats.run_blocks), (4, 0), "{:?}", j.stats);
+    assert_eq!(j.run(&mut c, 3), Stop::Budget);
+    assert_eq!(c.s.icount, 7, "B, from its own run");
+}
+
 /// A run does not go on into a block that is translated: B, a loop, is translated by its own
 /// runs before A, which falls through into it, first runs.
 #[test]

@@ -16,7 +16,8 @@
 //! **Invariant:** running a `DecodedRun` retires the same instructions with the same effects
 //! as stepping the interpreter over them without interrupt checks between them (as a
 //! translated block runs them): a run is made only of instructions that cannot change the
-//! mode, the interrupt flag or debug state, or do port I/O, except as its last one
+//! mode, the interrupt flag or debug state, do port I/O or repeat (REP strings), except as its
+//! last one
 //! ([`Insn::ends_run`]; a memory access to a device may raise an interrupt, which is taken after
 //! the block, as after a translated one: the JIT runs a run block by block, with its checks in
 //! between), each instruction's bytes are compared with the guest's before it
