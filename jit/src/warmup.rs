@@ -249,6 +249,20 @@ impl Warmup {
     /// Called when the block `key` is about to run and is not translated: whether the
     /// interpreter runs it this time (its length from `len` on first sight), or it is warm now.
     pub fn cold(&mut self, key: &BlockKey, len: impl FnOnce() -> u32) -> Cold {
+        self.count(key, len, true)
+    }
+
+    /// Counts a run of `key` (`len` instructions) about to go on into it from the block before
+    /// it, without the dispatcher (a decoded run, [`crate::runs`]), as [`Warmup::cold`] does,
+    /// but for a warm block: [`Cold::Translate`] leaves it warm, and the run stops before it, so
+    /// that the dispatcher finds it and queues it.
+    pub fn ran(&mut self, key: &BlockKey, len: u32) -> Cold {
+        self.count(key, || len, false)
+    }
+
+    /// [`Warmup::cold`], and with `!take_warm` [`Warmup::ran`].
+    #[inline]
+    fn count(&mut self, key: &BlockKey, len: impl FnOnce() -> u32, take_warm: bool) -> Cold {
         if self.threshold == 0 && self.queued == 0 {
             return Cold::Translate;
         }
@@ -258,7 +272,9 @@ impl Warmup {
             Entry::Counting(i, w) => {
                 let way = &mut self.sets[i].0[w];
                 if way.runs >= threshold {
-                    *way = Way::EMPTY;
+                    if take_warm {
+                        *way = Way::EMPTY;
+                    }
                     return Cold::Translate;
                 }
                 way.runs += 1;
@@ -267,34 +283,6 @@ impl Warmup {
             Entry::Absent(..) if threshold == 0 => Cold::Translate,
             Entry::Absent(i, tag, first) => {
                 let len = way_len(len());
-                self.count_new((i, tag, first), len);
-                Cold::Interpret(len as u32)
-            }
-        }
-    }
-
-    /// Counts a run of `key` (`len` instructions) about to go on into it from the block before
-    /// it, without the dispatcher (a decoded run, [`crate::runs`]), as [`Warmup::cold`] does,
-    /// but for a warm block: [`Cold::Translate`] leaves it warm, and the run stops before it, so
-    /// that the dispatcher finds it and queues it.
-    pub fn ran(&mut self, key: &BlockKey, len: u32) -> Cold {
-        if self.threshold == 0 && self.queued == 0 {
-            return Cold::Translate;
-        }
-        let threshold = self.threshold_now();
-        match self.entry(key) {
-            Entry::Queued(len, heat) => Cold::Compiling(len as u32, heat),
-            Entry::Counting(i, w) => {
-                let way = &mut self.sets[i].0[w];
-                if way.runs >= threshold {
-                    return Cold::Translate;
-                }
-                way.runs += 1;
-                Cold::Interpret(way.len as u32)
-            }
-            Entry::Absent(..) if threshold == 0 => Cold::Translate,
-            Entry::Absent(i, tag, first) => {
-                let len = way_len(len);
                 self.count_new((i, tag, first), len);
                 Cold::Interpret(len as u32)
             }

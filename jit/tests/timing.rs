@@ -289,18 +289,18 @@ impl Device for Alarm {
 
 own_interrupt_0x20!(Alarm);
 
-/// In real-time mode, the sync before an MMIO access runs the timers due by then; one that
-/// raises an interrupt without the board's attention (the local APIC's) must stop translated
-/// code from chaining on, so the interrupt is taken after the block as the interpreter takes it
-/// after the instruction. Chained code used to run on to the clock deadline (hundreds to
-/// 65,536 instructions; here a one-block loop kept looping).
-#[test]
-fn an_interrupt_raised_by_the_sync_before_an_mmio_read_stops_chained_code() {
+/// A real-mode machine in real-time mode with an [`Alarm`] due at `due` ns: its vector 0x20
+/// handler keeps EAX (the last read) in ESI and EDX in EDI and halts; the program runs `body`
+/// (from a label it is given to loop to) with DS at the alarm's MMIO page and interrupts on.
+fn alarm_machine(
+    due: u64,
+    body: impl FnOnce(&mut CodeAssembler, CodeLabel) -> Result<(), IcedError>,
+) -> emu_cpu_x86::Cpu {
     let code = asm(16, |a| {
-        let mut main = a.create_label();
-        let mut top = a.create_label();
+        let (mut main, mut top) = (a.create_label(), a.create_label());
         a.jmp(main)?;
-        a.mov(esi, eax)?; // the handler: the number of the last read before the interrupt
+        a.mov(esi, eax)?; // the handler
+        a.mov(edi, edx)?;
         a.cli()?;
         a.hlt()?;
         a.set_label(&mut main)?;
@@ -308,20 +308,32 @@ fn an_interrupt_raised_by_the_sync_before_an_mmio_read_stops_chained_code() {
         a.mov(ds, ax)?;
         a.sti()?;
         a.set_label(&mut top)?;
-        // A one-block loop, chained to itself: the read (slow path, MMIO) syncs the clock.
-        a.mov(eax, dword_ptr(0u32))?;
-        a.inc(ecx)?;
-        a.jmp(top)?;
-        Ok(())
+        body(a, top)
     });
     let handler = code.windows(3).position(|w| w == [0x66, 0x89, 0xc6]).expect("the handler") as u32 + CODE;
     let mut c = real_mode(&code);
     c.sys.clock = emu_core::Clock::new(emu_core::ClockMode::RealTime);
     load(&mut c, 0x20 * 4, &[handler as u8, (handler >> 8) as u8, 0, 0]);
-    // Due long after the loop is translated (a few thousand iterations).
-    let id = c.sys.add_device(Box::new(Alarm { due: Some(50_000_000), reads: 0, fired_after: None, pending: false }));
+    let id = c.sys.add_device(Box::new(Alarm { due: Some(due), reads: 0, fired_after: None, pending: false }));
     c.sys.map_mmio(0xd0000, 0x1000, id, 0).unwrap();
     c.sys.set_interrupt_controller(id);
+    c
+}
+
+/// In real-time mode, the sync before an MMIO access runs the timers due by then; one that
+/// raises an interrupt without the board's attention (the local APIC's) must stop translated
+/// code from chaining on, so the interrupt is taken after the block as the interpreter takes it
+/// after the instruction. Chained code used to run on to the clock deadline (hundreds to
+/// 65,536 instructions; here a one-block loop kept looping).
+#[test]
+fn an_interrupt_raised_by_the_sync_before_an_mmio_read_stops_chained_code() {
+    // Due long after the loop is translated (a few thousand iterations).
+    let mut c = alarm_machine(50_000_000, |a, top| {
+        // A one-block loop, chained to itself: the read (slow path, MMIO) syncs the clock.
+        a.mov(eax, dword_ptr(0u32))?;
+        a.inc(ecx)?;
+        a.jmp(top)
+    });
     let mut j = jit();
     assert_eq!(j.run(&mut c, 2_000_000_000), Stop::Halted);
     let fired_after = c.sys.find_device::<Alarm>().unwrap().fired_after.expect("the timer ran");
@@ -342,20 +354,10 @@ fn an_interrupt_raised_by_the_sync_before_an_mmio_read_stops_chained_code() {
 /// end.
 #[test]
 fn an_interrupt_raised_by_the_sync_before_an_mmio_read_stops_a_decoded_run() {
-    let code = asm(16, |a| {
-        let (mut main, mut top, mut never) = (a.create_label(), a.create_label(), a.create_label());
-        a.jmp(main)?;
-        a.mov(esi, eax)?; // the handler: the number of the last read before the interrupt,
-        a.mov(edi, edx)?; // and how many times the second block ran
-        a.cli()?;
-        a.hlt()?;
-        a.set_label(&mut main)?;
-        a.mov(ax, 0xd000u32)?;
-        a.mov(ds, ax)?;
-        a.sti()?;
-        a.set_label(&mut top)?;
+    let mut c = alarm_machine(5_000_000, |a, top| {
+        let mut never = a.create_label();
         // One run of two blocks: the first reads (MMIO, a clock sync) and branches away never,
-        // the second counts.
+        // the second counts in EDX.
         a.mov(eax, dword_ptr(0u32))?;
         a.test(eax, eax)?;
         a.js(never)?;
@@ -364,16 +366,8 @@ fn an_interrupt_raised_by_the_sync_before_an_mmio_read_stops_a_decoded_run() {
         a.js(never)?;
         a.jmp(top)?;
         a.set_label(&mut never)?;
-        a.hlt()?;
-        Ok(())
+        a.hlt()
     });
-    let handler = code.windows(3).position(|w| w == [0x66, 0x89, 0xc6]).expect("the handler") as u32 + CODE;
-    let mut c = real_mode(&code);
-    c.sys.clock = emu_core::Clock::new(emu_core::ClockMode::RealTime);
-    load(&mut c, 0x20 * 4, &[handler as u8, (handler >> 8) as u8, 0, 0]);
-    let id = c.sys.add_device(Box::new(Alarm { due: Some(5_000_000), reads: 0, fired_after: None, pending: false }));
-    c.sys.map_mmio(0xd0000, 0x1000, id, 0).unwrap();
-    c.sys.set_interrupt_controller(id);
     // Not warm before the timer (a few thousand rounds): every block runs from its run.
     let mut j =
         emu_jit::Jit::new(emu_jit::Options { code_size: 1 << 20, warmup: 65_535, ..Default::default() }).unwrap();
