@@ -156,12 +156,11 @@ impl Runs {
     /// Runs the run in slot `s` (from [`Runs::prepare`]) on `cpu`, within the next `left`
     /// instructions and the clock deadline (the caller leaves room for one at least): block by
     /// block, doing between two blocks what the dispatcher does before a lookup (see
-    /// `dispatch::must_stop`; the budget's end, the deadline read again)
-    /// and counting a run of the next block for `warmup`, but looking nothing up. The run
-    /// stops before a later block that is warm or translated (`is_translated`), from then on;
-    /// `queued` is told the heat slot of a later block queued for the compile thread. Returns
-    /// the instructions retired (0: the run does not apply, and is forgotten) and the later
-    /// blocks it went into.
+    /// `dispatch::must_stop`; the budget's end, the deadline read again) and counting a run of
+    /// the next block for `warmup`, but looking nothing up. The run stops before a later block
+    /// that is warm or translated (`is_translated`), from then on; `queued` is told the heat
+    /// slot of a later block queued for the compile thread. Returns the instructions retired
+    /// (0: the run does not apply, and is forgotten) and the later blocks it went into.
     pub fn run(
         &mut self,
         s: usize,
@@ -189,8 +188,8 @@ impl Runs {
             }
             ran += n as u64;
             let Some((k, &(_, key))) = next.filter(|_| n as usize == to - from) else { break };
-            // At the start of a later block, if nothing stops the run (a fault ended it where
-            // EIP is not the block's).
+            // At the start of a later block (unless the last instruction faulted: then EIP is
+            // the handler's), if nothing stops the run there.
             if cpu.s.eip != key.eip
                 || crate::dispatch::must_stop(cpu)
                 || cpu.s.icount >= end.min(cpu.sys_deadline_icount)
