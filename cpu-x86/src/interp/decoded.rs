@@ -17,10 +17,9 @@
 //! as stepping the interpreter over them without interrupt checks between them (as a
 //! translated block runs them): a run is made only of instructions that cannot change the
 //! mode, the interrupt flag or debug state, do port I/O or repeat (REP strings), except as its
-//! last one
-//! ([`Insn::ends_run`]; a memory access to a device may raise an interrupt, which is taken after
-//! the block, as after a translated one: the JIT runs a run block by block, with its checks in
-//! between), each instruction's bytes are compared with the guest's before it
+//! last one ([`Insn::ends_run`]; a memory access to a device may raise an interrupt, which is
+//! taken after the block, as after a translated one: the JIT runs a run block by block, with
+//! its checks in between), each instruction's bytes are compared with the guest's before it
 //! runs (so code written by the run itself, or by anyone since it was made, is seen: the run
 //! stops there and the caller's interpreter fetches what is there now), and it stops as soon as
 //! EIP is not where the next instruction is (a branch taken, a merged RET that did not return
@@ -69,11 +68,6 @@ impl DecodedRun {
     /// Instructions in the run (0 for a run that was never filled, or could not be).
     pub fn len(&self) -> usize {
         self.steps.len()
-    }
-
-    /// The EIP of instruction `k`.
-    pub fn eip(&self, k: usize) -> Option<u32> {
-        self.steps.get(k).map(|s| s.eip)
     }
 
     /// Starts loading the run's first instructions into the host's caches (see
