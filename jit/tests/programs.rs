@@ -69,6 +69,37 @@ fn integer_mix_flat32() {
     assert!(j.stats.jit_insns > 1000, "{:?}", j.stats);
 }
 
+/// Register writes that change nothing (`lea r, [r]`, with or without a zero displacement, the
+/// 32-bit kernel's five-byte function-entry NOP among them; `mov r, r`), next to LEAs and MOVs
+/// that do change their register: both tiers agree, round a loop the JIT chains.
+#[test]
+fn register_no_ops_and_the_writes_next_to_them() {
+    let code = asm(32, |a| {
+        let mut top = a.create_label();
+        a.mov(ecx, 50u32)?;
+        a.mov(esi, 0x1000u32)?;
+        a.set_label(&mut top)?;
+        a.db(&[0x3e, 0x8d, 0x74, 0x26, 0x00])?; // lea esi, ds:[esi+0]
+        a.lea(esi, dword_ptr(esi))?;
+        a.mov(eax, eax)?;
+        a.lea(esi, dword_ptr(esi + 1))?;
+        a.lea(edi, dword_ptr(esi))?;
+        a.lea(edx, dword_ptr(edx + ecx))?;
+        a.lea(ebx, dword_ptr(ebx * 2))?;
+        a.mov(ebp, eax)?;
+        a.add(eax, esi)?;
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        a.hlt()
+    });
+    let (cpu, stop, j) = same_in_both(|| flat32(&code), 10_000, "register no-ops");
+    assert_eq!(stop, Stop::Halted);
+    assert!(j.stats.jit_insns > 400, "{:?}", j.stats);
+    // ESI went up by one a round, and EAX summed it.
+    assert_eq!(cpu.s.regs[6], 0x1000 + 50);
+    assert_eq!(cpu.s.regs[0], (1..=50).map(|k| 0x1000 + k).sum::<u32>());
+}
+
 /// Every budget from 1 to 300 stops both tiers at the same instruction.
 #[test]
 fn budgets_are_exact() {

@@ -62,6 +62,13 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
         M::Lea => {
             // data: set(0, ea)
             let Arg::Reg(r, size) = a0 else { return false };
+            let m = i.mem;
+            if size == Size::D && i.asize == Size::D && m.base == r && m.index == NO_REG && m.disp == 0 {
+                // `lea r32, [r32]`: nothing changes. (A 32-bit kernel begins every function with
+                // one, `3e 8d 74 26 00`, the five-byte NOP its patched-out ftrace call became:
+                // it was a load and a store of the register.)
+                return true;
+            }
             let ea = e.ea(i);
             e.set_reg(r, size, ea);
             true

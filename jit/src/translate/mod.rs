@@ -1233,7 +1233,10 @@ impl<'a> Emitter<'a> {
     }
 
     fn set_slot(&mut self, n: usize, v: Value) {
-        self.cache[n] = Some(Cached { v: Cache::Value(v), dirty: true });
+        // The value the slot holds already (`mov eax, eax`): a clean slot stays clean, as the
+        // state holds `v` too.
+        let dirty = !matches!(self.cache[n], Some(Cached { v: Cache::Value(w), dirty: false }) if w == v);
+        self.cache[n] = Some(Cached { v: Cache::Value(v), dirty });
     }
 
     /// Writes the dirty cached values in `range` back to the state.
