@@ -70,14 +70,18 @@ fn integer_mix_flat32() {
 }
 
 /// Register writes that change nothing (`lea r, [r]`, with or without a zero displacement, the
-/// 32-bit kernel's five-byte function-entry NOP among them; `mov r, r`), next to LEAs and MOVs
-/// that do change their register: both tiers agree, round a loop the JIT chains.
+/// 32-bit kernel's five-byte function-entry NOP among them; `mov r, r` of a clean register and
+/// of one just written), next to LEAs and MOVs that do change their register (among them `lea
+/// esi, [si]`, which the address-size prefix makes a 16-bit address): both tiers agree, round a
+/// loop the JIT chains.
 #[test]
 fn register_no_ops_and_the_writes_next_to_them() {
     let code = asm(32, |a| {
         let mut top = a.create_label();
         a.mov(ecx, 50u32)?;
-        a.mov(esi, 0x1000u32)?;
+        a.mov(ebx, 0x1234u32)?;
+        a.mov(esi, 0x12345u32)?;
+        a.db(&[0x67, 0x8d, 0x34])?; // lea esi, [si]: ESI = 0x2345
         a.set_label(&mut top)?;
         a.db(&[0x3e, 0x8d, 0x74, 0x26, 0x00])?; // lea esi, ds:[esi+0]
         a.lea(esi, dword_ptr(esi))?;
@@ -88,6 +92,8 @@ fn register_no_ops_and_the_writes_next_to_them() {
         a.lea(ebx, dword_ptr(ebx * 2))?;
         a.mov(ebp, eax)?;
         a.add(eax, esi)?;
+        a.mov(eax, eax)?;
+        a.mov(dword_ptr(0x3000u32), eax)?;
         a.dec(ecx)?;
         a.jnz(top)?;
         a.hlt()
@@ -95,9 +101,9 @@ fn register_no_ops_and_the_writes_next_to_them() {
     let (cpu, stop, j) = same_in_both(|| flat32(&code), 10_000, "register no-ops");
     assert_eq!(stop, Stop::Halted);
     assert!(j.stats.jit_insns > 400, "{:?}", j.stats);
-    // ESI went up by one a round, and EAX summed it.
-    assert_eq!(cpu.s.regs[6], 0x1000 + 50);
-    assert_eq!(cpu.s.regs[0], (1..=50).map(|k| 0x1000 + k).sum::<u32>());
+    // ESI went up by one a round from 0x2345, and EAX summed it.
+    assert_eq!(cpu.s.regs[6], 0x2345 + 50);
+    assert_eq!(cpu.s.regs[0], (1..=50).map(|k| 0x2345 + k).sum::<u32>());
 }
 
 /// Every budget from 1 to 300 stops both tiers at the same instruction.
