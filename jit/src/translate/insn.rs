@@ -66,7 +66,8 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             if size == Size::D && i.asize == Size::D && m.base == r && m.index == NO_REG && m.disp == 0 {
                 // `lea r32, [r32]`: nothing changes. (A 32-bit kernel begins every function with
                 // one, `3e 8d 74 26 00`, the five-byte NOP its patched-out ftrace call became:
-                // it was a load and a store of the register.)
+                // it loaded the register where the block had not yet, and stored it unless a
+                // later instruction overwrote it first.)
                 return true;
             }
             let ea = e.ea(i);
