@@ -162,12 +162,19 @@ impl Cpu {
     /// (RAM or ROM, where translated code may come from), `None` when it is not (MMIO, open bus).
     #[inline]
     pub fn translate_fetch(&mut self, lin: u32) -> Res<Option<u64>> {
-        let user = self.user();
-        let e = self.tlb.entry(user, lin);
-        if e.exec == lin & !0xfff {
-            return Ok(Some((e.phys_page | (lin & 0xfff)) as u64));
+        if let Some(pa) = self.mapped_fetch(lin) {
+            return Ok(Some(pa as u64));
         }
-        self.translate_fetch_slow(lin, user)
+        self.translate_fetch_slow(lin, self.user())
+    }
+
+    /// The physical address of an instruction fetch at `lin` if the TLB maps its page for
+    /// execution at the current privilege already (the page is then host memory); `None`
+    /// otherwise, without walking the page tables.
+    #[inline]
+    pub fn mapped_fetch(&self, lin: u32) -> Option<u32> {
+        let e = self.tlb.entry(self.user(), lin);
+        (e.exec == lin & !0xfff).then_some(e.phys_page | (lin & 0xfff))
     }
 
     /// [`Cpu::translate_fetch`] on a TLB miss: the walk and the fill.

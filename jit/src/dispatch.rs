@@ -300,8 +300,7 @@ impl Jit {
             return false;
         }
         let lin = cs.base.wrapping_add(eip);
-        let e = cpu.tlb.entry(cpu.s.cpl == 3, lin);
-        e.exec == lin & !0xfff && e.phys_page | (lin & 0xfff) == k.phys && ModeKey::of(&cpu.s, cpu.a20_mask) == k.mode
+        cpu.mapped_fetch(lin) == Some(k.phys) && ModeKey::of(&cpu.s, cpu.a20_mask) == k.mode
     }
 
     /// Runs block `id` on `cpu` (and the blocks its code chains to while `ExitCtx::chain_limit`

@@ -226,8 +226,7 @@ fn likely_next(cpu: &Cpu, key: &BlockKey, i: &Insn, eip: u32) -> Option<BlockKey
     }
     let t = eip.wrapping_add(i.len as u32).wrapping_add(rel) & i.osize.mask();
     let lin = key.cs_base.wrapping_add(t);
-    let e = cpu.tlb.entry(cpu.s.cpl == 3, lin);
-    (e.exec == lin & !0xfff).then_some(BlockKey { phys: e.phys_page | lin & 0xfff, eip: t, ..*key })
+    cpu.mapped_fetch(lin).map(|phys| BlockKey { phys, eip: t, ..*key })
 }
 
 /// `n` default values, in memory the host kernel is asked to back with huge pages where it can
