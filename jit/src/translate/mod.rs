@@ -422,6 +422,9 @@ pub struct Translator {
     /// Of the block [`Translator::build`] built last: what its chainable exits leave to
     /// `BlockCache::set_link` to check, per link cell.
     pub targets: [SlotTarget; 2],
+    /// The function [`Translator::compile`] compiled last, emptied and built into again by the
+    /// next [`Translator::build`], so its tables keep their memory from block to block.
+    spare: Function,
 }
 
 /// Translation failed (a bug in emu or a Cranelift limit, never a guest condition).
@@ -485,6 +488,7 @@ impl Translator {
             ram: None,
             jump_table: None,
             targets: [SlotTarget::Any; 2],
+            spare: Function::new(),
         }
     }
 
@@ -522,7 +526,10 @@ impl Translator {
     ) -> Function {
         let ptr = self.isa.pointer_type();
         let sig = self.block_signature();
-        let mut func = Function::with_name_signature(UserFuncName::user(0, key.phys), sig.clone());
+        let mut func = std::mem::replace(&mut self.spare, Function::new());
+        func.clear();
+        func.name = UserFuncName::user(0, key.phys);
+        func.signature = sig.clone();
         {
             let mut b = FunctionBuilder::new(&mut func, &mut self.fctx);
             let tail_sig = b.import_signature(sig);
@@ -606,7 +613,9 @@ impl Translator {
         if !code.buffer.relocs().is_empty() {
             return Err(TranslateError("block code has relocations".into()));
         }
-        Ok(code.code_buffer().to_vec())
+        let code = code.code_buffer().to_vec();
+        self.spare = std::mem::replace(&mut self.ctx.func, Function::new());
+        Ok(code)
     }
 }
 
