@@ -44,7 +44,8 @@
 use super::{Emitter, Helper, PageHint, Pure, NO_PAGE};
 use crate::layout;
 use cranelift_codegen::ir::{
-    condcodes::IntCC, types, Block, BlockArg, Endianness, InstBuilder, InstructionData, MemFlagsData, Opcode, Value,
+    condcodes::IntCC, types, Block, BlockArg, Endianness, InstBuilder, InstructionData, MemFlagsData, Opcode, Type,
+    Value,
 };
 use emu_cpu_x86::flags::Size;
 use emu_cpu_x86::state::{attr, SegReg};
@@ -138,7 +139,7 @@ impl Emitter<'_> {
         // changed it (a slow path filling the entry for another page), and each kind of
         // access has its own tag (a read that hit does not make a write hit).
         let entry = self.pure(Pure::TlbEntry(lin));
-        let tag = self.b.ins().load(types::I32, MemFlagsData::trusted(), entry, tag_at);
+        let tag = self.tlb_load(types::I32, entry, tag_at);
         let last = match last {
             Some(l) => l,
             None if size == Size::B => lin,
@@ -149,25 +150,32 @@ impl Emitter<'_> {
         (entry, hit)
     }
 
-    /// The entry of `lin`'s page in the block's TLB set: `cpu + set offset + (page % TLB_SIZE) *
-    /// entry size`, with the entry size a power of two (`TlbEntry`'s alignment), so one shift and
-    /// one mask of the linear address: `(lin >> 7) & 0x7fe0` for 32-byte entries. The host
-    /// folds the adds into the loads' addresses.
+    /// The entry of `lin`'s page in the block's TLB set, as an address less the set's offset in
+    /// `Cpu`: `cpu + (page % TLB_SIZE) * entry size`, with the entry size a power of two
+    /// (`TlbEntry`'s alignment), so one shift and one mask of the linear address:
+    /// `(lin >> 7) & 0x7fe0` for 32-byte entries. Its fields are loaded at
+    /// [`Emitter::tlb_load`], which adds the set's offset to the field's: the host folds both into each
+    /// load's address, and the IR has no add of that constant at every access.
     pub(super) fn tlb_entry(&mut self, lin: Value) -> Value {
         const SHIFT: i64 = layout::TLB_ENTRY_SIZE.trailing_zeros() as i64;
         const _: () = assert!(layout::TLB_ENTRY_SIZE.count_ones() == 1 && SHIFT <= 12);
         let x = self.b.ins().ushr_imm_u(lin, 12 - SHIFT);
         let off = self.b.ins().band_imm_u(x, (TLB_SIZE as i64 - 1) << SHIFT);
         let off = self.widen_to_ptr(off);
-        let set = self.b.ins().iadd_imm_s(self.cpu, self.tlb_set);
-        self.b.ins().iadd(set, off)
+        self.b.ins().iadd(self.cpu, off)
     }
 
-    /// The entry of the constant linear address `lin`'s page in the block's TLB set (see
-    /// [`Emitter::tlb_entry`]), folded to one add to the CPU pointer.
+    /// Loads field `field` (`layout::TLB_*`) of the entry at `entry`, an address from
+    /// [`Emitter::tlb_entry`] or [`Emitter::tlb_entry_at`] (which leave out the set's offset).
+    pub(super) fn tlb_load(&mut self, ty: Type, entry: Value, field: i32) -> Value {
+        self.b.ins().load(ty, MemFlagsData::trusted(), entry, self.tlb_set + field)
+    }
+
+    /// The entry of the constant linear address `lin`'s page in the block's TLB set (as
+    /// [`Emitter::tlb_entry`] gives it), one add to the CPU pointer.
     pub(super) fn tlb_entry_at(&mut self, lin: u32) -> Value {
         let idx = (lin >> 12) as usize & (TLB_SIZE - 1);
-        self.b.ins().iadd_imm_s(self.cpu, self.tlb_set + idx as i64 * layout::TLB_ENTRY_SIZE)
+        self.b.ins().iadd_imm_s(self.cpu, idx as i64 * layout::TLB_ENTRY_SIZE)
     }
 
     /// `ok && v` for i8 conditions, where `None` is an `ok` that always holds (a segment check
@@ -204,7 +212,7 @@ impl Emitter<'_> {
     }
 
     pub(super) fn host_addr(&mut self, entry: Value, lin: Value) -> Value {
-        let addend = self.b.ins().load(self.ptr, MemFlagsData::trusted(), entry, layout::TLB_ADDEND);
+        let addend = self.tlb_load(self.ptr, entry, layout::TLB_ADDEND);
         let l = self.widen_to_ptr(lin);
         self.b.ins().iadd(l, addend)
     }
@@ -354,7 +362,7 @@ impl Emitter<'_> {
         let go = self.and_ok(ok, hit);
         self.b.ins().brif(go, fast, &[], slow, &[]);
         self.b.switch_to_block(fast);
-        let addend = self.b.ins().load(self.ptr, MemFlagsData::trusted(), entry, layout::TLB_ADDEND);
+        let addend = self.tlb_load(self.ptr, entry, layout::TLB_ADDEND);
         let l = self.widen_to_ptr(lin);
         let host = self.b.ins().iadd(l, addend);
         let mut args = access(self, host);

@@ -864,9 +864,11 @@ pub(crate) struct Emitter<'a> {
     /// register rather than through memory (a store and a load each time round).
     icount_top: Option<Value>,
     /// The offset in `Cpu` of the TLB set of the block's privilege (the mode key's CPL): an
-    /// entry's address is `cpu + tlb_set + index`, which the host folds into each load's
-    /// address (no register holds the TLB's address through the block).
-    tlb_set: i64,
+    /// entry's address is `cpu + tlb_set + index`; the IR computes `cpu + index`
+    /// ([`Emitter::tlb_entry`]) and loads its fields at `tlb_set + field`
+    /// ([`Emitter::tlb_load`]), which the host folds into each load's address (no register
+    /// holds the TLB's address through the block).
+    tlb_set: i32,
     cache: [Option<Cached>; SLOTS],
     flags: FlagSrc,
     sigs: Vec<(Helper, SigRef)>,
@@ -983,7 +985,7 @@ impl<'a> Emitter<'a> {
             ctx,
             icount_base: 0,
             icount_top,
-            tlb_set: layout::tlb_set(mode.user()) as i64,
+            tlb_set: layout::tlb_set(mode.user()),
             cache: [None; SLOTS],
             flags: FlagSrc::Unknown,
             sigs: Vec::new(),
@@ -1509,10 +1511,10 @@ impl<'a> Emitter<'a> {
             ok = Some(self.b.ins().band(same_base, same_mode));
         }
         // The TLB's execute entry for CS base + EIP maps it to the block's physical address.
-        let tag = self.b.ins().load(types::I32, t, tlb_entry, layout::TLB_EXEC);
+        let tag = self.tlb_load(types::I32, tlb_entry, layout::TLB_EXEC);
         let hit = self.b.ins().icmp(IntCC::Equal, tag, page);
         let mut ok = self.and_ok(ok, hit);
-        let phys_page = self.b.ins().load(types::I32, t, tlb_entry, layout::TLB_PHYS);
+        let phys_page = self.tlb_load(types::I32, tlb_entry, layout::TLB_PHYS);
         let phys = self.b.ins().bor(phys_page, low);
         let want = self.b.ins().load(types::I32, t, cell, layout::LINK_PHYS);
         let same = self.b.ins().icmp(IntCC::Equal, phys, want);
@@ -1720,11 +1722,10 @@ impl<'a> Emitter<'a> {
     /// them; else (the page is not in the TLB, or was written or mapped elsewhere) leaves
     /// through [`Emitter::fetch_exec`], which fetches the instruction again.
     fn crossing_guard(&mut self, tail: Tail) {
-        let t = MemFlagsData::trusted();
         let page = self.cs_base.wrapping_add(self.start) | 0xfff;
         let page = page.wrapping_add(1);
         let entry = self.tlb_entry_at(page);
-        let tag = self.b.ins().load(types::I32, t, entry, layout::TLB_EXEC);
+        let tag = self.tlb_load(types::I32, entry, layout::TLB_EXEC);
         let mapped = self.b.ins().icmp_imm_u(IntCC::Equal, tag, page as i64);
         let (read, same, refetch) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(refetch);
