@@ -1270,14 +1270,17 @@ impl<'a> Emitter<'a> {
 
     /// Stores `icount` after `count` instructions of the block (the count it is counted from,
     /// [`Emitter::top_count`] or the state's, plus `count - icount_base`); returns the value
-    /// stored.
+    /// stored. When the state's count is that already (an interpreter call as the block's first
+    /// instruction, or right after another stored it), it is only read.
     fn store_icount(&mut self, count: usize) -> Value {
         let t = MemFlagsData::trusted();
+        let delta = count as i64 - self.icount_base as i64;
         let old = match self.top_count() {
             Some(top) => top,
+            None if delta == 0 => return self.b.ins().load(types::I64, t, self.cpu, layout::ICOUNT),
             None => self.b.ins().load(types::I64, t, self.cpu, layout::ICOUNT),
         };
-        let n = self.b.ins().iadd_imm_s(old, count as i64 - self.icount_base as i64);
+        let n = self.b.ins().iadd_imm_s(old, delta);
         self.b.ins().store(t, n, self.cpu, layout::ICOUNT);
         n
     }
