@@ -1,0 +1,190 @@
+//! `cargo bench -p emu-jit --bench compile`: what translating a block costs, per block, for a
+//! few blocks of the shapes a kernel's cold code is made of (a function's prologue up to a call,
+//! its epilogue, a load and a test, a run of stores, a loop, an interpreter call). Not a timed
+//! test: it reports, it asserts nothing about speed.
+//!
+//! For each block: its guest instructions, its IR instructions, its host code, and the time to
+//! build the IR (`Translator::build`) and to compile it, without Cranelift's optimiser (what the
+//! compile thread does while other blocks wait) and with it (what it does when idle), in µs a
+//! block, each the median of `EMU_BENCH_ROUNDS` rounds (default 5) of 200 blocks. Last, a line
+//! through the unoptimised compile times against the IR sizes: its slope is what an IR
+//! instruction costs, and where it meets zero IR what a block costs before its first (the part
+//! of a compile that does not shrink with less IR).
+//!
+//! The IR and host sizes are the same on every run; the times move with the host, so compare
+//! two builds on the same machine, run alternately.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use emu_cpu_x86::decode::decode;
+use emu_jit::key::{BlockKey, ModeKey};
+use emu_jit::translate::{ends_block, Translator};
+use iced_x86::code_asm::*;
+use std::time::Instant;
+
+/// Blocks built per timed round.
+const BLOCKS: usize = 200;
+
+/// One block's figures.
+struct Figures {
+    insns: usize,
+    ir: usize,
+    host: usize,
+    build_us: f64,
+    compile_us: f64,
+    optimized_us: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Decodes `code` (32-bit, at `common::CODE`) up to the first instruction that ends a block, as
+/// the dispatcher's scan would, and measures building and compiling it.
+fn measure(code: &[u8], rounds: usize) -> Figures {
+    let cpu = common::flat32(code);
+    let (mut insns, mut eips, mut at) = (Vec::new(), Vec::new(), 0usize);
+    while at < code.len() {
+        let i = decode(true, |n| code.get(at + n).copied().ok_or(())).expect("the bench's blocks decode");
+        insns.push(i);
+        eips.push(common::CODE + at as u32);
+        at += i.len as usize;
+        if ends_block(&i) {
+            break;
+        }
+    }
+    let key = BlockKey { phys: common::CODE, eip: common::CODE, cs_base: 0, mode: ModeKey::of(&cpu.s, !0) };
+    let mut tr = Translator::new().expect("Cranelift for this host");
+    // The jump cache and the link cells the code would read: addresses only, never run.
+    let jump = vec![0u64; 4 * emu_jit::cache::JUMP_SIZE];
+    let cells = [0u64; 16];
+    tr.jump_table = Some(jump.as_ptr() as usize);
+    let build = |tr: &mut Translator| tr.build(&key, &insns, &eips, None, Some(cells.as_ptr() as usize), false);
+    let func = build(&mut tr);
+    let ir = func.dfg.num_insts();
+    let host = tr.compile(func).expect("the bench's blocks compile").len();
+    let mut time = |optimize: bool| -> (f64, f64) {
+        let (mut builds, mut compiles) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let (mut b, mut c) = (0.0, 0.0);
+            for _ in 0..BLOCKS {
+                let t0 = Instant::now();
+                let func = build(&mut tr);
+                let t1 = Instant::now();
+                let code = if optimize { tr.compile_optimized(func) } else { tr.compile(func) };
+                std::hint::black_box(code.expect("the bench's blocks compile"));
+                b += (t1 - t0).as_secs_f64();
+                c += t1.elapsed().as_secs_f64();
+            }
+            builds.push(b * 1e6 / BLOCKS as f64);
+            compiles.push(c * 1e6 / BLOCKS as f64);
+        }
+        (median(builds), median(compiles))
+    };
+    let (build_us, compile_us) = time(false);
+    let (_, optimized_us) = time(true);
+    Figures { insns: insns.len(), ir, host, build_us, compile_us, optimized_us }
+}
+
+fn main() {
+    let rounds = std::env::var("EMU_BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5usize).max(1);
+    let blocks: Vec<(&str, Vec<u8>)> = vec![
+        ("hlt", common::asm(32, |a| a.hlt())),
+        ("ret", common::asm(32, |a| a.ret())),
+        (
+            "prologue, call",
+            common::asm(32, |a| {
+                a.push(ebp)?;
+                a.mov(ebp, esp)?;
+                a.push(edi)?;
+                a.push(esi)?;
+                a.push(ebx)?;
+                a.sub(esp, 8)?;
+                a.mov(esi, eax)?;
+                a.call(0x2000)
+            }),
+        ),
+        (
+            "load, test, branch",
+            common::asm(32, |a| {
+                let mut out = a.create_label();
+                a.mov(eax, dword_ptr(ebx + 8))?;
+                a.test(eax, eax)?;
+                a.je(out)?;
+                a.set_label(&mut out)?;
+                a.hlt()
+            }),
+        ),
+        (
+            "epilogue",
+            common::asm(32, |a| {
+                a.add(esp, 8)?;
+                a.pop(ebx)?;
+                a.pop(esi)?;
+                a.pop(edi)?;
+                a.pop(ebp)?;
+                a.ret()
+            }),
+        ),
+        (
+            "stores",
+            common::asm(32, |a| {
+                a.mov(dword_ptr(esi + 4), eax)?;
+                a.mov(dword_ptr(esi + 8), edx)?;
+                a.mov(dword_ptr(esi + 12), 0u32)?;
+                a.mov(dword_ptr(esi + 16), ecx)?;
+                a.or(dword_ptr(esi), 1)?;
+                a.jmp(0x2000)
+            }),
+        ),
+        (
+            "loop",
+            common::asm(32, |a| {
+                let mut top = a.create_label();
+                a.set_label(&mut top)?;
+                a.add(eax, dword_ptr(ecx))?;
+                a.add(ecx, 4)?;
+                a.dec(edx)?;
+                a.jne(top)
+            }),
+        ),
+        (
+            "interpreter call",
+            common::asm(32, |a| {
+                a.pushfd()?;
+                a.pop(eax)?;
+                a.cli()?;
+                a.mov(dword_ptr(ebx), 1u32)?;
+                a.hlt()
+            }),
+        ),
+    ];
+    println!("compile cost per block, medians of {rounds} rounds of {BLOCKS} blocks (µs):");
+    println!(
+        "  {:<20} {:>6} {:>6} {:>6} {:>8} {:>8} {:>10}",
+        "block", "insns", "IR", "host B", "build", "compile", "optimised"
+    );
+    let mut points = Vec::new();
+    for (name, code) in &blocks {
+        let f = measure(code, rounds);
+        println!(
+            "  {:<20} {:>6} {:>6} {:>6} {:>8.1} {:>8.1} {:>10.1}",
+            name, f.insns, f.ir, f.host, f.build_us, f.compile_us, f.optimized_us
+        );
+        points.push((f.ir as f64, f.compile_us));
+    }
+    // Least squares: compile µs = fixed + per_ir * IR.
+    let n = points.len() as f64;
+    let (sx, sy) = points.iter().fold((0.0, 0.0), |(a, b), &(x, y)| (a + x, b + y));
+    let (mx, my) = (sx / n, sy / n);
+    let sxx: f64 = points.iter().map(|&(x, _)| (x - mx) * (x - mx)).sum();
+    let sxy: f64 = points.iter().map(|&(x, y)| (x - mx) * (y - my)).sum();
+    let per_ir = sxy / sxx;
+    println!(
+        "  unoptimised compile ≈ {:.1} µs + {:.2} µs per IR instruction (least squares over the blocks above)",
+        my - per_ir * mx,
+        per_ir
+    );
+}
