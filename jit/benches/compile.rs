@@ -11,6 +11,8 @@
 //! instruction costs, and where it meets zero IR what a block costs before its first (the part
 //! of a compile that does not shrink with less IR).
 //!
+//! With `EMU_BENCH_IR` set, each block's IR is printed too.
+//!
 //! The IR and host sizes are the same on every run; the times move with the host, so compare
 //! two builds on the same machine, run alternately.
 
@@ -57,12 +59,17 @@ fn measure(code: &[u8], rounds: usize) -> Figures {
     }
     let key = BlockKey { phys: common::CODE, eip: common::CODE, cs_base: 0, mode: ModeKey::of(&cpu.s, !0) };
     let mut tr = Translator::new().expect("Cranelift for this host");
+    // As the JIT builds blocks but with `--stats=full`.
+    tr.counters = false;
     // The jump cache and the link cells the code would read: addresses only, never run.
     let jump = vec![0u64; 4 * emu_jit::cache::JUMP_SIZE];
     let cells = [0u64; 16];
     tr.jump_table = Some(jump.as_ptr() as usize);
     let build = |tr: &mut Translator| tr.build(&key, &insns, &eips, None, Some(cells.as_ptr() as usize), false);
     let func = build(&mut tr);
+    if std::env::var_os("EMU_BENCH_IR").is_some() {
+        println!("{}", emu_jit::translate::ir_text(&func));
+    }
     let ir = func.dfg.num_insts();
     let host = tr.compile(func).expect("the bench's blocks compile").len();
     let mut time = |optimize: bool| -> (f64, f64) {
