@@ -3,13 +3,17 @@
 //! its epilogue, a load and a test, a run of stores, a loop, an interpreter call). Not a timed
 //! test: it reports, it asserts nothing about speed.
 //!
-//! For each block: its guest instructions, its IR instructions, its host code, and the time to
-//! build the IR (`Translator::build`) and to compile it, without Cranelift's optimiser (what the
-//! compile thread does while other blocks wait) and with it (what it does when idle), in µs a
-//! block, each the median of `EMU_BENCH_ROUNDS` rounds (default 5) of 200 blocks. Last, a line
-//! through the unoptimised compile times against the IR sizes: its slope is what an IR
-//! instruction costs, and where it meets zero IR what a block costs before its first (the part
-//! of a compile that does not shrink with less IR).
+//! The blocks are built for CPL 0 in flat 32-bit protected mode without paging: a kernel's mode
+//! key but for paging, which changes no IR here (inlined accesses go through the TLB the same
+//! way; the RAM window for loads with paging off is not set).
+//!
+//! For each block: its guest instructions, its IR instructions, its host code (compiled without
+//! the optimiser), and the time to build the IR (`Translator::build`) and to compile it, without
+//! Cranelift's optimiser (what the compile thread does while other blocks wait) and with it
+//! (what it does when idle), in µs a block, each the median of `EMU_BENCH_ROUNDS` rounds
+//! (default 5) of 200 blocks. Last, a line through the unoptimised compile times against the IR
+//! sizes: its slope is what an IR instruction costs, and where it meets zero IR what a block
+//! costs before its first (the part of a compile that does not shrink with less IR).
 //!
 //! With `EMU_BENCH_IR` set, each block's IR is printed too.
 //!
@@ -59,7 +63,7 @@ fn measure(code: &[u8], rounds: usize) -> Figures {
     }
     let key = BlockKey { phys: common::CODE, eip: common::CODE, cs_base: 0, mode: ModeKey::of(&cpu.s, !0) };
     let mut tr = Translator::new().expect("Cranelift for this host");
-    // As the JIT builds blocks but with `--stats=full`.
+    // As `emu` builds blocks without `--stats=full`: no counters.
     tr.counters = false;
     // The jump cache and the link cells the code would read: addresses only, never run.
     let jump = vec![0u64; 4 * emu_jit::cache::JUMP_SIZE];

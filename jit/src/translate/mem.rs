@@ -150,32 +150,49 @@ impl Emitter<'_> {
         (entry, hit)
     }
 
-    /// The entry of `lin`'s page in the block's TLB set, as an address less the set's offset in
-    /// `Cpu`: `cpu + (page % TLB_SIZE) * entry size`, with the entry size a power of two
-    /// (`TlbEntry`'s alignment), so one shift and one mask of the linear address:
-    /// `(lin >> 7) & 0x7fe0` for 32-byte entries. Its fields are loaded at
-    /// [`Emitter::tlb_load`], which adds the set's offset to the field's: the host folds both into each
-    /// load's address, and the IR has no add of that constant at every access.
+    /// The entry of `lin`'s page in the block's TLB set: `cpu + set offset + (page % TLB_SIZE) *
+    /// entry size`, with the entry size a power of two (`TlbEntry`'s alignment), so one shift and
+    /// one mask of the linear address: `(lin >> 7) & 0x7fe0` for 32-byte entries. Where the
+    /// host's loads can hold the set's offset in their own (see [`Emitter::tlb_in_load`]), the
+    /// address left in the IR is without it, and [`Emitter::tlb_load`] adds it to each field's
+    /// offset: two IR instructions fewer per entry, and the host folds both into the load.
     pub(super) fn tlb_entry(&mut self, lin: Value) -> Value {
         const SHIFT: i64 = layout::TLB_ENTRY_SIZE.trailing_zeros() as i64;
         const _: () = assert!(layout::TLB_ENTRY_SIZE.count_ones() == 1 && SHIFT <= 12);
         let x = self.b.ins().ushr_imm_u(lin, 12 - SHIFT);
         let off = self.b.ins().band_imm_u(x, (TLB_SIZE as i64 - 1) << SHIFT);
         let off = self.widen_to_ptr(off);
-        self.b.ins().iadd(self.cpu, off)
+        let base = match self.tlb_in_load() {
+            true => self.cpu,
+            false => self.b.ins().iadd_imm_s(self.cpu, self.tlb_set as i64),
+        };
+        self.b.ins().iadd(base, off)
+    }
+
+    /// Whether loads of the block's TLB entries carry the set's offset in `Cpu` in their own
+    /// offsets ([`Emitter::tlb_entry`]): when every field's offset stays below 2 KiB, which every
+    /// host's loads take as an immediate (RISC-V's 12 signed bits, AArch64's 12 bits scaled by
+    /// the size; x86-64 takes any 32-bit displacement). That is the supervisor set, which comes
+    /// first in `Cpu`, and not the user set after it: there an offset beyond the load's reach
+    /// would cost an instruction at every load on those hosts instead of one add per entry. (The
+    /// same rule on every host, so that both forms are built, and tested, on each.)
+    fn tlb_in_load(&self) -> bool {
+        self.tlb_set as i64 + layout::TLB_ENTRY_SIZE <= 2048
     }
 
     /// Loads field `field` (`layout::TLB_*`) of the entry at `entry`, an address from
-    /// [`Emitter::tlb_entry`] or [`Emitter::tlb_entry_at`] (which leave out the set's offset).
+    /// [`Emitter::tlb_entry`] or [`Emitter::tlb_entry_at`].
     pub(super) fn tlb_load(&mut self, ty: Type, entry: Value, field: i32) -> Value {
-        self.b.ins().load(ty, MemFlagsData::trusted(), entry, self.tlb_set + field)
+        let set = if self.tlb_in_load() { self.tlb_set } else { 0 };
+        self.b.ins().load(ty, MemFlagsData::trusted(), entry, set + field)
     }
 
     /// The entry of the constant linear address `lin`'s page in the block's TLB set (as
     /// [`Emitter::tlb_entry`] gives it), one add to the CPU pointer.
     pub(super) fn tlb_entry_at(&mut self, lin: u32) -> Value {
         let idx = (lin >> 12) as usize & (TLB_SIZE - 1);
-        self.b.ins().iadd_imm_s(self.cpu, idx as i64 * layout::TLB_ENTRY_SIZE)
+        let set = if self.tlb_in_load() { 0 } else { self.tlb_set as i64 };
+        self.b.ins().iadd_imm_s(self.cpu, set + idx as i64 * layout::TLB_ENTRY_SIZE)
     }
 
     /// `ok && v` for i8 conditions, where `None` is an `ok` that always holds (a segment check

@@ -424,6 +424,8 @@ pub struct Translator {
     pub targets: [SlotTarget; 2],
     /// The function [`Translator::compile`] compiled last, emptied and built into again by the
     /// next [`Translator::build`], so its tables keep their memory from block to block.
+    /// (`Function::clear` resets all a block's IR uses; not exception tables, which blocks do
+    /// not have: no `try_call`.)
     spare: Function,
 }
 
@@ -864,10 +866,9 @@ pub(crate) struct Emitter<'a> {
     /// register rather than through memory (a store and a load each time round).
     icount_top: Option<Value>,
     /// The offset in `Cpu` of the TLB set of the block's privilege (the mode key's CPL): an
-    /// entry's address is `cpu + tlb_set + index`; the IR computes `cpu + index`
-    /// ([`Emitter::tlb_entry`]) and loads its fields at `tlb_set + field`
-    /// ([`Emitter::tlb_load`]), which the host folds into each load's address (no register
-    /// holds the TLB's address through the block).
+    /// entry's address is `cpu + tlb_set + index`, which the host folds into each load's
+    /// address (no register holds the TLB's address through the block; see
+    /// [`Emitter::tlb_entry`]).
     tlb_set: i32,
     cache: [Option<Cached>; SLOTS],
     flags: FlagSrc,
@@ -1111,7 +1112,7 @@ impl<'a> Emitter<'a> {
                     self.b.switch_to_block(block);
                     self.icount_base = icount_base;
                     let st = self.b.append_block_param(block, types::I32);
-                    self.store_icount(count);
+                    self.sync_icount(count);
                     self.count_accesses(accesses);
                     let is_fault = self.b.ins().icmp_imm_u(IntCC::Equal, st, status::FAULT as i64);
                     let fault = self.c32(status::FAULT);
@@ -1270,19 +1271,25 @@ impl<'a> Emitter<'a> {
 
     /// Stores `icount` after `count` instructions of the block (the count it is counted from,
     /// [`Emitter::top_count`] or the state's, plus `count - icount_base`); returns the value
-    /// stored. When the state's count is that already (an interpreter call as the block's first
-    /// instruction, or right after another stored it), it is only read.
+    /// stored.
     fn store_icount(&mut self, count: usize) -> Value {
         let t = MemFlagsData::trusted();
-        let delta = count as i64 - self.icount_base as i64;
         let old = match self.top_count() {
             Some(top) => top,
-            None if delta == 0 => return self.b.ins().load(types::I64, t, self.cpu, layout::ICOUNT),
             None => self.b.ins().load(types::I64, t, self.cpu, layout::ICOUNT),
         };
-        let n = self.b.ins().iadd_imm_s(old, delta);
+        let n = self.b.ins().iadd_imm_s(old, count as i64 - self.icount_base as i64);
         self.b.ins().store(t, n, self.cpu, layout::ICOUNT);
         n
+    }
+
+    /// [`Emitter::store_icount`] where the value is not wanted: nothing when the state holds
+    /// that count already (an interpreter call as the block's first instruction, or right after
+    /// another one stored it), where the store was a load, an add of 0 and a store.
+    fn sync_icount(&mut self, count: usize) {
+        if self.top_count().is_some() || count != self.icount_base {
+            self.store_icount(count);
+        }
     }
 
     /// One of the block's shared exit ends, made on first use (filled in by
@@ -1671,7 +1678,7 @@ impl<'a> Emitter<'a> {
         self.cache = [None; SLOTS];
         self.segs = [None; 8];
         self.flags = FlagSrc::Unknown;
-        self.store_icount(self.k);
+        self.sync_icount(self.k);
         self.icount_base = self.k;
     }
 
@@ -1688,7 +1695,7 @@ impl<'a> Emitter<'a> {
         let st = self.call(Helper::ExecInsn, &[cpu, ctx, p, start]).unwrap();
         let accesses = self.accesses[self.k];
         if last {
-            self.store_icount(self.k + 1);
+            self.sync_icount(self.k + 1);
             self.count_accesses(accesses);
             let is_fault = self.b.ins().icmp_imm_u(IntCC::Equal, st, status::FAULT as i64);
             let (fault, ok) = (self.c32(status::FAULT), self.c32(status::OK));
@@ -1786,7 +1793,7 @@ impl<'a> Emitter<'a> {
         self.b.switch_to_block(leave);
         // OK, SMC or FAULT: the dispatcher takes over (a fault is delivered there; the
         // faulting instruction counts, as `Cpu::step` counts it).
-        self.store_icount(self.k + 1);
+        self.sync_icount(self.k + 1);
         self.count_accesses(accesses);
         self.b.ins().return_(&[st]);
         self.b.switch_to_block(go_on);
