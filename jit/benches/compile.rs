@@ -23,9 +23,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use emu_cpu_x86::decode::decode;
-use emu_jit::key::{BlockKey, ModeKey};
-use emu_jit::translate::{ends_block, Translator};
+use emu_jit::translate::Translator;
 use iced_x86::code_asm::*;
 use std::time::Instant;
 
@@ -50,18 +48,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Decodes `code` (32-bit, at `common::CODE`) up to the first instruction that ends a block, as
 /// the dispatcher's scan would, and measures building and compiling it.
 fn measure(code: &[u8], rounds: usize) -> Figures {
-    let cpu = common::flat32(code);
-    let (mut insns, mut eips, mut at) = (Vec::new(), Vec::new(), 0usize);
-    while at < code.len() {
-        let i = decode(true, |n| code.get(at + n).copied().ok_or(())).expect("the bench's blocks decode");
-        insns.push(i);
-        eips.push(common::CODE + at as u32);
-        at += i.len as usize;
-        if ends_block(&i) {
-            break;
-        }
-    }
-    let key = BlockKey { phys: common::CODE, eip: common::CODE, cs_base: 0, mode: ModeKey::of(&cpu.s, !0) };
+    let (key, insns, eips) = common::decode_block(&common::flat32(code), code);
     let mut tr = Translator::new().expect("Cranelift for this host");
     // As `emu` builds blocks without `--stats=full`: no counters.
     tr.counters = false;

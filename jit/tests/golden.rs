@@ -5,27 +5,14 @@
 //! golden` and review the diff: these files are also teaching material for docs/.
 
 mod common;
-use emu_cpu_x86::decode::decode;
-use emu_jit::key::{BlockKey, ModeKey};
-use emu_jit::translate::{ends_block, ir_text, Translator};
+use emu_jit::translate::{ir_text, Translator};
 use iced_x86::code_asm::*;
 use std::path::PathBuf;
 
 /// Decodes `code` (at `common::CODE`) into a block the way `scan` would, builds its IR and
 /// compares it with `tests/golden/{name}.clif`.
 fn golden(name: &str, cpu: emu_cpu_x86::Cpu, code: &[u8]) {
-    let code32 = cpu.s.code32();
-    let (mut insns, mut eips, mut at) = (Vec::new(), Vec::new(), 0usize);
-    while at < code.len() {
-        let i = decode(code32, |n| code.get(at + n).copied().ok_or(())).unwrap();
-        insns.push(i);
-        eips.push(common::CODE + at as u32);
-        at += i.len as usize;
-        if ends_block(&i) {
-            break;
-        }
-    }
-    let key = BlockKey { phys: common::CODE, eip: common::CODE, cs_base: 0, mode: ModeKey::of(&cpu.s, !0) };
+    let (key, insns, eips) = common::decode_block(&cpu, code);
     let mut t = Translator::new().unwrap();
     if t.pointer_type().bits() != 64 {
         return; // the golden files are for 64-bit hosts

@@ -3,8 +3,11 @@
 #![allow(dead_code)]
 
 use emu_core::{ClockMode, System};
+use emu_cpu_x86::decode::{decode, Insn};
 use emu_cpu_x86::state::{attr, cr0, Segment};
 use emu_cpu_x86::{Cpu, Stop};
+use emu_jit::key::{BlockKey, ModeKey};
+use emu_jit::translate::ends_block;
 use emu_jit::{Jit, Options};
 use iced_x86::code_asm::CodeAssembler;
 
@@ -70,6 +73,24 @@ pub fn paged32(code: &[u8]) -> Cpu {
 
 pub fn load(c: &mut Cpu, at: u32, bytes: &[u8]) {
     c.sys.ram_mut().as_mut_slice()[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
+}
+
+/// The block at the start of `code`, loaded at `CODE` in `cpu`'s mode, decoded as the
+/// dispatcher's scan would (up to the first instruction that ends a block): its key, its
+/// instructions and their EIPs.
+pub fn decode_block(cpu: &Cpu, code: &[u8]) -> (BlockKey, Vec<Insn>, Vec<u32>) {
+    let (mut insns, mut eips, mut at) = (Vec::new(), Vec::new(), 0usize);
+    while at < code.len() {
+        let i = decode(cpu.s.code32(), |n| code.get(at + n).copied().ok_or(())).expect("test code decodes");
+        insns.push(i);
+        eips.push(CODE + at as u32);
+        at += i.len as usize;
+        if ends_block(&i) {
+            break;
+        }
+    }
+    let key = BlockKey { phys: CODE, eip: CODE, cs_base: 0, mode: ModeKey::of(&cpu.s, !0) };
+    (key, insns, eips)
 }
 
 /// Assembles with iced-x86 at `CODE`.
