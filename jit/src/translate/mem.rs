@@ -154,8 +154,9 @@ impl Emitter<'_> {
     /// entry size`, with the entry size a power of two (`TlbEntry`'s alignment), so one shift and
     /// one mask of the linear address: `(lin >> 7) & 0x7fe0` for 32-byte entries. Where loads
     /// can hold the set's offset in their own, on every host (the supervisor set, see
-    /// [`Emitter::tlb_in_load`]), the address left in the IR is without it, and [`Emitter::tlb_load`] adds it to each field's
-    /// offset: two IR instructions fewer per entry, and the host folds both into the load.
+    /// [`Emitter::tlb_in_load`]), the address left in the IR is without it, and
+    /// [`Emitter::tlb_load`] adds it to each field's offset: two IR instructions fewer per
+    /// entry, and the host folds both into the load.
     pub(super) fn tlb_entry(&mut self, lin: Value) -> Value {
         const SHIFT: i64 = layout::TLB_ENTRY_SIZE.trailing_zeros() as i64;
         const _: () = assert!(layout::TLB_ENTRY_SIZE.count_ones() == 1 && SHIFT <= 12);
