@@ -111,7 +111,7 @@ const _: () = assert!((Size::D as u32 >> 1) == 2 && (Size::W as u32 >> 1) == 1);
 /// Parity of the low byte: PF is set when it has an even number of ones.
 #[inline]
 pub fn parity(v: u32) -> u32 {
-    if (v as u8).count_ones() % 2 == 0 {
+    if (v as u8).count_ones().is_multiple_of(2) {
         PF
     } else {
         0

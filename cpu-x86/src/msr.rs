@@ -198,7 +198,7 @@ pub fn write(cpu: &mut Cpu, msr: u32, v: u64) -> Res {
         }
         0x200..=0x20f => {
             let n = (msr - index::MTRR_PHYSBASE0) as usize;
-            let ok = if n % 2 == 0 {
+            let ok = if n.is_multiple_of(2) {
                 // PHYSBASE: type in 7:0, 11:8 reserved, base in 35:12.
                 v & !(PHYS_FRAME | 0xff) == 0 && mtrr_type_ok(v & 0xff)
             } else {

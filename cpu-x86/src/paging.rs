@@ -291,7 +291,7 @@ impl Cpu {
     #[inline]
     fn phys_u32(&mut self, pa: u64) -> u32 {
         let pa = self.a20(pa);
-        debug_assert!(pa % 4 == 0);
+        debug_assert!(pa.is_multiple_of(4));
         match self.sys.plain_ram_ptr(pa) {
             // SAFETY: an aligned 4-byte entry stays inside the plain RAM page `pa` is on.
             Some(p) => u32::from_le(unsafe { (p as *const u32).read_unaligned() }),
@@ -303,7 +303,7 @@ impl Cpu {
     #[inline]
     fn phys_u64(&mut self, pa: u64) -> u64 {
         let pa = self.a20(pa);
-        debug_assert!(pa % 8 == 0);
+        debug_assert!(pa.is_multiple_of(8));
         match self.sys.plain_ram_ptr(pa) {
             // SAFETY: an aligned 8-byte entry stays inside the plain RAM page `pa` is on.
             Some(p) => u64::from_le(unsafe { (p as *const u64).read_unaligned() }),
@@ -316,7 +316,7 @@ impl Cpu {
     /// `smc_writes` when it holds translated code (a page table may share a page with code).
     fn set_phys_u32(&mut self, pa: u64, v: u32) {
         let pa = self.a20(pa);
-        debug_assert!(pa % 4 == 0);
+        debug_assert!(pa.is_multiple_of(4));
         let page = (pa >> 12) as u32;
         if let Some(log) = self.tlb.write_log.as_mut() {
             log.push(page);

@@ -394,10 +394,8 @@ impl I8042 {
             CMD_A20_DISABLE => self.write_output_port(self.output_port & !OUT_A20),
             CMD_A20_ENABLE => self.write_output_port(self.output_port | OUT_A20),
             CMD_READ_TEST_INPUTS => self.reply(0x00),
-            0xf0..=0xff => {
-                if cmd & OUT_RESET == 0 {
-                    self.lines.request_reset();
-                }
+            0xf0..=0xff if cmd & OUT_RESET == 0 => {
+                self.lines.request_reset();
             }
             _ => {}
         }

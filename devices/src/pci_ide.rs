@@ -142,7 +142,7 @@ mod tests {
     #[test]
     fn five_drives_do_not_fit() {
         let mut sys = System::new(1 << 20, ClockMode::Deterministic { ns_per_insn: 1 }).unwrap();
-        let e = attach_pci_and_ide(&mut sys, (0..4).map(|i| disk(i)).collect(), Some(disk(9))).unwrap_err();
+        let e = attach_pci_and_ide(&mut sys, (0..4).map(disk).collect(), Some(disk(9))).unwrap_err();
         assert!(e.to_string().contains("too many drives"));
     }
 }

@@ -206,7 +206,7 @@ impl Ps2Mouse {
     /// A button change: what came before it (an earlier change not yet reported, or motion)
     /// is held back as a packet of its own, so that the change is reported on its own.
     fn set_buttons(&mut self, left: bool, right: bool, middle: bool) {
-        let buttons = (left as u8) * PKT_LEFT | (right as u8) * PKT_RIGHT | (middle as u8) * PKT_MIDDLE;
+        let buttons = ((left as u8) * PKT_LEFT) | ((right as u8) * PKT_RIGHT) | ((middle as u8) * PKT_MIDDLE);
         if buttons == self.buttons {
             return;
         }

@@ -157,10 +157,11 @@ impl Host for DebugHost<'_> {
                 }
             }
         }
-        if self.event.is_none() && (self.polls % 1024 == 1 || self.max_slice() > 1) {
-            if self.conn.peek().map_or(true, |b| b.is_some()) {
-                self.event = Some(Event::Incoming);
-            }
+        if self.event.is_none()
+            && (self.polls % 1024 == 1 || self.max_slice() > 1)
+            && self.conn.peek().map_or(true, |b| b.is_some())
+        {
+            self.event = Some(Event::Incoming);
         }
         if self.event.is_some() {
             return Some(Outcome::Stopped);

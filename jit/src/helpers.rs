@@ -98,7 +98,7 @@ impl MnemonicCounts {
     pub fn top(&self, n: usize) -> Vec<(Mnemonic, u64)> {
         let mut v: Vec<(Mnemonic, u64)> =
             Mnemonic::ALL.iter().zip(self.0.iter()).filter(|(_, &c)| c > 0).map(|(&m, &c)| (m, c)).collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1));
+        v.sort_by_key(|&(_, c)| std::cmp::Reverse(c));
         v.truncate(n);
         v
     }

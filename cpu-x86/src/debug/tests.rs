@@ -193,10 +193,10 @@ fn general_detect_faults_on_mov_dr() {
 fn mov_dr_masks_dr6_and_dr7() {
     // mov dr7, eax; mov dr6, eax
     let mut cpu = cpu(&[0x0f, 0x23, 0xf8, 0x0f, 0x23, 0xf0]);
-    cpu.s.regs[reg::EAX] = 0xffff_ffff & !dr7::GD;
+    cpu.s.regs[reg::EAX] = !dr7::GD;
     cpu.step();
     cpu.step();
-    assert_eq!(cpu.s.dr[7], (0xffff_ffff & !dr7::GD & !dr7::FIXED0) | dr7::FIXED1);
+    assert_eq!(cpu.s.dr[7], (!dr7::GD & !dr7::FIXED0) | dr7::FIXED1);
     assert_eq!(cpu.s.dr[6], 0xffff_cfff); // BD was clear in EAX; bit 12 reads 0
 }
 

@@ -593,7 +593,7 @@ fn d9_reg(cpu: &mut Cpu, modrm: u8, i: usize) -> Res {
         0xf0 => unary(f, tr::f2xm1),
         0xf1 => binary_st1(f, true, tr::fyl2x),
         0xf2 => replace_and_push(f, fptan),
-        0xf3 => binary_st1(f, true, |ctx, x, y| tr::fpatan(ctx, x, y)),
+        0xf3 => binary_st1(f, true, tr::fpatan),
         0xf4 => replace_and_push(f, |ctx, x| {
             let (e, s) = fl::extract(ctx, x);
             Some((e, s))

@@ -217,7 +217,7 @@ fn stores_to_memory_formats() {
     assert_eq!(to_bits(&mut c, f(0x3fff - 130, 1 << 63), SGL), 0x0008_0000, "2^-130 is a single denormal");
     assert_eq!(c.flags, 0);
     let mut c = ctx();
-    assert_eq!(to_bits(&mut c, f(0x7fff, 0x8000_0000_0000_0100 << 0 | 1 << 40), SGL), 0x7fc0_0001);
+    assert_eq!(to_bits(&mut c, f(0x7fff, 0x8000_0000_0000_0100 | 1 << 40), SGL), 0x7fc0_0001);
     assert_eq!(c.flags, IE, "SNaN quieted");
     assert_eq!(to_bits(&mut ctx(), F80::INDEFINITE, DBL), 0xfff8_0000_0000_0000);
     for bits in [0x3f80_0000u64, 0x8000_0001, 0x7fc1_2345, 0x7f80_0000, 0xc2f6_e979] {

@@ -204,7 +204,7 @@ fn random_state(rng: &mut Rng) -> impl Fn() -> Cpu {
     let mut regs = [0u32; 8];
     regs.iter_mut().for_each(|r| *r = rng.next());
     regs[reg::EBX] = rng.pick(&bases);
-    if rng.next() % 2 == 0 {
+    if rng.next().is_multiple_of(2) {
         regs[reg::EBX] &= 0xffff; // small values for the 16-bit address
     }
     regs[reg::ESP] = rng.pick(&stacks);
@@ -214,7 +214,7 @@ fn random_state(rng: &mut Rng) -> impl Fn() -> Cpu {
     let ret = rng.pick(&[0x2000, 0xf_fffe, 0x10_0000, any]);
     let fill: Vec<u8> = (0..0x4000).map(|_| rng.next() as u8).collect();
     // Flags: explicit, or lazy from an operation on random values.
-    let explicit = (rng.next() % 3 == 0).then(|| rng.next());
+    let explicit = rng.next().is_multiple_of(3).then(|| rng.next());
     let op = flag_ops[rng.next() as usize % flag_ops.len()];
     let (v, src) = (rng.next(), rng.next());
     move || {

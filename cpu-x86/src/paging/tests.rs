@@ -406,7 +406,7 @@ impl emu_core::device::Device for TableDevice {
 fn tables_in_mmio_rom_and_beyond_ram_go_through_the_bus() {
     let mut cpu = paged(PRW);
     // Directory entry 1 (4-8 MiB) → a table in a device at 0xa0000.
-    let entries = (0..1024).map(|i| 0x40_0000 + (i << 12) | PRW).collect();
+    let entries = (0..1024).map(|i| (0x40_0000 + (i << 12)) | PRW).collect();
     let dev = cpu.sys.add_device(Box::new(TableDevice { entries, ..Default::default() }));
     cpu.sys.map_mmio(0xa0000, 0x1000, dev, 0).unwrap();
     w32(&mut cpu, PD + 4, 0xa0000 | PRW);
@@ -437,7 +437,7 @@ fn tables_in_mmio_rom_and_beyond_ram_go_through_the_bus() {
     w64(&mut cpu, PD + 16, 0x200_0000 | PRW as u64);
     assert_eq!(cpu.read_lin(0x40_0000, Size::B), Err(Fault::pf(0x40_0000, pf::P | pf::RSVD)));
     // PAE entries in a device: two 4-byte reads, low half first.
-    let entries = (0..1024).map(|i| if i % 2 == 0 { 0x50_0000 + (i / 2 << 12) | PRW } else { 0 }).collect();
+    let entries = (0..1024).map(|i| if i % 2 == 0 { (0x50_0000 + ((i / 2) << 12)) | PRW } else { 0 }).collect();
     let dev = cpu.sys.add_device(Box::new(TableDevice { entries, ..Default::default() }));
     cpu.sys.map_mmio(0xa0000, 0x1000, dev, 0).unwrap();
     cpu.sync_a20();

@@ -261,7 +261,7 @@ pub(super) fn int10(sys: &mut System, regs: &mut Regs) -> Next {
             wr8(sys, bda::VIDEO_PAGE, page);
             let offset = page as u16 * rd16(sys, bda::VIDEO_PAGE_SIZE);
             wr16(sys, bda::VIDEO_PAGE_OFFSET, offset);
-            crtc_write(sys, 0x0c, (offset / 2 >> 8) as u8);
+            crtc_write(sys, 0x0c, ((offset / 2) >> 8) as u8);
             crtc_write(sys, 0x0d, (offset / 2) as u8);
             update_cursor(sys);
         }

@@ -23,7 +23,7 @@
 
 use super::ata::{finish_identify, put_string, CMD_EXECUTE_DEVICE_DIAGNOSTIC, CMD_IDENTIFY_DEVICE};
 use super::ata::{
-    CMD_CHECK_POWER_MODE, CMD_DEVICE_RESET, CMD_IDENTIFY_PACKET_DEVICE, CMD_IDLE_IMMEDIATE, CMD_NOP, CMD_PACKET,
+    CMD_CHECK_POWER_MODE, CMD_DEVICE_RESET, CMD_IDENTIFY_PACKET_DEVICE, CMD_IDLE_IMMEDIATE, CMD_PACKET,
     CMD_SET_FEATURES, CMD_SLEEP, CMD_STANDBY_IMMEDIATE,
 };
 use super::{DmaJob, Drive, Media, Pio, DEVICE_DEV, ERROR_ABRT, STATUS_DRDY, STATUS_DRQ, STATUS_ERR};
@@ -182,7 +182,8 @@ impl Drive {
             }
             CMD_IDLE_IMMEDIATE | CMD_STANDBY_IMMEDIATE | CMD_SLEEP => self.complete(),
             CMD_EXECUTE_DEVICE_DIAGNOSTIC => {}
-            CMD_NOP | _ => self.abort_with(ERROR_ABRT),
+            // NOP included: it always ends in an abort (ATA8-ACS).
+            _ => self.abort_with(ERROR_ABRT),
         }
     }
 

@@ -70,7 +70,7 @@ fn chs(lba: u32) -> [u8; 3] {
 pub fn mbr_disk(path: &Path, boot_code: &[u8], partition: &Path) {
     assert!(boot_code.len() <= 440, "MBR boot code is {} bytes: at most 440 fit", boot_code.len());
     let part = std::fs::read(partition).unwrap();
-    assert!(part.len() % 512 == 0, "a partition image is whole sectors");
+    assert!(part.len().is_multiple_of(512), "a partition image is whole sectors");
     let sectors = (part.len() / 512) as u32;
     let mut disk = vec![0u8; PART_START as usize * 512];
     disk[..boot_code.len()].copy_from_slice(boot_code);

@@ -308,7 +308,7 @@ fn interrupts(rom: &mut RomBuilder) -> Result<(), RomError> {
     // INTO: vector 4 if OF = 1, nothing otherwise.
     install_recorder(rom, 4)?;
     set_flags(&mut rom.a, OF | FIXED)?;
-    expect_exception(rom, "into OF=1", 4, Kind::Trap, |a| CodeAssembler::into(a))?;
+    expect_exception(rom, "into OF=1", 4, Kind::Trap, CodeAssembler::into)?;
     arm_recorder(&mut rom.a, 0)?;
     set_flags(&mut rom.a, STATUS & !OF | FIXED)?;
     CodeAssembler::into(&mut rom.a)?;

@@ -115,7 +115,7 @@ pub fn percent_floor(passed: usize, total: usize, decimals: i32) -> f64 {
 
 impl FileResult {
     pub fn percent(&self) -> f64 {
-        percent_floor(self.passed as usize, self.total as usize, 1)
+        percent_floor(self.passed, self.total, 1)
     }
     pub fn all_passed(&self) -> bool {
         self.error.is_none() && self.leak.is_none() && self.passed == self.total
@@ -544,7 +544,7 @@ pub fn table(results: &[FileResult], markdown: bool) -> String {
             );
         }
     }
-    let pct = percent_floor(passed as usize, total as usize, 2);
+    let pct = percent_floor(passed, total, 2);
     let files = results.len();
     if markdown {
         let _ = writeln!(out, "| **total** | {full}/{files} files | **{passed}** | **{total}** | **{pct:.2}** |");
