@@ -74,7 +74,10 @@ pub const DETERMINISTIC_LAG: u64 = 1 << 18;
 /// Heat counters (a power of two, at most 2^16: a job's counter is its ticket's low bits, which
 /// the warm-up table keeps for it in 16 bits).
 const HEAT_SLOTS: usize = 1 << 16;
-const _: () = assert!(HEAT_SLOTS <= 1 << 16, "heat slots are 16-bit numbers in the warm-up table");
+const _: () = assert!(
+    HEAT_SLOTS.is_power_of_two() && HEAT_SLOTS <= 1 << 16,
+    "heat slots are masked ticket bits, kept in 16 bits by the warm-up table"
+);
 
 /// The job's heat counter for `ticket`: what [`Background::ran`] and the thread's choice of the
 /// next job use.

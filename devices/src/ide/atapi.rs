@@ -182,7 +182,7 @@ impl Drive {
             }
             CMD_IDLE_IMMEDIATE | CMD_STANDBY_IMMEDIATE | CMD_SLEEP => self.complete(),
             CMD_EXECUTE_DEVICE_DIAGNOSTIC => {}
-            // NOP included: it always ends in an abort (ATA8-ACS).
+            // NOP included: it always ends in an abort (ATA/ATAPI-6).
             _ => self.abort_with(ERROR_ABRT),
         }
     }
