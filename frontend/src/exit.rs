@@ -68,7 +68,7 @@ impl Outcome {
             }
             Outcome::TripleFault => "guest triple-faulted (rebooting is disabled)".into(),
             Outcome::Reset => "guest reset the machine (rebooting is disabled)".into(),
-            Outcome::NoBootDevice => "nothing to boot: give a bootable --disk or --cdrom".into(),
+            Outcome::NoBootDevice => "the BIOS found nothing to boot: give a bootable --disk, --cdrom or --fda".into(),
             Outcome::CheckMismatch => "the JIT and the interpreter differ (--cpu check): a bug in emu".into(),
         }
     }

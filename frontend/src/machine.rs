@@ -196,8 +196,7 @@ impl Machine {
                 Stop::Attention => {
                     if self.cpu.sys.lines.take_firmware_call() {
                         if let Some(bios) = self.bios.as_mut() {
-                            if let Some(msg) = pc::service_firmware(bios, &mut self.cpu) {
-                                eprintln!("emu: {msg}");
+                            if pc::service_firmware(bios, &mut self.cpu) {
                                 return Outcome::NoBootDevice;
                             }
                         }

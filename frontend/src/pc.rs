@@ -129,9 +129,9 @@ pub fn install_bios(sys: &mut System) -> Result<(Bios, Vec<u8>), emu_core::Error
     Ok((Bios::new(BiosConfig { ram_size: sys.ram_size() }), firmware::rom::image()))
 }
 
-/// Runs the BIOS service the CPU trapped into, and applies its result to the CPU. Returns a
-/// message when the BIOS has nothing to boot.
-pub fn service_firmware(bios: &mut Bios, cpu: &mut Cpu) -> Option<&'static str> {
+/// Runs the BIOS service the CPU trapped into, and applies its result to the CPU. Returns
+/// `true` when the BIOS has nothing to boot.
+pub fn service_firmware(bios: &mut Bios, cpu: &mut Cpu) -> bool {
     let s = &cpu.s;
     let mut regs = Regs { gpr: s.regs, seg: SegReg::ALL.map(|r| s.seg(r).selector), eip: s.eip, eflags: s.eflags() };
     let before = regs;
@@ -144,7 +144,7 @@ pub fn service_firmware(bios: &mut Bios, cpu: &mut Cpu) -> Option<&'static str> 
             regs.seg[SegReg::Cs as usize] = cs;
             regs.eip = ip as u32;
         }
-        Next::NoBoot(msg) => return Some(msg),
+        Next::NoBoot => return true,
     }
     cpu.s.regs = regs.gpr;
     for seg in SegReg::ALL {
@@ -157,5 +157,5 @@ pub fn service_firmware(bios: &mut Bios, cpu: &mut Cpu) -> Option<&'static str> 
     if regs.eflags != before.eflags {
         cpu.s.set_eflags(regs.eflags, emu_cpu_x86::state::eflags::WRITABLE);
     }
-    None
+    false
 }

@@ -118,6 +118,19 @@ fn halting_with_interrupts_off_ends_with_code_6() {
     assert_eq!(out.status.code(), Some(6));
 }
 
+/// A disk without a boot signature: emu's BIOS finds nothing to boot, and the run ends with
+/// code 6 and one line that says so.
+#[test]
+fn nothing_to_boot_ends_with_code_6_and_one_line() {
+    let blank = tmp("blank.img");
+    std::fs::write(&blank, vec![0u8; 64 * 1024]).unwrap();
+    let out = emu(&["--headless", "--disk", blank.to_str().unwrap(), "--snapshot", "--timeout", "20"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "stderr: {err}");
+    assert_eq!(err.lines().filter(|l| l.starts_with("emu:")).count(), 1, "one line: {err}");
+    assert!(err.contains("found nothing to boot"), "{err}");
+}
+
 #[test]
 fn trace_writes_one_line_per_instruction() {
     let rom = spinning_rom();

@@ -116,8 +116,8 @@ pub enum Next {
     Wait,
     /// Jump to `cs:ip` with the registers in `Regs` (POST's end, INT 19h's boot).
     Jump { cs: u16, ip: u16 },
-    /// Nothing bootable: stop with this message on the screen and stderr.
-    NoBoot(&'static str),
+    /// Nothing bootable (the screen says so): the machine stops.
+    NoBoot,
 }
 
 /// The machine facts POST needs.

@@ -191,7 +191,7 @@ fn boot(bios: &mut Bios, sys: &mut System, regs: &mut Regs) -> Next {
         }
     }
     video::print(sys, "No bootable disk.\r\n");
-    Next::NoBoot("no bootable disk: give one with --disk, --cdrom or --fda")
+    Next::NoBoot
 }
 
 /// Boots drive A:'s boot sector, if there is a floppy with one.
