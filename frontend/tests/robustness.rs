@@ -1,6 +1,9 @@
 //! Random bytes as code: whatever a guest does, emu must neither panic nor hang. Each seed fills
 //! the firmware ROM (reset vector included) and the first 64 KiB of RAM with random bytes and
-//! runs them under an instruction and a time limit.
+//! runs them under an instruction and a time limit: in the interpreter, in the JIT translating
+//! every block on first use (so random code reaches the translator, which the default warm-up
+//! of 256 runs would rarely let it), and in lockstep (`--cpu check`), where every block runs in
+//! both tiers and the first difference ends the run.
 
 use emu::{Limits, Machine, MachineConfig, Outcome, SerialTarget};
 use emu_core::ClockMode;
@@ -21,7 +24,17 @@ impl Rng {
     }
 }
 
-fn run_seed(seed: u64) -> Outcome {
+/// Which tier runs the random code.
+#[derive(Clone, Copy, Debug)]
+enum Tier {
+    Interp,
+    /// The JIT, every block translated on first use, compiled in-line.
+    Jit,
+    /// `--cpu check`.
+    Check,
+}
+
+fn run_seed(seed: u64, tier: Tier) -> Outcome {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let cfg = MachineConfig {
         memory: 4 << 20,
@@ -33,21 +46,44 @@ fn run_seed(seed: u64) -> Outcome {
         apic: true,
     };
     let mut m = Machine::new(cfg).expect("machine builds");
+    let options = match tier {
+        Tier::Interp => None,
+        Tier::Jit => Some(emu_jit::Options { warmup: 0, ..Default::default() }),
+        Tier::Check => Some(emu_jit::Options { check: true, ..Default::default() }),
+    };
+    m.jit = options.map(|o| emu_jit::Jit::new(o).expect("the JIT starts"));
     let ram = rng.bytes(64 << 10);
     m.cpu.sys.ram_mut().as_mut_slice()[..ram.len()].copy_from_slice(&ram);
     let limits = Limits { timeout: Some(Duration::from_secs(20)), max_instructions: Some(300_000) };
     let start = Instant::now();
     let outcome = m.run(limits, None);
-    assert!(start.elapsed() < Duration::from_secs(30), "seed {seed}: run took {:?}", start.elapsed());
+    assert!(start.elapsed() < Duration::from_secs(30), "seed {seed} ({tier:?}): run took {:?}", start.elapsed());
     outcome
+}
+
+/// Runs `seeds` under `tier`; none may panic, hang, or (in lockstep) find the tiers differ.
+fn run_seeds(seeds: std::ops::Range<u64>, tier: Tier) {
+    let mut outcomes = std::collections::BTreeMap::new();
+    for seed in seeds.clone() {
+        let outcome = std::panic::catch_unwind(|| run_seed(seed, tier))
+            .unwrap_or_else(|_| panic!("seed {seed} ({tier:?}) panicked"));
+        assert!(!matches!(outcome, Outcome::CheckMismatch), "seed {seed} ({tier:?}): the tiers differ");
+        *outcomes.entry(format!("{outcome:?}")).or_insert(0) += 1;
+    }
+    eprintln!("{tier:?}: outcomes over seeds {seeds:?}: {outcomes:?}");
 }
 
 #[test]
 fn random_code_never_panics_or_hangs() {
-    let mut outcomes = std::collections::BTreeMap::new();
-    for seed in 0..48 {
-        let outcome = std::panic::catch_unwind(|| run_seed(seed)).unwrap_or_else(|_| panic!("seed {seed} panicked"));
-        *outcomes.entry(format!("{outcome:?}")).or_insert(0) += 1;
-    }
-    eprintln!("outcomes over 48 seeds: {outcomes:?}");
+    run_seeds(0..48, Tier::Interp);
+}
+
+#[test]
+fn random_code_never_panics_or_hangs_in_translated_code() {
+    run_seeds(0..16, Tier::Jit);
+}
+
+#[test]
+fn random_code_runs_the_same_in_both_tiers() {
+    run_seeds(0..12, Tier::Check);
 }
