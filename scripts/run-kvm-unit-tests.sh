@@ -4,8 +4,9 @@
 #   scripts/run-kvm-unit-tests.sh DIR [TEST...]
 #
 # DIR is a kvm-unit-tests tree built with `./configure --arch=i386 && make` (the .flat kernels
-# are in DIR/x86). Each test is booted as a multiboot kernel:
-#   emu --kernel DIR/x86/NAME.flat --headless --deterministic --timeout 60 --serial stdio
+# are in DIR/x86). Each test is booted as a multiboot kernel, with QEMU's pc-testdev as
+# kvm-unit-tests' own x86/run adds it:
+#   emu --kernel DIR/x86/NAME.flat --headless --deterministic --timeout 60 --serial stdio --pc-testdev
 # and judged by its summary line ("SUMMARY: n tests, m unexpected failures") and exit status
 # (kvm-unit-tests writes its verdict to isa-debug-exit: status 1 is a pass). Logs are kept in
 # $LOGDIR (default /tmp/emu-kvm-unit-tests). EMU overrides the binary (target/release/emu).
@@ -26,7 +27,7 @@ for t in $tests; do
         failed=$((failed + 1))
         continue
     fi
-    "$emu" --kernel "$flat" --headless --deterministic --timeout 60 --serial stdio ${EMU_ARGS:-} \
+    "$emu" --kernel "$flat" --headless --deterministic --timeout 60 --serial stdio --pc-testdev ${EMU_ARGS:-} \
         </dev/null >"$logs/$t.log" 2>"$logs/$t.err"
     code=$?
     summary=$(grep -a '^SUMMARY:' "$logs/$t.log" | tail -n 1)

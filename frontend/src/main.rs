@@ -112,6 +112,12 @@ struct Args {
     #[arg(long)]
     no_apic: bool,
 
+    /// Add QEMU's pc-testdev, which kvm-unit-tests' kernels expect (its emulator test keeps its
+    /// memory operands in the device): a data latch at port 0xE0, IRQ lines at 0x2000,
+    /// 64 KiB of memory at 0xFF000000.
+    #[arg(long)]
+    pc_testdev: bool,
+
     /// Execution tier: jit (translated blocks), interp (the reference interpreter), or check
     /// (every block in both, stopping at the first difference).
     #[arg(long, value_enum, default_value_t = CpuTier::Jit)]
@@ -361,6 +367,9 @@ fn run(args: Args) -> Result<Outcome, String> {
         apic: !args.no_apic,
     };
     let mut machine = Machine::new(cfg).map_err(|e| e.to_string())?;
+    if args.pc_testdev {
+        emu_devices::pc_testdev::attach_pc_testdev(&mut machine.cpu.sys).map_err(|e| format!("--pc-testdev: {e}"))?;
+    }
     if let Some(path) = &args.kernel {
         load_kernel(&mut machine, path, &args)?;
     }

@@ -166,3 +166,54 @@ fn malformed_kernels_get_one_line() {
         assert_eq!(err.trim().lines().count(), 1, "{name}: {err}");
     }
 }
+
+/// A kernel that checks `--pc-testdev`'s memory (a dword written at 0xFF000010 reads back,
+/// also as its high word) and its data latch (port E0h), and writes the failures to the exit
+/// port.
+fn testdev_kernel() -> Vec<u8> {
+    let code_at = LOAD + 32;
+    let mut a = CodeAssembler::new(32).unwrap();
+    a.xor(edi, edi).unwrap();
+    for (check, mut ok) in [0, 1, 2].map(|c| (c, a.create_label())) {
+        match check {
+            0 => {
+                a.mov(dword_ptr(0xff00_0010u32), 0x1234_5678u32).unwrap();
+                a.cmp(dword_ptr(0xff00_0010u32), 0x1234_5678u32).unwrap();
+            }
+            1 => {
+                a.movzx(eax, word_ptr(0xff00_0012u32)).unwrap();
+                a.cmp(eax, 0x1234u32).unwrap();
+            }
+            _ => {
+                a.mov(eax, 0xcafe_f00du32).unwrap();
+                a.out(0xe0u32, eax).unwrap();
+                a.xor(eax, eax).unwrap();
+                a.in_(eax, 0xe0u32).unwrap();
+                a.cmp(eax, 0xcafe_f00du32).unwrap();
+            }
+        }
+        a.je(ok).unwrap();
+        a.inc(edi).unwrap();
+        a.set_label(&mut ok).unwrap();
+        a.nop().unwrap();
+    }
+    a.mov(eax, edi).unwrap();
+    a.out(0xf4u32, al).unwrap();
+    a.hlt().unwrap();
+    let code = a.assemble(code_at as u64).unwrap();
+    let mut img = kludge_header(0x3, 0, LOAD + 0x2000, code_at);
+    img.extend_from_slice(&code);
+    img
+}
+
+#[test]
+fn pc_testdev_memory_and_latch_answer_only_when_asked_for() {
+    let k = write("mb-testdev.bin", &testdev_kernel());
+    for tier in ["jit", "interp"] {
+        let out = emu(&["--kernel", &k, "--pc-testdev", "--cpu", tier]);
+        assert_eq!(out.status.code(), Some(1), "{tier}: stderr: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Without the device all three checks fail: exit code 7.
+    let out = emu(&["--kernel", &k]);
+    assert_eq!(out.status.code(), Some(7), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+}

@@ -1,0 +1,185 @@
+//! A test device in the shape of QEMU's `pc-testdev` (`emu --pc-testdev`): what kvm-unit-tests'
+//! x86 kernels expect next to the exit port, above all the `emulator` test, whose memory
+//! operands lie in the device's memory so that every access is an emulated device access.
+//!
+//! **Registers** (all little-endian):
+//! - *Data port*, I/O 0xE0-0xE3: a 32-bit latch. An access of `n` bytes at port `0xE0 + k`
+//!   reads or writes the latch's bytes `k..k + n` (bytes past the latch's end are dropped on a
+//!   write and read as zero).
+//! - *Flush port*, I/O 0xE4-0xE7: a write names a guest physical page. Under KVM QEMU unmaps
+//!   and remaps the page's host memory there; that changes nothing the guest can see, and emu
+//!   does nothing.
+//! - *IRQ lines*, I/O 0x2000-0x2017: a write to `0x2000 + n` drives ISA interrupt line `n`
+//!   (0-23) high if the byte is non-zero, else low. Reads return all ones.
+//! - *Memory*, 0xFF000000-0xFF00FFFF: 64 KiB that read back what was written, at any size and
+//!   alignment within the range (reads of bytes never written return zero).
+//!
+//! **Not emulated:** QEMU's second view of the latch at 0xE8-0xEB: emu's debug console owns
+//! 0xE9 (no kvm-unit-test uses that view). The device is absent unless asked for, as in QEMU.
+
+use std::any::Any;
+
+use emu_core::{Device, DeviceId, Error, Lines, System};
+
+/// The data latch's ports.
+pub const DATA_PORT: u16 = 0xe0;
+/// The flush port.
+pub const FLUSH_PORT: u16 = 0xe4;
+/// The first of the IRQ line ports.
+pub const IRQ_PORT: u16 = 0x2000;
+/// How many IRQ lines the IRQ ports drive.
+pub const IRQ_LINES: u16 = 24;
+/// Where the memory is.
+pub const MEMORY_BASE: u64 = 0xff00_0000;
+/// Its size.
+pub const MEMORY_SIZE: u64 = 0x1_0000;
+
+const REGION_DATA: u8 = 0;
+const REGION_FLUSH: u8 = 1;
+const REGION_IRQ: u8 = 2;
+const REGION_MEMORY: u8 = 3;
+
+/// The test device. See the module documentation.
+pub struct PcTestdev {
+    lines: Lines,
+    data: u32,
+    memory: Box<[u8]>,
+}
+
+impl PcTestdev {
+    /// A device that drives interrupt lines through `lines`.
+    pub fn new(lines: Lines) -> Self {
+        PcTestdev { lines, data: 0, memory: vec![0; MEMORY_SIZE as usize].into_boxed_slice() }
+    }
+
+    /// The `size` bytes at `offset` of the latch, as a value (bytes past its end read as 0).
+    fn latch_read(&self, offset: u64, size: u8) -> u32 {
+        let bytes = self.data.to_le_bytes();
+        (0..size as usize).fold(0, |v, i| v | (*bytes.get(offset as usize + i).unwrap_or(&0) as u32) << (8 * i))
+    }
+
+    fn latch_write(&mut self, offset: u64, size: u8, value: u32) {
+        let mut bytes = self.data.to_le_bytes();
+        for i in 0..size as usize {
+            if let Some(b) = bytes.get_mut(offset as usize + i) {
+                *b = (value >> (8 * i)) as u8;
+            }
+        }
+        self.data = u32::from_le_bytes(bytes);
+    }
+}
+
+impl Device for PcTestdev {
+    fn name(&self) -> &'static str {
+        "pc-testdev"
+    }
+
+    fn read(&mut self, region: u8, offset: u64, size: u8) -> u32 {
+        match region {
+            REGION_DATA => self.latch_read(offset, size),
+            REGION_MEMORY => (0..size as usize)
+                .fold(0, |v, i| v | (*self.memory.get(offset as usize + i).unwrap_or(&0) as u32) << (8 * i)),
+            _ => emu_core::device::OPEN_BUS,
+        }
+    }
+
+    fn write(&mut self, region: u8, offset: u64, size: u8, value: u32) {
+        match region {
+            REGION_DATA => self.latch_write(offset, size, value),
+            REGION_IRQ => {
+                // Each byte written drives its own line (a word write to 0x2000 sets lines 0
+                // and 1).
+                for i in 0..size as u64 {
+                    if let Ok(line) = u8::try_from(offset + i) {
+                        if (line as u16) < IRQ_LINES {
+                            self.lines.set_irq(line, (value >> (8 * i)) & 0xff != 0);
+                        }
+                    }
+                }
+            }
+            REGION_MEMORY => {
+                for i in 0..size as usize {
+                    if let Some(b) = self.memory.get_mut(offset as usize + i) {
+                        *b = (value >> (8 * i)) as u8;
+                    }
+                }
+            }
+            // The flush port: nothing the guest can see (see the module comment).
+            _ => {}
+        }
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// Adds a [`PcTestdev`] to `sys` at its ports and memory range.
+pub fn attach_pc_testdev(sys: &mut System) -> Result<DeviceId, Error> {
+    let id = sys.add_device(Box::new(PcTestdev::new(sys.lines.clone())));
+    sys.map_io(DATA_PORT, 4, id, REGION_DATA)?;
+    sys.map_io(FLUSH_PORT, 4, id, REGION_FLUSH)?;
+    sys.map_io(IRQ_PORT, IRQ_LINES, id, REGION_IRQ)?;
+    sys.map_mmio(MEMORY_BASE, MEMORY_SIZE, id, REGION_MEMORY)?;
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use emu_core::ClockMode;
+
+    fn system() -> System {
+        let mut sys = System::new(1 << 20, ClockMode::Deterministic { ns_per_insn: 1 }).unwrap();
+        attach_pc_testdev(&mut sys).unwrap();
+        sys
+    }
+
+    #[test]
+    fn the_latch_keeps_bytes_at_their_offsets() {
+        let mut sys = system();
+        sys.io_write(DATA_PORT, 4, 0x4433_2211);
+        assert_eq!(sys.io_read(DATA_PORT, 4), 0x4433_2211);
+        assert_eq!(sys.io_read(DATA_PORT + 1, 2), 0x3322);
+        assert_eq!(sys.io_read(DATA_PORT + 3, 1), 0x44);
+        sys.io_write(DATA_PORT + 2, 1, 0xaa);
+        assert_eq!(sys.io_read(DATA_PORT, 4), 0x44aa_2211);
+        // A word at the latch's last byte keeps the byte that fits.
+        sys.io_write(DATA_PORT + 3, 2, 0x55bb);
+        assert_eq!(sys.io_read(DATA_PORT, 4), 0xbbaa_2211);
+        assert_eq!(sys.io_read(DATA_PORT + 3, 2), 0x00bb);
+    }
+
+    #[test]
+    fn memory_reads_back_what_was_written_at_any_size_and_alignment() {
+        let mut sys = system();
+        assert_eq!(sys.read_phys(MEMORY_BASE, 4), 0);
+        sys.write_phys(MEMORY_BASE + 0x101, 4, 0xdead_beef);
+        assert_eq!(sys.read_phys(MEMORY_BASE + 0x101, 4), 0xdead_beef);
+        assert_eq!(sys.read_phys(MEMORY_BASE + 0x102, 2), 0xadbe);
+        sys.write_phys(MEMORY_BASE + 0x103, 1, 0x5a);
+        assert_eq!(sys.read_phys(MEMORY_BASE + 0x100, 4), 0x5abe_ef00);
+        sys.write_phys(MEMORY_BASE + MEMORY_SIZE - 4, 4, 0x0102_0304);
+        assert_eq!(sys.read_phys(MEMORY_BASE + MEMORY_SIZE - 4, 4), 0x0102_0304);
+    }
+
+    #[test]
+    fn irq_ports_drive_their_lines() {
+        let mut sys = system();
+        sys.io_write(IRQ_PORT + 10, 1, 1);
+        assert_eq!(sys.lines.irq_levels() & (1 << 10), 1 << 10);
+        sys.io_write(IRQ_PORT + 10, 1, 0);
+        assert_eq!(sys.lines.irq_levels() & (1 << 10), 0);
+        assert_eq!(sys.io_read(IRQ_PORT, 1), 0xff);
+    }
+
+    #[test]
+    fn the_flush_port_changes_nothing() {
+        let mut sys = system();
+        sys.write_phys(MEMORY_BASE, 4, 7);
+        sys.io_write(DATA_PORT, 4, 9);
+        sys.io_write(FLUSH_PORT, 4, 0x1000);
+        assert_eq!(sys.read_phys(MEMORY_BASE, 4), 7);
+        assert_eq!(sys.io_read(DATA_PORT, 4), 9);
+    }
+}
