@@ -73,7 +73,15 @@ pub struct Machine {
     pub resets: u64,
     /// The JIT tier; `None` runs the interpreter (`--cpu interp`).
     pub jit: Option<Jit>,
+    /// A directly booted kernel's loader (`--kernel`, [`Machine::set_direct_boot`]), run again
+    /// after every reset: a guest that reboots (or triple-faults) without `--no-reboot` starts
+    /// that kernel again, as under QEMU's `-kernel`, instead of a BIOS with nothing to boot.
+    direct_boot: Option<DirectBoot>,
 }
+
+/// Loads a kernel into the machine and points the CPU at its entry (see
+/// [`Machine::set_direct_boot`]); the error says why it could not.
+pub type DirectBoot = Box<dyn FnMut(&mut Cpu) -> Result<(), String>>;
 
 /// The frontend's part in a run (window, gdb stub, progress line): called by
 /// [`Machine::run_with`] between slices on the emulation thread.
@@ -131,7 +139,16 @@ impl Machine {
                 None
             }
         };
-        Ok(Machine { cpu: Cpu::new(sys), devices, pc, bios, no_reboot: cfg.no_reboot, resets: 0, jit: None })
+        Ok(Machine {
+            cpu: Cpu::new(sys),
+            devices,
+            pc,
+            bios,
+            no_reboot: cfg.no_reboot,
+            resets: 0,
+            jit: None,
+            direct_boot: None,
+        })
     }
 
     /// Renders the guest's screen as it is now.
@@ -196,8 +213,10 @@ impl Machine {
                 Stop::Attention => {
                     if self.cpu.sys.lines.take_firmware_call() {
                         if let Some(bios) = self.bios.as_mut() {
-                            if pc::service_firmware(bios, &mut self.cpu) {
-                                return Outcome::NoBootDevice;
+                            match pc::service_firmware(bios, &mut self.cpu) {
+                                pc::AfterFirmware::Run => {}
+                                pc::AfterFirmware::NoBoot => return Outcome::NoBootDevice,
+                                pc::AfterFirmware::BootKernel => self.boot_kernel(),
                             }
                         }
                     }
@@ -213,7 +232,7 @@ impl Machine {
                         if self.no_reboot {
                             return Outcome::Reset;
                         }
-                        self.cpu.reset();
+                        self.reset();
                     }
                 }
                 Stop::Shutdown => {
@@ -226,7 +245,7 @@ impl Machine {
                             "emu: triple fault: resetting the machine (reported once; --no-reboot stops instead)"
                         );
                     }
-                    self.cpu.reset();
+                    self.reset();
                 }
                 Stop::Halted => {
                     // Only NMI (not modelled) or INTR can end a halt; without IF, or with every
@@ -238,6 +257,44 @@ impl Machine {
                 }
             }
         }
+    }
+
+    /// A reset of the CPU. With emu's BIOS the firmware runs (a reset that asked to resume
+    /// resumes, see `firmware::services`), and its bootstrap boots the kernel again if the
+    /// machine was started from one ([`Machine::set_direct_boot`]); with other firmware the
+    /// kernel is loaded again at once.
+    fn reset(&mut self) {
+        self.cpu.reset();
+        if self.bios.is_none() && self.direct_boot.is_some() {
+            self.boot_kernel();
+        }
+    }
+
+    /// Loads and enters the kernel [`Machine::set_direct_boot`] was given. The loader did not fail the
+    /// first time, with the same files and memory; if it does now, the machine goes on
+    /// without it (the BIOS boots what it finds), with a message.
+    fn boot_kernel(&mut self) {
+        let Some(boot) = self.direct_boot.as_mut() else { return };
+        if let Err(e) = boot(&mut self.cpu) {
+            eprintln!("emu: the kernel could not be loaded again ({e}): the BIOS boots without it");
+            self.direct_boot = None;
+            if let Some(bios) = self.bios.as_mut() {
+                bios.boot_kernel(false);
+            }
+            self.cpu.reset();
+        }
+    }
+
+    /// Starts the machine from a kernel: `boot` loads it and points the CPU at its entry. It
+    /// runs now and again after every reset (at the BIOS's bootstrap, when the BIOS is emu's),
+    /// so a guest that reboots starts the same kernel, as under QEMU's `-kernel`.
+    pub fn set_direct_boot(&mut self, mut boot: DirectBoot) -> Result<(), String> {
+        boot(&mut self.cpu)?;
+        if let Some(bios) = self.bios.as_mut() {
+            bios.boot_kernel(true);
+        }
+        self.direct_boot = Some(boot);
+        Ok(())
     }
 
     fn run_traced(&mut self, budget: u64, tracer: &mut Tracer) -> Stop {

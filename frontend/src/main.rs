@@ -464,20 +464,25 @@ fn run(args: Args) -> Result<Outcome, String> {
 
 /// Loads `--kernel` (with `--initrd` and `--append`) into the machine and points the CPU at it.
 /// A Linux bzImage is recognised by its "HdrS" setup header; other formats fall through below.
+/// Loads the `--kernel` (with its initrd or modules and command line) and keeps its loader for
+/// the machine to boot it again after a reset ([`Machine::set_direct_boot`]).
 fn load_kernel(machine: &mut Machine, path: &Path, args: &Args) -> Result<(), String> {
     let data = read_input("kernel", path)?;
-    if emu::bzimage::is_bzimage(&data) {
+    let name = path.display().to_string();
+    let boot: emu::machine::DirectBoot = if emu::bzimage::is_bzimage(&data) {
         if args.initrd.len() > 1 {
             return Err("a Linux kernel takes one --initrd: join the archives into one file".into());
         }
         let initrd = args.initrd.first().map(|p| read_input("initrd", p)).transpose()?;
-        emu::bzimage::load(&mut machine.cpu, &data, &args.append, initrd.as_deref())
-            .map_err(|e| format!("kernel '{}' {e}", path.display()))?;
-        return Ok(());
-    }
-    if emu::multiboot::is_multiboot(&data) {
+        let append = args.append.clone();
+        Box::new(move |cpu| {
+            emu::bzimage::load(cpu, &data, &append, initrd.as_deref())
+                .map(drop)
+                .map_err(|e| format!("kernel '{name}' {e}"))
+        })
+    } else if emu::multiboot::is_multiboot(&data) {
         // The command line as GRUB and QEMU pass it: the kernel's name, then the arguments.
-        let mut cmdline = path.display().to_string();
+        let mut cmdline = name.clone();
         if !args.append.is_empty() {
             cmdline = format!("{cmdline} {}", args.append);
         }
@@ -485,8 +490,6 @@ fn load_kernel(machine: &mut Machine, path: &Path, args: &Args) -> Result<(), St
         for p in &args.initrd {
             modules.push(emu::multiboot::Module { data: read_input("initrd", p)?, cmdline: p.display().to_string() });
         }
-        emu::multiboot::load(&mut machine.cpu, &data, &cmdline, &modules)
-            .map_err(|e| format!("kernel '{}' {e}", path.display()))?;
         // Test kernels written for QEMU (kvm-unit-tests) count the CPUs they bring up through
         // fw_cfg: say there is one (unless a firmware already put fw_cfg there).
         use emu_devices::fw_cfg::{FwCfg, FW_CFG_MAX_CPUS, FW_CFG_NB_CPUS, FW_CFG_PORT, FW_CFG_PORTS};
@@ -496,12 +499,16 @@ fn load_kernel(machine: &mut Machine, path: &Path, args: &Args) -> Result<(), St
         let sys = &mut machine.cpu.sys;
         let id = sys.add_device(Box::new(fw_cfg));
         let _ = sys.map_io(FW_CFG_PORT, FW_CFG_PORTS, id, 0);
-        return Ok(());
-    }
-    Err(format!(
-        "kernel '{}' is neither a Linux bzImage (no \"HdrS\" setup header at 0x202) nor a multiboot kernel (no multiboot header in its first 8 KiB)",
-        path.display()
-    ))
+        Box::new(move |cpu| {
+            emu::multiboot::load(cpu, &data, &cmdline, &modules).map(drop).map_err(|e| format!("kernel '{name}' {e}"))
+        })
+    } else {
+        return Err(format!(
+            "kernel '{}' is neither a Linux bzImage (no \"HdrS\" setup header at 0x202) nor a multiboot kernel (no multiboot header in its first 8 KiB)",
+            path.display()
+        ));
+    };
+    machine.set_direct_boot(boot)
 }
 
 fn parse_gdb(s: &str) -> Result<std::net::SocketAddr, String> {

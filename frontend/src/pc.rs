@@ -129,9 +129,19 @@ pub fn install_bios(sys: &mut System) -> Result<(Bios, Vec<u8>), emu_core::Error
     Ok((Bios::new(BiosConfig { ram_size: sys.ram_size() }), firmware::rom::image()))
 }
 
-/// Runs the BIOS service the CPU trapped into, and applies its result to the CPU. Returns
-/// `true` when the BIOS has nothing to boot.
-pub fn service_firmware(bios: &mut Bios, cpu: &mut Cpu) -> bool {
+/// What the machine must do after a BIOS service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFirmware {
+    /// Go on running the CPU (the service's result is applied).
+    Run,
+    /// Stop: the BIOS has nothing to boot.
+    NoBoot,
+    /// Boot the kernel the machine was started from ([`Next::BootKernel`]).
+    BootKernel,
+}
+
+/// Runs the BIOS service the CPU trapped into, and applies its result to the CPU.
+pub fn service_firmware(bios: &mut Bios, cpu: &mut Cpu) -> AfterFirmware {
     let s = &cpu.s;
     let mut regs = Regs { gpr: s.regs, seg: SegReg::ALL.map(|r| s.seg(r).selector), eip: s.eip, eflags: s.eflags() };
     let before = regs;
@@ -144,7 +154,8 @@ pub fn service_firmware(bios: &mut Bios, cpu: &mut Cpu) -> bool {
             regs.seg[SegReg::Cs as usize] = cs;
             regs.eip = ip as u32;
         }
-        Next::NoBoot => return true,
+        Next::NoBoot => return AfterFirmware::NoBoot,
+        Next::BootKernel => return AfterFirmware::BootKernel,
     }
     cpu.s.regs = regs.gpr;
     for seg in SegReg::ALL {
@@ -157,5 +168,5 @@ pub fn service_firmware(bios: &mut Bios, cpu: &mut Cpu) -> bool {
     if regs.eflags != before.eflags {
         cpu.s.set_eflags(regs.eflags, emu_cpu_x86::state::eflags::WRITABLE);
     }
-    false
+    AfterFirmware::Run
 }

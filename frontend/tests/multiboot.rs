@@ -167,6 +167,88 @@ fn malformed_kernels_get_one_line() {
     }
 }
 
+/// Where the reset tests' kernels keep what survives a reset: RAM that neither the loader, nor
+/// the BIOS's POST, nor its bootstrap writes.
+const BOOTS: u32 = 0x6000;
+
+/// A kernel that counts its boots at `BOOTS` and, until the third, resets the machine through
+/// the keyboard controller (command FEh); the third reports the count to the exit port.
+fn rebooting_kernel() -> Vec<u8> {
+    let code_at = LOAD + 32;
+    let mut a = CodeAssembler::new(32).unwrap();
+    let mut report = a.create_label();
+    a.mov(eax, dword_ptr(BOOTS)).unwrap();
+    a.inc(eax).unwrap();
+    a.mov(dword_ptr(BOOTS), eax).unwrap();
+    a.cmp(eax, 3u32).unwrap();
+    a.jae(report).unwrap();
+    a.mov(al, 0xfeu32).unwrap();
+    a.out(0x64u32, al).unwrap();
+    a.hlt().unwrap();
+    a.set_label(&mut report).unwrap();
+    a.out(0xf4u32, al).unwrap();
+    a.hlt().unwrap();
+    let code = a.assemble(code_at as u64).unwrap();
+    let mut img = kludge_header(0x3, 0, LOAD + 0x2000, code_at);
+    img.extend_from_slice(&code);
+    img
+}
+
+/// A kernel that asks the BIOS to resume at 0000:7000 after the reset (CMOS shutdown status
+/// 0Ah, the far pointer at 0040:0067), puts real-mode code there that writes 2Ah to the exit
+/// port, and resets through port 92h. A boot that is not the first exits with 0x55 instead.
+fn resuming_kernel() -> Vec<u8> {
+    let code_at = LOAD + 32;
+    let mut a = CodeAssembler::new(32).unwrap();
+    let mut first = a.create_label();
+    a.cmp(dword_ptr(BOOTS), 0u32).unwrap();
+    a.je(first).unwrap();
+    a.mov(al, 0x55u32).unwrap();
+    a.out(0xf4u32, al).unwrap();
+    a.hlt().unwrap();
+    a.set_label(&mut first).unwrap();
+    a.mov(dword_ptr(BOOTS), 1u32).unwrap();
+    // mov al, 2Ah; out F4h, al; hlt
+    a.mov(dword_ptr(0x7000), u32::from_le_bytes([0xb0, 0x2a, 0xe6, 0xf4])).unwrap();
+    a.mov(byte_ptr(0x7004), 0xf4u32).unwrap();
+    a.mov(dword_ptr(0x467), 0x7000u32).unwrap();
+    a.mov(al, 0x0fu32).unwrap();
+    a.out(0x70u32, al).unwrap();
+    a.mov(al, 0x0au32).unwrap();
+    a.out(0x71u32, al).unwrap();
+    a.in_(al, 0x92u32).unwrap();
+    a.and(al, 0xfeu32).unwrap();
+    a.out(0x92u32, al).unwrap();
+    a.or(al, 1u32).unwrap();
+    a.out(0x92u32, al).unwrap();
+    a.hlt().unwrap();
+    let code = a.assemble(code_at as u64).unwrap();
+    let mut img = kludge_header(0x3, 0, LOAD + 0x2000, code_at);
+    img.extend_from_slice(&code);
+    img
+}
+
+#[test]
+fn a_reset_boots_the_kernel_again() {
+    let k = write("mb-reboot.bin", &rebooting_kernel());
+    for tier in ["jit", "interp"] {
+        let out = emu(&["--kernel", &k, "--cpu", tier]);
+        // The third boot writes 3: exit code 7.
+        assert_eq!(out.status.code(), Some(7), "{tier}: stderr: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // With --no-reboot the first reset ends the run, cleanly.
+    let out = emu(&["--kernel", &k, "--no-reboot"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_reset_that_asks_to_resume_resumes_at_the_bda_pointer() {
+    let k = write("mb-resume.bin", &resuming_kernel());
+    let out = emu(&["--kernel", &k]);
+    // The real-mode code at 0000:7000 wrote 2Ah: exit code 85 (a second boot would give 171).
+    assert_eq!(out.status.code(), Some(0x2a * 2 + 1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// A kernel that checks `--pc-testdev`'s memory (a dword written at 0xFF000010 reads back,
 /// also as its high word) and its data latch (port E0h), and writes the failures to the exit
 /// port.

@@ -118,6 +118,10 @@ pub enum Next {
     Jump { cs: u16, ip: u16 },
     /// Nothing bootable (the screen says so): the machine stops.
     NoBoot,
+    /// Boot the kernel the machine was given instead of a disk (`--kernel`, see
+    /// [`Bios::boot_kernel`]): the machine loads it and enters it, as QEMU's option ROM does
+    /// for `-kernel` at INT 19h.
+    BootKernel,
 }
 
 /// The machine facts POST needs.
@@ -137,11 +141,20 @@ pub struct Bios {
     cdrom: Option<cdrom::AtapiDrive>,
     /// Scan-code translation state (E0 prefix seen) for INT 09h.
     kbd: keyboard::KeyboardState,
+    /// The bootstrap (INT 19h) boots the machine's kernel rather than a disk.
+    kernel: bool,
 }
 
 impl Bios {
     pub fn new(config: BiosConfig) -> Self {
-        Bios { config, disks: Vec::new(), cdrom: None, kbd: keyboard::KeyboardState::default() }
+        Bios { config, disks: Vec::new(), cdrom: None, kbd: keyboard::KeyboardState::default(), kernel: false }
+    }
+
+    /// Makes the bootstrap (INT 19h, the end of POST) hand the machine over to the kernel it was
+    /// given ([`Next::BootKernel`]) instead of looking for a disk: a machine started from a
+    /// kernel (`--kernel`) boots it again after a reset.
+    pub fn boot_kernel(&mut self, yes: bool) {
+        self.kernel = yes;
     }
 
     /// Runs the service the guest trapped into. `regs` is the CPU's state right after the trap's

@@ -61,8 +61,12 @@ pub(super) fn dispatch(bios: &mut Bios, sys: &mut System, regs: &mut Regs, vecto
 }
 
 impl Bios {
-    /// Power-on self test: the machine's state as a boot sector expects to find it.
+    /// Power-on self test: the machine's state as a boot sector expects to find it. A reset
+    /// that asked to resume (the CMOS shutdown status, see [`resume`]) skips it.
     pub(super) fn post(&mut self, sys: &mut System, regs: &mut Regs) -> Next {
+        if let Some(next) = resume(sys, regs) {
+            return next;
+        }
         init_vectors_and_timers(sys);
         // BIOS data area.
         for a in bda::BASE..bda::BASE + 0x100 {
@@ -99,6 +103,55 @@ impl Bios {
             video::print(sys, &format!("CD-ROM {:02X}h\r\n", cdrom::CD_DRIVE));
         }
         boot(self, sys, regs)
+    }
+}
+
+/// CMOS register 0Fh, the shutdown status: why the last reset happened, as the PC/AT BIOS
+/// defined it.
+const CMOS_SHUTDOWN_STATUS: u32 = 0x0f;
+/// The BDA's resume vector at 0040:0067, a far pointer (offset, then segment).
+const RESUME_VECTOR: u64 = 0x467;
+
+/// A reset the program asked to come back from: software that resets the CPU on purpose (a
+/// 286-era return from protected mode, an INIT of the processor) first stores a code in the
+/// CMOS shutdown status and a far pointer at 0040:0067. POST clears the code, then, for
+///
+/// - 05h: sends the 8259As an end of interrupt and jumps to the pointer;
+/// - 0Ah: jumps to the pointer;
+/// - 0Bh: returns with IRET, 0Ch with RETF, on the stack the pointer gives as SS:SP;
+///
+/// every other code (00h, a power-on or plain reboot, among them) runs the whole POST and
+/// boots, as SeaBIOS does. The registers but CS:IP (and SS:SP for 0Bh and 0Ch) are the reset's.
+fn resume(sys: &mut System, regs: &mut Regs) -> Option<Next> {
+    sys.io_write(0x70, 1, CMOS_SHUTDOWN_STATUS);
+    let code = sys.io_read(0x71, 1) as u8;
+    if code == 0 {
+        return None;
+    }
+    sys.io_write(0x70, 1, CMOS_SHUTDOWN_STATUS);
+    sys.io_write(0x71, 1, 0);
+    let (off, seg) = (rd16(sys, RESUME_VECTOR), rd16(sys, RESUME_VECTOR + 2));
+    match code {
+        0x05 => {
+            sys.io_write(0xa0, 1, 0x20);
+            sys.io_write(0x20, 1, 0x20);
+            Some(Next::Jump { cs: seg, ip: off })
+        }
+        0x0a => Some(Next::Jump { cs: seg, ip: off }),
+        0x0b | 0x0c => {
+            // SS:SP from the pointer; pop IP and CS (and FLAGS for IRET).
+            regs.seg[2] = seg;
+            let ip = rd16(sys, lin(seg, off));
+            let cs = rd16(sys, lin(seg, off.wrapping_add(2)));
+            let mut sp = off.wrapping_add(4);
+            if code == 0x0b {
+                regs.eflags = (regs.eflags & !0xffff) | rd16(sys, lin(seg, sp)) as u32 | 0x2;
+                sp = sp.wrapping_add(2);
+            }
+            regs.set_sp(sp);
+            Some(Next::Jump { cs, ip })
+        }
+        _ => None,
     }
 }
 
@@ -159,10 +212,14 @@ fn timer_tick(sys: &mut System, regs: &mut Regs) -> Next {
     Next::Jump { cs: (hook >> 16) as u16, ip: hook as u16 }
 }
 
-/// INT 19h: boot from floppy A: first if the CMOS boot order (register 3Dh) starts with the
+/// INT 19h: the machine's kernel if it was started from one ([`Bios::boot_kernel`]); else
+/// boot from floppy A: first if the CMOS boot order (register 3Dh) starts with the
 /// floppy; then from the CD-ROM first if the boot order says so or there is no hard disk, else
 /// from the hard disks in order, then the CD-ROM; then from A: if not tried yet.
 fn boot(bios: &mut Bios, sys: &mut System, regs: &mut Regs) -> Next {
+    if bios.kernel {
+        return Next::BootKernel;
+    }
     sys.io_write(0x70, 1, 0x3d);
     let first = sys.io_read(0x71, 1) & 0x0f;
     let floppy_first = first == 1;
