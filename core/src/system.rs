@@ -612,14 +612,35 @@ impl System {
             }
             done += n;
         }
-        let (first, last) = (pa / PAGE_SIZE, (pa + data.len() as u64).saturating_sub(1) / PAGE_SIZE);
-        if !data.is_empty() {
-            self.written_watched.extend(first..=last);
+        self.note_written(pa, data.len() as u64);
+    }
+
+    /// [`System::write_phys`] for a write to guest memory behind the CPU's back (a firmware
+    /// service filling a buffer, the BIOS data area or the caller's stack): its page is noted for
+    /// [`System::take_written_pages`], as [`System::write_bytes`] notes its pages, so translated
+    /// code there is dropped and `--cpu check` knows the page changed.
+    pub fn write_phys_behind(&mut self, pa: u64, size: u8, value: u32) {
+        self.write_phys(pa, size, value);
+        self.note_written(pa, size as u64);
+    }
+
+    /// Notes the pages of `len` bytes at `pa` as written behind the CPU's back (a page just
+    /// noted is not noted again).
+    fn note_written(&mut self, pa: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        let (first, last) = (pa / PAGE_SIZE, (pa + len - 1) / PAGE_SIZE);
+        for page in first..=last {
+            if self.written_watched.last() != Some(&page) {
+                self.written_watched.push(page);
+            }
         }
     }
 
-    /// Pages written behind the CPU's back (by [`System::write_bytes`]) since the last call, as
-    /// physical page numbers; the JIT drops translated code on them.
+    /// Pages written behind the CPU's back (by [`System::write_bytes`] and
+    /// [`System::write_phys_behind`]) since the last call, as physical page numbers; the JIT drops
+    /// translated code on them.
     pub fn take_written_pages(&mut self) -> Vec<u64> {
         std::mem::take(&mut self.written_watched)
     }

@@ -183,10 +183,10 @@ pub(super) fn int13(sys: &mut System, d: &AtapiDrive, regs: &mut Regs) -> Result
             wr16(sys, at, 0x1a);
             wr16(sys, at + 2, 0x0074); // removable, change line, lockable, no geometry
             for o in (4..16).step_by(4) {
-                sys.write_phys(at + o, 4, 0);
+                sys.write_phys_behind(at + o, 4, 0);
             }
-            sys.write_phys(at + 16, 4, u32::MAX);
-            sys.write_phys(at + 20, 4, u32::MAX);
+            sys.write_phys_behind(at + 16, 4, u32::MAX);
+            sys.write_phys_behind(at + 20, 4, u32::MAX);
             wr16(sys, at + 24, 2048);
             Ok(())
         }
@@ -198,7 +198,7 @@ pub(super) fn int13(sys: &mut System, d: &AtapiDrive, regs: &mut Regs) -> Result
             wr8(sys, at + 1, media);
             wr8(sys, at + 2, CD_DRIVE);
             wr8(sys, at + 3, (d.base == 0x170) as u8); // controller index
-            sys.write_phys(at + 4, 4, rba);
+            sys.write_phys_behind(at + 4, 4, rba);
             wr16(sys, at + 8, d.slave as u16); // device specification: master/slave
             wr16(sys, at + 10, 0);
             wr16(sys, at + 12, segment);

@@ -213,14 +213,16 @@ pub(crate) fn rd8(sys: &mut System, a: u64) -> u8 {
 pub(crate) fn rd16(sys: &mut System, a: u64) -> u16 {
     sys.read_phys(a, 2) as u16
 }
+// The BIOS's writes to guest memory are behind the CPU's back: the JIT must learn of them
+// (translated code on the page, `--cpu check`'s copy of RAM).
 pub(crate) fn wr8(sys: &mut System, a: u64, v: u8) {
-    sys.write_phys(a, 1, v as u32)
+    sys.write_phys_behind(a, 1, v as u32)
 }
 pub(crate) fn wr16(sys: &mut System, a: u64, v: u16) {
-    sys.write_phys(a, 2, v as u32)
+    sys.write_phys_behind(a, 2, v as u32)
 }
 pub(crate) fn wr32(sys: &mut System, a: u64, v: u32) {
-    sys.write_phys(a, 4, v)
+    sys.write_phys_behind(a, 4, v)
 }
 
 /// Sets bits `mask` of the caller's FLAGS (the image the INT pushed at SS:SP+4) to `value`.
