@@ -32,6 +32,14 @@ fn kludge_header(flags: u32, load_end: u32, bss_end: u32, entry: u32) -> Vec<u8>
         .collect()
 }
 
+/// The a.out-kludge image of the code `a` assembles at `code_at` (right after the header).
+fn kludge_image(a: &mut CodeAssembler, code_at: u32) -> Vec<u8> {
+    let code = a.assemble(code_at as u64).unwrap();
+    let mut img = kludge_header(0x3, 0, LOAD + 0x2000, code_at);
+    img.extend_from_slice(&code);
+    img
+}
+
 /// A kernel that counts failed checks in EDI and writes the count to the exit port.
 fn kernel() -> Vec<u8> {
     let code_at = LOAD + 32;
@@ -103,10 +111,7 @@ fn kernel() -> Vec<u8> {
     a.mov(eax, edi).unwrap();
     a.out(0xf4u32, al).unwrap();
     a.hlt().unwrap();
-    let code = a.assemble(code_at as u64).unwrap();
-    let mut img = kludge_header(0x3, 0, LOAD + 0x2000, code_at);
-    img.extend_from_slice(&code);
-    img
+    kludge_image(&mut a, code_at)
 }
 
 #[test]
@@ -192,10 +197,7 @@ fn rebooting_kernel() -> Vec<u8> {
     a.set_label(&mut report).unwrap();
     a.out(0xf4u32, al).unwrap();
     a.hlt().unwrap();
-    let code = a.assemble(code_at as u64).unwrap();
-    let mut img = kludge_header(0x3, 0, LOAD + 0x2000, code_at);
-    img.extend_from_slice(&code);
-    img
+    kludge_image(&mut a, code_at)
 }
 
 /// A kernel that asks the BIOS to resume at 0000:7000 after the reset (CMOS shutdown status
@@ -226,10 +228,7 @@ fn resuming_kernel() -> Vec<u8> {
     a.or(al, 1u32).unwrap();
     a.out(0x92u32, al).unwrap();
     a.hlt().unwrap();
-    let code = a.assemble(code_at as u64).unwrap();
-    let mut img = kludge_header(0x3, 0, LOAD + 0x2000, code_at);
-    img.extend_from_slice(&code);
-    img
+    kludge_image(&mut a, code_at)
 }
 
 #[test]
@@ -286,10 +285,7 @@ fn testdev_kernel() -> Vec<u8> {
     a.mov(eax, edi).unwrap();
     a.out(0xf4u32, al).unwrap();
     a.hlt().unwrap();
-    let code = a.assemble(code_at as u64).unwrap();
-    let mut img = kludge_header(0x3, 0, LOAD + 0x2000, code_at);
-    img.extend_from_slice(&code);
-    img
+    kludge_image(&mut a, code_at)
 }
 
 #[test]
