@@ -62,8 +62,9 @@ pub struct System {
     pub clock: Clock,
     /// Earliest device deadline (ns), `u64::MAX` when none.
     next_deadline: u64,
-    /// Physical pages written by `write_phys`/DMA since the last [`System::take_written_pages`]
-    /// call; the JIT invalidates code on them. Only pages marked with [`System::watch_page`] count.
+    /// Pages written behind the CPU's back ([`System::write_bytes`],
+    /// [`System::write_phys_behind`], shadowing changes) since the last
+    /// [`System::take_written_pages`]; the JIT drops translated code on them.
     written_watched: Vec<u64>,
     /// The device wired to the CPU's INTR pin.
     intc: Option<DeviceId>,
@@ -985,6 +986,15 @@ mod tests {
         assert_eq!(&s.ram().as_slice()[0x3000..0x3004], &[0; 4]);
         assert_eq!(&s.ram().as_slice()[0x3004..0x4080], &data[0x1084..]);
         assert_eq!(s.take_written_pages(), vec![1, 2, 3, 4]);
+        // A firmware's write is noted as written, once for a page just noted; the CPU's own
+        // (`write_phys`, the slow path) is not.
+        s.write_phys(0x5000, 4, 1);
+        s.write_phys_behind(0x6ffe, 4, 2);
+        s.write_phys_behind(0x7000, 2, 3);
+        s.write_phys_behind(0x5000, 1, 4);
+        assert_eq!(s.read_phys(0x6ffe, 4), 0x0003_0002);
+        assert_eq!(s.take_written_pages(), vec![6, 7, 5]);
+        assert!(s.take_written_pages().is_empty());
         // Beyond the end of RAM, reads are open bus and writes vanish.
         s.write_bytes((2 << 20) - 2, &[1, 2, 3, 4]);
         let mut back = [0; 4];

@@ -29,8 +29,8 @@
 //! - [`floppy`]: wires the DMA controllers, the floppy controller and port 0xF0 into a `System`.
 //! - [`debug_exit`]: an isa-debug-exit-style port at 0xF4.
 //! - [`shutdown`]: the Bochs-style shutdown port at 0x8900.
-//! - [`pc_testdev`]: QEMU's `pc-testdev` (ports 0xE0-0xEB and 0x2000, memory at 0xFF000000), for
-//!   kvm-unit-tests; attached only on request.
+//! - [`pc_testdev`]: QEMU's `pc-testdev` (ports 0xE0-0xE7 and 0x2000-0x2017, memory at
+//!   0xFF000000), for kvm-unit-tests; attached only on request.
 //! - [`vga`]: the VGA with the Bochs VBE extensions and a linear framebuffer; renders frames and
 //!   writes PNG screenshots.
 

@@ -9,8 +9,10 @@
 //! - *Flush port*, I/O 0xE4-0xE7: a write names a guest physical page. Under KVM QEMU unmaps
 //!   and remaps the page's host memory there; that changes nothing the guest can see, and emu
 //!   does nothing.
-//! - *IRQ lines*, I/O 0x2000-0x2017: a write to `0x2000 + n` drives ISA interrupt line `n`
-//!   (0-23) high if the byte is non-zero, else low. Reads return all ones.
+//! - *IRQ lines*, I/O 0x2000-0x2017: a byte written to `0x2000 + n` drives interrupt line `n`
+//!   high if it is non-zero, else low; a wider write drives one line per byte, as QEMU's
+//!   device does under KVM. Lines 0-15 are the ISA IRQs; QEMU refuses 16-23, which here are
+//!   the I/O APIC's inputs of those numbers. Reads return all ones.
 //! - *Memory*, 0xFF000000-0xFF00FFFF: 64 KiB that read back what was written, at any size and
 //!   alignment within the range (reads of bytes never written return zero).
 //!
@@ -90,10 +92,9 @@ impl Device for PcTestdev {
                 // Each byte written drives its own line (a word write to 0x2000 sets lines 0
                 // and 1).
                 for i in 0..size as u64 {
-                    if let Ok(line) = u8::try_from(offset + i) {
-                        if (line as u16) < IRQ_LINES {
-                            self.lines.set_irq(line, (value >> (8 * i)) & 0xff != 0);
-                        }
+                    let line = offset + i;
+                    if line < IRQ_LINES as u64 {
+                        self.lines.set_irq(line as u8, (value >> (8 * i)) & 0xff != 0);
                     }
                 }
             }
@@ -170,6 +171,10 @@ mod tests {
         assert_eq!(sys.lines.irq_levels() & (1 << 10), 1 << 10);
         sys.io_write(IRQ_PORT + 10, 1, 0);
         assert_eq!(sys.lines.irq_levels() & (1 << 10), 0);
+        // A word: line 3 low, line 4 high.
+        sys.io_write(IRQ_PORT + 3, 1, 1);
+        sys.io_write(IRQ_PORT + 3, 2, 0x0100);
+        assert_eq!(sys.lines.irq_levels() & (3 << 3), 1 << 4);
         assert_eq!(sys.io_read(IRQ_PORT, 1), 0xff);
     }
 

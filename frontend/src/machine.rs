@@ -74,8 +74,10 @@ pub struct Machine {
     /// The JIT tier; `None` runs the interpreter (`--cpu interp`).
     pub jit: Option<Jit>,
     /// A directly booted kernel's loader (`--kernel`, [`Machine::set_direct_boot`]), run again
-    /// after every reset: a guest that reboots (or triple-faults) without `--no-reboot` starts
-    /// that kernel again, as under QEMU's `-kernel`, instead of a BIOS with nothing to boot.
+    /// when emu's BIOS boots after a reset: a guest that reboots (or triple-faults) without
+    /// `--no-reboot` starts that kernel again, as under QEMU's `-kernel`, instead of a BIOS with
+    /// nothing to boot. (A reset that asks the BIOS to resume does not boot.) It keeps the
+    /// kernel's and initrd's bytes for the whole run.
     direct_boot: Option<DirectBoot>,
 }
 
@@ -204,6 +206,11 @@ impl Machine {
                     _ => self.cpu.run(budget),
                 },
             };
+            if self.jit.is_none() {
+                // Only the JIT has a use for the pages written behind the CPU's back (the
+                // firmware's writes among them): without it they would pile up.
+                self.cpu.sys.take_written_pages();
+            }
             if let Some(failure) = self.jit.as_ref().and_then(Jit::check_failure) {
                 eprintln!("emu: {failure}");
                 return Outcome::CheckMismatch;
@@ -232,7 +239,7 @@ impl Machine {
                         if self.no_reboot {
                             return Outcome::Reset;
                         }
-                        self.reset();
+                        self.cpu.reset();
                     }
                 }
                 Stop::Shutdown => {
@@ -245,7 +252,7 @@ impl Machine {
                             "emu: triple fault: resetting the machine (reported once; --no-reboot stops instead)"
                         );
                     }
-                    self.reset();
+                    self.cpu.reset();
                 }
                 Stop::Halted => {
                     // Only NMI (not modelled) or INTR can end a halt; without IF, or with every
@@ -259,17 +266,6 @@ impl Machine {
         }
     }
 
-    /// A reset of the CPU. With emu's BIOS the firmware runs (a reset that asked to resume
-    /// resumes, see `firmware::services`), and its bootstrap boots the kernel again if the
-    /// machine was started from one ([`Machine::set_direct_boot`]); with other firmware the
-    /// kernel is loaded again at once.
-    fn reset(&mut self) {
-        self.cpu.reset();
-        if self.bios.is_none() && self.direct_boot.is_some() {
-            self.boot_kernel();
-        }
-    }
-
     /// Loads and enters the kernel [`Machine::set_direct_boot`] was given. The loader did not fail the
     /// first time, with the same files and memory; if it does now, the machine goes on
     /// without it (the BIOS boots what it finds), with a message.
@@ -279,21 +275,22 @@ impl Machine {
             eprintln!("emu: the kernel could not be loaded again ({e}): the BIOS boots without it");
             self.direct_boot = None;
             if let Some(bios) = self.bios.as_mut() {
-                bios.boot_kernel(false);
+                bios.set_boot_kernel(false);
             }
             self.cpu.reset();
         }
     }
 
     /// Starts the machine from a kernel: `boot` loads it and points the CPU at its entry. It
-    /// runs now and again after every reset (at the BIOS's bootstrap, when the BIOS is emu's),
-    /// so a guest that reboots starts the same kernel, as under QEMU's `-kernel`.
+    /// runs now, and again at emu's BIOS's bootstrap after a reset (not after one that resumes),
+    /// so a guest that reboots starts the same kernel, as under QEMU's `-kernel`. With other
+    /// firmware a reset runs that firmware, as before.
     pub fn set_direct_boot(&mut self, mut boot: DirectBoot) -> Result<(), String> {
         boot(&mut self.cpu)?;
         if let Some(bios) = self.bios.as_mut() {
-            bios.boot_kernel(true);
+            bios.set_boot_kernel(true);
+            self.direct_boot = Some(boot);
         }
-        self.direct_boot = Some(boot);
         Ok(())
     }
 

@@ -55,6 +55,8 @@ struct Args {
 
     /// Boot this kernel directly, without a disk: a Linux bzImage (the x86 boot protocol's
     /// 32-bit entry; emu's BIOS does not run) or a multiboot (v1) kernel, ELF or a.out-kludge.
+    /// After a reset emu's BIOS runs its POST and boots the kernel again (--no-reboot stops
+    /// instead).
     #[arg(long, value_name = "FILE")]
     kernel: Option<PathBuf>,
 
@@ -462,10 +464,9 @@ fn run(args: Args) -> Result<Outcome, String> {
     Ok(outcome)
 }
 
-/// Loads `--kernel` (with `--initrd` and `--append`) into the machine and points the CPU at it.
-/// A Linux bzImage is recognised by its "HdrS" setup header; other formats fall through below.
-/// Loads the `--kernel` (with its initrd or modules and command line) and keeps its loader for
-/// the machine to boot it again after a reset ([`Machine::set_direct_boot`]).
+/// Loads `--kernel` (with `--initrd` and `--append`) into the machine and points the CPU at it:
+/// a Linux bzImage (its "HdrS" setup header) or a multiboot kernel. The machine keeps the loader
+/// to boot the kernel again after a reset ([`Machine::set_direct_boot`]).
 fn load_kernel(machine: &mut Machine, path: &Path, args: &Args) -> Result<(), String> {
     let data = read_input("kernel", path)?;
     let name = path.display().to_string();

@@ -200,10 +200,17 @@ fn rebooting_kernel() -> Vec<u8> {
     kludge_image(&mut a, code_at)
 }
 
-/// A kernel that asks the BIOS to resume at 0000:7000 after the reset (CMOS shutdown status
-/// 0Ah, the far pointer at 0040:0067), puts real-mode code there that writes 2Ah to the exit
-/// port, and resets through port 92h. A boot that is not the first exits with 0x55 instead.
-fn resuming_kernel() -> Vec<u8> {
+/// Real-mode code that writes SP's low byte to the exit port.
+const REPORT_SP: &[u8] = &[0x89, 0xe0, 0xe6, 0xf4, 0xf4]; // mov ax, sp; out F4h, al; hlt
+/// Real-mode code that resets the machine again through port 92h.
+const RESET_AGAIN: &[u8] = &[0xe4, 0x92, 0x24, 0xfe, 0xe6, 0x92, 0x0c, 0x01, 0xe6, 0x92, 0xf4];
+
+/// A kernel that, on its first boot, puts `real_mode` code at 0000:7000 and a stack frame
+/// for it at 0000:6F00 (IP 7000h, CS 0, FLAGS 0002h), asks the BIOS to resume after the reset
+/// with shutdown status `code` and the far pointer `pointer` at 0040:0067 (7000h or 6F00h,
+/// segment 0), and resets through port 92h. A later boot (the BIOS booted the kernel again)
+/// exits with 55h.
+fn resuming_kernel(code: u8, pointer: u16, real_mode: &[u8]) -> Vec<u8> {
     let code_at = LOAD + 32;
     let mut a = CodeAssembler::new(32).unwrap();
     let mut first = a.create_label();
@@ -214,13 +221,15 @@ fn resuming_kernel() -> Vec<u8> {
     a.hlt().unwrap();
     a.set_label(&mut first).unwrap();
     a.mov(dword_ptr(BOOTS), 1u32).unwrap();
-    // mov al, 2Ah; out F4h, al; hlt
-    a.mov(dword_ptr(0x7000), u32::from_le_bytes([0xb0, 0x2a, 0xe6, 0xf4])).unwrap();
-    a.mov(byte_ptr(0x7004), 0xf4u32).unwrap();
-    a.mov(dword_ptr(0x467), 0x7000u32).unwrap();
+    for (i, &b) in real_mode.iter().enumerate() {
+        a.mov(byte_ptr(0x7000 + i), b as u32).unwrap();
+    }
+    a.mov(dword_ptr(0x6f00), 0x7000u32).unwrap();
+    a.mov(word_ptr(0x6f04), 0x0002u32).unwrap();
+    a.mov(dword_ptr(0x467), pointer as u32).unwrap();
     a.mov(al, 0x0fu32).unwrap();
     a.out(0x70u32, al).unwrap();
-    a.mov(al, 0x0au32).unwrap();
+    a.mov(al, code as u32).unwrap();
     a.out(0x71u32, al).unwrap();
     a.in_(al, 0x92u32).unwrap();
     a.and(al, 0xfeu32).unwrap();
@@ -235,7 +244,7 @@ fn resuming_kernel() -> Vec<u8> {
 fn a_reset_boots_the_kernel_again() {
     let k = write("mb-reboot.bin", &rebooting_kernel());
     for tier in ["jit", "interp", "check"] {
-        let out = emu(&["--kernel", &k, "--cpu", tier]);
+        let out = emu(&["--kernel", &k, "--cpu", tier, "--jit-warmup", "0"]);
         // The third boot writes 3: exit code 7.
         assert_eq!(out.status.code(), Some(7), "{tier}: stderr: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -246,10 +255,22 @@ fn a_reset_boots_the_kernel_again() {
 
 #[test]
 fn a_reset_that_asks_to_resume_resumes_at_the_bda_pointer() {
-    let k = write("mb-resume.bin", &resuming_kernel());
-    let out = emu(&["--kernel", &k]);
-    // The real-mode code at 0000:7000 wrote 2Ah: exit code 85 (a second boot would give 171).
-    assert_eq!(out.status.code(), Some(0x2a * 2 + 1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    // (shutdown status, pointer at 0040:0067, real-mode code, exit code): 05h and 0Ah jump to
+    // the pointer with the reset's SP (0); 0Bh pops IP, CS and FLAGS from the stack the pointer
+    // gives (SP 6F06h), 0Ch IP and CS (SP 6F04h). The last resets once more: POST cleared the
+    // status, so the BIOS boots the kernel again (55h).
+    let cases = [
+        (0x05, 0x7000, REPORT_SP, 1),
+        (0x0a, 0x7000, REPORT_SP, 1),
+        (0x0b, 0x6f00, REPORT_SP, 0x06 * 2 + 1),
+        (0x0c, 0x6f00, REPORT_SP, 0x04 * 2 + 1),
+        (0x0a, 0x7000, RESET_AGAIN, 0x55 * 2 + 1),
+    ];
+    for (n, (code, pointer, real_mode, exit)) in cases.into_iter().enumerate() {
+        let k = write(&format!("mb-resume-{n}.bin"), &resuming_kernel(code, pointer, real_mode));
+        let out = emu(&["--kernel", &k]);
+        assert_eq!(out.status.code(), Some(exit), "status {code:#x}: stderr: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }
 
 /// A kernel that checks `--pc-testdev`'s memory (a dword written at 0xFF000010 reads back,

@@ -34,7 +34,8 @@ enum Tier {
     Check,
 }
 
-fn run_seed(seed: u64, tier: Tier) -> Outcome {
+/// The run's outcome, and the blocks the JIT compiled (`Jit`) or checked (`Check`).
+fn run_seed(seed: u64, tier: Tier) -> (Outcome, u64) {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let cfg = MachineConfig {
         memory: 4 << 20,
@@ -58,19 +59,27 @@ fn run_seed(seed: u64, tier: Tier) -> Outcome {
     let start = Instant::now();
     let outcome = m.run(limits, None);
     assert!(start.elapsed() < Duration::from_secs(30), "seed {seed} ({tier:?}): run took {:?}", start.elapsed());
-    outcome
+    let blocks = m.jit.as_ref().map_or(0, |j| match tier {
+        Tier::Check => j.stats.checked_blocks,
+        _ => j.stats.blocks_compiled,
+    });
+    (outcome, blocks)
 }
 
-/// Runs `seeds` under `tier`; none may panic, hang, or (in lockstep) find the tiers differ.
+/// Runs `seeds` under `tier`; none may panic, hang, or (in lockstep) find the tiers differ, and
+/// the JIT tiers must have compiled (or checked) blocks.
 fn run_seeds(seeds: std::ops::Range<u64>, tier: Tier) {
     let mut outcomes = std::collections::BTreeMap::new();
+    let mut blocks = 0;
     for seed in seeds.clone() {
-        let outcome = std::panic::catch_unwind(|| run_seed(seed, tier))
+        let (outcome, n) = std::panic::catch_unwind(|| run_seed(seed, tier))
             .unwrap_or_else(|_| panic!("seed {seed} ({tier:?}) panicked"));
         assert!(!matches!(outcome, Outcome::CheckMismatch), "seed {seed} ({tier:?}): the tiers differ");
         *outcomes.entry(format!("{outcome:?}")).or_insert(0) += 1;
+        blocks += n;
     }
-    eprintln!("{tier:?}: outcomes over seeds {seeds:?}: {outcomes:?}");
+    eprintln!("{tier:?}: outcomes over seeds {seeds:?}: {outcomes:?}; {blocks} blocks compiled or checked");
+    assert!(matches!(tier, Tier::Interp) || blocks > 0, "{tier:?}: the JIT ran no block");
 }
 
 #[test]

@@ -102,6 +102,9 @@ impl Regs {
     pub fn ss(&self) -> u16 {
         self.seg[2]
     }
+    pub fn set_ss(&mut self, v: u16) {
+        self.seg[2] = v;
+    }
     pub fn ds(&self) -> u16 {
         self.seg[3]
     }
@@ -119,7 +122,7 @@ pub enum Next {
     /// Nothing bootable (the screen says so): the machine stops.
     NoBoot,
     /// Boot the kernel the machine was given instead of a disk (`--kernel`, see
-    /// [`Bios::boot_kernel`]): the machine loads it and enters it, as QEMU's option ROM does
+    /// [`Bios::set_boot_kernel`]): the machine loads it and enters it, as QEMU's option ROM does
     /// for `-kernel` at INT 19h.
     BootKernel,
 }
@@ -153,7 +156,7 @@ impl Bios {
     /// Makes the bootstrap (INT 19h, the end of POST) hand the machine over to the kernel it was
     /// given ([`Next::BootKernel`]) instead of looking for a disk: a machine started from a
     /// kernel (`--kernel`) boots it again after a reset.
-    pub fn boot_kernel(&mut self, yes: bool) {
+    pub fn set_boot_kernel(&mut self, yes: bool) {
         self.kernel = yes;
     }
 

@@ -120,8 +120,8 @@ const RESUME_VECTOR: u64 = 0x467;
 /// - 0Ah: jumps to the pointer;
 /// - 0Bh: returns with IRET, 0Ch with RETF, on the stack the pointer gives as SS:SP;
 ///
-/// every other code (00h, a power-on or plain reboot, among them) runs the whole POST and
-/// boots, as SeaBIOS does. The registers but CS:IP (and SS:SP for 0Bh and 0Ch) are the reset's.
+/// 00h (a power-on or a plain reboot) and the codes emu does not implement run the whole POST
+/// and boot. The registers but CS:IP (and SS:SP, and FLAGS for 0Bh) are the reset's.
 fn resume(sys: &mut System, regs: &mut Regs) -> Option<Next> {
     sys.io_write(0x70, 1, CMOS_SHUTDOWN_STATUS);
     let code = sys.io_read(0x71, 1) as u8;
@@ -140,7 +140,7 @@ fn resume(sys: &mut System, regs: &mut Regs) -> Option<Next> {
         0x0a => Some(Next::Jump { cs: seg, ip: off }),
         0x0b | 0x0c => {
             // SS:SP from the pointer; pop IP and CS (and FLAGS for IRET).
-            regs.seg[2] = seg;
+            regs.set_ss(seg);
             let ip = rd16(sys, lin(seg, off));
             let cs = rd16(sys, lin(seg, off.wrapping_add(2)));
             let mut sp = off.wrapping_add(4);
@@ -212,7 +212,7 @@ fn timer_tick(sys: &mut System, regs: &mut Regs) -> Next {
     Next::Jump { cs: (hook >> 16) as u16, ip: hook as u16 }
 }
 
-/// INT 19h: the machine's kernel if it was started from one ([`Bios::boot_kernel`]); else
+/// INT 19h: the machine's kernel if it was started from one ([`Bios::set_boot_kernel`]); else
 /// boot from floppy A: first if the CMOS boot order (register 3Dh) starts with the
 /// floppy; then from the CD-ROM first if the boot order says so or there is no hard disk, else
 /// from the hard disks in order, then the CD-ROM; then from A: if not tried yet.
