@@ -2,7 +2,7 @@
 //! 13h (CHS and extended reads), 15h (E820) and 16h-free services, and reports on COM1 and the
 //! exit port. Runs the CPU directly with the firmware bridge, as the machine does.
 
-use emu::pc::{attach_pc, install_bios, service_firmware, Storage};
+use emu::pc::{attach_pc, install_bios, service_firmware, AfterFirmware, Storage};
 use emu_core::{ClockMode, ExitReason, System};
 use emu_cpu_x86::{Cpu, Stop};
 use emu_devices::Captured as Capture;
@@ -93,7 +93,11 @@ fn our_bios_boots_a_disk_and_serves_int_10_13_15() {
         match cpu.run(100_000) {
             Stop::Attention => {
                 if cpu.sys.lines.take_firmware_call() {
-                    assert!(!service_firmware(&mut bios, &mut cpu), "the BIOS found nothing to boot");
+                    assert_eq!(
+                        service_firmware(&mut bios, &mut cpu),
+                        AfterFirmware::Run,
+                        "the BIOS found nothing to boot"
+                    );
                 }
                 if let Some(e) = cpu.sys.lines.exit() {
                     exit = Some(e);
