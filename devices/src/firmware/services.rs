@@ -212,10 +212,10 @@ fn timer_tick(sys: &mut System, regs: &mut Regs) -> Next {
     Next::Jump { cs: (hook >> 16) as u16, ip: hook as u16 }
 }
 
-/// INT 19h: the machine's kernel if it was started from one ([`Bios::set_boot_kernel`]); else
-/// boot from floppy A: first if the CMOS boot order (register 3Dh) starts with the
-/// floppy; then from the CD-ROM first if the boot order says so or there is no hard disk, else
-/// from the hard disks in order, then the CD-ROM; then from A: if not tried yet.
+/// INT 19h: the machine's kernel if it was started from one ([`Bios::set_boot_kernel`]). Else
+/// from floppy A: first if the CMOS boot order (register 3Dh) starts with the floppy; then from
+/// the CD-ROM first if the boot order says so or there is no hard disk, else from the hard disks
+/// in order, then the CD-ROM; then from A: if not tried yet.
 fn boot(bios: &mut Bios, sys: &mut System, regs: &mut Regs) -> Next {
     if bios.kernel {
         return Next::BootKernel;
