@@ -44,30 +44,30 @@ const REGION_MEMORY: u8 = 3;
 /// The test device. See the module documentation.
 pub struct PcTestdev {
     lines: Lines,
-    data: u32,
+    /// The data latch's bytes.
+    latch: [u8; 4],
     memory: Box<[u8]>,
 }
 
 impl PcTestdev {
     /// A device that drives interrupt lines through `lines`.
     pub fn new(lines: Lines) -> Self {
-        PcTestdev { lines, data: 0, memory: vec![0; MEMORY_SIZE as usize].into_boxed_slice() }
+        PcTestdev { lines, latch: [0; 4], memory: vec![0; MEMORY_SIZE as usize].into_boxed_slice() }
     }
+}
 
-    /// The `size` bytes at `offset` of the latch, as a value (bytes past its end read as 0).
-    fn latch_read(&self, offset: u64, size: u8) -> u32 {
-        let bytes = self.data.to_le_bytes();
-        (0..size as usize).fold(0, |v, i| v | (*bytes.get(offset as usize + i).unwrap_or(&0) as u32) << (8 * i))
-    }
+/// The `size` bytes of `bytes` at `offset`, little-endian; bytes past the end read as 0.
+fn read_le(bytes: &[u8], offset: u64, size: u8) -> u32 {
+    (0..size as usize).fold(0, |v, i| v | (*bytes.get(offset as usize + i).unwrap_or(&0) as u32) << (8 * i))
+}
 
-    fn latch_write(&mut self, offset: u64, size: u8, value: u32) {
-        let mut bytes = self.data.to_le_bytes();
-        for i in 0..size as usize {
-            if let Some(b) = bytes.get_mut(offset as usize + i) {
-                *b = (value >> (8 * i)) as u8;
-            }
+/// Stores the low `size` bytes of `value` at `offset` of `bytes`, little-endian; bytes past the
+/// end are dropped.
+fn write_le(bytes: &mut [u8], offset: u64, size: u8, value: u32) {
+    for i in 0..size as usize {
+        if let Some(b) = bytes.get_mut(offset as usize + i) {
+            *b = (value >> (8 * i)) as u8;
         }
-        self.data = u32::from_le_bytes(bytes);
     }
 }
 
@@ -78,16 +78,15 @@ impl Device for PcTestdev {
 
     fn read(&mut self, region: u8, offset: u64, size: u8) -> u32 {
         match region {
-            REGION_DATA => self.latch_read(offset, size),
-            REGION_MEMORY => (0..size as usize)
-                .fold(0, |v, i| v | (*self.memory.get(offset as usize + i).unwrap_or(&0) as u32) << (8 * i)),
+            REGION_DATA => read_le(&self.latch, offset, size),
+            REGION_MEMORY => read_le(&self.memory, offset, size),
             _ => emu_core::device::OPEN_BUS,
         }
     }
 
     fn write(&mut self, region: u8, offset: u64, size: u8, value: u32) {
         match region {
-            REGION_DATA => self.latch_write(offset, size, value),
+            REGION_DATA => write_le(&mut self.latch, offset, size, value),
             REGION_IRQ => {
                 // Each byte written drives its own line (a word write to 0x2000 sets lines 0
                 // and 1).
@@ -98,13 +97,7 @@ impl Device for PcTestdev {
                     }
                 }
             }
-            REGION_MEMORY => {
-                for i in 0..size as usize {
-                    if let Some(b) = self.memory.get_mut(offset as usize + i) {
-                        *b = (value >> (8 * i)) as u8;
-                    }
-                }
-            }
+            REGION_MEMORY => write_le(&mut self.memory, offset, size, value),
             // The flush port: nothing the guest can see (see the module comment).
             _ => {}
         }

@@ -8,7 +8,7 @@
 //! Floppy and hard-disk emulation are not provided.
 
 use super::disk::{DATA, DEVICE, FEATURES, LBA_HIGH, LBA_MID, STATUS_COMMAND};
-use super::{lin, rd16, wr16, wr8, Regs};
+use super::{lin, rd16, wr16, wr32, wr8, Regs};
 use crate::ide::ata::{CMD_IDENTIFY_DEVICE, CMD_PACKET};
 use crate::ide::atapi::READ_10;
 use crate::ide::{STATUS_BSY, STATUS_DRQ, STATUS_ERR};
@@ -183,10 +183,10 @@ pub(super) fn int13(sys: &mut System, d: &AtapiDrive, regs: &mut Regs) -> Result
             wr16(sys, at, 0x1a);
             wr16(sys, at + 2, 0x0074); // removable, change line, lockable, no geometry
             for o in (4..16).step_by(4) {
-                sys.write_phys_behind(at + o, 4, 0);
+                wr32(sys, at + o, 0);
             }
-            sys.write_phys_behind(at + 16, 4, u32::MAX);
-            sys.write_phys_behind(at + 20, 4, u32::MAX);
+            wr32(sys, at + 16, u32::MAX);
+            wr32(sys, at + 20, u32::MAX);
             wr16(sys, at + 24, 2048);
             Ok(())
         }
@@ -198,7 +198,7 @@ pub(super) fn int13(sys: &mut System, d: &AtapiDrive, regs: &mut Regs) -> Result
             wr8(sys, at + 1, media);
             wr8(sys, at + 2, CD_DRIVE);
             wr8(sys, at + 3, (d.base == 0x170) as u8); // controller index
-            sys.write_phys_behind(at + 4, 4, rba);
+            wr32(sys, at + 4, rba);
             wr16(sys, at + 8, d.slave as u16); // device specification: master/slave
             wr16(sys, at + 10, 0);
             wr16(sys, at + 12, segment);

@@ -309,8 +309,8 @@ pub(super) fn int13(bios: &mut Bios, sys: &mut System, regs: &mut Regs) -> Next 
             wr32(sys, at + 4, c);
             wr32(sys, at + 8, h);
             wr32(sys, at + 12, s);
-            sys.write_phys_behind(at + 16, 4, d.sectors as u32);
-            sys.write_phys_behind(at + 20, 4, (d.sectors >> 32) as u32);
+            wr32(sys, at + 16, d.sectors as u32);
+            wr32(sys, at + 20, (d.sectors >> 32) as u32);
             wr16(sys, at + 24, 512);
             Ok(())
         }

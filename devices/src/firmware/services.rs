@@ -395,11 +395,11 @@ fn e820(bios: &mut Bios, sys: &mut System, regs: &mut Regs) -> bool {
     let index = regs.gpr[3] as usize; // EBX: continuation
     let Some(&(base, len, kind)) = map.get(index) else { return false };
     let at = lin(regs.es(), regs.di());
-    sys.write_phys_behind(at, 4, base as u32);
-    sys.write_phys_behind(at + 4, 4, (base >> 32) as u32);
-    sys.write_phys_behind(at + 8, 4, len as u32);
-    sys.write_phys_behind(at + 12, 4, (len >> 32) as u32);
-    sys.write_phys_behind(at + 16, 4, kind);
+    wr32(sys, at, base as u32);
+    wr32(sys, at + 4, (base >> 32) as u32);
+    wr32(sys, at + 8, len as u32);
+    wr32(sys, at + 12, (len >> 32) as u32);
+    wr32(sys, at + 16, kind);
     regs.gpr[0] = 0x534d_4150; // 'SMAP'
     regs.gpr[1] = 20;
     regs.gpr[3] = if index + 1 < map.len() { index as u32 + 1 } else { 0 };
