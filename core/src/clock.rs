@@ -24,7 +24,13 @@
 //! every access to a device (port I/O, MMIO: [`Clock::stale`]), so no device reads an older time
 //! than the instruction it serves.
 //!
-//! **Invariant:** guest time never goes backwards.
+//! **The CPU's finer time.** The TSC reads the time as of its own instruction
+//! ([`Clock::time_at`]), not as of the last sync. In real-time mode that is the host's time,
+//! read at most every [`FINE_READ_INTERVAL`] instructions and counted on at the measured speed
+//! in between; a sync never sets a time earlier than a TSC the CPU read, so a device never
+//! reads an older time than the TSC read before.
+//!
+//! **Invariant:** guest time never goes backwards, and the CPU's finer time always goes forward.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -75,6 +81,11 @@ pub const MAX_SYNC_INTERVAL: u64 = 65_536;
 /// is nearer. Also the shortest host time the speed is measured over.
 pub const SYNC_PERIOD_NS: u64 = 20_000;
 
+/// Real-time mode: [`Clock::time_at`] reads the host clock again once this many instructions
+/// retired since the last reading (its own or a sync's); in between it counts on from that
+/// reading at the guest's measured speed.
+pub const FINE_READ_INTERVAL: u64 = 1024;
+
 /// The machine's clock: owns the time and updates it from the CPU's instruction count or the host.
 #[derive(Debug)]
 pub struct Clock {
@@ -99,6 +110,22 @@ pub struct Clock {
     /// Real-time mode: the guest's speed as last measured, in instructions per host ns; 0 until
     /// measured.
     rate: f64,
+    /// Real-time mode: host ns per instruction at [`Clock::rate`], in 1/65536 ns (0 until
+    /// measured): how [`Clock::time_at`] counts on between host readings.
+    ns_per_insn_fx: u64,
+    /// Real-time mode: what [`Clock::time_at`] counts on from.
+    fine: Cell<Fine>,
+}
+
+/// Real-time mode: the last host reading [`Clock::time_at`] can count on from, and the latest
+/// time it gave.
+#[derive(Debug, Clone, Copy, Default)]
+struct Fine {
+    /// The reading: (retired instructions, host ns since the clock started); `None` before the
+    /// first.
+    read: Option<(u64, u64)>,
+    /// The latest time `time_at` gave: the next is later.
+    last: u64,
 }
 
 impl Clock {
@@ -113,6 +140,8 @@ impl Clock {
             fresh_for: None,
             rate_from: (0, 0),
             rate: 0.0,
+            ns_per_insn_fx: 0,
+            fine: Cell::new(Fine::default()),
         }
     }
     pub fn handle(&self) -> ClockHandle {
@@ -171,9 +200,18 @@ impl Clock {
         }
         self.fresh_for = None;
         if self.mode == ClockMode::RealTime {
+            // Never behind a TSC the CPU read (`time_at` may have counted on ahead of the host).
+            self.handle.set(self.fine.get().last);
             self.measure(retired, host);
+            self.note_read(retired, host);
         }
         self.handle.now()
+    }
+
+    /// Real-time mode: `host` was read at `retired` instructions; [`Clock::time_at`] counts on
+    /// from there.
+    fn note_read(&self, retired: u64, host: u64) {
+        self.fine.set(Fine { read: Some((retired, host)), ..self.fine.get() });
     }
 
     /// Real-time mode: takes the speed since `rate_from` as the guest's speed once that spans
@@ -187,6 +225,8 @@ impl Clock {
         let elapsed = host.saturating_sub(t0);
         if elapsed >= SYNC_PERIOD_NS {
             self.rate = retired.saturating_sub(from) as f64 / elapsed as f64;
+            // (Saturating casts; no instructions at all makes it the largest, 2^32 - 1.)
+            self.ns_per_insn_fx = (65536.0 / self.rate).min(u32::MAX as f64) as u64;
             self.rate_from = (retired, host);
         } else if retired < from {
             // The count went back (a new CPU on the same clock, in tests): start again.
@@ -201,8 +241,10 @@ impl Clock {
         self.host_read.set(None);
         let host = self.host();
         self.handle.set(self.own_at(retired, host));
+        self.handle.set(self.fine.get().last);
         self.fresh_for = None;
         self.rate_from = (retired, host);
+        self.note_read(retired, host);
         self.handle.now()
     }
 
@@ -253,15 +295,40 @@ impl Clock {
     pub fn forget_fresh(&mut self) {
         self.fresh_for = None;
     }
-    /// The time [`Clock::sync`] would set for `retired` instructions, without setting it (for
-    /// a run loop deciding whether device timers are due by a coming sync). In real-time mode,
-    /// the host's time now.
+    /// The CPU's own finer time (RDTSC): the time [`Clock::sync`] would set for `retired`
+    /// instructions, without setting it.
+    ///
+    /// In real-time mode, the host's time now, read at most every [`FINE_READ_INTERVAL`]
+    /// instructions: a kernel reads the TSC every hundred instructions or so while it
+    /// initialises (4 M times from "Linux version" to the 8250 driver in the Linux bench boot),
+    /// and reading the host clock each time took about 7% of the CPU thread's time in that
+    /// phase (1-2% since). In between, the time
+    /// counts on from the last reading at the guest's measured speed ([`Clock::rate`]), and
+    /// each answer is later than the one before (a guest timing a short sequence with two
+    /// RDTSCs sees it take time), so an answer may run a little ahead of the host (by what the
+    /// speed's error makes of at most [`FINE_READ_INTERVAL`] instructions).
     pub fn time_at(&self, retired: u64) -> u64 {
         let now = self.handle.now();
-        let own = self.own(retired);
         match self.mode {
-            ClockMode::RealTime => own.clamp(now, now.saturating_add(MAX_RUNNING_STEP)),
-            ClockMode::Deterministic { .. } => own.max(now),
+            ClockMode::RealTime => {
+                let fine = self.fine.get();
+                let host = match fine.read {
+                    Some((at, host)) if retired.wrapping_sub(at) < FINE_READ_INTERVAL && self.ns_per_insn_fx > 0 => {
+                        // At most 2^10 instructions of at most 2^32 - 1: no overflow.
+                        host + ((retired - at) * self.ns_per_insn_fx >> 16)
+                    }
+                    _ => {
+                        let host = self.host();
+                        self.note_read(retired, host);
+                        host
+                    }
+                };
+                let t = self.own_at(retired, host).clamp(now, now.saturating_add(MAX_RUNNING_STEP));
+                let t = t.max(fine.last.saturating_add(1));
+                self.fine.set(Fine { last: t, ..self.fine.get() });
+                t
+            }
+            ClockMode::Deterministic { .. } => self.own(retired).max(now),
         }
     }
 
@@ -278,7 +345,8 @@ impl Clock {
     /// sync is the host's from a moment earlier (the block the dispatcher ran in between).
     pub fn sync_reaches(&self, retired: u64, t: u64) -> bool {
         let now = self.handle.now();
-        if now >= t {
+        // (A sync brings the time to at least the last TSC the CPU read, `sync_at`.)
+        if now >= t || self.fine.get().last >= t {
             return true;
         }
         match self.mode {
@@ -420,6 +488,43 @@ mod tests {
         let (i, h) = (i + SYNC_PERIOD_NS / 10, h + SYNC_PERIOD_NS);
         c.sync_at(i + 10, h + 5 * SYNC_PERIOD_NS);
         assert_eq!(c.sync_interval(none), SYNC_INTERVAL);
+    }
+
+    #[test]
+    fn fine_time_counts_on_from_the_last_host_reading_and_always_moves() {
+        // Speed unknown: every answer reads the host, and each is later than the one before.
+        let c = Clock::new(ClockMode::RealTime);
+        let (a, b) = (c.time_at(0), c.time_at(0));
+        assert!(b > a, "two reads at the same count still differ");
+        // 2 instructions per ns, measured by two syncs at made-up host times; the second sync's
+        // reading (count 2P, host P) is where the fine time counts on from.
+        let mut c = Clock::new(ClockMode::RealTime);
+        let p = SYNC_PERIOD_NS;
+        c.sync_at(0, 0);
+        c.sync_at(2 * p, p);
+        assert_eq!(c.rate(), 2.0);
+        assert_eq!(c.now(), p);
+        assert_eq!(c.time_at(2 * p + 100), p + 50, "100 instructions at 2 per ns");
+        assert_eq!(c.time_at(2 * p + 100), p + 51, "the same count again: 1 ns later");
+        assert_eq!(c.time_at(2 * p + 104), p + 52);
+        assert_eq!(c.time_at(2 * p + 105), p + 53, "never the same answer twice");
+        // Past the interval the host is read again: 2 ms of real time since the clock started,
+        // of which one sync's step shows (counting on would give P + 512).
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(c.time_at(2 * p + FINE_READ_INTERVAL - 1), p + 511, "still counting on");
+        assert_eq!(c.time_at(2 * p + FINE_READ_INTERVAL), p + MAX_RUNNING_STEP, "read again");
+        // A sync whose host reading is behind a TSC counted on ahead of it does not show the
+        // devices an older time than that TSC (nor says a timer due by then is not due).
+        let mut c = Clock::new(ClockMode::RealTime);
+        c.sync_at(0, 0);
+        c.sync_at(2 * p, p);
+        let tsc = c.time_at(2 * p + 1000);
+        assert_eq!(tsc, p + 500);
+        assert!(c.sync_reaches(2 * p + 1000, tsc) && !c.sync_reaches(2 * p + 1000, p + MAX_RUNNING_STEP + 1));
+        assert_eq!(c.sync_at(2 * p + 1000, p + 10), tsc);
+        // The deterministic clock is untouched: a function of the count alone.
+        let d = Clock::new(ClockMode::Deterministic { ns_per_insn: 2 });
+        assert_eq!((d.time_at(5), d.time_at(5)), (10, 10));
     }
 
     #[test]
