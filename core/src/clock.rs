@@ -302,11 +302,11 @@ impl Clock {
     /// instructions: a kernel reads the TSC every hundred instructions or so while it
     /// initialises (4 M times from "Linux version" to the 8250 driver in the Linux bench boot),
     /// and reading the host clock each time took about 7% of the CPU thread's time in that
-    /// phase (1-2% since). In between, the time
-    /// counts on from the last reading at the guest's measured speed ([`Clock::rate`]), and
-    /// each answer is later than the one before (a guest timing a short sequence with two
-    /// RDTSCs sees it take time), so an answer may run a little ahead of the host (by what the
-    /// speed's error makes of at most [`FINE_READ_INTERVAL`] instructions).
+    /// phase (1-2% since). In between, the time counts on from the last reading at the guest's
+    /// measured speed ([`Clock::rate`]), and each answer is later than the one before (a guest
+    /// timing a short sequence with two RDTSCs sees it take time), so an answer may run a
+    /// little ahead of the host (by what the speed's error makes of at most
+    /// [`FINE_READ_INTERVAL`] instructions); the next sync shows devices no earlier time.
     pub fn time_at(&self, retired: u64) -> u64 {
         let now = self.handle.now();
         match self.mode {
