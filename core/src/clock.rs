@@ -26,11 +26,14 @@
 //!
 //! **The CPU's finer time.** The TSC reads the time as of its own instruction
 //! ([`Clock::time_at`]), not as of the last sync. In real-time mode that is the host's time,
-//! read at most every [`FINE_READ_INTERVAL`] instructions and counted on at the measured speed
-//! in between; a sync never sets a time earlier than a TSC the CPU read, so a device never
-//! reads an older time than the TSC read before.
+//! read at most every [`FINE_READ_INTERVAL`] instructions once the guest's speed is known, and
+//! counted on at that speed in between (by at most [`FINE_MAX_COUNT_NS`]); a sync never sets a
+//! time earlier than a TSC the CPU read, so a device never reads an older time than the TSC
+//! read before. (A REP string instruction counts as one instruction per chunk it runs, so a TSC
+//! read right after a long one may lag the host until the next reading.)
 //!
-//! **Invariant:** guest time never goes backwards, and the CPU's finer time always goes forward.
+//! **Invariant:** guest time never goes backwards; in real-time mode the CPU's finer time
+//! always goes forward (in deterministic mode it is a function of the count).
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -85,6 +88,13 @@ pub const SYNC_PERIOD_NS: u64 = 20_000;
 /// retired since the last reading (its own or a sync's); in between it counts on from that
 /// reading at the guest's measured speed.
 pub const FINE_READ_INTERVAL: u64 = 1024;
+
+/// Real-time mode: the most [`Clock::time_at`] counts on from one host reading (ns). A speed
+/// measured across a host stall can be far too slow (microseconds an instruction); without a
+/// bound, counting on at it would put the TSC, and with it device time (a sync never shows an
+/// earlier time than the TSC), milliseconds ahead of the host, where it would stand still until
+/// the host caught up.
+pub const FINE_MAX_COUNT_NS: u64 = 20_000;
 
 /// The machine's clock: owns the time and updates it from the CPU's instruction count or the host.
 #[derive(Debug)]
@@ -241,10 +251,13 @@ impl Clock {
         self.host_read.set(None);
         let host = self.host();
         self.handle.set(self.own_at(retired, host));
-        self.handle.set(self.fine.get().last);
         self.fresh_for = None;
         self.rate_from = (retired, host);
-        self.note_read(retired, host);
+        if self.mode == ClockMode::RealTime {
+            // As in `sync_at`.
+            self.handle.set(self.fine.get().last);
+            self.note_read(retired, host);
+        }
         self.handle.now()
     }
 
@@ -295,8 +308,8 @@ impl Clock {
     pub fn forget_fresh(&mut self) {
         self.fresh_for = None;
     }
-    /// The CPU's own finer time (RDTSC): the time [`Clock::sync`] would set for `retired`
-    /// instructions, without setting it.
+    /// The CPU's own finer time (RDTSC) at `retired` instructions. In deterministic mode, the
+    /// time [`Clock::sync`] would set then, without setting it.
     ///
     /// In real-time mode, the host's time now, read at most every [`FINE_READ_INTERVAL`]
     /// instructions: a kernel reads the TSC every hundred instructions or so while it
@@ -315,7 +328,7 @@ impl Clock {
                 let host = match fine.read {
                     Some((at, host)) if retired.wrapping_sub(at) < FINE_READ_INTERVAL && self.ns_per_insn_fx > 0 => {
                         // At most 2^10 instructions of at most 2^32 - 1: no overflow.
-                        host + ((retired - at) * self.ns_per_insn_fx >> 16)
+                        host + (((retired - at) * self.ns_per_insn_fx) >> 16).min(FINE_MAX_COUNT_NS)
                     }
                     _ => {
                         let host = self.host();
@@ -333,16 +346,18 @@ impl Clock {
     }
 
     /// Whether [`Clock::sync`] at `retired` would bring guest time to `t` or beyond (for a run
-    /// loop deciding whether a device timer due at `t` fires by the coming sync): the answer of
-    /// `time_at(retired) >= t`, but in real-time mode without reading the host clock when `t`
-    /// is beyond one sync's reach ([`MAX_RUNNING_STEP`]), as a device deadline (a timer tick)
-    /// usually is. The JIT's dispatcher asks this about every block that crosses a sync point;
-    /// reading the host each time cost about 3% of a Linux boot's host time.
+    /// loop deciding whether a device timer due at `t` fires by the coming sync), in real-time
+    /// mode without reading the host clock when `t` is beyond one sync's reach
+    /// ([`MAX_RUNNING_STEP`]), as a device deadline (a timer tick) usually is. The JIT's
+    /// dispatcher asks this about every block that crosses a sync point; reading the host each
+    /// time cost about 3% of a Linux boot's host time.
     ///
     /// When it does read the host, the sync at `retired` that follows uses that reading instead
     /// of a new one: so the answer is what that sync does (a timer the answer said would not be
-    /// due is not due then), and a sync point costs one host read, not two. Guest time at that
-    /// sync is the host's from a moment earlier (the block the dispatcher ran in between).
+    /// due is not due then, unless the CPU read a TSC at or past `t` in between: the sync shows
+    /// no earlier time, so the timer fires then), and a sync point costs one host read, not
+    /// two. Guest time at that sync is the host's from a moment earlier (the block the
+    /// dispatcher ran in between).
     pub fn sync_reaches(&self, retired: u64, t: u64) -> bool {
         let now = self.handle.now();
         // (A sync brings the time to at least the last TSC the CPU read, `sync_at`.)
@@ -522,6 +537,19 @@ mod tests {
         assert_eq!(tsc, p + 500);
         assert!(c.sync_reaches(2 * p + 1000, tsc) && !c.sync_reaches(2 * p + 1000, p + MAX_RUNNING_STEP + 1));
         assert_eq!(c.sync_at(2 * p + 1000, p + 10), tsc);
+        // A speed measured across a host stall (2 ms for 300 instructions) is counted on by at
+        // most FINE_MAX_COUNT_NS from a reading, so the TSC and device time do not run ahead
+        // window after window.
+        let mut c = Clock::new(ClockMode::RealTime);
+        c.sync_at(0, 0);
+        let now = c.sync_at(300, 2_000_000);
+        let mut host = 2_000_000;
+        for k in 1..=10 {
+            let tsc = c.time_at(300 + 1001 * k);
+            assert!(tsc <= now + (host - 2_000_000) + FINE_MAX_COUNT_NS, "window {k}: {tsc}");
+            host += 1000;
+            c.sync_at(300 + 1001 * k + 1, host);
+        }
         // The deterministic clock is untouched: a function of the count alone.
         let d = Clock::new(ClockMode::Deterministic { ns_per_insn: 2 });
         assert_eq!((d.time_at(5), d.time_at(5)), (10, 10));
