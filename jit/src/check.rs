@@ -42,11 +42,11 @@
 
 use crate::cache::BlockId;
 use crate::dump::guest_text;
-use crate::helpers::{status, BlockEntry};
+use crate::helpers::BlockEntry;
 use crate::Jit;
 use emu_core::PageBacking;
 use emu_cpu_x86::disasm;
-use emu_cpu_x86::state::{eflags, CpuState, SegReg};
+use emu_cpu_x86::state::{CpuState, SegReg};
 use emu_cpu_x86::tlb::{Tlb, TlbEntry, INVALID, TLB_SIZE};
 use emu_cpu_x86::{Cpu, Stop};
 
@@ -345,12 +345,7 @@ impl Jit {
         // SAFETY: `entry` is installed code whose instructions the cache (or the caller) keeps
         // alive; `cpu` and the exit context are exclusively ours for the call.
         let st = unsafe { (self.enter)(cpu, &mut self.ctx, entry) };
-        if st == status::FAULT {
-            let f = self.ctx.fault.take().expect("a block that faults records the fault");
-            cpu.s.irq_shadow = false;
-            cpu.s.flags |= eflags::RF;
-            cpu.raise(f);
-        }
+        self.after_fault(cpu, st);
     }
 
     /// After block `id` (of `len` instructions) differed: translates its first `k` instructions

@@ -335,14 +335,30 @@ impl Jit {
             id
         };
         self.stats.interp_in_blocks = self.ctx.interp_calls;
-        if st == status::FAULT {
-            let f = self.ctx.fault.take().expect("a block that faults records the fault");
-            // As `Cpu::step` delivers a fault: no shadow, RF set in the pushed EFLAGS image.
-            cpu.s.irq_shadow = false;
-            cpu.s.flags |= eflags::RF;
-            cpu.raise(f);
+        (self.after_fault(cpu, st), last)
+    }
+
+    /// After a block's code returned `st`: if FAULT, delivers the fault it recorded, or, for a
+    /// store that wrote translated code and asked for a redo (`helpers::REDO_ON_CODE`), runs
+    /// that instruction again in the interpreter and returns SMC, as if the block had left after
+    /// it. Returns the status to go on with.
+    pub(crate) fn after_fault(&mut self, cpu: &mut Cpu, st: u32) -> u32 {
+        if st != status::FAULT {
+            return st;
         }
-        (st, last)
+        if std::mem::take(&mut self.ctx.redo) {
+            // The block left the state as the instruction started, EIP on it, and counted the
+            // instruction as a faulting one is counted: the interpreter counts it as it runs it.
+            cpu.s.icount -= 1;
+            cpu.step();
+            return status::SMC;
+        }
+        let f = self.ctx.fault.take().expect("a block that faults records the fault");
+        // As `Cpu::step` delivers a fault: no shadow, RF set in the pushed EFLAGS image.
+        cpu.s.irq_shadow = false;
+        cpu.s.flags |= eflags::RF;
+        cpu.raise(f);
+        st
     }
 
     /// Drops the blocks on pages written since the last call (by the guest or by DMA).

@@ -502,3 +502,36 @@ fn a_one_block_loop_that_rewrites_itself_runs_the_new_code() {
     // 1 + 20 + 19 + ... + 2
     assert_eq!(cpu.s.regs[2], 1 + (2..=20).sum::<u32>());
 }
+
+/// A PUSH of an immediate and a CALL, each the only memory access of its instruction, write
+/// the code that comes next in their own block: the block leaves through the instruction's
+/// fault exit, the dispatcher runs the instruction again in the interpreter
+/// (`helpers::REDO_ON_CODE`), and the new code runs, once each, with the count of retired
+/// instructions the interpreter has.
+#[test]
+fn a_push_or_call_onto_its_own_block_is_done_once_and_the_new_code_runs() {
+    // mov esp, CODE + 14; push 0x2b8; mov eax, 1 (at CODE + 10, B8 01 00 00 00: the push
+    // makes it `mov eax, 2`); mov esp, CODE + 31; call target; hlt
+    // target: mov ebx, 7 (BB 07 00 00 00: the call's return address lands on its immediate)
+    let code = asm(32, |a| {
+        let mut target = a.create_label();
+        a.mov(esp, CODE + 14)?;
+        a.push(0x2b8u32)?;
+        a.mov(eax, 1u32)?;
+        a.mov(esp, CODE + 31)?;
+        a.call(target)?;
+        a.hlt()?;
+        a.set_label(&mut target)?;
+        a.mov(ebx, 7u32)?;
+        a.hlt()
+    });
+    // The layout the addresses above assume.
+    assert_eq!(code[10..15], [0xb8, 1, 0, 0, 0], "mov eax, 1 at CODE + 10");
+    assert_eq!(code[26..31], [0xbb, 7, 0, 0, 0], "mov ebx, 7 at CODE + 26");
+    let (cpu, stop, _) = same_in_both(|| flat32(&code), 1_000, "push and call onto their own block");
+    assert_eq!(stop, Stop::Halted);
+    assert_eq!(cpu.s.regs[0], 2, "the pushed immediate became MOV EAX's");
+    // The return address (CODE + 25, after the 5-byte CALL at CODE + 20) became MOV EBX's.
+    assert_eq!(cpu.s.regs[3], CODE + 25);
+    assert_eq!(cpu.s.regs[4], CODE + 27, "ESP as the call left it");
+}

@@ -46,9 +46,12 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             // data::mov: v = get(1); set(0, v)
             let (d, s) = (e.loc(i, 0), e.loc(i, 1));
             let v = e.read(s);
-            // The store is all a MOV does: see `store_last`.
             e.write_reg_now(d, v);
-            e.write_mem_last(d, v);
+            // The store is all a MOV to memory does, of a register or an immediate: see
+            // `store_only`.
+            if let Loc::Mem(seg, off, size, off16) = d {
+                e.store_only(seg, off, size, v, off16);
+            }
             true
         }
         M::Add | M::Or | M::Adc | M::Sbb | M::And | M::Sub | M::Xor | M::Cmp | M::Test if plain(a0) && plain(a1) => {
@@ -82,7 +85,12 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             // stores the registers as they were when the instruction started anyway.
             let sp = e.sp_plus(i.osize.bytes().wrapping_neg());
             e.set_sp(sp);
-            e.store_last(SegReg::Ss, sp, i.osize, v, !e.mode.stack32());
+            let off16 = !e.mode.stack32();
+            match l {
+                // Its only access: see `store_only`.
+                Loc::Reg(..) | Loc::Imm(_) => e.store_only(SegReg::Ss, sp, i.osize, v, off16),
+                Loc::Mem(..) => e.store_last(SegReg::Ss, sp, i.osize, v, off16),
+            }
             true
         }
         M::Pop => {
@@ -131,7 +139,8 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
                 e.check_cs_limit(target);
             }
             let next = e.c32(e.next);
-            e.push(i.osize, next);
+            // The push is the only access of a CALL to a register or a displacement.
+            e.push(i.osize, next, !matches!(a0, Arg::Mem(_)));
             match e.follow {
                 // Merged: as for JMP, the target is within the block, so within CS's limit.
                 Some(t) => debug_assert_eq!(e.const_of(target), Some(t)),
@@ -620,10 +629,15 @@ impl Emitter<'_> {
     }
 
     /// `Cpu::push`: the store first, ESP only if it succeeded (CALL's; PUSH stores last, see
-    /// `emit`).
-    fn push(&mut self, size: Size, v: Value) {
+    /// `emit`). `only`: the store is the instruction's only memory access (`store_only`).
+    fn push(&mut self, size: Size, v: Value, only: bool) {
         let sp = self.sp_plus(size.bytes().wrapping_neg());
-        self.store(SegReg::Ss, sp, size, v, !self.mode.stack32());
+        let off16 = !self.mode.stack32();
+        if only {
+            self.store_only(SegReg::Ss, sp, size, v, off16);
+        } else {
+            self.store(SegReg::Ss, sp, size, v, off16);
+        }
         self.set_sp(sp);
     }
 

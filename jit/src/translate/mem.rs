@@ -51,6 +51,20 @@ use emu_cpu_x86::flags::Size;
 use emu_cpu_x86::state::{attr, SegReg};
 use emu_cpu_x86::tlb::TLB_SIZE;
 
+/// What a store's slow path does when the store wrote a page holding translated code, which
+/// must not run on: the rest of the block may be what it wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnCode {
+    /// Flags it to the instruction's end, which leaves the block then (`Emitter::smc`).
+    Flag,
+    /// Leaves the block at once with the state after the instruction: the store is its last
+    /// effect.
+    Leave,
+    /// Leaves through the instruction's fault exit for the dispatcher to run it again
+    /// (`helpers::REDO_ON_CODE`).
+    Redo,
+}
+
 /// Guest memory: may be unaligned, never traps (the TLB says it is mapped), little-endian.
 pub(super) fn guest() -> MemFlagsData {
     MemFlagsData::new().with_notrap().with_endianness(Endianness::Little)
@@ -482,7 +496,7 @@ impl Emitter<'_> {
     /// Stores the low `size` bytes of `v` at `seg:off`. Faults leave the block; a store onto a
     /// page holding translated code is remembered so the block stops after this instruction.
     pub(super) fn store(&mut self, seg: SegReg, off: Value, size: Size, v: Value, off16: bool) {
-        self.store_then(seg, off, size, v, off16, false);
+        self.store_then(seg, off, size, v, off16, OnCode::Flag);
     }
 
     /// [`Emitter::store`] as the instruction's last effect (MOV, PUSH, and ALU operations and
@@ -490,15 +504,23 @@ impl Emitter<'_> {
     /// store onto a page holding translated code leaves the block from its slow path at once,
     /// with the state after the instruction, so the fast path carries no flag to test after it.
     pub(super) fn store_last(&mut self, seg: SegReg, off: Value, size: Size, v: Value, off16: bool) {
-        self.store_then(seg, off, size, v, off16, true);
+        self.store_then(seg, off, size, v, off16, OnCode::Leave);
     }
 
-    fn store_then(&mut self, seg: SegReg, off: Value, size: Size, v: Value, off16: bool, last_effect: bool) {
+    /// [`Emitter::store`] as the instruction's only memory access, of a value that does not come
+    /// from memory (MOV to memory, PUSH of a register or an immediate, CALL's push): a store
+    /// onto a page holding translated code leaves through the instruction's fault exit, and the
+    /// dispatcher runs the instruction again in the interpreter (`helpers::REDO_ON_CODE`).
+    pub(super) fn store_only(&mut self, seg: SegReg, off: Value, size: Size, v: Value, off16: bool) {
+        self.store_then(seg, off, size, v, off16, OnCode::Redo);
+    }
+
+    fn store_then(&mut self, seg: SegReg, off: Value, size: Size, v: Value, off16: bool, on_code: OnCode) {
         self.count_access();
         let (lin, ok, last) = self.seg_check_inline(seg, off, size, true, off16);
         let (slow, join) = (self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(slow);
-        let smc = (!last_effect).then(|| self.b.append_block_param(join, types::I8));
+        let smc = (on_code == OnCode::Flag).then(|| self.b.append_block_param(join, types::I8));
         let from = self.b.current_block();
         let made = self.tlb_paths(seg, lin, ok, last, size, true, slow, join, |e, host| {
             match size {
@@ -514,18 +536,24 @@ impl Emitter<'_> {
 
         self.b.switch_to_block(slow);
         let (cpu, ctx) = (self.cpu, self.ctx);
-        let s = self.c32(crate::helpers::seg_size(seg, size.bytes()));
+        let redo = if on_code == OnCode::Redo { crate::helpers::REDO_ON_CODE } else { 0 };
+        let s = self.c32(crate::helpers::seg_size(seg, size.bytes()) | redo);
         let st = self.call(Helper::WriteMem, &[cpu, ctx, s, off, v]).unwrap();
         let fault = self.fault_block();
-        match smc {
-            Some(_) => {
+        match on_code {
+            OnCode::Redo => {
+                // OK goes straight on; FAULT, or a write to translated code, to the fault exit.
+                let args = self.no_page(made);
+                self.b.ins().brif(st, fault, &[], join, &args);
+            }
+            OnCode::Flag => {
                 let failed = self.b.ins().icmp_imm_u(IntCC::Equal, st, crate::helpers::status::FAULT as i64);
                 let hit_code = self.b.ins().icmp_imm_u(IntCC::Equal, st, crate::helpers::status::SMC as i64);
                 let mut args: Vec<BlockArg> = vec![hit_code.into()];
                 args.extend(self.no_page(made));
                 self.b.ins().brif(failed, fault, &[], join, &args);
             }
-            None => {
+            OnCode::Leave => {
                 // OK goes straight on; FAULT and SMC (a write to a page with translated code,
                 // which leaves the block after this instruction) are told apart off that path.
                 let other = self.b.create_block();
