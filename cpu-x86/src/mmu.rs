@@ -69,6 +69,23 @@ impl Cpu {
         self.write_lin(lin, size, value)
     }
 
+    /// Whether a write of `size` bytes at `seg:off` would write a page holding translated code
+    /// ([`Cpu::is_code_page`]), with the checks and faults of [`Cpu::write`] (the segment, then
+    /// the translation of each page the write touches, setting A and D as the write would), but
+    /// writing nothing.
+    pub fn write_hits_code(&mut self, seg: SegReg, off: u32, size: Size) -> Res<bool> {
+        let lin = self.linear(seg, off, size.bytes(), Access::Write)?;
+        let user = self.user();
+        let second = lin.wrapping_add(size.bytes() - 1) & !0xfff;
+        let pa = self.translate(lin, Access::Write, user)?;
+        let mut code = pa >> 32 == 0 && self.is_code_page((pa >> 12) as u32);
+        if second != lin & !0xfff {
+            let pa = self.translate(second, Access::Write, user)?;
+            code |= pa >> 32 == 0 && self.is_code_page((pa >> 12) as u32);
+        }
+        Ok(code)
+    }
+
     // ---- linear accesses --------------------------------------------------------------------
 
     #[inline]

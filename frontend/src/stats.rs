@@ -96,8 +96,8 @@ pub fn report(m: &Machine, elapsed: Duration) -> String {
             }
             let _ = writeln!(
                 s,
-                "  invalidations        {} blocks on {} pages; {} full flushes",
-                st.invalidated_blocks, st.invalidated_pages, st.flushes
+                "  invalidations        {} blocks on {} pages; {} full flushes; {} stores into code left to the interpreter",
+                st.invalidated_blocks, st.invalidated_pages, st.flushes, st.redone
             );
             let _ = writeln!(
                 s,

@@ -339,9 +339,9 @@ impl Jit {
     }
 
     /// After a block's code returned `st`: if FAULT, delivers the fault it recorded, or, for a
-    /// store that wrote translated code and asked for a redo (`helpers::REDO_ON_CODE`), runs
-    /// that instruction again in the interpreter and returns SMC, as if the block had left after
-    /// it. Returns the status to go on with.
+    /// store that would have written translated code and asked for a redo
+    /// (`helpers::REDO_ON_CODE`), runs that instruction in the interpreter and returns SMC, as
+    /// if the block had left after it. Returns the status to go on with.
     pub(crate) fn after_fault(&mut self, cpu: &mut Cpu, st: u32) -> u32 {
         if st != status::FAULT {
             return st;
@@ -351,6 +351,7 @@ impl Jit {
             // instruction as a faulting one is counted: the interpreter counts it as it runs it.
             cpu.s.icount -= 1;
             cpu.step();
+            self.stats.redone += 1;
             return status::SMC;
         }
         let f = self.ctx.fault.take().expect("a block that faults records the fault");

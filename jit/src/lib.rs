@@ -141,6 +141,9 @@ pub struct Stats {
     pub interp_in_blocks: u64,
     pub invalidated_pages: u64,
     pub invalidated_blocks: u64,
+    /// Instructions a block left undone for the interpreter to run, as their store would have
+    /// written translated code (`helpers::REDO_ON_CODE`; counted in `jit_insns`).
+    pub redone: u64,
     /// Times the whole code cache was dropped because it was full.
     pub flushes: u64,
     /// Blocks compared with the interpreter (`--cpu check`).

@@ -505,9 +505,9 @@ fn a_one_block_loop_that_rewrites_itself_runs_the_new_code() {
 
 /// A PUSH of an immediate and a CALL, each the only memory access of its instruction, write
 /// the code that comes next in their own block: the block leaves through the instruction's
-/// fault exit, the dispatcher runs the instruction again in the interpreter
-/// (`helpers::REDO_ON_CODE`), and the new code runs, once each, with the count of retired
-/// instructions the interpreter has.
+/// fault exit, the dispatcher runs the instruction in the interpreter
+/// (`helpers::REDO_ON_CODE`), and the new code runs, with the count of retired instructions the
+/// interpreter has.
 #[test]
 fn a_push_or_call_onto_its_own_block_is_done_once_and_the_new_code_runs() {
     // mov esp, CODE + 14; push 0x2b8; mov eax, 1 (at CODE + 10, B8 01 00 00 00: the push
@@ -528,10 +528,39 @@ fn a_push_or_call_onto_its_own_block_is_done_once_and_the_new_code_runs() {
     // The layout the addresses above assume.
     assert_eq!(code[10..15], [0xb8, 1, 0, 0, 0], "mov eax, 1 at CODE + 10");
     assert_eq!(code[26..31], [0xbb, 7, 0, 0, 0], "mov ebx, 7 at CODE + 26");
-    let (cpu, stop, _) = same_in_both(|| flat32(&code), 1_000, "push and call onto their own block");
+    let (cpu, stop, j) = same_in_both(|| flat32(&code), 1_000, "push and call onto their own block");
     assert_eq!(stop, Stop::Halted);
     assert_eq!(cpu.s.regs[0], 2, "the pushed immediate became MOV EAX's");
     // The return address (CODE + 25, after the 5-byte CALL at CODE + 20) became MOV EBX's.
     assert_eq!(cpu.s.regs[3], CODE + 25);
     assert_eq!(cpu.s.regs[4], CODE + 27, "ESP as the call left it");
+    assert_eq!(j.stats.redone, 2, "both stores were left to the interpreter");
+}
+
+/// A MOV that overwrites its own first byte, and a CALL whose return address overwrites its
+/// own displacement: each runs as the instruction it was when it started (the interpreter
+/// runs it from the bytes the block was translated from, not from bytes the block wrote).
+#[test]
+fn a_store_onto_its_own_instruction_runs_as_it_was() {
+    // CODE: mov byte [CODE], 0xc3 (a RET, if it ran again from the new bytes); mov eax, 5;
+    // mov esp, CODE + 22 (the end of the CALL); call target (at CODE + 17); hlt
+    // target: mov ebx, 7; hlt
+    let code = asm(32, |a| {
+        let mut target = a.create_label();
+        a.mov(byte_ptr(CODE), 0xc3u32)?;
+        a.mov(eax, 5u32)?;
+        a.mov(esp, CODE + 22)?;
+        a.call(target)?;
+        a.hlt()?;
+        a.set_label(&mut target)?;
+        a.mov(ebx, 7u32)?;
+        a.hlt()
+    });
+    assert_eq!(code[17], 0xe8, "the CALL at CODE + 17");
+    assert_eq!(code.len(), 29, "the CALL's return address is CODE + 22");
+    let (cpu, stop, j) = same_in_both(|| flat32(&code), 1_000, "stores onto their own instruction");
+    assert_eq!(stop, Stop::Halted);
+    assert_eq!((cpu.s.regs[0], cpu.s.regs[3]), (5, 7));
+    assert_eq!(cpu.s.eip, CODE + 29, "halted after MOV EBX");
+    assert_eq!(j.stats.redone, 2, "both stores were left to the interpreter");
 }

@@ -47,8 +47,7 @@ pub(super) fn emit(e: &mut Emitter, i: &Insn) -> bool {
             let (d, s) = (e.loc(i, 0), e.loc(i, 1));
             let v = e.read(s);
             e.write_reg_now(d, v);
-            // The store is all a MOV to memory does, of a register or an immediate: see
-            // `store_only`.
+            // The store is all a MOV to memory does: see `store_only`.
             if let Loc::Mem(seg, off, size, off16) = d {
                 e.store_only(seg, off, size, v, off16);
             }

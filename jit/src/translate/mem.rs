@@ -60,8 +60,8 @@ enum OnCode {
     /// Leaves the block at once with the state after the instruction: the store is its last
     /// effect.
     Leave,
-    /// Leaves through the instruction's fault exit for the dispatcher to run it again
-    /// (`helpers::REDO_ON_CODE`).
+    /// Writes nothing and leaves through the instruction's fault exit, for the dispatcher to
+    /// run the instruction in the interpreter (`helpers::REDO_ON_CODE`).
     Redo,
 }
 
@@ -499,18 +499,18 @@ impl Emitter<'_> {
         self.store_then(seg, off, size, v, off16, OnCode::Flag);
     }
 
-    /// [`Emitter::store`] as the instruction's last effect (MOV, PUSH, and ALU operations and
-    /// INC/DEC/NEG/NOT with a memory destination, which set their registers and flags first): a
+    /// [`Emitter::store`] as the instruction's last effect (PUSH from memory, and ALU operations
+    /// and INC/DEC/NEG/NOT with a memory destination, which set their registers and flags first): a
     /// store onto a page holding translated code leaves the block from its slow path at once,
     /// with the state after the instruction, so the fast path carries no flag to test after it.
     pub(super) fn store_last(&mut self, seg: SegReg, off: Value, size: Size, v: Value, off16: bool) {
         self.store_then(seg, off, size, v, off16, OnCode::Leave);
     }
 
-    /// [`Emitter::store`] as the instruction's only memory access, of a value that does not come
-    /// from memory (MOV to memory, PUSH of a register or an immediate, CALL's push): a store
-    /// onto a page holding translated code leaves through the instruction's fault exit, and the
-    /// dispatcher runs the instruction again in the interpreter (`helpers::REDO_ON_CODE`).
+    /// [`Emitter::store`] as the instruction's only memory access (MOV to memory, PUSH of a
+    /// register or an immediate, CALL's push): a store onto a page holding translated code
+    /// writes nothing and leaves through the instruction's fault exit, and the dispatcher runs
+    /// the instruction in the interpreter (`helpers::REDO_ON_CODE`).
     pub(super) fn store_only(&mut self, seg: SegReg, off: Value, size: Size, v: Value, off16: bool) {
         self.store_then(seg, off, size, v, off16, OnCode::Redo);
     }
