@@ -6,7 +6,7 @@ use crate::fault::{vector, Fault};
 use crate::flags::Size;
 use crate::msr::efer;
 use crate::paging::{pf_error as pf, pte};
-use crate::state::{cr0, cr4};
+use crate::state::{cr0, cr4, SegReg};
 use crate::tlb::Access;
 use emu_core::{ClockMode, System};
 
@@ -496,6 +496,28 @@ fn page_crossing_accesses_are_split_per_page() {
     cpu.write_lin(0x40fff, Size::D, 0x0403_0201).unwrap();
     let d = cpu.sys.device_mut::<TableDevice>(dev).unwrap();
     assert_eq!(d.writes, vec![(0, 1, 2), (1, 1, 3), (2, 1, 4)]);
+}
+
+/// `write_hits_code` translates every page a write would touch, as the write would (D set, a
+/// #PF for a page it may not write), tells whether one holds translated code, and writes
+/// nothing.
+#[test]
+fn write_hits_code_asks_every_page_and_writes_nothing() {
+    let mut cpu = paged(PRW);
+    cpu.s.segs[SegReg::Ds as usize].limit = 0xffff_ffff;
+    w32(&mut cpu, PT + 4 * 0x41, 0x9000 | PRW); // 41000h → 9000h
+    w32(&mut cpu, PT + 4 * 0x43, 0); // 43000h not present
+    cpu.mark_code_page(9);
+    let before = cpu.sys.ram().as_slice()[0x40000..0x42000].to_vec();
+    assert_eq!(cpu.write_hits_code(SegReg::Ds, 0x40ff0, Size::D), Ok(false));
+    assert_eq!(cpu.write_hits_code(SegReg::Ds, 0x40ffe, Size::D), Ok(true), "its second page");
+    assert_eq!(cpu.write_hits_code(SegReg::Ds, 0x41004, Size::B), Ok(true));
+    assert_eq!(r32(&mut cpu, PT + 4 * 0x41) & pte::D, pte::D, "D set as the write would");
+    assert_eq!(cpu.sys.ram().as_slice()[0x40000..0x42000], before[..], "nothing written");
+    assert_eq!(cpu.sys.ram().as_slice()[0x9000..0x9004], [0; 4], "nothing written to the code page");
+    assert!(cpu.smc_writes.is_empty());
+    let f = cpu.write_hits_code(SegReg::Ds, 0x42ffe, Size::D).unwrap_err();
+    assert_eq!((f.vector, f.error, f.address), (vector::PF, Some(pf::W), 0x43000), "the second page is not present");
 }
 
 #[test]
