@@ -71,11 +71,16 @@ impl Cpu {
 
     /// Whether a write of `size` bytes at `seg:off` would write a page holding translated code
     /// ([`Cpu::is_code_page`]), with the checks and faults of [`Cpu::write`] (the segment, then
-    /// the translation of each page the write touches, setting A and D as the write would), but
-    /// writing nothing.
+    /// the TLB's write tag or the translation of each page the write touches, setting A and D as
+    /// the write would), but writing nothing to the bytes written.
     pub fn write_hits_code(&mut self, seg: SegReg, off: u32, size: Size) -> Res<bool> {
         let lin = self.linear(seg, off, size.bytes(), Access::Write)?;
         let user = self.user();
+        let e = self.tlb.entry(user, lin);
+        if e.write == lin & !0xfff && (lin & 0xfff) + size.bytes() <= 0x1000 {
+            // As `write_lin`: a write tag is plain RAM without code, and the write walks nothing.
+            return Ok(false);
+        }
         let second = lin.wrapping_add(size.bytes() - 1) & !0xfff;
         let pa = self.translate(lin, Access::Write, user)?;
         let mut code = pa >> 32 == 0 && self.is_code_page((pa >> 12) as u32);

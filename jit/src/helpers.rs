@@ -220,7 +220,7 @@ pub fn seg_size(seg: SegReg, bytes: u32) -> u32 {
 }
 
 /// A flag in [`write_mem`]'s `seg_size`: when the store would write a page holding translated
-/// code (or its page walk wrote one, setting A or D bits), write nothing and report
+/// code (or its page walk wrote one, setting A or D bits), store nothing and report
 /// [`status::FAULT`] with [`ExitCtx::redo`] set, not [`status::SMC`] after the write. The block
 /// leaves through the instruction's fault exit (the state as the instruction started, EIP on
 /// it), and the dispatcher runs the instruction in the interpreter, from the bytes and the state
@@ -281,7 +281,10 @@ pub unsafe extern "C" fn write_mem(cpu: *mut Cpu, ctx: *mut ExitCtx, seg_size: u
         cpu.write(seg, off, size, v).map(|()| if cpu.smc_writes.is_empty() { status::OK } else { status::SMC })
     } else {
         // Code pages written by this store's walk count too; those of an earlier access of
-        // the block (an A bit set by a read) do not stop it, as they do not stop a load.
+        // the block (an A bit set by a read) do not stop it, as they do not stop a load. (One
+        // case is not caught: a page-crossing store whose first part rewrites the page-table
+        // entry of its second page, which `write_lin_slow` walks again after that part, onto
+        // translated code. Chaining stops, but the block goes on to its end.)
         let before = cpu.smc_writes.len();
         match cpu.write_hits_code(seg, off, size) {
             Ok(false) if cpu.smc_writes.len() == before => cpu.write(seg, off, size, v).map(|()| status::OK),

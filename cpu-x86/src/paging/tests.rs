@@ -499,8 +499,8 @@ fn page_crossing_accesses_are_split_per_page() {
 }
 
 /// `write_hits_code` translates every page a write would touch, as the write would (D set, a
-/// #PF for a page it may not write), tells whether one holds translated code, and writes
-/// nothing.
+/// #PF for a page it may not write, the TLB's write tag where the write uses it), tells whether
+/// one holds translated code, and writes nothing.
 #[test]
 fn write_hits_code_asks_every_page_and_writes_nothing() {
     let mut cpu = paged(PRW);
@@ -509,15 +509,23 @@ fn write_hits_code_asks_every_page_and_writes_nothing() {
     w32(&mut cpu, PT + 4 * 0x43, 0); // 43000h not present
     cpu.mark_code_page(9);
     let before = cpu.sys.ram().as_slice()[0x40000..0x42000].to_vec();
-    assert_eq!(cpu.write_hits_code(SegReg::Ds, 0x40ff0, Size::D), Ok(false));
     assert_eq!(cpu.write_hits_code(SegReg::Ds, 0x40ffe, Size::D), Ok(true), "its second page");
+    for page in [0x40, 0x41] {
+        assert_eq!(r32(&mut cpu, PT + 4 * page) & pte::D, pte::D, "D set on page {page:#x} as the write would");
+    }
+    assert_eq!(cpu.write_hits_code(SegReg::Ds, 0x40ff0, Size::D), Ok(false));
     assert_eq!(cpu.write_hits_code(SegReg::Ds, 0x41004, Size::B), Ok(true));
-    assert_eq!(r32(&mut cpu, PT + 4 * 0x41) & pte::D, pte::D, "D set as the write would");
     assert_eq!(cpu.sys.ram().as_slice()[0x40000..0x42000], before[..], "nothing written");
     assert_eq!(cpu.sys.ram().as_slice()[0x9000..0x9004], [0; 4], "nothing written to the code page");
     assert!(cpu.smc_writes.is_empty());
     let f = cpu.write_hits_code(SegReg::Ds, 0x42ffe, Size::D).unwrap_err();
     assert_eq!((f.vector, f.error, f.address), (vector::PF, Some(pf::W), 0x43000), "the second page is not present");
+    // With a write tag in the TLB the write walks nothing, and neither does the question: a
+    // page-table entry changed without a flush does not count yet.
+    cpu.write_lin(0x40ff0, Size::D, 1).unwrap();
+    w32(&mut cpu, PT + 4 * 0x40, 0);
+    assert_eq!(cpu.write_hits_code(SegReg::Ds, 0x40ff4, Size::D), Ok(false));
+    assert!(cpu.write_hits_code(SegReg::Ds, 0x40ffe, Size::D).is_err(), "a crossing write walks both");
 }
 
 #[test]

@@ -37,9 +37,9 @@
 //! - *Self-modifying code stops the block.* A store that took the slow path onto a page holding
 //!   translated code makes the block leave after that instruction: from the store's slow path
 //!   when the store is the instruction's last effect (`Emitter::store_last`), else by a flag
-//!   tested after the instruction. A store that is the instruction's only memory access, of a
-//!   value that does not come from memory (`Emitter::store_only`: MOV to memory, PUSH of a
-//!   register or an immediate, CALL's push) writes nothing there, and leaves through the
+//!   tested after the instruction. A store that is the instruction's only memory access
+//!   (`Emitter::store_only`: MOV to memory, PUSH of a register or an immediate, CALL's push)
+//!   stores nothing there, and leaves through the
 //!   instruction's fault exit instead for the dispatcher to run the instruction in the
 //!   interpreter (`helpers::REDO_ON_CODE`): one exit fewer to compile.
 //! - *Chaining.* Blocks use Cranelift's `tail` calling convention. A chainable exit (status
