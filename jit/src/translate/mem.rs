@@ -51,8 +51,8 @@ use emu_cpu_x86::flags::Size;
 use emu_cpu_x86::state::{attr, SegReg};
 use emu_cpu_x86::tlb::TLB_SIZE;
 
-/// What a store's slow path does when the store wrote a page holding translated code, which
-/// must not run on: the rest of the block may be what it wrote.
+/// What a store's slow path does when the store is onto a page holding translated code, which
+/// must not run on after it: the rest of the block may be what it writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OnCode {
     /// Flags it to the instruction's end, which leaves the block then (`Emitter::smc`).
@@ -542,7 +542,8 @@ impl Emitter<'_> {
         let fault = self.fault_block();
         match on_code {
             OnCode::Redo => {
-                // OK goes straight on; FAULT, or a write to translated code, to the fault exit.
+                // OK goes straight on; FAULT, or a store onto translated code (not written), to
+                // the fault exit.
                 let args = self.no_page(made);
                 self.b.ins().brif(st, fault, &[], join, &args);
             }
