@@ -76,19 +76,33 @@ impl Cpu {
     pub fn write_hits_code(&mut self, seg: SegReg, off: u32, size: Size) -> Res<bool> {
         let lin = self.linear(seg, off, size.bytes(), Access::Write)?;
         let user = self.user();
-        let e = self.tlb.entry(user, lin);
-        if e.write == lin & !0xfff && (lin & 0xfff) + size.bytes() <= 0x1000 {
+        if self.write_tagged(user, lin, size).is_some() {
             // As `write_lin`: a write tag is plain RAM without code, and the write walks nothing.
             return Ok(false);
         }
         let second = lin.wrapping_add(size.bytes() - 1) & !0xfff;
         let pa = self.translate(lin, Access::Write, user)?;
-        let mut code = pa >> 32 == 0 && self.is_code_page((pa >> 12) as u32);
+        let mut code = self.holds_code(pa);
         if second != lin & !0xfff {
             let pa = self.translate(second, Access::Write, user)?;
-            code |= pa >> 32 == 0 && self.is_code_page((pa >> 12) as u32);
+            code |= self.holds_code(pa);
         }
         Ok(code)
+    }
+
+    /// Whether physical address `pa` is on a page holding translated code.
+    #[inline]
+    pub(crate) fn holds_code(&self, pa: u64) -> bool {
+        pa >> 32 == 0 && self.is_code_page((pa >> 12) as u32)
+    }
+
+    /// The host address of a write of `size` bytes at `lin` that the TLB's write tag allows
+    /// (the page is plain RAM without code and the write stays on it), if it does.
+    #[inline]
+    fn write_tagged(&self, user: bool, lin: u32, size: Size) -> Option<*mut u8> {
+        let e = self.tlb.entry(user, lin);
+        (e.write == lin & !0xfff && (lin & 0xfff) + size.bytes() <= 0x1000)
+            .then(|| (lin as usize).wrapping_add(e.addend) as *mut u8)
     }
 
     // ---- linear accesses --------------------------------------------------------------------
@@ -116,9 +130,7 @@ impl Cpu {
     #[inline]
     pub fn write_lin(&mut self, lin: u32, size: Size, value: u32) -> Res<()> {
         let user = self.user();
-        let e = self.tlb.entry(user, lin);
-        if e.write == lin & !0xfff && (lin & 0xfff) + size.bytes() <= 0x1000 {
-            let p = (lin as usize).wrapping_add(e.addend) as *mut u8;
+        if let Some(p) = self.write_tagged(user, lin, size) {
             // SAFETY: as in `read_lin`; a matching write tag also means plain RAM without code.
             unsafe { store(p, size, value) };
             return Ok(());
@@ -255,7 +267,7 @@ impl Cpu {
             self.check_data_breakpoints(lin, size.bytes(), true);
         }
         let page = (t.pa >> 12) as u32;
-        if t.pa >> 32 == 0 && self.is_code_page(page) {
+        if self.holds_code(t.pa) {
             self.smc_writes.push(page);
         }
         if let Some(log) = self.tlb.write_log.as_mut() {
@@ -299,7 +311,7 @@ impl Cpu {
             self.check_data_breakpoints(lin, n, true);
         }
         let page = (t.pa >> 12) as u32;
-        if t.pa >> 32 == 0 && self.is_code_page(page) {
+        if self.holds_code(t.pa) {
             self.smc_writes.push(page);
         }
         if let Some(log) = self.tlb.write_log.as_mut() {

@@ -321,7 +321,7 @@ impl Cpu {
         if let Some(log) = self.tlb.write_log.as_mut() {
             log.push(page);
         }
-        if pa >> 32 == 0 && self.is_code_page(page) {
+        if self.holds_code(pa) {
             self.smc_writes.push(page);
         }
         match self.sys.plain_ram_ptr(pa) {
