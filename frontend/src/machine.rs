@@ -74,9 +74,12 @@ pub struct Machine {
     /// The JIT tier; `None` runs the interpreter (`--cpu interp`).
     pub jit: Option<Jit>,
     /// A directly booted kernel's loader (`--kernel`, [`Machine::set_direct_boot`]), run again
-    /// when emu's BIOS boots after a reset: a guest that reboots (or triple-faults) without
-    /// `--no-reboot` starts that kernel again, as under QEMU's `-kernel`, instead of a BIOS with
-    /// nothing to boot. (A reset that asks the BIOS to resume does not boot.) It keeps the
+    /// after a reset: a guest that reboots (or triple-faults) without `--no-reboot` starts that
+    /// kernel again, as under QEMU's `-kernel`, instead of a firmware with nothing to boot.
+    /// emu's BIOS runs its POST first and boots it from its bootstrap (unless the reset asked it
+    /// to resume, by the CMOS shutdown status). Other firmware (SeaBIOS, a ROM image) did not
+    /// run before the first boot, so it has nothing to resume into: it does not run after a
+    /// reset either, and the kernel is loaded and entered as the reset ends. It keeps the
     /// kernel's and initrd's bytes for the whole run.
     direct_boot: Option<DirectBoot>,
 }
@@ -239,7 +242,7 @@ impl Machine {
                         if self.no_reboot {
                             return Outcome::Reset;
                         }
-                        self.cpu.reset();
+                        self.reset();
                     }
                 }
                 Stop::Shutdown => {
@@ -252,7 +255,7 @@ impl Machine {
                             "emu: triple fault: resetting the machine (reported once; --no-reboot stops instead)"
                         );
                     }
-                    self.cpu.reset();
+                    self.reset();
                 }
                 Stop::Halted => {
                     // Only NMI (not modelled) or INTR can end a halt; without IF, or with every
@@ -263,6 +266,17 @@ impl Machine {
                     self.wait_for_event(limits.timeout.map(|t| start + t));
                 }
             }
+        }
+    }
+
+    /// A reset (the guest's reboot, a triple fault): the CPU starts at the reset vector, in the
+    /// firmware. emu's BIOS boots a direct-boot kernel again from its bootstrap, after its POST
+    /// (or resumes, if the CMOS shutdown status asks it to); with other firmware the kernel is
+    /// entered at once, as at the first boot (see [`Machine::direct_boot`]).
+    fn reset(&mut self) {
+        self.cpu.reset();
+        if self.bios.is_none() {
+            self.boot_kernel();
         }
     }
 
@@ -282,15 +296,15 @@ impl Machine {
     }
 
     /// Starts the machine from a kernel: `boot` loads it and points the CPU at its entry. It
-    /// runs now, and again at emu's BIOS's bootstrap after a reset (not after one that resumes),
-    /// so a guest that reboots starts the same kernel, as under QEMU's `-kernel`. With other
-    /// firmware a reset runs that firmware, as before.
+    /// runs now, and again after a reset (not after one that resumes), so a guest that reboots
+    /// starts the same kernel, as under QEMU's `-kernel`: from emu's BIOS's bootstrap, after
+    /// its POST, or, with other firmware, as the reset ends ([`Machine::reset`]).
     pub fn set_direct_boot(&mut self, mut boot: DirectBoot) -> Result<(), String> {
         boot(&mut self.cpu)?;
         if let Some(bios) = self.bios.as_mut() {
             bios.set_boot_kernel(true);
-            self.direct_boot = Some(boot);
         }
+        self.direct_boot = Some(boot);
         Ok(())
     }
 

@@ -273,6 +273,32 @@ fn a_reset_that_asks_to_resume_resumes_at_the_bda_pointer() {
     }
 }
 
+/// With SeaBIOS as the firmware every reset boots the kernel again too, as the first boot did:
+/// SeaBIOS, which never ran, does not run, so a reset that asks to resume (CMOS shutdown status
+/// 0Ah or 0Bh) boots the kernel again as well (55h).
+#[test]
+fn with_seabios_a_reset_boots_the_kernel_again() {
+    let Some(root) = emu_test_roms::debian::require("seabios") else { return };
+    let bios = root.join("usr/share/seabios/bios.bin");
+    let bios = bios.to_str().unwrap();
+    let k = write("mb-reboot-seabios.bin", &rebooting_kernel());
+    for tier in ["jit", "interp"] {
+        let out = emu(&["--bios", bios, "--kernel", &k, "--cpu", tier, "--jit-warmup", "0"]);
+        assert_eq!(out.status.code(), Some(7), "{tier}: stderr: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    for (n, (code, pointer, real_mode)) in
+        [(0x0a, 0x7000, RESET_AGAIN), (0x0b, 0x6f00, REPORT_SP)].into_iter().enumerate()
+    {
+        let k = write(&format!("mb-resume-seabios-{n}.bin"), &resuming_kernel(code, pointer, real_mode));
+        let out = emu(&["--bios", bios, "--kernel", &k]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0x55 * 2 + 1), "status {code:#x}: stderr: {err}");
+    }
+    // --no-reboot ends the run at the first reset.
+    let out = emu(&["--bios", bios, "--kernel", &k, "--no-reboot"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// A kernel that checks `--pc-testdev`'s memory (a dword written at 0xFF000010 reads back,
 /// also as its high word) and its data latch (port E0h), and writes the failures to the exit
 /// port.
