@@ -56,7 +56,7 @@ struct Args {
     /// Boot this kernel directly, without a disk: a Linux bzImage (the x86 boot protocol's
     /// 32-bit entry; emu's BIOS does not run) or a multiboot (v1) kernel, ELF or a.out-kludge.
     /// After a reset emu's BIOS runs its POST and boots the kernel again; with --bios seabios
-    /// the kernel is entered again at once (--no-reboot stops instead).
+    /// or --rom the kernel is entered again at once (--no-reboot stops instead).
     #[arg(long, value_name = "FILE")]
     kernel: Option<PathBuf>,
 

@@ -282,7 +282,7 @@ fn with_seabios_a_reset_boots_the_kernel_again() {
     let bios = root.join("usr/share/seabios/bios.bin");
     let bios = bios.to_str().unwrap();
     let k = write("mb-reboot-seabios.bin", &rebooting_kernel());
-    for tier in ["jit", "interp"] {
+    for tier in ["jit", "interp", "check"] {
         let out = emu(&["--bios", bios, "--kernel", &k, "--cpu", tier, "--jit-warmup", "0"]);
         assert_eq!(out.status.code(), Some(7), "{tier}: stderr: {}", String::from_utf8_lossy(&out.stderr));
     }
