@@ -130,7 +130,8 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 0)]
     check_after: u64,
 
-    /// Write each translated block (guest code, Cranelift IR, host code size) to FILE.
+    /// Write each translated block (guest code, Cranelift IR, host code size, and Cranelift's
+    /// listing of the host code) to FILE.
     #[arg(long, value_name = "FILE")]
     dump_jit: Option<PathBuf>,
 

@@ -88,6 +88,47 @@ fn background_compilation_keeps_deterministic_runs_the_same() {
     }
 }
 
+/// `--dump-jit` writes, for each block translated (in-line or by the compile thread), its guest
+/// code, its IR and Cranelift's listing of its host code.
+#[test]
+fn dump_jit_shows_each_blocks_guest_code_ir_and_host_code() {
+    use emu_test_roms::bench::Guest;
+    let rom = tmp("dump-jit.rom");
+    std::fs::write(&rom, Guest::IntegerMix.rom(20_000).unwrap()).unwrap();
+    for threads in ["0", "1"] {
+        let dump = tmp(&format!("dump-jit-{threads}.txt"));
+        let out = emu(&[
+            "--headless",
+            "--deterministic",
+            "--quiet",
+            "--serial",
+            "none",
+            "--rom",
+            rom.to_str().unwrap(),
+            "--jit-warmup",
+            "0",
+            "--jit-threads",
+            threads,
+            "--dump-jit",
+            dump.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+        let text = std::fs::read_to_string(&dump).unwrap();
+        let entries: Vec<&str> = text.split("== block ").skip(1).collect();
+        assert!(entries.len() >= 10, "threads {threads}: {} blocks", entries.len());
+        for e in &entries {
+            let (guest, rest) = e.split_once("-- guest\n").and_then(|(_, r)| r.split_once("-- ir\n")).expect(e);
+            let (ir, host) = rest.split_once("-- host\n").expect(e);
+            assert!(!guest.trim().is_empty() && ir.contains("function"), "{e}");
+            let insns = host.lines().filter(|l| l.starts_with("  ")).count();
+            assert!(insns >= 2, "threads {threads}: no host listing: {e}");
+            if cfg!(target_arch = "x86_64") {
+                assert!(host.contains("%rdi"), "the block's CPU pointer: {e}");
+            }
+        }
+    }
+}
+
 /// A ROM that spins forever: `jmp $` at the reset vector.
 fn spinning_rom() -> PathBuf {
     let mut rom = vec![0xf4u8; 4096];

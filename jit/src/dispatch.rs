@@ -574,7 +574,7 @@ impl Jit {
     /// and the cache; `t0`: when the work on it started on this thread (counted in
     /// `Stats::compile_time`).
     fn install(&mut self, cpu: &mut Cpu, done: worker::Done, t0: Instant) -> Option<BlockId> {
-        let worker::Done { job, code, targets, ir, optimized: done_optimized, .. } = done;
+        let worker::Done { job, code, targets, ir, listing, optimized: done_optimized, .. } = done;
         if job.ram != self.ram {
             // Built for another machine's RAM (the cache was flushed since it was queued).
             self.stats.compiles_dropped += 1;
@@ -623,7 +623,7 @@ impl Jit {
         self.stats.compile_time += t0.elapsed();
         self.stats.host_bytes += code.len() as u64;
         if let (Some(out), Some(ir)) = (self.dump.as_mut(), ir) {
-            crate::dump::write_block(out.as_mut(), &block, &ir);
+            crate::dump::write_block(out.as_mut(), &block, &ir, listing.as_deref());
         }
         crate::perfmap::record(&block, job.cs);
         Some(self.cache.insert(block))

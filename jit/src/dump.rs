@@ -1,5 +1,8 @@
-//! `--dump-jit FILE`: for each block translated, the guest code, the Cranelift IR it became, and
-//! the size of the host code.
+//! `--dump-jit FILE`: for each block translated, the guest code, the Cranelift IR it became, the
+//! size of the host code, and Cranelift's listing of that host code: its machine instructions
+//! after register allocation, under the labels of its blocks, as Cranelift prints them before
+//! it emits them (so a jump that emission then drops, to the block right after it, is still
+//! listed).
 
 use crate::cache::Block;
 use emu_cpu_x86::disasm;
@@ -14,9 +17,10 @@ pub fn guest_text(insns: &[emu_cpu_x86::Insn], eips: &[u32]) -> String {
     s
 }
 
-/// Writes one block's entry. Write errors are ignored: the dump is a teaching aid, not output
-/// the run depends on.
-pub fn write_block(out: &mut dyn Write, b: &Block, ir: &str) {
+/// Writes one block's entry: the guest code, the IR, and, when Cranelift gave one, the listing
+/// of the host code ([`crate::translate::Translator::take_listing`]). Write errors are ignored:
+/// the dump is a teaching aid, not output the run depends on.
+pub fn write_block(out: &mut dyn Write, b: &Block, ir: &str, listing: Option<&str>) {
     let k = &b.key;
     let _ = writeln!(
         out,
@@ -31,4 +35,7 @@ pub fn write_block(out: &mut dyn Write, b: &Block, ir: &str) {
     );
     let _ = write!(out, "-- guest\n{}", guest_text(&b.insns, &b.eips));
     let _ = write!(out, "-- ir\n{ir}\n");
+    if let Some(listing) = listing {
+        let _ = write!(out, "-- host\n{listing}\n");
+    }
 }

@@ -234,6 +234,8 @@ impl Jit {
         tr.optimize_all = opts.optimize_all;
         tr.page_hints = !opts.check;
         let func = tr.build_enter();
+        // (After the trampoline: its listing is of no use.)
+        tr.listing = opts.dump.is_some();
         let bytes = tr.compile(func).map_err(|e| JitError::Backend(e.0))?;
         let mut enter_code = code::CodeMemory::new(bytes.len())?;
         let ptr = enter_code.install(&bytes).map_err(|e| match e {
@@ -252,6 +254,7 @@ impl Jit {
                 wtr.inject_bug_at = opts.inject_bug_at;
                 wtr.counters = opts.counters;
                 wtr.optimize_all = opts.optimize_all;
+                wtr.listing = opts.dump.is_some();
                 wtr.jump_table = Some(cache.jump_table());
                 Some(worker::Background::start(wtr, opts.dump.is_some()).map_err(JitError::Thread)?)
             }

@@ -195,6 +195,8 @@ pub(crate) struct Done {
     pub targets: [SlotTarget; 2],
     /// The IR text, for `--dump-jit`.
     pub ir: Option<String>,
+    /// Cranelift's listing of the host code, for `--dump-jit` ([`Translator::take_listing`]).
+    pub listing: Option<String>,
     /// CPU time the thread spent building and compiling (its wall time would also count the
     /// time it waited for a CPU).
     pub time: Duration,
@@ -212,8 +214,9 @@ pub(crate) fn compile(tr: &mut Translator, job: Job, dump: bool, optimize: bool)
     let ir = dump.then(|| translate::ir_text(&func));
     let targets = tr.targets;
     let code = if optimize { tr.compile_optimized(func) } else { tr.compile(func) };
+    let listing = tr.take_listing().filter(|_| dump);
     let optimized = tr.optimizes(optimize);
-    Done { job, code, targets, ir, time: thread_cpu_time().saturating_sub(t0), optimized }
+    Done { job, code, targets, ir, listing, time: thread_cpu_time().saturating_sub(t0), optimized }
 }
 
 /// CPU time the calling thread has used.
@@ -291,6 +294,7 @@ impl Background {
                         code,
                         targets: [SlotTarget::Never; 2],
                         ir: None,
+                        listing: None,
                         time: Duration::ZERO,
                         optimized: false,
                     }
@@ -557,6 +561,7 @@ mod tests {
             code: Ok(vec![0xc3]),
             targets: [SlotTarget::Never; 2],
             ir: None,
+            listing: None,
             time: Duration::ZERO,
             optimized: false,
         }

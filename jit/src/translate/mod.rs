@@ -413,6 +413,11 @@ pub struct Translator {
     pub counters: bool,
     /// See `Options::optimize_all`.
     pub optimize_all: bool,
+    /// Keep Cranelift's listing of each block's host code ([`Translator::take_listing`]), for
+    /// `--dump-jit`.
+    pub listing: bool,
+    /// The listing of the last block compiled, when `listing`.
+    last_listing: Option<String>,
     /// Whether accesses use page hints (`mem.rs`); off under `--cpu check`, where a hint that
     /// outlived its TLB entry (see `mem.rs`) would be reported as a difference.
     pub page_hints: bool,
@@ -495,6 +500,8 @@ impl Translator {
             jump_table: None,
             targets: [SlotTarget::Any; 2],
             spare: Function::new(),
+            listing: false,
+            last_listing: None,
         }
     }
 
@@ -602,6 +609,14 @@ impl Translator {
         self.compile_with(func, true)
     }
 
+    /// Cranelift's listing of the host code of the block [`Translator::compile`] (or
+    /// [`Translator::compile_optimized`]) compiled last, if [`Translator::listing`] was set: its
+    /// machine instructions, one a line, with the host's registers, in Cranelift's own syntax
+    /// (for x86-64, AT&T's operand order).
+    pub fn take_listing(&mut self) -> Option<String> {
+        self.last_listing.take()
+    }
+
     /// Whether a compile asked to optimise, or not (`asked`), uses the optimiser: also when
     /// `optimize_all` says so.
     pub fn optimizes(&self, asked: bool) -> bool {
@@ -612,6 +627,7 @@ impl Translator {
         self.ctx.clear();
         self.ctx.func = func;
         let isa = if self.optimizes(optimize) { &*self.isa_speed } else { &*self.isa };
+        self.ctx.set_disasm(self.listing);
         let code = self
             .ctx
             .compile(isa, &mut ControlPlane::default())
@@ -619,6 +635,7 @@ impl Translator {
         if !code.buffer.relocs().is_empty() {
             return Err(TranslateError("block code has relocations".into()));
         }
+        self.last_listing = code.vcode.clone();
         let code = code.code_buffer().to_vec();
         self.spare = std::mem::replace(&mut self.ctx.func, Function::new());
         Ok(code)
