@@ -234,9 +234,9 @@ impl Jit {
         tr.optimize_all = opts.optimize_all;
         tr.page_hints = !opts.check;
         let func = tr.build_enter();
-        // (After the trampoline: its listing is of no use.)
-        tr.listing = opts.dump.is_some();
         let bytes = tr.compile(func).map_err(|e| JitError::Backend(e.0))?;
+        // After the trampoline: its listing is of no use.
+        tr.listing = opts.dump.is_some();
         let mut enter_code = code::CodeMemory::new(bytes.len())?;
         let ptr = enter_code.install(&bytes).map_err(|e| match e {
             code::CodeError::Host(e) => JitError::CodeMemory(e),

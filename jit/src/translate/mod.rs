@@ -627,6 +627,7 @@ impl Translator {
         self.ctx.clear();
         self.ctx.func = func;
         let isa = if self.optimizes(optimize) { &*self.isa_speed } else { &*self.isa };
+        self.last_listing = None;
         self.ctx.set_disasm(self.listing);
         let code = self
             .ctx
