@@ -284,11 +284,11 @@ impl Machine {
 
     /// Loads and enters the kernel [`Machine::set_direct_boot`] was given. The loader did not fail the
     /// first time, with the same files and memory; if it does now, the machine goes on
-    /// without it (the BIOS boots what it finds), with a message.
+    /// without it (the firmware boots what it finds), with a message.
     fn boot_kernel(&mut self) {
         let Some(boot) = self.direct_boot.as_mut() else { return };
         if let Err(e) = boot(&mut self.cpu) {
-            eprintln!("emu: the kernel could not be loaded again ({e}): the BIOS boots without it");
+            eprintln!("emu: the kernel could not be loaded again ({e}): the firmware boots without it");
             self.direct_boot = None;
             if let Some(bios) = self.bios.as_mut() {
                 bios.set_boot_kernel(false);
@@ -298,9 +298,9 @@ impl Machine {
     }
 
     /// Starts the machine from a kernel: `boot` loads it and points the CPU at its entry. It
-    /// runs now, and again after a reset (not after one that resumes), so a guest that reboots
-    /// starts the same kernel, as under QEMU's `-kernel`: from emu's BIOS's bootstrap, after
-    /// its POST, or, with other firmware, as the reset ends ([`Machine::reset`]).
+    /// runs now, and again after a reset, so a guest that reboots starts the same kernel, as
+    /// under QEMU's `-kernel`: from emu's BIOS's bootstrap, after its POST (not after a reset
+    /// that asks it to resume), or, with other firmware, as the reset ends ([`Machine::reset`]).
     pub fn set_direct_boot(&mut self, mut boot: DirectBoot) -> Result<(), String> {
         boot(&mut self.cpu)?;
         if let Some(bios) = self.bios.as_mut() {
