@@ -34,6 +34,18 @@ pub trait Device: Send + Any {
     /// Lets the machine reach a concrete device (e.g. the keyboard controller, to give it keys).
     fn as_any_mut(&mut self) -> &mut dyn Any;
 
+    /// RESET of the board (the guest's reboot, a triple fault; [`System::reset_devices`]): the
+    /// device goes back to its power-on state, but for what outlives a reset on a PC (the
+    /// battery-backed CMOS RAM and clock, video memory, a disk's contents) and its ties to the
+    /// host (output sinks, input handles and the input they queued). It lowers the IRQ lines it
+    /// drives, unless power-on raises them; ranges it moved go back through
+    /// [`Device::take_remaps`] and [`Device::take_shadow_changes`], which the system applies
+    /// after. Every device in `emu-devices` has one; the default, doing nothing, is for devices
+    /// without such state (and tests).
+    ///
+    /// [`System::reset_devices`]: crate::System::reset_devices
+    fn reset(&mut self) {}
+
     /// The device as the CPU's interrupt controller, if it is one (the 8259A pair, the APIC).
     fn as_interrupt_controller(&mut self) -> Option<&mut dyn InterruptController> {
         None

@@ -247,6 +247,25 @@ impl System {
         }
     }
 
+    /// RESET of the board: every device goes back to its power-on state ([`Device::reset`]),
+    /// the ranges and shadowing they moved go back, and the A20 gate is enabled, as at power-on
+    /// ([`Lines::new`]). The interrupt controllers go last, so they find the IRQ lines as the
+    /// other devices' power-on state drives them. RAM and ROMs are left as they are. The CPU is
+    /// reset by its owner.
+    pub fn reset_devices(&mut self) {
+        let controllers = [self.intc, self.local_intc];
+        let others = (0..self.devices.len() as u16).map(DeviceId).filter(|id| !controllers.contains(&Some(*id)));
+        let order: Vec<DeviceId> = others.chain(controllers.into_iter().flatten()).collect();
+        for id in order {
+            self.dev(id).reset();
+            self.after_write(id);
+        }
+        self.lines.set_a20(true);
+        self.lines.request_attention();
+        self.devices_touched();
+        self.update_deadline();
+    }
+
     /// Wires device `id` (which must implement [`Device::as_interrupt_controller`]) to INTR.
     pub fn set_interrupt_controller(&mut self, id: DeviceId) {
         self.devices_touched();

@@ -943,6 +943,21 @@ impl Device for Fdc82077 {
         "82077AA floppy controller"
     }
 
+    /// The board's RESET: DOR, TDR and DSR back at their reset values (the controller held in
+    /// reset, motors off), LOCK and the SPECIFY and PERPENDICULAR settings cleared, the command
+    /// state dropped and the interrupt line low. The disks stay in their drives.
+    fn reset(&mut self) {
+        self.dor = 0;
+        self.tdr = 0;
+        self.dsr = RATE_500K;
+        self.lock = false;
+        self.srt_hut = 0;
+        self.hlt_nd = 0;
+        self.perpendicular = 0;
+        Fdc82077::reset(self, false);
+        self.update_irq();
+    }
+
     fn read(&mut self, region: u8, offset: u64, _size: u8) -> u32 {
         let v = match (region, offset) {
             (REGION_DIR, _) => {

@@ -31,6 +31,11 @@ impl Device for FpuErrorLatch {
     fn name(&self) -> &'static str {
         "FPU error latch (port F0h)"
     }
+
+    /// FERR# goes inactive with the FPU's reset.
+    fn reset(&mut self) {
+        self.lines.set_irq(FPU_IRQ, false);
+    }
     fn read(&mut self, _: u8, _: u64, _: u8) -> u32 {
         OPEN_BUS
     }

@@ -106,6 +106,12 @@ impl Device for FwCfg {
         "QEMU fw_cfg"
     }
 
+    /// The items stay (the host set them); the selector and the read position go back to 0.
+    fn reset(&mut self) {
+        self.selected = 0;
+        self.offset = 0;
+    }
+
     fn read(&mut self, _region: u8, offset: u64, size: u8) -> u32 {
         match offset {
             // Wider reads of the data port return that many bytes, as QEMU's does.

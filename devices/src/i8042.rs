@@ -430,6 +430,21 @@ impl Device for I8042 {
         "8042 keyboard controller"
     }
 
+    /// The controller as at power-on (self test not yet run, its buffers empty, so IRQ 1 and 12
+    /// go low), and the keyboard and the mouse reset ([`Ps2Keyboard::reset`],
+    /// [`Ps2Mouse::reset`]). It goes on polling the host's input handles if it did.
+    fn reset(&mut self) {
+        let mut fresh = I8042::new(self.lines.clone(), self.clock.clone());
+        std::mem::swap(&mut fresh.keyboard, &mut self.keyboard);
+        std::mem::swap(&mut fresh.mouse, &mut self.mouse);
+        fresh.keyboard.reset();
+        fresh.mouse.reset();
+        fresh.poll_at = self.poll_at;
+        (fresh.irq1, fresh.irq12) = (self.irq1, self.irq12);
+        *self = fresh;
+        self.update_irq();
+    }
+
     fn read(&mut self, region: u8, offset: u64, _size: u8) -> u32 {
         if offset != 0 {
             return emu_core::device::OPEN_BUS;

@@ -329,6 +329,14 @@ impl Device for Dma8237 {
         "8237A DMA controllers"
     }
 
+    /// Hardware reset: both controllers master-cleared (all channels masked; the address and
+    /// count registers keep their values, as on the 8237A, and so do the page registers).
+    fn reset(&mut self) {
+        for c in &mut self.channels.state().controllers {
+            c.master_clear();
+        }
+    }
+
     fn read(&mut self, region: u8, offset: u64, _size: u8) -> u32 {
         let mut s = self.channels.state();
         match region {

@@ -500,6 +500,15 @@ impl Device for Mc146818 {
         "MC146818 RTC/CMOS"
     }
 
+    /// The chip's RESET input: register B's interrupt enables and SQWE and register C's flags
+    /// clear, so IRQ 8 goes low. The clock, the calendar and the battery-backed RAM run on.
+    fn reset(&mut self) {
+        self.sync(self.clock.now());
+        self.ram[REG_B as usize] &= !(B_PIE | B_AIE | B_UIE | B_SQWE);
+        self.flags = 0;
+        self.update_irq();
+    }
+
     fn read(&mut self, _region: u8, offset: u64, _size: u8) -> u32 {
         match offset {
             1 => {
@@ -963,5 +972,24 @@ mod tests {
         let mut c = Calendar::from_unix(4_102_444_799); // 2099-12-31 23:59:59
         c.tick();
         assert_eq!((c.century, c.year, c.month, c.mday, c.hour), (21, 0, 1, 1, 0));
+    }
+
+    #[test]
+    fn a_board_reset_clears_the_interrupt_enables_and_flags_and_keeps_time_and_ram() {
+        let mut b = Bench::new();
+        b.wr(REG_B, B_PIE | B_AIE | B_UIE | B_SQWE | B_24H);
+        b.wr(0x40, 0x5a);
+        b.run_until(SECOND_NS + 1);
+        assert!(b.irq());
+        b.rtc.reset();
+        assert!(!b.irq());
+        assert_eq!(b.rd(REG_C), 0);
+        assert_eq!(b.rd(REG_B), B_24H);
+        assert_eq!(b.rd(0x40), 0x5a);
+        assert_eq!(b.rtc.unix_time(), START as i64 + 1);
+        // The divider runs on: the flags set again, but no interrupt.
+        b.run_until(2 * SECOND_NS + 1);
+        assert_ne!(b.rd(REG_C) & C_PF, 0);
+        assert!(!b.irq());
     }
 }

@@ -76,6 +76,11 @@ impl Device for PcTestdev {
         "pc-testdev"
     }
 
+    /// The latch clears; the memory, like RAM, keeps what it holds.
+    fn reset(&mut self) {
+        self.latch = [0; 4];
+    }
+
     fn read(&mut self, region: u8, offset: u64, size: u8) -> u32 {
         match region {
             REGION_DATA => read_le(&self.latch, offset, size),

@@ -481,6 +481,18 @@ impl Device for Pic8259 {
         "8259A PIC pair"
     }
 
+    /// As at power-on ([`Pic8259::new`]): both chips waiting for ICW1, the ELCR all edge, and
+    /// the lines that are high now seen as having risen, those that rose and fell before not
+    /// (ICW1 clears what that latches).
+    fn reset(&mut self) {
+        let mut edges = std::mem::take(&mut self.edges);
+        self.lines.take_irq_edges(&mut edges);
+        *self = Pic8259 { edges, ..Pic8259::new(self.lines.clone()) };
+        let levels = (self.lines.irq_levels() as u16) & !(1 << CASCADE_IR);
+        self.update_irr(1, (levels >> 8) as u8, (levels >> 8) as u8);
+        self.update_irr(0, levels as u8, levels as u8);
+    }
+
     fn read(&mut self, region: u8, offset: u64, size: u8) -> u32 {
         let mut v = 0;
         for i in 0..size as u64 {

@@ -595,6 +595,11 @@ impl Device for Pit8254 {
         "8254 PIT"
     }
 
+    /// The counters and port 61h as at power-on (IRQ0 high, as [`Pit8254::new`] leaves it).
+    fn reset(&mut self) {
+        *self = Pit8254::new(self.lines.clone(), self.clock.clone());
+    }
+
     fn read(&mut self, region: u8, offset: u64, size: u8) -> u32 {
         let c = self.now_tick();
         self.follow_out0(c);

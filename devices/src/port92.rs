@@ -53,6 +53,11 @@ impl Device for Port92 {
         "port 0x92 (system control A)"
     }
 
+    /// All bits clear; A20 reads the wire, which the board enables at reset.
+    fn reset(&mut self) {
+        self.value = 0;
+    }
+
     fn read(&mut self, _region: u8, offset: u64, _size: u8) -> u32 {
         match offset {
             0 => 0xffff_ff00 | self.value() as u32,

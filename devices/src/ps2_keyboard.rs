@@ -311,6 +311,16 @@ impl Ps2Keyboard {
         }
     }
 
+    /// The board's RESET: the keyboard as at power-on ([`Ps2Keyboard::new`]), with its bytes
+    /// for the controller dropped; the host's input handle and the key events it queued stay.
+    pub fn reset(&mut self) {
+        let events = std::mem::take(&mut self.events);
+        let input = std::mem::take(&mut self.input);
+        *self = Ps2Keyboard::new();
+        self.events = events;
+        self.input = input;
+    }
+
     /// A handle that presses keys from another thread.
     pub fn input_handle(&self) -> KeyboardInput {
         self.input.clone()
@@ -580,5 +590,23 @@ mod tests {
         assert!(k.input_pending());
         assert_eq!(drain(&mut k), [0x5a, 0xf0, 0x5a]);
         assert!(!k.wants_to_send());
+    }
+
+    #[test]
+    fn a_board_reset_restores_the_settings_and_keeps_the_host_input() {
+        let mut k = Ps2Keyboard::new();
+        let input = k.input_handle();
+        for b in [KBD_CMD_SET_LEDS, 0x05, KBD_CMD_TYPEMATIC, 0x20, KBD_CMD_SCANCODE_SET, 1, KBD_CMD_DISABLE] {
+            k.receive(b);
+        }
+        k.receive(KBD_CMD_SET_LEDS); // its argument never comes
+        input.tap(KeyCode::Enter);
+        k.reset();
+        assert_eq!((k.leds(), k.typematic(), k.scanning()), (0, DEFAULT_TYPEMATIC, true));
+        // The bytes for the controller and the pending command are gone; the key typed before
+        // the reset arrives, in set 2, and the handle still types.
+        input.tap(KeyCode::Enter);
+        assert!(k.input_pending());
+        assert_eq!(drain(&mut k), [0x5a, 0xf0, 0x5a, 0x5a, 0xf0, 0x5a]);
     }
 }

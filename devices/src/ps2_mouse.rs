@@ -183,6 +183,18 @@ impl Ps2Mouse {
         }
     }
 
+    /// The board's RESET: the mouse as at power-on ([`Ps2Mouse::new`]), with its bytes for the
+    /// controller and the motion not yet reported dropped; the host's input handle stays, and
+    /// the buttons held down stay down (and are not reported as a change).
+    pub fn reset(&mut self) {
+        let input = std::mem::take(&mut self.input);
+        let buttons = self.buttons;
+        *self = Ps2Mouse::new();
+        self.input = input;
+        self.buttons = buttons;
+        self.reported_buttons = buttons;
+    }
+
     /// A handle that moves the mouse from another thread.
     pub fn input_handle(&self) -> MouseInput {
         self.input.clone()
@@ -560,5 +572,23 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(drain(&mut m), [PKT_ALWAYS1 | PKT_RIGHT, 2, 1]);
+    }
+
+    #[test]
+    fn a_board_reset_restores_the_settings_and_keeps_the_host_input() {
+        let mut m = Ps2Mouse::new();
+        cmd(&mut m, &[MOUSE_CMD_ENABLE, MOUSE_CMD_SET_RESOLUTION, 0]);
+        let input = m.input_handle();
+        input.buttons(true, false, false);
+        input.move_by(5, 5, 0);
+        m.reset();
+        assert!(!m.reporting());
+        assert_eq!(m.resolution(), Ps2Mouse::new().resolution());
+        assert!(!m.wants_to_send());
+        // The left button is still down: enabled again, the mouse reports the next motion with
+        // it, and nothing of the motion before the reset.
+        cmd(&mut m, &[MOUSE_CMD_ENABLE]);
+        input.move_by(1, 0, 0);
+        assert_eq!(drain(&mut m), [PKT_ALWAYS1 | PKT_LEFT, 1, 0]);
     }
 }

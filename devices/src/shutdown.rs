@@ -27,6 +27,10 @@ impl Device for ShutdownPort {
     fn name(&self) -> &'static str {
         "APM shutdown port"
     }
+
+    fn reset(&mut self) {
+        self.matched = 0;
+    }
     fn read(&mut self, _: u8, _: u64, _: u8) -> u32 {
         OPEN_BUS
     }

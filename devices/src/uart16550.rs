@@ -632,6 +632,23 @@ impl Device for Uart16550 {
         "16550A UART"
     }
 
+    /// The registers as at power-on (FIFOs off and empty, no interrupt enabled, OUT2 off, so
+    /// the IRQ line goes low). The host's side stays: the output sink, the input handle and
+    /// the bytes it queued that the guest has not received, and the far end's modem lines.
+    fn reset(&mut self) {
+        let sink = std::mem::replace(&mut self.sink, Box::new(std::io::sink()));
+        let mut fresh = Uart16550::new(self.irq, self.lines.clone(), self.clock.clone(), sink);
+        fresh.modem_inputs = self.modem_inputs;
+        fresh.msr = self.modem_inputs & 0xf0;
+        fresh.host_queue = std::mem::take(&mut self.host_queue);
+        fresh.wire_lands_at = self.wire_lands_at;
+        fresh.input = self.input.clone();
+        fresh.poll_at = self.poll_at;
+        fresh.irq_level = self.irq_level;
+        *self = fresh;
+        self.update_irq();
+    }
+
     /// Wider accesses are split into byte cycles, as the ISA bus does; bytes past the eighth
     /// register read as all ones.
     fn read(&mut self, _region: u8, offset: u64, size: u8) -> u32 {

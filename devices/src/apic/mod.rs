@@ -129,6 +129,16 @@ impl Device for Apic {
         "local APIC + 82093AA I/O APIC"
     }
 
+    /// The I/O APIC as at power-on (every pin masked), seeing the lines' levels now. The local
+    /// APIC is part of the processor: the CPU's reset resets it
+    /// ([`LocalInterruptController::reset`]).
+    fn reset(&mut self) {
+        self.lines.take_irq_edges(&mut self.edges);
+        self.io = IoApic::new();
+        // Every pin is masked: nothing is sent.
+        self.io.set_levels(pins_of_lines(self.lines.irq_levels()), 0, &mut |_| {});
+    }
+
     fn read(&mut self, region: u8, offset: u64, size: u8) -> u32 {
         self.sample();
         match region {

@@ -245,6 +245,24 @@ impl Drive {
         self.status = if self.is_atapi() { 0 } else { STATUS_DRDY | STATUS_DSC };
     }
 
+    /// The board's RESET (a hardware reset of the device): as [`Drive::new`] left it, the
+    /// settings SET FEATURES, SET MULTIPLE MODE and INITIALIZE DEVICE PARAMETERS made back at
+    /// their defaults and an ATAPI drive's state (sense, medium lock) cleared. The medium and
+    /// what it holds stay.
+    pub(crate) fn power_on(&mut self) {
+        self.features = 0;
+        self.hob = [0; 5];
+        self.multiple = 0;
+        self.heads = 16;
+        self.sectors_per_track = 63;
+        self.transfer_mode = 0;
+        self.write_cache = true;
+        self.look_ahead = true;
+        self.power = 0xff;
+        self.atapi = atapi::AtapiState::default();
+        self.reset();
+    }
+
     /// The signature (ATA: 01h/01h/00h/00h; ATAPI: 01h/01h/14h/EBh) and Device 00h.
     pub(crate) fn set_signature(&mut self) {
         self.sector_count = 1;
@@ -436,6 +454,21 @@ struct Channel {
 impl Channel {
     fn new(irq: u8) -> Self {
         Channel { irq, drives: [None, None], selected: 0, control: 0, bm: BusMaster::default(), irq_level: false }
+    }
+
+    /// The board's RESET: both drives power on ([`Drive::power_on`]), the Device Control and
+    /// bus-master registers clear, and the IRQ line goes low.
+    fn reset(&mut self, lines: &Lines) {
+        for d in self.drives.iter_mut().flatten() {
+            d.power_on();
+        }
+        self.selected = 0;
+        self.control = 0;
+        self.bm = BusMaster::default();
+        if self.irq_level {
+            self.irq_level = false;
+            lines.set_irq(self.irq, false);
+        }
     }
 
     fn selected_drive(&mut self) -> Option<&mut Drive> {
@@ -676,6 +709,14 @@ impl Ide {
 impl Device for Ide {
     fn name(&self) -> &'static str {
         "PIIX3 IDE"
+    }
+
+    /// Both channels reset (the disks' contents stay, and what the guest wrote has reached
+    /// the backend already: writes go through at once, cache or not).
+    fn reset(&mut self) {
+        for c in &mut self.channels {
+            c.reset(&self.lines);
+        }
     }
 
     fn read(&mut self, region: u8, offset: u64, size: u8) -> u32 {

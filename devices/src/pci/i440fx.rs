@@ -89,6 +89,27 @@ impl I440fxHostBridge {
         self.cfg.u8(PAM0 + n)
     }
 
+    /// PAM0-PAM6.
+    fn pams(&self) -> [u8; 7] {
+        std::array::from_fn(|n| self.pam(n as u8))
+    }
+
+    /// Queues the shadow ranges whose PAM bits differ from `before` (the PAM registers' values
+    /// before a write or a reset).
+    fn queue_pam_changes(&mut self, before: [u8; 7]) {
+        for n in 0..7u8 {
+            let (old, new) = (before[n as usize], self.pam(n));
+            if old != new {
+                let olds: Vec<u8> = Self::pam_ranges(n, old).map(|(_, b)| b).collect();
+                for ((s, bits), was) in Self::pam_ranges(n, new).zip(olds) {
+                    if bits != was {
+                        self.shadow_changes.push(s);
+                    }
+                }
+            }
+        }
+    }
+
     /// The SMRAM control register.
     pub fn smram(&self) -> u8 {
         self.cfg.u8(SMRAM)
@@ -112,25 +133,22 @@ impl PciFunction for I440fxHostBridge {
         &mut self.cfg
     }
     fn config_write(&mut self, offset: u8, size: u8, value: u32) {
-        let before: Vec<u8> = (0..7).map(|n| self.pam(n)).collect();
+        let before = self.pams();
         self.cfg.write(offset, size, value);
-        for n in 0..7u8 {
-            let (old, new) = (before[n as usize], self.pam(n));
-            if old != new {
-                let olds: Vec<u8> = Self::pam_ranges(n, old).map(|(_, b)| b).collect();
-                for ((s, bits), was) in Self::pam_ranges(n, new).zip(olds) {
-                    if bits != was {
-                        self.shadow_changes.push(s);
-                    }
-                }
-            }
-        }
+        self.queue_pam_changes(before);
         if self.cfg.u8(SMRAM) & SMRAM_D_LCK != 0 {
             // Locked: only D_CLS stays writable (D_OPEN is forced off).
             let v = self.cfg.u8(SMRAM) & !SMRAM_D_OPEN;
             self.cfg.set_u8(SMRAM, v);
             self.cfg.set_wmask(SMRAM, 1, SMRAM_D_CLS as u32);
         }
+    }
+    /// The configuration space at power-on (PAM all to the bus, SMRAM unlocked), with the
+    /// shadowing that undoes.
+    fn reset(&mut self, power_on: &ConfigSpace) {
+        let before = self.pams();
+        self.cfg = power_on.clone();
+        self.queue_pam_changes(before);
     }
     fn take_shadow_changes(&mut self) -> Vec<Shadow> {
         std::mem::take(&mut self.shadow_changes)

@@ -228,6 +228,14 @@ pub trait PciFunction: Send + Any {
         self.config_mut().write(offset, size, value);
     }
 
+    /// The board's RESET: the configuration space goes back to `power_on`, what it was when the
+    /// function was plugged in (BARs the host assigned then included), and the function's
+    /// other state to its power-on values. Side effects of registers the reset changed are
+    /// queued as after a write ([`PciFunction::take_shadow_changes`]).
+    fn reset(&mut self, power_on: &ConfigSpace) {
+        *self.config_mut() = power_on.clone();
+    }
+
     /// Changes to the BIOS area's RAM/ROM decoding the function's registers asked for (the host
     /// bridge's PAM registers); [`PciBus`] passes them to the `System` after the write.
     fn take_shadow_changes(&mut self) -> Vec<Shadow> {
@@ -241,6 +249,8 @@ struct Slot {
     device: u8,
     function: u8,
     func: Box<dyn PciFunction>,
+    /// The configuration space as the function was plugged in: what a reset restores.
+    power_on: ConfigSpace,
     /// Where each BAR is mapped in the `System` now.
     mapped: [Option<u64>; 6],
 }
@@ -267,7 +277,8 @@ impl PciBus {
     pub fn add_function(&mut self, device: u8, function: u8, func: Box<dyn PciFunction>) {
         assert!(device < 32 && function < 8, "PCI device {device}.{function} out of range");
         assert!(self.find(device, function).is_none(), "PCI slot {device}.{function} taken");
-        self.slots.push(Slot { device, function, func, mapped: [None; 6] });
+        let power_on = func.config().clone();
+        self.slots.push(Slot { device, function, func, power_on, mapped: [None; 6] });
         let i = self.slots.len() - 1;
         self.update_bars(i);
     }
@@ -335,6 +346,21 @@ impl PciBus {
 impl Device for PciBus {
     fn name(&self) -> &'static str {
         "PCI configuration mechanism #1"
+    }
+
+    /// CONFADD and the Reset Control register clear, and every function resets
+    /// ([`PciFunction::reset`]): BARs the guest moved go back where they were at power-on, with
+    /// the remaps and shadowing changes that takes queued for the `System`.
+    fn reset(&mut self) {
+        self.address = 0;
+        self.reset_control = 0;
+        for i in 0..self.slots.len() {
+            let slot = &mut self.slots[i];
+            slot.func.reset(&slot.power_on);
+            self.update_bars(i);
+            let changes = self.slots[i].func.take_shadow_changes();
+            self.shadows.extend(changes);
+        }
     }
 
     fn read(&mut self, region: u8, offset: u64, size: u8) -> u32 {

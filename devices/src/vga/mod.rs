@@ -249,6 +249,15 @@ impl Device for Vga {
         "VGA + Bochs VBE"
     }
 
+    /// The registers and the VBE interface as at power-on ([`Vga::new`]: mode 03h, VBE off)
+    /// and emu's font in plane 2 again; the rest of video memory keeps what it holds.
+    fn reset(&mut self) {
+        self.regs = Regs::new();
+        self.regs.load(&MODE_03H);
+        self.vbe = Vbe::new(VRAM_SIZE);
+        self.load_font(&font::FONT_8X16, font::GLYPH_HEIGHT, 0);
+    }
+
     /// Port accesses wider than a byte are split into byte cycles (so `out dx, ax` to an index
     /// port writes index and data), except on the VBE ports, which are 16 bits wide.
     fn read(&mut self, region: u8, offset: u64, size: u8) -> u32 {
