@@ -79,9 +79,9 @@ pub struct Machine {
     /// emu's BIOS runs its POST first and boots it from its bootstrap (unless the reset asked it
     /// to resume, by the CMOS shutdown status). Other firmware (SeaBIOS, a ROM image) did not
     /// run before the first boot, so it has nothing to resume into: it does not run after a
-    /// reset either, and the kernel is loaded and entered as the reset ends (with the devices as
-    /// the last kernel left them: no firmware sets them up again, and a reset does not reset
-    /// them). It keeps the kernel's and initrd's bytes for the whole run.
+    /// reset either, and the kernel is loaded and entered as the reset ends (with the devices
+    /// in their power-on state, as at the first boot). It keeps the kernel's and initrd's bytes
+    /// for the whole run.
     direct_boot: Option<DirectBoot>,
 }
 
@@ -270,12 +270,14 @@ impl Machine {
         }
     }
 
-    /// A reset (the guest's reboot, a triple fault): the CPU starts at the reset vector, in the
-    /// firmware. emu's BIOS boots a direct-boot kernel again from its bootstrap, after its POST
-    /// (or resumes, if the CMOS shutdown status asks it to); with other firmware the kernel is
-    /// loaded and entered at once, as at the first boot but for the devices' state (see
-    /// [`Machine::direct_boot`]).
+    /// A reset (the guest's reboot, a triple fault): the devices go back to their power-on
+    /// state ([`emu_core::System::reset_devices`]; RAM, the CMOS and the disks keep what they
+    /// hold), as under QEMU, and the CPU starts at the reset vector, in the firmware. emu's BIOS
+    /// boots a direct-boot kernel again from its bootstrap, after its POST (or resumes, if the
+    /// CMOS shutdown status asks it to); with other firmware the kernel is loaded and entered at
+    /// once, as at the first boot (see [`Machine::direct_boot`]).
     fn reset(&mut self) {
+        self.cpu.sys.reset_devices();
         self.cpu.reset();
         if self.bios.is_none() {
             self.boot_kernel();
