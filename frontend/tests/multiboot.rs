@@ -215,14 +215,16 @@ fn rebooting_kernel() -> Vec<u8> {
 
 /// Real-mode code that writes SP's low byte to the exit port.
 const REPORT_SP: &[u8] = &[0x89, 0xe0, 0xe6, 0xf4, 0xf4]; // mov ax, sp; out F4h, al; hlt
+/// Real-mode code that writes the master 8259A's IMR to the exit port.
+const REPORT_IMR: &[u8] = &[0xe4, 0x21, 0xe6, 0xf4, 0xf4]; // in al, 21h; out F4h, al; hlt
 /// Real-mode code that resets the machine again through port 92h.
 const RESET_AGAIN: &[u8] = &[0xe4, 0x92, 0x24, 0xfe, 0xe6, 0x92, 0x0c, 0x01, 0xe6, 0x92, 0xf4];
 
 /// A kernel that, on its first boot, puts `real_mode` code at 0000:7000 and a stack frame
 /// for it at 0000:6F00 (IP 7000h, CS 0, FLAGS 0002h), asks the BIOS to resume after the reset
 /// with shutdown status `code` and the far pointer `pointer` at 0040:0067 (7000h or 6F00h,
-/// segment 0), and resets through port 92h. A later boot (the BIOS booted the kernel again)
-/// exits with 55h.
+/// segment 0), masks IRQs 1, 3, 4 and 6 at the master 8259A (IMR 5Ah), and resets through
+/// port 92h. A later boot (the BIOS booted the kernel again) exits with 55h.
 fn resuming_kernel(code: u8, pointer: u16, real_mode: &[u8]) -> Vec<u8> {
     let code_at = LOAD + 32;
     let mut a = CodeAssembler::new(32).unwrap();
@@ -240,6 +242,8 @@ fn resuming_kernel(code: u8, pointer: u16, real_mode: &[u8]) -> Vec<u8> {
     a.mov(dword_ptr(0x6f00), 0x7000u32).unwrap();
     a.mov(word_ptr(0x6f04), 0x0002u32).unwrap();
     a.mov(dword_ptr(0x467), pointer as u32).unwrap();
+    a.mov(al, 0x5au32).unwrap();
+    a.out(0x21u32, al).unwrap();
     a.mov(al, 0x0fu32).unwrap();
     a.out(0x70u32, al).unwrap();
     a.mov(al, code as u32).unwrap();
@@ -271,13 +275,16 @@ fn a_reset_that_asks_to_resume_resumes_at_the_bda_pointer() {
     // (shutdown status, pointer at 0040:0067, real-mode code, exit code): 05h and 0Ah jump to
     // the pointer with the reset's SP (0); 0Bh pops IP, CS and FLAGS from the stack the pointer
     // gives (SP 6F06h), 0Ch IP and CS (SP 6F04h). The last resets once more: POST cleared the
-    // status, so the BIOS boots the kernel again (55h).
+    // status, so the BIOS boots the kernel again (55h). The reset put the 8259A pair back at
+    // power-on (all masked), and the BIOS programmed it again as its POST leaves it before it
+    // resumed (IMR F8h: timer, keyboard and cascade; exit code (F8h << 1 | 1) & FFh).
     let cases = [
         (0x05, 0x7000, REPORT_SP, 1),
         (0x0a, 0x7000, REPORT_SP, 1),
         (0x0b, 0x6f00, REPORT_SP, 0x06 * 2 + 1),
         (0x0c, 0x6f00, REPORT_SP, 0x04 * 2 + 1),
         (0x0a, 0x7000, RESET_AGAIN, 0x55 * 2 + 1),
+        (0x05, 0x7000, REPORT_IMR, (0xf8 * 2 + 1) & 0xff),
     ];
     for (n, (code, pointer, real_mode, exit)) in cases.into_iter().enumerate() {
         let k = write(&format!("mb-resume-{n}.bin"), &resuming_kernel(code, pointer, real_mode));

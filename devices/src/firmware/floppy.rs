@@ -349,9 +349,7 @@ fn format(sys: &mut System, d: &Drive, c: u8, h: u8, sectors: u8, addr: u64) -> 
 /// with the drives recalibrated, IRQ 6 unmasked, INT 1Eh and the BDA fields set. Returns the
 /// number of floppy drives.
 pub(super) fn init(sys: &mut System) -> u8 {
-    for (port, v) in [(0x0d, 0), (0xda, 0), (0xd6, 0xc0), (0xd4, 0x00)] {
-        sys.io_write(port, 1, v);
-    }
+    init_dma(sys);
     let drives: Vec<Drive> = (0..2).filter_map(|n| drive(sys, n)).collect();
     if drives.is_empty() {
         return 0;
@@ -373,6 +371,26 @@ pub(super) fn init(sys: &mut System) -> u8 {
     let mask = sys.io_read(0x21, 1) as u8;
     sys.io_write(0x21, 1, (mask & !0x40) as u32);
     drives.len() as u8
+}
+
+/// The 8237A pair: both master-cleared, channel 4 in cascade mode and unmasked.
+fn init_dma(sys: &mut System) {
+    for (port, v) in [(0x0d, 0), (0xda, 0), (0xd6, 0xc0), (0xd4, 0x00)] {
+        sys.io_write(port, 1, v);
+    }
+}
+
+/// For a reset that resumes (no POST): the DMA controllers, and, if the BDA's equipment word
+/// has floppy drives, the controller out of reset and IRQ 6 unmasked, as [`init`] leaves them
+/// (the heads are not moved, and memory is not touched).
+pub(super) fn program_controllers(sys: &mut System) {
+    init_dma(sys);
+    if super::rd16(sys, bda::EQUIPMENT) & 1 == 0 {
+        return;
+    }
+    let _ = reset_controller(sys);
+    let mask = sys.io_read(0x21, 1) as u8;
+    sys.io_write(0x21, 1, (mask & !0x40) as u32);
 }
 
 /// The equipment word's floppy bits for `n` drives: bit 0 and the count - 1 in bits 7-6.

@@ -64,6 +64,8 @@ impl Bios {
     /// Power-on self test: the machine's state as a boot sector expects to find it. A reset
     /// that asked to resume (the CMOS shutdown status, see [`resume`]) skips it.
     pub(super) fn post(&mut self, sys: &mut System, regs: &mut Regs) -> Next {
+        // The 8042's translator was reset with it: no E0 prefix is pending.
+        self.kbd = Default::default();
         if let Some(next) = resume(sys, regs) {
             return next;
         }
@@ -122,6 +124,11 @@ const RESUME_VECTOR: u64 = 0x467;
 ///
 /// 00h (a power-on or a plain reboot) and the codes emu does not implement run the whole POST
 /// and boot. The registers but CS:IP (and SS:SP, and FLAGS for 0Bh) are the reset's.
+///
+/// A reset puts the devices back in their power-on state (as under QEMU; on a PC/AT the
+/// 8042's reset line reset only the CPU, and resuming programs found the devices as POST left
+/// them), so before the jump the devices POST programs are programmed again as POST leaves
+/// them ([`program_devices`]); memory, the BDA and the vectors included, is the program's.
 fn resume(sys: &mut System, regs: &mut Regs) -> Option<Next> {
     sys.io_write(0x70, 1, CMOS_SHUTDOWN_STATUS);
     let code = sys.io_read(0x71, 1) as u8;
@@ -130,6 +137,10 @@ fn resume(sys: &mut System, regs: &mut Regs) -> Option<Next> {
     }
     sys.io_write(0x70, 1, CMOS_SHUTDOWN_STATUS);
     sys.io_write(0x71, 1, 0);
+    if !matches!(code, 0x05 | 0x0a | 0x0b | 0x0c) {
+        return None;
+    }
+    program_devices(sys);
     let (off, seg) = (rd16(sys, RESUME_VECTOR), rd16(sys, RESUME_VECTOR + 2));
     match code {
         0x05 => {
@@ -155,6 +166,16 @@ fn resume(sys: &mut System, regs: &mut Regs) -> Option<Next> {
     }
 }
 
+/// The devices as POST leaves them, for a reset that resumes ([`resume`]): the 8259A pair and
+/// PIT counter 0 ([`init_vectors_and_timers`]), the 8042's command byte, the DMA controllers,
+/// and the floppy controller out of reset with IRQ 6 unmasked if the BDA's equipment word has
+/// floppy drives. Guest memory is not touched.
+fn program_devices(sys: &mut System) {
+    init_pic_and_pit(sys);
+    keyboard::init_controller(sys);
+    floppy::program_controllers(sys);
+}
+
 /// What POST sets up that a guest started without POST (a multiboot or Linux kernel) may still
 /// rely on: every interrupt vector at its BIOS stub; the 8259A pair at vectors 08h-0Fh and
 /// 70h-77h, cascaded on IRQ 2, with only the timer, the keyboard and the cascade unmasked; and
@@ -164,6 +185,11 @@ pub fn init_vectors_and_timers(sys: &mut System) {
         let stub = STUBS as u32 + v as u32 * STUB_SIZE as u32;
         wr32(sys, v * 4, (BIOS_SEGMENT as u32) << 16 | stub);
     }
+    init_pic_and_pit(sys);
+}
+
+/// The 8259A pair and PIT counter 0 as [`init_vectors_and_timers`] leaves them.
+fn init_pic_and_pit(sys: &mut System) {
     for (port, value) in [
         (0x20, 0x11),
         (0xa0, 0x11),
