@@ -37,11 +37,12 @@ pub trait Device: Send + Any {
     /// RESET of the board (the guest's reboot, a triple fault; [`System::reset_devices`]): the
     /// device goes back to its power-on state, but for what outlives a reset on a PC (the
     /// battery-backed CMOS RAM and clock, video memory, a disk's contents) and its ties to the
-    /// host (output sinks, input handles and the input they queued). It lowers the IRQ lines it
+    /// host (output sinks, input handles, and the input they queued that the device has not
+    /// taken yet). It lowers the IRQ lines it
     /// drives, unless power-on raises them; ranges it moved go back through
     /// [`Device::take_remaps`] and [`Device::take_shadow_changes`], which the system applies
-    /// after. Every device in `emu-devices` has one; the default, doing nothing, is for devices
-    /// without such state (and tests).
+    /// after. The default does nothing: for devices with no state a reset changes (the debug
+    /// console, the exit port, the POST port's record of codes) and for tests.
     ///
     /// [`System::reset_devices`]: crate::System::reset_devices
     fn reset(&mut self) {}

@@ -249,7 +249,7 @@ impl System {
 
     /// RESET of the board: every device goes back to its power-on state ([`Device::reset`]),
     /// the ranges and shadowing they moved go back, and the A20 gate is enabled, as at power-on
-    /// ([`Lines::new`]). The interrupt controllers go last, so they find the IRQ lines as the
+    /// ([`Lines::new`]), with no NMI pending. The interrupt controllers go last, so they find the IRQ lines as the
     /// other devices' power-on state drives them. RAM and ROMs are left as they are. The CPU is
     /// reset by its owner.
     pub fn reset_devices(&mut self) {
@@ -261,6 +261,8 @@ impl System {
             self.after_write(id);
         }
         self.lines.set_a20(true);
+        // An NMI raised before the reset is not taken after it.
+        self.lines.take_nmi();
         self.lines.request_attention();
         self.devices_touched();
         self.update_deadline();

@@ -945,8 +945,12 @@ impl Device for Fdc82077 {
 
     /// The board's RESET: DOR, TDR and DSR back at their reset values (the controller held in
     /// reset, motors off), LOCK and the SPECIFY and PERPENDICULAR settings cleared, the command
-    /// state dropped and the interrupt line low. The disks stay in their drives.
+    /// state dropped and the interrupt line low. The heads are on cylinder 0 (as QEMU
+    /// recalibrates them at a reset). The disks stay in their drives, with their change lines.
     fn reset(&mut self) {
+        for d in &mut self.drives {
+            (d.cylinder, d.next_sector) = (0, 0);
+        }
         self.dor = 0;
         self.tdr = 0;
         self.dsr = RATE_500K;

@@ -329,8 +329,8 @@ impl Device for Dma8237 {
         "8237A DMA controllers"
     }
 
-    /// Hardware reset: both controllers master-cleared (all channels masked; the address and
-    /// count registers keep their values, as on the 8237A, and so do the page registers).
+    /// Hardware reset: both controllers master-cleared (all channels masked; the address, count
+    /// and mode registers keep their values, as on the 8237A, and so do the page registers).
     fn reset(&mut self) {
         for c in &mut self.channels.state().controllers {
             c.master_clear();

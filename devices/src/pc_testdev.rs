@@ -46,13 +46,15 @@ pub struct PcTestdev {
     lines: Lines,
     /// The data latch's bytes.
     latch: [u8; 4],
+    /// The IRQ lines it drives high (bit n: line n).
+    driven: u32,
     memory: Box<[u8]>,
 }
 
 impl PcTestdev {
     /// A device that drives interrupt lines through `lines`.
     pub fn new(lines: Lines) -> Self {
-        PcTestdev { lines, latch: [0; 4], memory: vec![0; MEMORY_SIZE as usize].into_boxed_slice() }
+        PcTestdev { lines, latch: [0; 4], driven: 0, memory: vec![0; MEMORY_SIZE as usize].into_boxed_slice() }
     }
 }
 
@@ -76,9 +78,14 @@ impl Device for PcTestdev {
         "pc-testdev"
     }
 
-    /// The latch clears; the memory, like RAM, keeps what it holds.
+    /// The latch clears and the lines it drove high go low; the memory, like RAM, keeps what
+    /// it holds.
     fn reset(&mut self) {
         self.latch = [0; 4];
+        for line in (0..IRQ_LINES as u8).filter(|n| self.driven & 1 << n != 0) {
+            self.lines.set_irq(line, false);
+        }
+        self.driven = 0;
     }
 
     fn read(&mut self, region: u8, offset: u64, size: u8) -> u32 {
@@ -98,7 +105,9 @@ impl Device for PcTestdev {
                 for i in 0..size as u64 {
                     let line = offset + i;
                     if line < IRQ_LINES as u64 {
-                        self.lines.set_irq(line as u8, (value >> (8 * i)) & 0xff != 0);
+                        let high = (value >> (8 * i)) & 0xff != 0;
+                        self.lines.set_irq(line as u8, high);
+                        self.driven = self.driven & !(1 << line) | (high as u32) << line;
                     }
                 }
             }
@@ -184,5 +193,20 @@ mod tests {
         sys.io_write(FLUSH_PORT, 4, 0x1000);
         assert_eq!(sys.read_phys(MEMORY_BASE, 4), 7);
         assert_eq!(sys.io_read(DATA_PORT, 4), 9);
+    }
+
+    #[test]
+    fn a_reset_clears_the_latch_and_lowers_the_lines_it_drove() {
+        let mut sys = system();
+        sys.io_write(DATA_PORT, 4, 0x1234_5678);
+        sys.io_write(IRQ_PORT + 5, 2, 0x0101);
+        sys.io_write(IRQ_PORT + 9, 1, 1);
+        sys.io_write(IRQ_PORT + 9, 1, 0);
+        sys.lines.set_irq(9, true); // another device's
+        sys.write_phys(MEMORY_BASE, 4, 0xfeed_f00d);
+        sys.reset_devices();
+        assert_eq!(sys.io_read(DATA_PORT, 4), 0);
+        assert_eq!(sys.lines.irq_levels() & (0b11 << 5 | 1 << 9), 1 << 9);
+        assert_eq!(sys.read_phys(MEMORY_BASE, 4), 0xfeed_f00d);
     }
 }

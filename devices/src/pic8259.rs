@@ -481,9 +481,9 @@ impl Device for Pic8259 {
         "8259A PIC pair"
     }
 
-    /// As at power-on ([`Pic8259::new`]): both chips waiting for ICW1, the ELCR all edge, and
-    /// the lines that are high now seen as having risen, those that rose and fell before not
-    /// (ICW1 clears what that latches).
+    /// As at power-on ([`Pic8259::new`]): both chips uninitialised and all masked, the ELCR all
+    /// edge, and the lines that are high now seen as having risen, those that rose and fell
+    /// before not (ICW1 clears what that latches).
     fn reset(&mut self) {
         let mut edges = std::mem::take(&mut self.edges);
         self.lines.take_irq_edges(&mut edges);

@@ -15,8 +15,8 @@
 //! wire's current state, so both ports agree on what the guest sees.
 //!
 //! **Not emulated:** the security lock (bit 3) and the activity LEDs. Bit 0 keeps the value
-//! written: the machine's reset does not clear it, so firmware must write 0 before it can reset
-//! through this port again (read-modify-write sequences that keep bit 0 at 1 never reset).
+//! written until the machine's reset clears the register ([`Device::reset`]): a reset happens
+//! on its rising edge only.
 
 use std::any::Any;
 

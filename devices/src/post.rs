@@ -52,6 +52,12 @@ impl Device for PostPort {
         "POST code port"
     }
 
+    /// The read-back latch empties (reads float again); the record of codes
+    /// ([`PostPort::history`]) is the host's and stays.
+    fn reset(&mut self) {
+        self.last = None;
+    }
+
     fn read(&mut self, _region: u8, offset: u64, _size: u8) -> u32 {
         match (offset, self.last) {
             (0, Some(code)) => 0xffff_ff00 | code as u32,

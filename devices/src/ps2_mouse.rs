@@ -581,13 +581,15 @@ mod tests {
         let input = m.input_handle();
         input.buttons(true, false, false);
         input.move_by(5, 5, 0);
+        m.pump();
+        assert!(m.wants_to_send());
         m.reset();
         assert!(!m.reporting());
         assert_eq!(m.resolution(), Ps2Mouse::new().resolution());
         assert!(!m.wants_to_send());
-        // The left button is still down: enabled again, the mouse reports the next motion with
-        // it, and nothing of the motion before the reset.
-        cmd(&mut m, &[MOUSE_CMD_ENABLE]);
+        // Enabled again it sends only its ACK: the packet and the motion from before the reset
+        // are gone. The left button is still down, and is not reported as a change.
+        assert_eq!(cmd(&mut m, &[MOUSE_CMD_ENABLE]), [MOUSE_ACK]);
         input.move_by(1, 0, 0);
         assert_eq!(drain(&mut m), [PKT_ALWAYS1 | PKT_LEFT, 1, 0]);
     }
