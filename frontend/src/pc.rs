@@ -243,6 +243,10 @@ mod tests {
         ] {
             port(&mut v, sys, name, p, 1);
         }
+        let lcr = sys.io_read(0x3fb, 1);
+        sys.io_write(0x3fb, 1, lcr | 0x80);
+        port(&mut v, sys, "uart dll", 0x3f8, 1);
+        sys.io_write(0x3fb, 1, lcr);
         sys.io_write(0x70, 1, 0x0b);
         port(&mut v, sys, "rtc b", 0x71, 1);
         sys.io_write(0x70, 1, 0x0c);
@@ -280,6 +284,9 @@ mod tests {
         v.push(("ioapic redir 0", sys.read_phys(0xfec0_0010, 4)));
         v.push(("bios area", sys.read_phys(0xf_0000, 1)));
         v.push(("lfb at default", sys.read_phys(LFB_DEFAULT_BASE, 1)));
+        // Where the guest put the bus master's registers and the framebuffer.
+        v.push(("bus master at c000", sys.io_read(0xc000, 1)));
+        v.push(("lfb at d0000000", sys.read_phys(0xd000_0000, 1)));
         let dma = devs.floppy.dma;
         v.push(("dma 2 ready", sys.device_mut::<Dma8237>(dma).unwrap().channels().ready(2) as u32));
         v.push(("irq lines", sys.lines.irq_levels()));
