@@ -38,10 +38,9 @@ pub trait Device: Send + Any {
     /// device goes back to its power-on state, but for what outlives a reset on a PC (the
     /// battery-backed CMOS RAM and clock, video memory, a disk's contents) and its ties to the
     /// host (output sinks, input handles, and the input they queued that the device has not
-    /// taken yet). It lowers the IRQ lines it
-    /// drives, unless power-on raises them; ranges it moved go back through
-    /// [`Device::take_remaps`] and [`Device::take_shadow_changes`], which the system applies
-    /// after. The default does nothing: for devices with no state a reset changes (the debug
+    /// taken yet). It lowers the IRQ lines it drives, unless power-on raises them; ranges it
+    /// moved go back through [`Device::take_remaps`] and [`Device::take_shadow_changes`], which
+    /// the system applies after. The default does nothing: for devices with no state a reset changes (the debug
     /// console, the exit port, the POST port's record of codes) and for tests.
     ///
     /// [`System::reset_devices`]: crate::System::reset_devices

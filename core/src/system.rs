@@ -249,9 +249,9 @@ impl System {
 
     /// RESET of the board: every device goes back to its power-on state ([`Device::reset`]),
     /// the ranges and shadowing they moved go back, and the A20 gate is enabled, as at power-on
-    /// ([`Lines::new`]), with no NMI pending. The interrupt controllers go last, so they find the IRQ lines as the
-    /// other devices' power-on state drives them. RAM and ROMs are left as they are. The CPU is
-    /// reset by its owner.
+    /// ([`Lines::new`]), with no NMI pending. The interrupt controllers go last, so they find
+    /// the IRQ lines as the other devices' power-on state drives them. RAM and ROMs are left as
+    /// they are. The CPU is reset by its owner.
     pub fn reset_devices(&mut self) {
         let controllers = [self.intc, self.local_intc];
         let others = (0..self.devices.len() as u16).map(DeviceId).filter(|id| !controllers.contains(&Some(*id)));

@@ -948,17 +948,11 @@ impl Device for Fdc82077 {
     /// state dropped and the interrupt line low. The heads are on cylinder 0 (as QEMU
     /// recalibrates them at a reset). The disks stay in their drives, with their change lines.
     fn reset(&mut self) {
-        for d in &mut self.drives {
-            (d.cylinder, d.next_sector) = (0, 0);
+        let mut drives = std::mem::take(&mut self.drives);
+        for d in &mut drives {
+            (d.cylinder, d.next_sector, d.seek_end) = (0, 0, None);
         }
-        self.dor = 0;
-        self.tdr = 0;
-        self.dsr = RATE_500K;
-        self.lock = false;
-        self.srt_hut = 0;
-        self.hlt_nd = 0;
-        self.perpendicular = 0;
-        Fdc82077::reset(self, false);
+        *self = Fdc82077 { drives, ..Fdc82077::new(self.lines.clone(), self.dma.clone()) };
         self.update_irq();
     }
 

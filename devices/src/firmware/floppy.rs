@@ -368,8 +368,7 @@ pub(super) fn init(sys: &mut System) -> u8 {
             let _ = seek(sys, d, 0);
         }
     }
-    let mask = sys.io_read(0x21, 1) as u8;
-    sys.io_write(0x21, 1, (mask & !0x40) as u32);
+    unmask_irq6(sys);
     drives.len() as u8
 }
 
@@ -389,6 +388,11 @@ pub(super) fn program_controllers(sys: &mut System) {
         return;
     }
     let _ = reset_controller(sys);
+    unmask_irq6(sys);
+}
+
+/// Unmasks the floppy controller's IRQ 6 at the master 8259A.
+fn unmask_irq6(sys: &mut System) {
     let mask = sys.io_read(0x21, 1) as u8;
     sys.io_write(0x21, 1, (mask & !0x40) as u32);
 }

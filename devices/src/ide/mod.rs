@@ -245,22 +245,12 @@ impl Drive {
         self.status = if self.is_atapi() { 0 } else { STATUS_DRDY | STATUS_DSC };
     }
 
-    /// The board's RESET (a hardware reset of the device): as [`Drive::new`] left it, the
-    /// settings SET FEATURES, SET MULTIPLE MODE and INITIALIZE DEVICE PARAMETERS made back at
-    /// their defaults and an ATAPI drive's state (sense, medium lock) cleared. The medium and
-    /// what it holds stay.
-    pub(crate) fn power_on(&mut self) {
-        self.features = 0;
-        self.hob = [0; 5];
-        self.multiple = 0;
-        self.heads = 16;
-        self.sectors_per_track = 63;
-        self.transfer_mode = 0;
-        self.write_cache = true;
-        self.look_ahead = true;
-        self.power = 0xff;
-        self.atapi = atapi::AtapiState::default();
-        self.reset();
+    /// The board's RESET (a hardware reset of the device): the drive as [`Drive::new`] makes
+    /// it, so the settings SET FEATURES, SET MULTIPLE MODE and INITIALIZE DEVICE PARAMETERS made
+    /// are back at their defaults and an ATAPI drive's state (sense, medium lock) is cleared.
+    /// The medium and what it holds stay.
+    pub(crate) fn power_on(self) -> Drive {
+        Drive::new(self.media, &self.serial)
     }
 
     /// The signature (ATA: 01h/01h/00h/00h; ATAPI: 01h/01h/14h/EBh) and Device 00h.
@@ -459,8 +449,8 @@ impl Channel {
     /// The board's RESET: both drives power on ([`Drive::power_on`]), the Device Control and
     /// bus-master registers clear, and the IRQ line goes low.
     fn reset(&mut self, lines: &Lines) {
-        for d in self.drives.iter_mut().flatten() {
-            d.power_on();
+        for slot in &mut self.drives {
+            *slot = slot.take().map(Drive::power_on);
         }
         self.selected = 0;
         self.control = 0;

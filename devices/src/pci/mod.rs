@@ -319,10 +319,16 @@ impl PciBus {
     pub fn config_write(&mut self, device: u8, function: u8, offset: u8, size: u8, value: u32) {
         if let Some(i) = self.find(device, function) {
             self.slots[i].func.config_write(offset, size, value);
-            self.update_bars(i);
-            let changes = self.slots[i].func.take_shadow_changes();
-            self.shadows.extend(changes);
+            self.after_config_change(i);
         }
+    }
+
+    /// After slot `i`'s configuration changed: queues the remaps of its BARs that moved and
+    /// the shadowing changes it asked for.
+    fn after_config_change(&mut self, i: usize) {
+        self.update_bars(i);
+        let changes = self.slots[i].func.take_shadow_changes();
+        self.shadows.extend(changes);
     }
 
     /// Queues a remap for every BAR of slot `i` whose decoded address changed.
@@ -357,9 +363,7 @@ impl Device for PciBus {
         for i in 0..self.slots.len() {
             let slot = &mut self.slots[i];
             slot.func.reset(&slot.power_on);
-            self.update_bars(i);
-            let changes = self.slots[i].func.take_shadow_changes();
-            self.shadows.extend(changes);
+            self.after_config_change(i);
         }
     }
 
@@ -395,9 +399,7 @@ impl Device for PciBus {
                 if let Some(i) = self.selected() {
                     let reg = (self.address & 0xfc) as u8 + offset as u8;
                     self.slots[i].func.config_write(reg, size, value);
-                    self.update_bars(i);
-                    let changes = self.slots[i].func.take_shadow_changes();
-                    self.shadows.extend(changes);
+                    self.after_config_change(i);
                 }
             }
         }

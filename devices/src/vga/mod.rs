@@ -99,9 +99,17 @@ impl Vga {
     pub fn new(clock: ClockHandle) -> Self {
         let mut vga =
             Vga { regs: Regs::new(), vbe: Vbe::new(VRAM_SIZE), vram: Vram::new(VRAM_SIZE), clock, generation: 0 };
-        vga.regs.load(&MODE_03H);
-        vga.load_font(&font::FONT_8X16, font::GLYPH_HEIGHT, 0);
+        vga.power_on();
         vga
+    }
+
+    /// The registers and the VBE interface as at power-on (mode 03h, VBE off), and emu's font
+    /// in plane 2; the rest of video memory is left as it is.
+    fn power_on(&mut self) {
+        self.regs = Regs::new();
+        self.regs.load(&MODE_03H);
+        self.vbe = Vbe::new(VRAM_SIZE);
+        self.load_font(&font::FONT_8X16, font::GLYPH_HEIGHT, 0);
     }
 
     /// Writes a font into plane 2 at character map `map` (0-7), 32 bytes per character.
@@ -249,13 +257,9 @@ impl Device for Vga {
         "VGA + Bochs VBE"
     }
 
-    /// The registers and the VBE interface as at power-on ([`Vga::new`]: mode 03h, VBE off)
-    /// and emu's font in plane 2 again; the rest of video memory keeps what it holds.
+    /// As at power-on ([`Vga::power_on`]); video memory keeps what it holds.
     fn reset(&mut self) {
-        self.regs = Regs::new();
-        self.regs.load(&MODE_03H);
-        self.vbe = Vbe::new(VRAM_SIZE);
-        self.load_font(&font::FONT_8X16, font::GLYPH_HEIGHT, 0);
+        self.power_on();
     }
 
     /// Port accesses wider than a byte are split into byte cycles (so `out dx, ax` to an index
