@@ -15,6 +15,11 @@
 //! sizes: its slope is what an IR instruction costs, and where it meets zero IR what a block
 //! costs before its first (the part of a compile that does not shrink with less IR).
 //!
+//! Then what the baseline tier's assembler (`emu_jit::baseline::asm`) takes to write a block
+//! of the shape its templates will have: seven ALU instructions with a memory operand, each
+//! the base register loaded from the state, the TLB's tag compared, the load, the result and
+//! the lazy flags stored, with its slow path and fault exit out of line, then the block's exit.
+//!
 //! With `EMU_BENCH_IR` set, each block's IR is printed too.
 //!
 //! The IR and host sizes are the same on every run; the times move with the host, so compare
@@ -23,6 +28,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use emu_jit::baseline::asm::{Alu, Asm, Cond, Mem, Reg, Shift, W};
+use emu_jit::layout;
 use emu_jit::translate::Translator;
 use iced_x86::code_asm::*;
 use std::time::Instant;
@@ -184,5 +191,87 @@ fn main() {
         "  unoptimised compile ≈ {:.1} µs + {:.2} µs per IR instruction (least squares over the blocks above)",
         my - per_ir * mx,
         per_ir
+    );
+    measure_baseline(rounds);
+}
+
+/// The baseline tier's code for seven `add eax, [ebx + 8 * i]` and the block's exit (see the
+/// module comment): the shape, not yet what the tier will emit to the byte.
+fn template_block(a: &mut Asm) {
+    // The block's arguments: the CPU in RDI, the exit context in RSI (the helper's second).
+    let cpu = Reg::RDI;
+    let tlb = layout::tlb_set(false);
+    let mut cold = Vec::new();
+    for i in 0..7 {
+        let (slow, back) = (a.label(), a.label());
+        // The address, and the TLB entry of its first byte, tagged with the page of its last.
+        a.load(W::D, Reg::RCX, Mem::at(cpu, layout::reg(3)));
+        a.lea(W::D, Reg::RDX, Mem::at(Reg::RCX, 8 * i));
+        a.mov_rr(W::D, Reg::RAX, Reg::RDX);
+        a.shift_ri(Shift::Shr, W::D, Reg::RAX, 7);
+        a.alu_ri(Alu::And, W::D, Reg::RAX, 0x7fe0);
+        a.lea(W::D, Reg::R8, Mem::at(Reg::RDX, 3));
+        a.alu_ri(Alu::And, W::D, Reg::R8, -4096);
+        a.alu_rm(Alu::Cmp, W::D, Reg::R8, Mem::indexed(cpu, Reg::RAX, 0, tlb + layout::TLB_READ));
+        a.jcc(Cond::NE, slow);
+        a.load(W::Q, Reg::R9, Mem::indexed(cpu, Reg::RAX, 0, tlb + layout::TLB_ADDEND));
+        a.load(W::D, Reg::R9, Mem::indexed(Reg::R9, Reg::RDX, 0, 0));
+        a.bind(back);
+        // The operation, its result and the lazy flags.
+        a.load(W::D, Reg::RAX, Mem::at(cpu, layout::reg(0)));
+        a.alu_rr(Alu::Add, W::D, Reg::RAX, Reg::R9);
+        a.store(W::D, Mem::at(cpu, layout::reg(0)), Reg::RAX);
+        a.store(W::D, Mem::at(cpu, layout::CC_DST), Reg::RAX);
+        a.store(W::D, Mem::at(cpu, layout::CC_SRC), Reg::R9);
+        a.store_imm(W::D, Mem::at(cpu, layout::CC_OP), 14);
+        cold.push((slow, back, 0x1000 + 3 * i as u32));
+    }
+    // The block's exit: the count and EIP, then the status.
+    a.alu_mi(Alu::Add, W::Q, Mem::at(cpu, layout::ICOUNT), 7);
+    a.store_imm(W::D, Mem::at(cpu, layout::EIP), 0x1015);
+    a.mov_imm(Reg::RAX, 4);
+    a.ret();
+    // Out of line: each load's slow path (the helper, its fault flag) and fault exit.
+    for (slow, back, eip) in cold {
+        let fault = a.label();
+        a.bind(slow);
+        a.mov_rr(W::D, Reg::RCX, Reg::RDX);
+        a.mov_imm(Reg::RDX, emu_jit::helpers::seg_size(emu_cpu_x86::SegReg::Ds, 4) as u64);
+        a.mov_imm(Reg::RAX, emu_jit::helpers::read_mem as *const () as u64);
+        a.call_r(Reg::RAX);
+        a.mov_rr(W::Q, Reg::R9, Reg::RAX);
+        a.shift_ri(Shift::Shr, W::Q, Reg::RAX, 32);
+        a.jcc(Cond::NE, fault);
+        a.jmp(back);
+        a.bind(fault);
+        a.store_imm(W::D, Mem::at(cpu, layout::EIP), eip as i32);
+        a.mov_imm(Reg::RAX, 1);
+        a.ret();
+    }
+}
+
+/// Times [`template_block`]: µs a block and ns a host instruction.
+fn measure_baseline(rounds: usize) {
+    let mut a = Asm::new();
+    template_block(&mut a);
+    let code = a.finish().expect("every label bound").to_vec();
+    let insns = iced_x86::Decoder::new(64, &code, iced_x86::DecoderOptions::NONE).iter().count();
+    let mut times = Vec::new();
+    for _ in 0..rounds {
+        let t0 = Instant::now();
+        for _ in 0..BLOCKS * 10 {
+            a.clear();
+            template_block(&mut a);
+            std::hint::black_box(a.finish().expect("every label bound"));
+        }
+        times.push(t0.elapsed().as_secs_f64() * 1e6 / (BLOCKS * 10) as f64);
+    }
+    let us = median(times);
+    println!(
+        "baseline assembler, a template block of 7 guest instructions: {insns} host instructions, {} bytes, \
+         {us:.2} µs a block, {:.1} ns a host instruction (median of {rounds} rounds of {} blocks)",
+        code.len(),
+        us * 1e3 / insns as f64,
+        BLOCKS * 10
     );
 }

@@ -15,6 +15,7 @@
 //! - [`worker`]: blocks compiled on a second thread while the interpreter runs them.
 //! - [`check`]: lockstep mode (`--cpu check`), each block against the interpreter.
 //! - [`dump`] writes `--dump-jit`, [`perfmap`] `--perf-map` (names of blocks for `perf`).
+//! - [`baseline`]: the x86-64 assembler of a baseline tier being built (not used yet).
 //!
 //! **Architecture Invariant:** the interpreter is the reference. After every block the state
 //! (registers, lazy flags fields, EIP, icount, memory) is what `Cpu::step` would have left after
@@ -25,6 +26,7 @@
 //! backend, no inline assembly, guest memory accessed little-endian explicitly, the instruction
 //! cache flushed after writing code.
 
+pub mod baseline;
 pub mod cache;
 pub mod check;
 pub mod code;

@@ -1,0 +1,41 @@
+//! The baseline tier (being built; nothing runs it yet): warm blocks translated to x86-64 code
+//! by templates, in one pass, between the interpreter and Cranelift.
+//!
+//! **Why.** A kernel's initialisation runs thousands of blocks a few hundred to a few thousand
+//! times each. The interpreter runs them slowly: on the Linux bench boot, from "Linux version" to
+//! the isapnp probe, about 10 ns an instruction in the decoded runs and about 100 ns a block in
+//! the dispatcher, the run table and the warm-up table (`perf`, the twentieth day). Cranelift
+//! makes them fast, but costs about 460 µs a block (1.5 µs an IR instruction, some 40 IR
+//! instructions a guest instruction), so its thread is busy all through initialisation and warm
+//! blocks wait in its queue, interpreted. QEMU's TCG translates every block on first use at a
+//! small fraction of that, and initialisation is where emu loses to it (README,
+//! "Performance"). Estimated on the fourteenth and fifteenth days: compiling each block after 16
+//! runs, at no cost, to code near Cranelift's would take some 0.25-0.3 s off that phase's 1.7 s,
+//! more with the instructions interpreted while blocks wait for the compile thread.
+//!
+//! **The plan, in order:**
+//! 1. [`asm`]: an assembler for the host instructions templates need, at a few nanoseconds a
+//!    host instruction (done).
+//! 2. The block contract of [`crate::translate`], kept exactly: the `tail` convention's
+//!    [`crate::helpers::BlockEntry`] (`rdi` the CPU, `rsi` the exit context, the status in
+//!    `eax`, `rbx`, `rbp` and `r12`-`r15` preserved), the statuses, `icount` at every exit,
+//!    faults that change nothing, the stop after a store onto translated code, and the exit
+//!    context's fields. So a block of either tier can run where the other's would, and
+//!    Cranelift's blocks can chain into baseline ones. Guest registers and the lazy flags stay
+//!    in the CPU state: every instruction loads what it reads and stores what it writes, so the
+//!    state is exact at every instruction boundary and a fault exit stores only EIP and the
+//!    count. Instructions without a template call `helpers::exec_insn`, as Cranelift's blocks
+//!    do.
+//! 3. Templates for the forms that make up 94% of the blocks compiled up to the isapnp probe
+//!    (README, the fourteenth day): MOV, PUSH, POP, LEA, the ALU operations, INC, DEC, NEG, NOT,
+//!    the shifts, IMUL, MOVZX, MOVSX, XCHG, BSWAP, CDQ, CWDE, CMOVcc, SETcc, LEAVE, Jcc, JMP,
+//!    CALL and RET, with the TLB's fast path inline and `helpers::read_mem`/`write_mem` behind it.
+//! 4. The tiers: a block is translated here on its 16th run or so, in-line on the CPU's thread;
+//!    its code counts its own runs and asks for Cranelift after a few thousand, whose block then
+//!    replaces it in the cache. `--cpu check` checks baseline blocks as it checks the others,
+//!    and the JIT's tests run with each tier.
+//!
+//! **Only on x86-64 hosts.** Elsewhere blocks go from the interpreter to Cranelift, as before;
+//! Cranelift stays the only code generator emu needs, and the one that makes hot code fast.
+
+pub mod asm;
