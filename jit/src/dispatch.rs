@@ -531,8 +531,11 @@ impl Jit {
         let t0 = Instant::now();
         let job = self.decode(cpu, key)?;
         self.tr.jump_table = Some(self.cache.jump_table());
-        // In-line, Cranelift's time is the guest's: never the optimiser (see `worker`).
-        let done = worker::compile(&mut self.tr, job, self.dump.is_some(), false);
+        let done = match self.baseline.as_mut() {
+            Some(asm) => crate::baseline::compile(asm, job),
+            // In-line, Cranelift's time is the guest's: never the optimiser (see `worker`).
+            None => worker::compile(&mut self.tr, job, self.dump.is_some(), false),
+        };
         self.install(cpu, done, t0)
     }
 

@@ -15,7 +15,7 @@
 //! - [`worker`]: blocks compiled on a second thread while the interpreter runs them.
 //! - [`check`]: lockstep mode (`--cpu check`), each block against the interpreter.
 //! - [`dump`] writes `--dump-jit`, [`perfmap`] `--perf-map` (names of blocks for `perf`).
-//! - [`baseline`]: the x86-64 assembler of a baseline tier being built (not used yet).
+//! - [`baseline`]: a baseline tier being built (x86-64; only tests use it yet).
 //!
 //! **Architecture Invariant:** the interpreter is the reference. After every block the state
 //! (registers, lazy flags fields, EIP, icount, memory) is what `Cpu::step` would have left after
@@ -80,6 +80,10 @@ pub struct Options {
     /// checker (tests of the optimised code; `emu` leaves the choice to the compile thread,
     /// [`worker`]).
     pub optimize_all: bool,
+    /// Blocks compiled in-line are built by the [`baseline`] tier instead of Cranelift (tests of
+    /// the tier while it is being built; x86-64 hosts only, ignored elsewhere and in lockstep
+    /// mode; the compile thread still uses Cranelift).
+    pub baseline: bool,
 }
 
 impl Default for Options {
@@ -95,6 +99,7 @@ impl Default for Options {
             counters: true,
             inject_bug_at: None,
             optimize_all: false,
+            baseline: false,
         }
     }
 }
@@ -225,6 +230,8 @@ pub struct Jit {
     /// lookup's block becomes its link ([`dispatch`]).
     pending_link: Option<(cache::Link, usize)>,
     chain: bool,
+    /// The [`baseline`] tier's assembler, with [`Options::baseline`].
+    baseline: Option<baseline::asm::Asm>,
     pub stats: Stats,
 }
 
@@ -283,6 +290,7 @@ impl Jit {
             background,
             pending_link: None,
             chain: opts.chain,
+            baseline: (opts.baseline && !opts.check && cfg!(target_arch = "x86_64")).then(baseline::asm::Asm::new),
             stats: Stats::default(),
         })
     }

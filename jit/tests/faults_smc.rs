@@ -271,3 +271,20 @@ fn faults_and_smc_with_the_optimiser() {
         code_written_by_dma_is_retranslated();
     });
 }
+
+/// The tests above again, with every block built by the baseline tier.
+#[test]
+fn faults_and_smc_with_the_baseline_tier() {
+    with_baseline(|| {
+        divide_error_mid_block();
+        general_protection_mid_block();
+        page_fault_mid_block();
+        page_fault_in_a_one_block_loop();
+        loop_patches_its_next_instruction();
+        store_rewrites_a_later_instruction_of_the_same_block();
+        push_rewrites_the_next_instruction_of_the_same_block();
+        alu_stores_rewrite_the_next_instruction_of_the_same_block();
+        push_faults_mid_block();
+        code_written_by_dma_is_retranslated();
+    });
+}

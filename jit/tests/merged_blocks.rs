@@ -175,3 +175,15 @@ fn budgets_end_inside_merged_blocks() {
     assert_eq!(cpu.s.regs[0], 30 * (3 + 2 + 1));
     assert!(j.stats.jit_insns > 300, "{:?}", j.stats);
 }
+
+/// The tests above again, with every block built by the baseline tier.
+#[test]
+fn merged_blocks_with_the_baseline_tier() {
+    with_baseline(|| {
+        a_fault_after_a_merged_jump_call_and_return_is_precise();
+        a_call_to_the_next_page_is_not_merged();
+        a_return_to_another_address_leaves_the_block();
+        stores_into_the_merged_part_are_seen();
+        budgets_end_inside_merged_blocks();
+    });
+}

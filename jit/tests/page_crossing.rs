@@ -10,7 +10,7 @@ mod common;
 use common::*;
 use emu_cpu_x86::decode::Mnemonic;
 use emu_cpu_x86::{Cpu, Stop};
-use emu_jit::{Jit, Options};
+use emu_jit::Jit;
 use iced_x86::code_asm::*;
 
 /// Where the crossing instruction starts: `ADD EAX, imm32` (5 bytes), its last three in the next
@@ -64,7 +64,7 @@ fn fetched_again(j: &Jit, m: Mnemonic) -> u64 {
 }
 
 fn jit() -> Jit {
-    Jit::new(Options { code_size: 1 << 20, ..Options::default() }).unwrap()
+    common::jit()
 }
 
 /// Runs both tiers on machines `make` builds; they must agree. Returns the JIT and its CPU.
@@ -206,4 +206,19 @@ fn the_next_page_not_present_faults_at_the_crossing_instruction() {
     assert_eq!(stop, Stop::Shutdown);
     assert_eq!((c.s.eip, c.s.cr2, c.s.regs[1]), (AT, NEXT_PAGE, 3));
     assert_eq!(c.s.regs[0], 7 * 0x0101_0101);
+}
+
+/// The tests above again, with every block built by the baseline tier.
+#[test]
+fn page_crossing_with_the_baseline_tier() {
+    // (Not `a_loop_round_an_instruction_that_crosses_a_page_is_translated_and_chains` and
+    // `the_next_page_mapped_elsewhere_with_the_same_bytes_runs_translated`: the tier fetches a
+    // crossing instruction again every time, where Cranelift's blocks compare its bytes in the
+    // next page and run it translated, which they count.)
+    with_baseline(|| {
+        bytes_written_in_the_next_page_are_seen_at_once();
+        a_long_tail_is_checked_to_its_last_byte();
+        the_next_page_mapped_elsewhere_is_fetched_from_there();
+        the_next_page_not_present_faults_at_the_crossing_instruction();
+    });
 }

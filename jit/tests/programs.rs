@@ -569,3 +569,23 @@ fn the_programs_with_the_optimiser() {
         instruction_counts_around_interpreted_instructions();
     });
 }
+
+/// The programs above whose checks hold for any tier, with every block built by the baseline
+/// tier: the same results as the interpreter.
+#[test]
+fn the_programs_with_the_baseline_tier() {
+    with_baseline(|| {
+        integer_mix_real_mode();
+        integer_mix_flat32();
+        budgets_are_exact();
+        // (Not `tlb_hit_rate_counts_inline_accesses`, `slow_path_calls_keep_every_register`
+        // and `accesses_to_one_address_after_an_eviction_or_across_a_page_end`: they count
+        // inline accesses, which the tier does not make yet.)
+        conditions_of_flags_set_in_an_earlier_block();
+        accesses_after_a_segment_load_in_the_block_use_the_new_segment();
+        a_write_after_a_read_of_the_same_address_checks_the_write_tag();
+        conditions_of_a_compare_in_the_same_block();
+        flags_of_shifts_and_multiplies_at_a_fault_exit();
+        instruction_counts_around_interpreted_instructions();
+    });
+}

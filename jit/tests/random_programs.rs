@@ -457,3 +457,16 @@ fn random_programs_16_bit() {
         check_seed(seed, 16);
     }
 }
+
+/// Random programs again with every block built by the baseline tier (fewer seeds: its blocks
+/// hand every instruction to the interpreter yet, so they differ from it in the block
+/// contract only).
+#[test]
+fn random_programs_with_the_baseline_tier() {
+    with_baseline(|| {
+        for seed in 0..100 {
+            check_seed(seed, 32);
+            check_seed(seed, 16);
+        }
+    });
+}

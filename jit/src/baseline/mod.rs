@@ -25,7 +25,8 @@
 //!    in the CPU state: every instruction loads what it reads and stores what it writes, so the
 //!    state is exact at every instruction boundary and a fault exit stores only EIP and the
 //!    count. Instructions without a template call `helpers::exec_insn`, as Cranelift's blocks
-//!    do.
+//!    do. [`emit`] has the contract with every instruction such a call (done;
+//!    [`crate::Options::baseline`] builds the in-line compiles with it, for the tests).
 //! 3. Templates for the forms that make up 94% of the blocks compiled up to the isapnp probe
 //!    (README, the fourteenth day): MOV, PUSH, POP, LEA, the ALU operations, INC, DEC, NEG, NOT,
 //!    the shifts, IMUL, MOVZX, MOVSX, XCHG, BSWAP, CDQ, CWDE, CMOVcc, SETcc, LEAVE, Jcc, JMP,
@@ -39,3 +40,21 @@
 //! Cranelift stays the only code generator emu needs, and the one that makes hot code fast.
 
 pub mod asm;
+pub mod emit;
+
+use crate::cache::SlotTarget;
+use crate::translate::TranslateError;
+use crate::worker::{Done, Job};
+use std::time::Instant;
+
+/// `job`'s block built by this tier, with `asm`'s buffer: what [`crate::worker::compile`] is
+/// for Cranelift.
+pub(crate) fn compile(asm: &mut asm::Asm, job: Job) -> Done {
+    let t0 = Instant::now();
+    let code = emit::block(asm, &job.insns, &job.eips, job.key.cs_base)
+        .map(<[u8]>::to_vec)
+        .map_err(|e| TranslateError(format!("baseline: {e:?}")));
+    // The code reads no link cell: the dispatcher may link the block's exits to anything it
+    // checks itself.
+    Done { job, code, targets: [SlotTarget::Any; 2], ir: None, listing: None, time: t0.elapsed(), optimized: false }
+}

@@ -131,12 +131,24 @@ pub fn self_patching_loop(iterations: u32, add_imm: u32) -> (Vec<u8>, usize) {
 
 pub fn jit() -> Jit {
     let optimize_all = OPTIMISER.with(|o| o.get());
-    Jit::new(Options { code_size: 1 << 20, optimize_all, ..Options::default() }).unwrap()
+    let baseline = BASELINE.with(|o| o.get());
+    Jit::new(Options { code_size: 1 << 20, optimize_all, baseline, ..Options::default() }).unwrap()
 }
 
 thread_local! {
     /// Whether [`jit`] compiles every block with Cranelift's optimiser (on this test's thread).
     static OPTIMISER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Whether [`jit`] builds every block with the baseline tier (on this test's thread).
+    static BASELINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (tests' bodies) with [`jit`] building every block with the baseline tier
+/// (`Options::baseline`; on x86-64 hosts, elsewhere Cranelift as always).
+#[allow(dead_code)]
+pub fn with_baseline(f: impl FnOnce()) {
+    BASELINE.with(|o| o.set(true));
+    f();
+    BASELINE.with(|o| o.set(false));
 }
 
 /// Runs `f` (tests' bodies) with [`jit`] compiling every block with Cranelift's optimiser
