@@ -364,6 +364,38 @@ fn accesses_to_one_address_after_an_eviction_or_across_a_page_end() {
     assert!(j.stats.inline_slow >= 8, "evicted and crossing accesses took the slow path: {:?}", j.stats);
 }
 
+/// Dword accesses whose first bytes are in a present page and whose last byte is in the next,
+/// not present (page 0x50): the TLB hit for the first page must not let them through, and the
+/// page fault stops the block at them (a shutdown without an IDT, the state as they started).
+#[test]
+fn a_dword_that_crosses_into_a_page_not_present_faults() {
+    type Access = fn(&mut CodeAssembler) -> Result<(), IcedError>;
+    let forms: [(&str, Access); 4] = [
+        ("load", |a| a.mov(eax, dword_ptr(ebx))),
+        ("store", |a| a.mov(dword_ptr(ebx), ecx)),
+        ("ALU on memory", |a| a.add(dword_ptr(ebx), ecx)),
+        ("pop", |a| {
+            a.mov(esp, ebx)?;
+            a.pop(edx)
+        }),
+    ];
+    for (what, access) in forms {
+        let code = asm(32, |a| {
+            a.mov(ebx, 0x4f000u32)?;
+            // The page's TLB entry filled, for the crossing access to find.
+            a.mov(edx, dword_ptr(ebx))?;
+            a.mov(ebx, 0x4fffeu32)?;
+            a.mov(ecx, 0x1234_5678u32)?;
+            access(a)?;
+            a.mov(esi, 1u32)?;
+            a.hlt()
+        });
+        let (cpu, stop, _) = same_in_both(|| paged32(&code), 1000, what);
+        assert_eq!(stop, Stop::Shutdown, "{what}");
+        assert_eq!(cpu.s.regs[6], 0, "{what}: stopped at the access");
+    }
+}
+
 /// Conditions of a CMP or SUB in the same block, which compare its operands directly (the first
 /// one kept, not recovered from the result), every condition at every size, by SETcc and by a
 /// Jcc, with operands on both sides of the unsigned and signed edges.
@@ -550,6 +582,26 @@ fn instruction_counts_around_interpreted_instructions() {
     }
 }
 
+/// RDTSC in the middle of a block (which the interpreter runs for it): in deterministic time
+/// its value follows the instruction count, so the block must have counted the instructions
+/// before it.
+#[test]
+fn a_time_stamp_read_mid_block_counts_the_instructions_before_it() {
+    let code = asm(32, |a| {
+        a.mov(ecx, 7u32)?;
+        a.add(ecx, 5u32)?;
+        a.lea(ebx, dword_ptr(ecx + 3))?;
+        a.rdtsc()?;
+        a.mov(esi, eax)?;
+        a.rdtsc()?;
+        a.sub(eax, esi)?;
+        a.hlt()
+    });
+    let (cpu, stop, _) = same_in_both(|| flat32(&code), 100, "RDTSC mid-block");
+    assert_eq!(stop, Stop::Halted);
+    assert_ne!(cpu.s.regs[6], 0, "the first read");
+}
+
 /// Every program above again, with every block compiled by Cranelift's optimiser (which the
 /// compile thread uses for some blocks): the same results in both tiers.
 #[test]
@@ -578,14 +630,17 @@ fn the_programs_with_the_baseline_tier() {
         integer_mix_real_mode();
         integer_mix_flat32();
         budgets_are_exact();
-        // (Not `tlb_hit_rate_counts_inline_accesses`, `slow_path_calls_keep_every_register`
-        // and `accesses_to_one_address_after_an_eviction_or_across_a_page_end`: they count
-        // inline accesses, which the tier does not make yet.)
+        // (Not `tlb_hit_rate_counts_inline_accesses`: the tier does not count its inline
+        // accesses.)
+        slow_path_calls_keep_every_register();
+        accesses_to_one_address_after_an_eviction_or_across_a_page_end();
         conditions_of_flags_set_in_an_earlier_block();
         accesses_after_a_segment_load_in_the_block_use_the_new_segment();
         a_write_after_a_read_of_the_same_address_checks_the_write_tag();
         conditions_of_a_compare_in_the_same_block();
         flags_of_shifts_and_multiplies_at_a_fault_exit();
         instruction_counts_around_interpreted_instructions();
+        a_time_stamp_read_mid_block_counts_the_instructions_before_it();
+        a_dword_that_crosses_into_a_page_not_present_faults();
     });
 }

@@ -1,88 +1,492 @@
-//! Step 2 of the plan (see [`super`]): a block's code with the contract of Cranelift's blocks,
-//! every instruction handed to the interpreter (`helpers::exec_insn`), as instructions without
-//! a template will be.
+//! Steps 2 and 3 of the plan (see [`super`]): a block's code with the contract of Cranelift's
+//! blocks, made of templates for the commonest 32-bit forms and, for every other instruction,
+//! a call to the interpreter (`helpers::exec_insn`).
 //!
-//! The code, for a block of `n` instructions:
-//! - the entry keeps RBX, R12 and RBP (callee-saved in the `tail` convention) and puts the CPU
-//!   in RBX and the exit context in R12, where the helper calls leave them; three pushes after
-//!   the return address align the stack to 16 bytes for those calls;
-//! - each instruction calls `exec_insn(cpu, ctx, &insn, eip)`; a status other than OK (a fault,
-//!   or a store onto translated code) leaves the block at once, with the instructions run so
-//!   far and this one added to `icount` (the faulting one counts, as `Cpu::step` counts it; the
-//!   helper put EIP back on it, or left it after the store);
-//! - after a merged JMP, CALL or RET (`translate::merged`), the block goes on only if EIP is
-//!   where the next instruction is (a RET may return elsewhere than predicted); else it leaves
-//!   with OK, and the dispatcher looks the block there up;
-//! - a last instruction that crosses into the next page is fetched and run by
-//!   `helpers::fetch_exec` (`translate::crosses_page`), whose status the block returns;
-//! - the block's end adds `n` to `icount` and returns OK: it does not chain in its code (the
-//!   dispatcher may still follow its links); Cranelift's blocks may chain into it.
+//! **The frame.** The entry keeps RBP, RBX and R12-R15 (callee-saved in the `tail` convention)
+//! and aligns the stack for calls; the CPU stays in RBX and the exit context in R12 across
+//! them. Templates use RAX, RCX and RDX as scratch, R13 for an address and R14/R15 for
+//! operands that must live across a slow path's call.
 //!
-//! The helpers see the real state, since nothing is cached in host registers, and leave EIP as
-//! `Cpu::step` would; the block stores nothing else.
+//! **The state is exact at every instruction boundary.** Guest registers and the lazy flags
+//! live in the CPU state: a template loads what it reads and stores what it writes, after its
+//! last access that can fault (so a fault changes nothing, and the fault exit stores only EIP,
+//! on the instruction, and the count). EIP itself is stored only at exits: the interpreter's
+//! calls are given theirs. `icount` is brought up to date before each call to the interpreter
+//! (which may read the clock) and at every exit.
+//!
+//! **Templates** are chosen by the interpreter's own classification ([`Fast::of`], 32-bit
+//! code only), so they implement exactly what `Cpu::exec_fast` does for the form:
+//! - MOV between registers, of an immediate, loads, stores of a register or an immediate;
+//! - ADD, SUB, CMP, AND, OR, XOR, TEST on a register (with a register, an immediate or memory
+//!   source) and on memory (read, operate, write);
+//! - LEA, PUSH of a register or an immediate, POP, INC and DEC of a register (which keep CF:
+//!   `helpers::condition` reads it from the lazy flags);
+//! - Jcc as the block's last instruction, with CS's limit at 4 GiB (`helpers::condition`, then a
+//!   chainable exit either way).
+//!
+//! Memory operands are taken inline only through DS, ES or SS when the block's mode key says
+//! they are flat, with a 32-bit address (and for the stack, a 32-bit stack): the address is the
+//! linear address, looked up in the TLB set of the block's CPL exactly as Cranelift's blocks
+//! do (the entry of the first byte, tagged with the page of the last: a miss, a crossing or a
+//! wrapped access, a page holding translated code for a store, all go to the slow path);
+//! `helpers::read_mem`/`write_mem` are the slow path. A store that is its instruction's only
+//! access asks for a redo instead of writing translated code (`helpers::REDO_ON_CODE`); an ALU
+//! operation on memory that wrote translated code finishes and leaves with SMC.
+//!
+//! **Other exits**, as in [`super`]'s contract: a helper's status other than OK leaves at once;
+//! after a merged JMP, CALL or RET (`translate::merged`) the block goes on only if EIP is where
+//! the next instruction is; a last instruction that crosses into the next page is run by
+//! `helpers::fetch_exec`; a block whose last instruction is a template leaves with
+//! `CHAIN_NEXT`, one whose last is the interpreter's with its status. Blocks do not chain in
+//! their code (the dispatcher follows their links); Cranelift's blocks may chain into them.
 
-use super::asm::{Alu, Asm, AsmError, Cond, Mem, Reg, W};
-use crate::helpers;
+use super::asm::{Alu, Asm, AsmError, Cond, Label, Mem, Reg, Shift, W};
+use crate::helpers::{self, status};
+use crate::key::{BlockKey, ModeKey};
 use crate::layout;
 use crate::translate::{crosses_page, merged};
-use emu_cpu_x86::decode::Insn;
+use emu_cpu_x86::decode::{Insn, Mnemonic as M, NO_REG};
+use emu_cpu_x86::flags::{CcOp, Size};
+use emu_cpu_x86::interp::fast::{Fast, Src};
+use emu_cpu_x86::tlb::TLB_SIZE;
+use emu_cpu_x86::SegReg;
 
 /// Where the block keeps the CPU and the exit context across its calls.
 const CPU: Reg = Reg::RBX;
 const CTX: Reg = Reg::R12;
+/// A template's address, and its operands, across a slow path's call.
+const ADDR: Reg = Reg::R13;
+const B: Reg = Reg::R14;
+const RES: Reg = Reg::R15;
 
-/// Writes the code of the block of `insns` at `eips` (decoded with CS base `cs_base`) into `a`
-/// (cleared first) and finishes it. The code passes the addresses of `insns` to the
-/// interpreter: they must not move while it lives (a `Job`'s boxed slice does not).
-pub fn block<'a>(a: &'a mut Asm, insns: &[Insn], eips: &[u32], cs_base: u32) -> Result<&'a [u8], AsmError> {
+/// Registers the entry saves (RBP first); with the return address, seven words: one more
+/// aligns the stack to 16 bytes at calls.
+const SAVED: [Reg; 6] = [Reg::RBP, CPU, CTX, ADDR, B, RES];
+
+/// A way out of the block, emitted after its body: `icount` grows by `count`, EIP becomes
+/// `eip` if given (else what a helper left), and the block returns `st` (else the status in
+/// EAX).
+struct Exit {
+    label: Label,
+    count: i32,
+    eip: Option<u32>,
+    st: Option<u32>,
+    /// An ALU operation on memory that wrote translated code: its lazy flags are stored first
+    /// (its kind; the result in RES, the operand in B).
+    flags: Option<u32>,
+}
+
+/// A slow path, emitted after the body: the helper for the access at ADDR (a read leaves the
+/// value in EAX; a write stores B or RES), then back to `back`, or to `fault`, or for a write
+/// that wrote translated code to `smc`.
+struct Slow {
+    label: Label,
+    back: Label,
+    seg_size: u32,
+    write: Option<Reg>,
+    fault: Label,
+    smc: Option<Label>,
+}
+
+struct Emitter<'a> {
+    a: &'a mut Asm,
+    insns: &'a [Insn],
+    eips: &'a [u32],
+    mode: ModeKey,
+    tlb: i32,
+    /// Instructions of the block counted in `icount` so far (on the straight path).
+    synced: usize,
+    exits: Vec<Exit>,
+    slows: Vec<Slow>,
+    /// The fault exit of the instruction being emitted, made on first use.
+    fault: Option<Label>,
+}
+
+/// Writes the code of the block `key` of `insns` at `eips` into `a` (cleared first) and
+/// finishes it. The code passes the addresses of `insns` to the interpreter: they must not move
+/// while it lives (a `Job`'s boxed slice does not).
+pub fn block<'a>(a: &'a mut Asm, insns: &[Insn], eips: &[u32], key: &BlockKey) -> Result<&'a [u8], AsmError> {
     a.clear();
-    let n = insns.len();
     let leave = a.label();
-    a.push(Reg::RBP);
-    a.push(CPU);
-    a.push(CTX);
-    a.mov_rr(W::Q, CPU, Reg::RDI);
-    a.mov_rr(W::Q, CTX, Reg::RSI);
-    // Exits taken after instruction k (0-based) with the status in EAX: (label, k + 1).
-    let mut exits = Vec::new();
-    for (k, (i, &eip)) in insns.iter().zip(eips).enumerate() {
-        let last = k + 1 == n;
-        a.mov_rr(W::Q, Reg::RDI, CPU);
-        a.mov_rr(W::Q, Reg::RSI, CTX);
-        if last && crosses_page(cs_base, eip, i) {
-            a.mov_imm(Reg::RAX, helpers::fetch_exec as *const () as u64);
-            a.call_r(Reg::RAX);
-            a.alu_mi(Alu::Add, W::Q, Mem::at(CPU, layout::ICOUNT), n as i32);
-            a.jmp(leave);
-            break;
-        }
-        a.mov_imm(Reg::RDX, i as *const Insn as u64);
-        a.mov_imm(Reg::RCX, eip as u64);
-        a.mov_imm(Reg::RAX, helpers::exec_insn as *const () as u64);
-        a.call_r(Reg::RAX);
-        let out = a.label();
-        a.test_rr(W::D, Reg::RAX, Reg::RAX);
-        a.jcc(Cond::NE, out);
-        exits.push((out, k + 1));
-        if let (false, true) = (last, merged(i)) {
-            // OK (EAX is 0) if control went elsewhere than the next instruction.
-            a.alu_mi(Alu::Cmp, W::D, Mem::at(CPU, layout::EIP), eips[k + 1] as i32);
-            a.jcc(Cond::NE, out);
-        }
-        if last {
-            a.alu_mi(Alu::Add, W::Q, Mem::at(CPU, layout::ICOUNT), n as i32);
-            a.jmp(leave);
-        }
+    let mut e = Emitter {
+        a: &mut *a,
+        insns,
+        eips,
+        mode: key.mode,
+        tlb: layout::tlb_set(key.mode.user()),
+        synced: 0,
+        exits: Vec::new(),
+        slows: Vec::new(),
+        fault: None,
+    };
+    for r in SAVED {
+        e.a.push(r);
     }
-    for (out, count) in exits {
-        a.bind(out);
-        a.alu_mi(Alu::Add, W::Q, Mem::at(CPU, layout::ICOUNT), count as i32);
-        a.jmp(leave);
+    e.a.alu_ri(Alu::Sub, W::Q, Reg::RSP, 8);
+    e.a.mov_rr(W::Q, CPU, Reg::RDI);
+    e.a.mov_rr(W::Q, CTX, Reg::RSI);
+    for k in 0..insns.len() {
+        e.fault = None;
+        e.insn(k, key.cs_base, leave);
     }
-    a.bind(leave);
-    a.pop(CTX);
-    a.pop(CPU);
-    a.pop(Reg::RBP);
-    a.ret();
+    e.tails(leave);
+    e.a.bind(leave);
+    e.a.alu_ri(Alu::Add, W::Q, Reg::RSP, 8);
+    for r in SAVED.iter().rev() {
+        e.a.pop(*r);
+    }
+    e.a.ret();
     a.finish()
+}
+
+fn reg(n: u8) -> Mem {
+    Mem::at(CPU, layout::reg(n as usize))
+}
+
+/// The lazy-flags kind of a template's ALU operation, and the host operation computing its
+/// result (CMP and TEST: SUB and AND, without the store).
+fn alu_kind(op: M) -> Option<(u32, Alu)> {
+    Some(match op {
+        M::Add => (CcOp::ADD, Alu::Add),
+        M::Sub | M::Cmp => (CcOp::SUB, Alu::Sub),
+        M::And | M::Test => (CcOp::LOGIC, Alu::And),
+        M::Or => (CcOp::LOGIC, Alu::Or),
+        M::Xor => (CcOp::LOGIC, Alu::Xor),
+        _ => return None,
+    })
+}
+
+impl Emitter<'_> {
+    /// Instruction `k`.
+    fn insn(&mut self, k: usize, cs_base: u32, leave: Label) {
+        let (i, eip) = (&self.insns[k], self.eips[k]);
+        let last = k + 1 == self.insns.len();
+        let next = eip.wrapping_add(i.len as u32);
+        if last && crosses_page(cs_base, eip, i) {
+            self.sync(k);
+            self.call_helper(helpers::fetch_exec as *const () as u64);
+            self.sync(k + 1);
+            self.a.jmp(leave);
+            return;
+        }
+        let form = if self.mode.code32() { Fast::of(i, true) } else { Fast::General };
+        if let Fast::Jcc(cc, rel) = form {
+            if last && self.mode.cs_limit_4g() {
+                self.condition(cc);
+                self.sync(k + 1);
+                let taken = self.a.label();
+                self.a.test_rr(W::D, Reg::RAX, Reg::RAX);
+                self.a.jcc(Cond::NE, taken);
+                self.a.store_imm(W::D, Mem::at(CPU, layout::EIP), next as i32);
+                self.a.mov_imm(Reg::RAX, status::CHAIN_NEXT as u64);
+                self.a.jmp(leave);
+                self.a.bind(taken);
+                self.a.store_imm(W::D, Mem::at(CPU, layout::EIP), next.wrapping_add(rel) as i32);
+                self.a.mov_imm(Reg::RAX, status::CHAIN_TAKEN as u64);
+                self.a.jmp(leave);
+                return;
+            }
+        }
+        if !self.template(k, form) {
+            self.interpret(k);
+        } else if last {
+            self.sync(k + 1);
+            self.a.store_imm(W::D, Mem::at(CPU, layout::EIP), next as i32);
+            self.a.mov_imm(Reg::RAX, status::CHAIN_NEXT as u64);
+            self.a.jmp(leave);
+        }
+    }
+
+    /// Instruction `k` by the interpreter, with its exits (see the module comment).
+    fn interpret(&mut self, k: usize) {
+        let (i, eip) = (&self.insns[k], self.eips[k]);
+        self.sync(k);
+        self.a.mov_imm(Reg::RDX, i as *const Insn as u64);
+        self.a.mov_imm(Reg::RCX, eip as u64);
+        self.call_helper(helpers::exec_insn as *const () as u64);
+        let out = self.exit(k + 1, None, None);
+        self.a.test_rr(W::D, Reg::RAX, Reg::RAX);
+        self.a.jcc(Cond::NE, out);
+        if k + 1 == self.insns.len() {
+            // Its status (OK) and the EIP it left.
+            let end = self.exit(k + 1, None, None);
+            self.a.jmp(end);
+        } else if merged(i) {
+            let elsewhere = self.exit(k + 1, None, Some(status::OK));
+            self.a.alu_mi(Alu::Cmp, W::D, Mem::at(CPU, layout::EIP), self.eips[k + 1] as i32);
+            self.a.jcc(Cond::NE, elsewhere);
+        }
+    }
+
+    /// Instruction `k` by a template for its fast form, if it has one here (else nothing
+    /// emitted, and `false`).
+    fn template(&mut self, k: usize, form: Fast) -> bool {
+        let i = &self.insns[k];
+        let mem = i.asize == Size::D && self.mode.flat() && matches!(i.seg, SegReg::Ds | SegReg::Es | SegReg::Ss);
+        let stack = self.mode.stack32() && self.mode.flat();
+        match form {
+            Fast::Mov(d, Src::Reg(s)) => {
+                self.a.load(W::D, Reg::RAX, reg(s));
+                self.a.store(W::D, reg(d), Reg::RAX);
+            }
+            Fast::Mov(d, Src::Imm(v)) => self.a.store_imm(W::D, reg(d), v as i32),
+            Fast::Mov(d, Src::Mem) if mem => {
+                self.ea(i, ADDR);
+                self.read(k, i.seg);
+                self.a.store(W::D, reg(d), Reg::RAX);
+            }
+            Fast::Store(s) if mem => {
+                self.ea(i, ADDR);
+                self.a.load(W::D, B, reg(s));
+                self.write(k, i.seg, B, true);
+            }
+            Fast::StoreImm(v) if mem => {
+                self.ea(i, ADDR);
+                self.a.mov_imm(B, v as u64);
+                self.write(k, i.seg, B, true);
+            }
+            Fast::Alu(op, d, s) if alu_kind(op).is_some() && (s != Src::Mem || mem) => {
+                let (kind, host) = alu_kind(op).unwrap();
+                self.source(k, i, s);
+                self.a.load(W::D, RES, reg(d));
+                self.a.alu_rr(host, W::D, RES, B);
+                if !matches!(op, M::Cmp | M::Test) {
+                    self.a.store(W::D, reg(d), RES);
+                }
+                self.set_cc(kind);
+            }
+            Fast::AluMem(op, s) if alu_kind(op).is_some() && mem && s != Src::Mem => {
+                let (kind, host) = alu_kind(op).unwrap();
+                self.ea(i, ADDR);
+                self.read(k, i.seg);
+                self.a.mov_rr(W::D, RES, Reg::RAX);
+                self.source(k, i, s);
+                self.a.alu_rr(host, W::D, RES, B);
+                if !matches!(op, M::Cmp | M::Test) {
+                    // The flags, then the exit after the instruction, if the store wrote
+                    // translated code.
+                    let next = self.eips[k].wrapping_add(i.len as u32);
+                    let smc = self.a.label();
+                    let count = (k + 1 - self.synced) as i32;
+                    self.exits.push(Exit {
+                        label: smc,
+                        count,
+                        eip: Some(next),
+                        st: Some(status::SMC),
+                        flags: Some(kind),
+                    });
+                    self.write_then(k, i.seg, RES, false, Some(smc));
+                }
+                self.set_cc(kind);
+            }
+            Fast::Lea(d) if i.asize == Size::D => {
+                self.ea(i, Reg::RDX);
+                self.a.store(W::D, reg(d), Reg::RDX);
+            }
+            Fast::Push(_) | Fast::PushSrc(Src::Imm(_)) if stack => {
+                match form {
+                    Fast::Push(r) => self.a.load(W::D, B, reg(r)),
+                    Fast::PushSrc(Src::Imm(v)) => self.a.mov_imm(B, v as u64),
+                    _ => unreachable!(),
+                }
+                self.a.load(W::D, ADDR, reg(4));
+                self.a.alu_ri(Alu::Sub, W::D, ADDR, 4);
+                self.write(k, SegReg::Ss, B, true);
+                self.a.store(W::D, reg(4), ADDR);
+            }
+            Fast::Pop(r) if stack => {
+                self.a.load(W::D, ADDR, reg(4));
+                self.read(k, SegReg::Ss);
+                self.a.lea(W::D, Reg::RCX, Mem::at(ADDR, 4));
+                self.a.store(W::D, reg(4), Reg::RCX);
+                self.a.store(W::D, reg(r), Reg::RAX);
+            }
+            Fast::Inc(r) | Fast::Dec(r) => {
+                // The CF they keep, from the flags before.
+                self.condition(2);
+                self.a.store(W::D, Mem::at(CPU, layout::CC_SRC2), Reg::RAX);
+                self.a.load(W::D, RES, reg(r));
+                let (kind, op) = match form {
+                    Fast::Inc(_) => (CcOp::INC, Alu::Add),
+                    _ => (CcOp::DEC, Alu::Sub),
+                };
+                self.a.alu_ri(op, W::D, RES, 1);
+                self.a.store(W::D, reg(r), RES);
+                self.a.mov_imm(B, 0);
+                self.set_cc(kind);
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// A binary operation's source into B (for memory: read at the instruction's address).
+    fn source(&mut self, k: usize, i: &Insn, s: Src) {
+        match s {
+            Src::Reg(r) => self.a.load(W::D, B, reg(r)),
+            Src::Imm(v) => self.a.mov_imm(B, v as u64),
+            Src::Mem => {
+                self.ea(i, ADDR);
+                self.read(k, i.seg);
+                self.a.mov_rr(W::D, B, Reg::RAX);
+            }
+        }
+    }
+
+    /// The lazy flags of a 32-bit operation of `kind`: result RES, operand B.
+    fn set_cc(&mut self, kind: u32) {
+        self.a.store(W::D, Mem::at(CPU, layout::CC_DST), RES);
+        self.a.store(W::D, Mem::at(CPU, layout::CC_SRC), B);
+        self.a.store_imm(W::D, Mem::at(CPU, layout::CC_OP), CcOp::new(kind, Size::D).0 as i32);
+    }
+
+    /// The 32-bit offset of `i`'s memory operand into `dst` (not RAX), as `Cpu::ea` computes it
+    /// for a 32-bit address.
+    fn ea(&mut self, i: &Insn, dst: Reg) {
+        let m = i.mem;
+        let disp = m.disp as i32;
+        if m.base != NO_REG {
+            self.a.load(W::D, dst, reg(m.base));
+        } else {
+            self.a.mov_imm(dst, m.disp as u64);
+        }
+        let disp = if m.base != NO_REG { disp } else { 0 };
+        if m.index != NO_REG {
+            self.a.load(W::D, Reg::RAX, reg(m.index));
+            self.a.lea(W::D, dst, Mem::indexed(dst, Reg::RAX, m.scale, disp));
+        } else if disp != 0 {
+            self.a.lea(W::D, dst, Mem::at(dst, disp));
+        }
+    }
+
+    /// RAX = the offset of ADDR's TLB entry in the block's set; to `slow` unless its tag for
+    /// the access (`tag`: read or write) is the page of ADDR + 3.
+    fn tlb_check(&mut self, tag: i32, slow: Label) {
+        const SHIFT: u8 = layout::TLB_ENTRY_SIZE.trailing_zeros() as u8;
+        self.a.mov_rr(W::D, Reg::RAX, ADDR);
+        self.a.shift_ri(Shift::Shr, W::D, Reg::RAX, 12 - SHIFT);
+        self.a.alu_ri(Alu::And, W::D, Reg::RAX, ((TLB_SIZE as i32) - 1) << SHIFT);
+        self.a.lea(W::D, Reg::RCX, Mem::at(ADDR, 3));
+        self.a.alu_ri(Alu::And, W::D, Reg::RCX, !0xfff);
+        self.a.alu_rm(Alu::Cmp, W::D, Reg::RCX, Mem::indexed(CPU, Reg::RAX, 0, self.tlb + tag));
+        self.a.jcc(Cond::NE, slow);
+        self.a.load(W::Q, Reg::RCX, Mem::indexed(CPU, Reg::RAX, 0, self.tlb + layout::TLB_ADDEND));
+    }
+
+    /// EAX = the 32 bits at linear address ADDR (through `seg`, flat) for instruction `k`.
+    fn read(&mut self, k: usize, seg: SegReg) {
+        let (slow, back) = (self.a.label(), self.a.label());
+        self.tlb_check(layout::TLB_READ, slow);
+        self.a.load(W::D, Reg::RAX, Mem::indexed(Reg::RCX, ADDR, 0, 0));
+        self.a.bind(back);
+        let fault = self.fault_exit(k);
+        let seg_size = helpers::seg_size(seg, 4);
+        self.slows.push(Slow { label: slow, back, seg_size, write: None, fault, smc: None });
+    }
+
+    /// Stores `v` (B or RES) at linear address ADDR for instruction `k`, as its only access
+    /// if `redo` (see the module comment).
+    fn write(&mut self, k: usize, seg: SegReg, v: Reg, redo: bool) {
+        self.write_then(k, seg, v, redo, None);
+    }
+
+    fn write_then(&mut self, k: usize, seg: SegReg, v: Reg, redo: bool, smc: Option<Label>) {
+        let (slow, back) = (self.a.label(), self.a.label());
+        self.tlb_check(layout::TLB_WRITE, slow);
+        self.a.store(W::D, Mem::indexed(Reg::RCX, ADDR, 0, 0), v);
+        self.a.bind(back);
+        let fault = self.fault_exit(k);
+        let seg_size = helpers::seg_size(seg, 4) | if redo { helpers::REDO_ON_CODE } else { 0 };
+        self.slows.push(Slow { label: slow, back, seg_size, write: Some(v), fault, smc });
+    }
+
+    /// EAX = `helpers::condition` of condition code `cc` (from the lazy flags in the state).
+    fn condition(&mut self, cc: u8) {
+        self.a.mov_imm(Reg::RDX, cc as u64);
+        self.call_helper(helpers::condition as *const () as u64);
+    }
+
+    /// Calls the helper at `f` with the CPU and the exit context as its first arguments (the
+    /// rest set up by the caller in RDX, RCX, R8).
+    fn call_helper(&mut self, f: u64) {
+        self.a.mov_rr(W::Q, Reg::RDI, CPU);
+        self.a.mov_rr(W::Q, Reg::RSI, CTX);
+        self.a.mov_imm(Reg::RAX, f);
+        self.a.call_r(Reg::RAX);
+    }
+
+    /// Brings `icount` up to the block's first `k` instructions.
+    fn sync(&mut self, k: usize) {
+        if k > self.synced {
+            self.a.alu_mi(Alu::Add, W::Q, Mem::at(CPU, layout::ICOUNT), (k - self.synced) as i32);
+            self.synced = k;
+        }
+    }
+
+    /// An exit after `k` instructions of the block (see [`Exit`]).
+    fn exit(&mut self, k: usize, eip: Option<u32>, st: Option<u32>) -> Label {
+        let label = self.a.label();
+        self.exits.push(Exit { label, count: (k - self.synced) as i32, eip, st, flags: None });
+        label
+    }
+
+    /// The fault exit of instruction `k`: EIP on it, counted, FAULT.
+    fn fault_exit(&mut self, k: usize) -> Label {
+        if let Some(l) = self.fault {
+            return l;
+        }
+        let l = self.exit(k + 1, Some(self.eips[k]), Some(status::FAULT));
+        self.fault = Some(l);
+        l
+    }
+
+    /// The slow paths and exits, out of the straight path.
+    fn tails(&mut self, leave: Label) {
+        for s in std::mem::take(&mut self.slows) {
+            self.a.bind(s.label);
+            self.a.mov_rr(W::D, Reg::RCX, ADDR);
+            self.a.mov_imm(Reg::RDX, s.seg_size as u64);
+            match s.write {
+                None => {
+                    self.call_helper(helpers::read_mem as *const () as u64);
+                    // The value in the low half, 1 << 32 for a fault.
+                    self.a.mov_rr(W::Q, Reg::RCX, Reg::RAX);
+                    self.a.shift_ri(Shift::Shr, W::Q, Reg::RCX, 32);
+                    self.a.jcc(Cond::NE, s.fault);
+                }
+                Some(v) => {
+                    self.a.mov_rr(W::D, Reg::R8, v);
+                    self.call_helper(helpers::write_mem as *const () as u64);
+                    self.a.test_rr(W::D, Reg::RAX, Reg::RAX);
+                    self.a.jcc(Cond::E, s.back);
+                    match s.smc {
+                        Some(smc) => {
+                            self.a.alu_ri(Alu::Cmp, W::D, Reg::RAX, status::SMC as i32);
+                            self.a.jcc(Cond::E, smc);
+                            self.a.jmp(s.fault);
+                        }
+                        None => self.a.jmp(s.fault),
+                    }
+                    continue;
+                }
+            }
+            self.a.jmp(s.back);
+        }
+        for x in std::mem::take(&mut self.exits) {
+            self.a.bind(x.label);
+            if let Some(kind) = x.flags {
+                self.set_cc(kind);
+            }
+            if x.count != 0 {
+                self.a.alu_mi(Alu::Add, W::Q, Mem::at(CPU, layout::ICOUNT), x.count);
+            }
+            if let Some(eip) = x.eip {
+                self.a.store_imm(W::D, Mem::at(CPU, layout::EIP), eip as i32);
+            }
+            if let Some(st) = x.st {
+                self.a.mov_imm(Reg::RAX, st as u64);
+            }
+            self.a.jmp(leave);
+        }
+    }
 }

@@ -25,12 +25,16 @@
 //!    in the CPU state: every instruction loads what it reads and stores what it writes, so the
 //!    state is exact at every instruction boundary and a fault exit stores only EIP and the
 //!    count. Instructions without a template call `helpers::exec_insn`, as Cranelift's blocks
-//!    do. [`emit`] has the contract with every instruction such a call (done;
-//!    [`crate::Options::baseline`] builds the in-line compiles with it, for the tests).
+//!    do (done: [`emit`]; [`crate::Options::baseline`] builds the in-line compiles with it,
+//!    for the tests, which run the JIT's program, fault, merged-block, page-crossing and
+//!    random-program suites with it too).
 //! 3. Templates for the forms that make up 94% of the blocks compiled up to the isapnp probe
-//!    (README, the fourteenth day): MOV, PUSH, POP, LEA, the ALU operations, INC, DEC, NEG, NOT,
-//!    the shifts, IMUL, MOVZX, MOVSX, XCHG, BSWAP, CDQ, CWDE, CMOVcc, SETcc, LEAVE, Jcc, JMP,
-//!    CALL and RET, with the TLB's fast path inline and `helpers::read_mem`/`write_mem` behind it.
+//!    (README, the fourteenth day), with the TLB's fast path inline and
+//!    `helpers::read_mem`/`write_mem` behind it. Done for the 32-bit forms of MOV (registers,
+//!    immediates, loads, stores), ADD, SUB, CMP, AND, OR, XOR and TEST (on registers and on
+//!    memory), LEA, PUSH, POP, INC, DEC and a block's last Jcc ([`emit`]); to do: ADC, SBB,
+//!    the shifts, IMUL, MOVZX, MOVSX, XCHG, CMOVcc, SETcc, JMP, CALL and RET, the byte forms,
+//!    inline access counts for `--stats=full`, and chaining in code.
 //! 4. The tiers: a block is translated here on its 16th run or so, in-line on the CPU's thread;
 //!    its code counts its own runs and asks for Cranelift after a few thousand, whose block then
 //!    replaces it in the cache. `--cpu check` checks baseline blocks as it checks the others,
@@ -51,7 +55,7 @@ use std::time::Instant;
 /// for Cranelift.
 pub(crate) fn compile(asm: &mut asm::Asm, job: Job) -> Done {
     let t0 = Instant::now();
-    let code = emit::block(asm, &job.insns, &job.eips, job.key.cs_base)
+    let code = emit::block(asm, &job.insns, &job.eips, &job.key)
         .map(<[u8]>::to_vec)
         .map_err(|e| TranslateError(format!("baseline: {e:?}")));
     // The code reads no link cell: the dispatcher may link the block's exits to anything it
