@@ -146,6 +146,16 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = emu_jit::warmup::DEFAULT_THRESHOLD)]
     jit_warmup: u32,
 
+    /// An experiment (x86-64 hosts): warm blocks are built in one pass from templates by the
+    /// baseline tier, on the CPU's thread, instead of by Cranelift; Cranelift compiles those
+    /// that run --jit-tier-up times more (jit/src/baseline).
+    #[arg(long)]
+    jit_baseline: bool,
+
+    /// With --jit-baseline: runs of a baseline block before Cranelift compiles it.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    jit_tier_up: u32,
+
     /// JIT compile threads: 1 compiles blocks on a second host thread while the interpreter
     /// runs them, 0 compiles each on the CPU's thread when it turns warm. Default: 1 with
     /// --deterministic or when the host has two or more CPUs, else 0. --cpu check compiles
@@ -427,6 +437,8 @@ fn run(args: Args) -> Result<Outcome, String> {
             warmup: args.jit_warmup,
             background: args.jit_threads.map_or_else(|| default_background(args.deterministic), |n| n > 0),
             counters: args.stats == Some(StatsLevel::Full),
+            baseline: args.jit_baseline,
+            tier_up: args.jit_tier_up,
             ..Default::default()
         };
         machine.jit = Some(emu_jit::Jit::new(opts).map_err(|e| e.to_string())?);

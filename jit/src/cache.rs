@@ -80,6 +80,9 @@ pub struct Block {
     pub cells: Box<Cells>,
     /// Cells (block, slot) that may hold this block's entry (see the module comment).
     pub incoming: Vec<(Link, u8)>,
+    /// A baseline block's runs left before Cranelift compiles it (`Options::tier_up`); 0 for
+    /// the others, and once it is queued.
+    pub tier_up: u32,
 }
 
 /// The successor of a chainable exit as generated code sees it (`#[repr(C)]`, offsets in
@@ -279,6 +282,10 @@ impl BlockCache {
     #[inline]
     pub fn get(&self, id: BlockId) -> &Block {
         self.slab[id as usize].as_ref().expect("a looked-up block is alive")
+    }
+
+    pub fn get_mut(&mut self, id: BlockId) -> &mut Block {
+        self.slab[id as usize].as_mut().expect("a looked-up block is alive")
     }
 
     /// Adds a block; returns its id.
@@ -490,6 +497,7 @@ mod tests {
             targets: [SlotTarget::Any; 2],
             cells: Cells::new(),
             incoming: Vec::new(),
+            tier_up: 0,
         }
     }
 

@@ -308,6 +308,10 @@ impl Jit {
     /// last block's status and, if that is a chainable one, the block's id.
     #[inline]
     pub(crate) fn exec(&mut self, cpu: &mut Cpu, id: BlockId) -> (u32, BlockId) {
+        let Some(id) = self.tier_up(cpu, id) else {
+            // Nothing ran: the dispatcher looks CS:EIP up again.
+            return (status::OK, id);
+        };
         let entry = self.cache.get(id).entry;
         let before = cpu.s.icount;
         let chained = self.ctx.chained;
@@ -336,6 +340,30 @@ impl Jit {
         };
         self.stats.interp_in_blocks = self.ctx.interp_calls;
         (self.after_fault(cpu, st), last)
+    }
+
+    /// Counts a run of baseline block `id` (about to run, at CS:EIP) and, at its
+    /// `Options::tier_up`-th, has Cranelift compile it: queued for the compile thread (its block
+    /// replaces this one when installed), or in-line, then run instead. Returns the block to run:
+    /// none if an in-line compile failed after it flushed the cache for room (the block is gone).
+    #[inline]
+    fn tier_up(&mut self, cpu: &mut Cpu, id: BlockId) -> Option<BlockId> {
+        let b = self.cache.get_mut(id);
+        if b.tier_up == 0 {
+            return Some(id);
+        }
+        b.tier_up -= 1;
+        if b.tier_up > 0 {
+            return Some(id);
+        }
+        let key = b.key;
+        if self.background.is_some() {
+            self.queue(cpu, key);
+            return Some(id);
+        }
+        // Its block replaces this one.
+        let generation = self.cache.link_to(id);
+        self.translate(cpu, key, false).or_else(|| self.cache.resolve(generation))
     }
 
     /// After a block's code returned `st`: if FAULT, delivers the fault it recorded, or, for a
@@ -499,12 +527,13 @@ impl Jit {
                     self.run_slot = self.runs.prepare(cpu, &key, scanned);
                     return None;
                 }
+                Cold::Translate if self.baseline.is_some() => self.translate(cpu, key, true)?,
                 Cold::Translate if self.background.is_some() => {
                     self.cold = self.queue(cpu, key)?;
                     self.compiling = true;
                     return None;
                 }
-                Cold::Translate => self.translate(cpu, key)?,
+                Cold::Translate => self.translate(cpu, key, false)?,
             },
         };
         let b = self.cache.get(id);
@@ -526,12 +555,13 @@ impl Jit {
         Some(job)
     }
 
-    /// Translates the block at CS:EIP (whose first byte is at `key.phys`) in-line.
-    fn translate(&mut self, cpu: &mut Cpu, key: BlockKey) -> Option<BlockId> {
+    /// Translates the block at CS:EIP (whose first byte is at `key.phys`) in-line, with the
+    /// baseline tier if `baseline` (and it is on).
+    fn translate(&mut self, cpu: &mut Cpu, key: BlockKey, baseline: bool) -> Option<BlockId> {
         let t0 = Instant::now();
         let job = self.decode(cpu, key)?;
         self.tr.jump_table = Some(self.cache.jump_table());
-        let done = match self.baseline.as_mut() {
+        let done = match self.baseline.as_mut().filter(|_| baseline) {
             Some(asm) => crate::baseline::compile(asm, job),
             // In-line, Cranelift's time is the guest's: never the optimiser (see `worker`).
             None => worker::compile(&mut self.tr, job, self.dump.is_some(), false),
@@ -577,7 +607,7 @@ impl Jit {
     /// and the cache; `t0`: when the work on it started on this thread (counted in
     /// `Stats::compile_time`).
     fn install(&mut self, cpu: &mut Cpu, done: worker::Done, t0: Instant) -> Option<BlockId> {
-        let worker::Done { job, code, targets, ir, listing, optimized: done_optimized, .. } = done;
+        let worker::Done { job, code, targets, ir, listing, optimized: done_optimized, baseline, .. } = done;
         if job.ram != self.ram {
             // Built for another machine's RAM (the cache was flushed since it was queued).
             self.stats.compiles_dropped += 1;
@@ -620,6 +650,7 @@ impl Jit {
             targets,
             cells: job.cells,
             incoming: Vec::new(),
+            tier_up: if baseline { self.tier_up } else { 0 },
         };
         self.stats.blocks_compiled += 1;
         self.stats.blocks_optimized += done_optimized as u64;

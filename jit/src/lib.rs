@@ -80,10 +80,14 @@ pub struct Options {
     /// checker (tests of the optimised code; `emu` leaves the choice to the compile thread,
     /// [`worker`]).
     pub optimize_all: bool,
-    /// Blocks compiled in-line are built by the [`baseline`] tier instead of Cranelift (tests of
-    /// the tier while it is being built; x86-64 hosts only, ignored elsewhere and in lockstep
-    /// mode; the compile thread still uses Cranelift).
+    /// Warm blocks are built by the [`baseline`] tier, in-line, instead of Cranelift (x86-64
+    /// hosts only, ignored elsewhere; `emu --jit-baseline`, and tests of the tier). In lockstep
+    /// mode the checker checks them as it checks Cranelift's.
     pub baseline: bool,
+    /// With [`Options::baseline`]: a baseline block that has run this many times is compiled by
+    /// Cranelift (on the compile thread with [`Options::background`], else in-line), whose
+    /// block then replaces it. 0: never.
+    pub tier_up: u32,
 }
 
 impl Default for Options {
@@ -100,6 +104,7 @@ impl Default for Options {
             inject_bug_at: None,
             optimize_all: false,
             baseline: false,
+            tier_up: 0,
         }
     }
 }
@@ -232,6 +237,8 @@ pub struct Jit {
     chain: bool,
     /// The [`baseline`] tier's assembler, with [`Options::baseline`].
     baseline: Option<baseline::asm::Asm>,
+    /// [`Options::tier_up`].
+    tier_up: u32,
     pub stats: Stats,
 }
 
@@ -290,7 +297,8 @@ impl Jit {
             background,
             pending_link: None,
             chain: opts.chain,
-            baseline: (opts.baseline && !opts.check && cfg!(target_arch = "x86_64")).then(baseline::asm::Asm::new),
+            baseline: (opts.baseline && cfg!(target_arch = "x86_64")).then(baseline::asm::Asm::new),
+            tier_up: opts.tier_up,
             stats: Stats::default(),
         })
     }

@@ -202,6 +202,8 @@ pub(crate) struct Done {
     pub time: Duration,
     /// Compiled with Cranelift's optimiser ([`Translator::compile_optimized`]).
     pub optimized: bool,
+    /// Built by the baseline tier (`crate::baseline`), not Cranelift.
+    pub baseline: bool,
 }
 
 /// Builds a block's IR and compiles it (with Cranelift's optimiser if `optimize`): what the
@@ -216,7 +218,7 @@ pub(crate) fn compile(tr: &mut Translator, job: Job, dump: bool, optimize: bool)
     let code = if optimize { tr.compile_optimized(func) } else { tr.compile(func) };
     let listing = tr.take_listing().filter(|_| dump);
     let optimized = tr.optimizes(optimize);
-    Done { job, code, targets, ir, listing, time: thread_cpu_time().saturating_sub(t0), optimized }
+    Done { job, code, targets, ir, listing, time: thread_cpu_time().saturating_sub(t0), optimized, baseline: false }
 }
 
 /// CPU time the calling thread has used.
@@ -297,6 +299,7 @@ impl Background {
                         listing: None,
                         time: Duration::ZERO,
                         optimized: false,
+                        baseline: false,
                     }
                 } else {
                     // With nothing else waiting, the optimiser's extra time delays no other
@@ -564,6 +567,7 @@ mod tests {
             listing: None,
             time: Duration::ZERO,
             optimized: false,
+            baseline: false,
         }
     }
 

@@ -88,6 +88,16 @@ struct Slow {
     smc: Option<Label>,
 }
 
+/// What a template did.
+enum Done {
+    /// Nothing: the instruction has no template here.
+    No,
+    /// The instruction; the block goes on after it (or, after its last, the caller leaves).
+    On,
+    /// The instruction and the block's exit.
+    Left,
+}
+
 struct Emitter<'a> {
     a: &'a mut Asm,
     insns: &'a [Insn],
@@ -100,6 +110,8 @@ struct Emitter<'a> {
     slows: Vec<Slow>,
     /// The fault exit of the instruction being emitted, made on first use.
     fault: Option<Label>,
+    /// The block's epilogue.
+    leave: Label,
 }
 
 /// Writes the code of the block `key` of `insns` at `eips` into `a` (cleared first) and
@@ -118,6 +130,7 @@ pub fn block<'a>(a: &'a mut Asm, insns: &[Insn], eips: &[u32], key: &BlockKey) -
         exits: Vec::new(),
         slows: Vec::new(),
         fault: None,
+        leave,
     };
     for r in SAVED {
         e.a.push(r);
@@ -163,7 +176,9 @@ impl Emitter<'_> {
         let last = k + 1 == self.insns.len();
         let next = eip.wrapping_add(i.len as u32);
         if last && crosses_page(cs_base, eip, i) {
+            // The helper fetches at CS:EIP.
             self.sync(k);
+            self.a.store_imm(W::D, Mem::at(CPU, layout::EIP), eip as i32);
             self.call_helper(helpers::fetch_exec as *const () as u64);
             self.sync(k + 1);
             self.a.jmp(leave);
@@ -187,13 +202,10 @@ impl Emitter<'_> {
                 return;
             }
         }
-        if !self.template(k, form) {
-            self.interpret(k);
-        } else if last {
-            self.sync(k + 1);
-            self.a.store_imm(W::D, Mem::at(CPU, layout::EIP), next as i32);
-            self.a.mov_imm(Reg::RAX, status::CHAIN_NEXT as u64);
-            self.a.jmp(leave);
+        match self.template(k, form) {
+            Done::No => self.interpret(k),
+            Done::On if last => self.leave_to(k, next, status::CHAIN_NEXT),
+            Done::On | Done::Left => {}
         }
     }
 
@@ -219,8 +231,8 @@ impl Emitter<'_> {
     }
 
     /// Instruction `k` by a template for its fast form, if it has one here (else nothing
-    /// emitted, and `false`).
-    fn template(&mut self, k: usize, form: Fast) -> bool {
+    /// emitted).
+    fn template(&mut self, k: usize, form: Fast) -> Done {
         let i = &self.insns[k];
         let mem = i.asize == Size::D && self.mode.flat() && matches!(i.seg, SegReg::Ds | SegReg::Es | SegReg::Ss);
         let stack = self.mode.stack32() && self.mode.flat();
@@ -279,6 +291,64 @@ impl Emitter<'_> {
                 }
                 self.set_cc(kind);
             }
+            Fast::Extend(signed, size, d, s) if s != Src::Mem || mem => {
+                let w = if size == Size::B { W::B } else { W::W };
+                match s {
+                    // A byte register 4-7 is the second byte of register 0-3 (AH..BH).
+                    Src::Reg(r) if size == Size::B && r >= 4 => {
+                        let at = Mem::at(CPU, layout::reg(r as usize - 4) + 1);
+                        self.a.movzx_load(w, Reg::RAX, at);
+                    }
+                    Src::Reg(r) => self.a.movzx_load(w, Reg::RAX, reg(r)),
+                    _ => {
+                        self.ea(i, ADDR);
+                        self.read_sized(k, i.seg, size);
+                    }
+                }
+                if signed {
+                    self.a.movsx_rr(w, Reg::RAX, Reg::RAX);
+                }
+                self.a.store(W::D, reg(d), Reg::RAX);
+            }
+            Fast::Jmp(rel) if self.mode.cs_limit_4g() => {
+                // Merged, the next instruction is its target's; else the block's exit.
+                if k + 1 == self.insns.len() {
+                    let target = self.eips[k].wrapping_add(i.len as u32).wrapping_add(rel);
+                    self.leave_to(k, target, status::CHAIN_TAKEN);
+                    return Done::Left;
+                }
+            }
+            Fast::Call(rel) if stack && self.mode.cs_limit_4g() => {
+                let next = self.eips[k].wrapping_add(i.len as u32);
+                self.a.mov_imm(B, next as u64);
+                self.a.load(W::D, ADDR, reg(4));
+                self.a.alu_ri(Alu::Sub, W::D, ADDR, 4);
+                self.write(k, SegReg::Ss, B, true);
+                self.a.store(W::D, reg(4), ADDR);
+                if k + 1 == self.insns.len() {
+                    self.leave_to(k, next.wrapping_add(rel), status::CHAIN_TAKEN);
+                    return Done::Left;
+                }
+            }
+            Fast::Ret if stack && self.mode.cs_limit_4g() => {
+                self.a.load(W::D, ADDR, reg(4));
+                self.read(k, SegReg::Ss);
+                self.a.lea(W::D, Reg::RCX, Mem::at(ADDR, 4));
+                self.a.store(W::D, reg(4), Reg::RCX);
+                // The popped EIP, for an exit (and harmless when the block goes on: it stores
+                // EIP at every exit).
+                self.a.store(W::D, Mem::at(CPU, layout::EIP), Reg::RAX);
+                if k + 1 == self.insns.len() {
+                    self.sync(k + 1);
+                    self.a.mov_imm(Reg::RAX, status::OK as u64);
+                    self.a.jmp(self.leave);
+                    return Done::Left;
+                }
+                // Merged: on only if it returned where predicted.
+                let elsewhere = self.exit(k + 1, None, Some(status::OK));
+                self.a.alu_ri(Alu::Cmp, W::D, Reg::RAX, self.eips[k + 1] as i32);
+                self.a.jcc(Cond::NE, elsewhere);
+            }
             Fast::Lea(d) if i.asize == Size::D => {
                 self.ea(i, Reg::RDX);
                 self.a.store(W::D, reg(d), Reg::RDX);
@@ -315,9 +385,9 @@ impl Emitter<'_> {
                 self.a.mov_imm(B, 0);
                 self.set_cc(kind);
             }
-            _ => return false,
+            _ => return Done::No,
         }
-        true
+        Done::On
     }
 
     /// A binary operation's source into B (for memory: read at the instruction's address).
@@ -360,13 +430,15 @@ impl Emitter<'_> {
     }
 
     /// RAX = the offset of ADDR's TLB entry in the block's set; to `slow` unless its tag for
-    /// the access (`tag`: read or write) is the page of ADDR + 3.
-    fn tlb_check(&mut self, tag: i32, slow: Label) {
+    /// the access (`tag`: read or write) is the page of the access's last byte (so an access
+    /// that crosses the page end, or wraps around, takes the slow path). RCX = the entry's
+    /// addend then.
+    fn tlb_check(&mut self, tag: i32, size: Size, slow: Label) {
         const SHIFT: u8 = layout::TLB_ENTRY_SIZE.trailing_zeros() as u8;
         self.a.mov_rr(W::D, Reg::RAX, ADDR);
         self.a.shift_ri(Shift::Shr, W::D, Reg::RAX, 12 - SHIFT);
         self.a.alu_ri(Alu::And, W::D, Reg::RAX, ((TLB_SIZE as i32) - 1) << SHIFT);
-        self.a.lea(W::D, Reg::RCX, Mem::at(ADDR, 3));
+        self.a.lea(W::D, Reg::RCX, Mem::at(ADDR, size.bytes() as i32 - 1));
         self.a.alu_ri(Alu::And, W::D, Reg::RCX, !0xfff);
         self.a.alu_rm(Alu::Cmp, W::D, Reg::RCX, Mem::indexed(CPU, Reg::RAX, 0, self.tlb + tag));
         self.a.jcc(Cond::NE, slow);
@@ -375,12 +447,22 @@ impl Emitter<'_> {
 
     /// EAX = the 32 bits at linear address ADDR (through `seg`, flat) for instruction `k`.
     fn read(&mut self, k: usize, seg: SegReg) {
+        self.read_sized(k, seg, Size::D);
+    }
+
+    /// EAX = the `size` bytes at linear address ADDR (through `seg`, flat), zero-extended.
+    fn read_sized(&mut self, k: usize, seg: SegReg, size: Size) {
         let (slow, back) = (self.a.label(), self.a.label());
-        self.tlb_check(layout::TLB_READ, slow);
-        self.a.load(W::D, Reg::RAX, Mem::indexed(Reg::RCX, ADDR, 0, 0));
+        self.tlb_check(layout::TLB_READ, size, slow);
+        let at = Mem::indexed(Reg::RCX, ADDR, 0, 0);
+        match size {
+            Size::D => self.a.load(W::D, Reg::RAX, at),
+            Size::W => self.a.movzx_load(W::W, Reg::RAX, at),
+            Size::B => self.a.movzx_load(W::B, Reg::RAX, at),
+        }
         self.a.bind(back);
         let fault = self.fault_exit(k);
-        let seg_size = helpers::seg_size(seg, 4);
+        let seg_size = helpers::seg_size(seg, size.bytes());
         self.slows.push(Slow { label: slow, back, seg_size, write: None, fault, smc: None });
     }
 
@@ -392,7 +474,7 @@ impl Emitter<'_> {
 
     fn write_then(&mut self, k: usize, seg: SegReg, v: Reg, redo: bool, smc: Option<Label>) {
         let (slow, back) = (self.a.label(), self.a.label());
-        self.tlb_check(layout::TLB_WRITE, slow);
+        self.tlb_check(layout::TLB_WRITE, Size::D, slow);
         self.a.store(W::D, Mem::indexed(Reg::RCX, ADDR, 0, 0), v);
         self.a.bind(back);
         let fault = self.fault_exit(k);
@@ -413,6 +495,14 @@ impl Emitter<'_> {
         self.a.mov_rr(W::Q, Reg::RSI, CTX);
         self.a.mov_imm(Reg::RAX, f);
         self.a.call_r(Reg::RAX);
+    }
+
+    /// Leaves after instruction `k`, the block's last, for `eip` with status `st`.
+    fn leave_to(&mut self, k: usize, eip: u32, st: u32) {
+        self.sync(k + 1);
+        self.a.store_imm(W::D, Mem::at(CPU, layout::EIP), eip as i32);
+        self.a.mov_imm(Reg::RAX, st as u64);
+        self.a.jmp(self.leave);
     }
 
     /// Brings `icount` up to the block's first `k` instructions.

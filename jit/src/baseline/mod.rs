@@ -60,5 +60,14 @@ pub(crate) fn compile(asm: &mut asm::Asm, job: Job) -> Done {
         .map_err(|e| TranslateError(format!("baseline: {e:?}")));
     // The code reads no link cell: the dispatcher may link the block's exits to anything it
     // checks itself.
-    Done { job, code, targets: [SlotTarget::Any; 2], ir: None, listing: None, time: t0.elapsed(), optimized: false }
+    Done {
+        job,
+        code,
+        targets: [SlotTarget::Any; 2],
+        ir: None,
+        listing: None,
+        time: t0.elapsed(),
+        optimized: false,
+        baseline: true,
+    }
 }

@@ -142,6 +142,13 @@ thread_local! {
     static BASELINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Whether [`jit`] builds blocks with the baseline tier now (tests skip their checks of what
+/// only Cranelift's blocks do).
+#[allow(dead_code)]
+pub fn baseline_on() -> bool {
+    BASELINE.with(|o| o.get()) && cfg!(target_arch = "x86_64")
+}
+
 /// Runs `f` (tests' bodies) with [`jit`] building every block with the baseline tier
 /// (`Options::baseline`; on x86-64 hosts, elsewhere Cranelift as always).
 #[allow(dead_code)]
