@@ -305,7 +305,12 @@ impl BlockCache {
             }
         };
         if let Some(old) = self.map.insert(key, id) {
+            // A block replaced (a baseline block by Cranelift's): off its page's list too, where
+            // its id, free again, could come to name another page's block.
             self.remove(old);
+            if let Some(ids) = self.pages.get_mut(&key.page()) {
+                ids.retain(|&x| x != old);
+            }
         }
         let (f, tag) = fast_slot(&key);
         self.fast[f] = Fast { id, tag };
@@ -374,10 +379,15 @@ impl BlockCache {
         self.jump.as_ptr() as usize
     }
 
-    /// Makes block `id` the jump cache's entry for its linear address (CS base + EIP).
+    /// Makes block `id` the jump cache's entry for its linear address (CS base + EIP); not a
+    /// baseline block that still counts its runs (`Block::tier_up`), which only the dispatcher
+    /// may enter.
     #[inline]
     pub fn fill_jump(&mut self, id: BlockId) {
         let b = self.get(id);
+        if b.tier_up > 0 {
+            return;
+        }
         let k = &b.key;
         let Some(last) = k.eip.checked_add(b.bytes - 1) else { return };
         let e = JumpEntry {
@@ -399,7 +409,9 @@ impl BlockCache {
     }
 
     /// Makes exit `slot` of block `from` lead to `to`, if both links are still current, and
-    /// fills `from`'s cell for it when generated code may follow it (same mode and CS base).
+    /// fills `from`'s cell for it when generated code may follow it (same mode and CS base, and
+    /// `to` not a baseline block that still counts its runs in the dispatcher,
+    /// `Block::tier_up`: entered from generated code, it would not count them).
     pub fn set_link(&mut self, from: Link, slot: usize, to: BlockId) {
         let l = self.link_to(to);
         if self.resolve(from).is_none_or(|f| self.get(f).links[slot] == l) {
@@ -418,13 +430,15 @@ impl BlockCache {
             SlotTarget::Never => false,
         };
         let cell = match last {
-            Some(last) if allowed && f.key.mode == t.key.mode && f.key.cs_base == t.key.cs_base => LinkCell {
-                entry: t.entry as usize,
-                eip: t.key.eip,
-                phys: t.key.phys,
-                last,
-                insns: t.insns.len() as u32,
-            },
+            Some(last) if allowed && t.tier_up == 0 && f.key.mode == t.key.mode && f.key.cs_base == t.key.cs_base => {
+                LinkCell {
+                    entry: t.entry as usize,
+                    eip: t.key.eip,
+                    phys: t.key.phys,
+                    last,
+                    insns: t.insns.len() as u32,
+                }
+            }
             _ => LinkCell::EMPTY,
         };
         let old = f.cells.cells[slot];

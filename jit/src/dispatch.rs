@@ -344,8 +344,9 @@ impl Jit {
 
     /// Counts a run of baseline block `id` (about to run, at CS:EIP) and, at its
     /// `Options::tier_up`-th, has Cranelift compile it: queued for the compile thread (its block
-    /// replaces this one when installed), or in-line, then run instead. Returns the block to run:
-    /// none if an in-line compile failed after it flushed the cache for room (the block is gone).
+    /// replaces this one when installed), or in-line. Returns the block to run; none after an
+    /// in-line compile: its block (which may be longer, the TLB having changed since, so it may
+    /// not fit the budget or the deadline) replaces this one, and the dispatcher looks it up.
     #[inline]
     fn tier_up(&mut self, cpu: &mut Cpu, id: BlockId) -> Option<BlockId> {
         let b = self.cache.get_mut(id);
@@ -361,9 +362,8 @@ impl Jit {
             self.queue(cpu, key);
             return Some(id);
         }
-        // Its block replaces this one.
-        let generation = self.cache.link_to(id);
-        self.translate(cpu, key, false).or_else(|| self.cache.resolve(generation))
+        self.translate(cpu, key, false);
+        None
     }
 
     /// After a block's code returned `st`: if FAULT, delivers the fault it recorded, or, for a

@@ -15,7 +15,7 @@
 //! - [`worker`]: blocks compiled on a second thread while the interpreter runs them.
 //! - [`check`]: lockstep mode (`--cpu check`), each block against the interpreter.
 //! - [`dump`] writes `--dump-jit`, [`perfmap`] `--perf-map` (names of blocks for `perf`).
-//! - [`baseline`]: a baseline tier being built (x86-64; only tests use it yet).
+//! - [`baseline`]: a baseline tier being built (x86-64 hosts; `emu --jit-baseline`).
 //!
 //! **Architecture Invariant:** the interpreter is the reference. After every block the state
 //! (registers, lazy flags fields, EIP, icount, memory) is what `Cpu::step` would have left after
@@ -297,7 +297,8 @@ impl Jit {
             background,
             pending_link: None,
             chain: opts.chain,
-            baseline: (opts.baseline && cfg!(target_arch = "x86_64")).then(baseline::asm::Asm::new),
+            // (Its code calls the helpers in the System V convention.)
+            baseline: (opts.baseline && cfg!(all(target_arch = "x86_64", not(windows)))).then(baseline::asm::Asm::new),
             tier_up: opts.tier_up,
             stats: Stats::default(),
         })

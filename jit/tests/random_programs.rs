@@ -458,9 +458,8 @@ fn random_programs_16_bit() {
     }
 }
 
-/// Random programs again with every block built by the baseline tier (fewer seeds: its blocks
-/// hand every instruction to the interpreter yet, so they differ from it in the block
-/// contract only).
+/// Random programs again with every block built by the baseline tier (fewer seeds: a third of
+/// the run time).
 #[test]
 fn random_programs_with_the_baseline_tier() {
     with_baseline(|| {

@@ -38,7 +38,8 @@
 //! the next instruction is; a last instruction that crosses into the next page is run by
 //! `helpers::fetch_exec`; a block whose last instruction is a template leaves with
 //! `CHAIN_NEXT`, one whose last is the interpreter's with its status. Blocks do not chain in
-//! their code (the dispatcher follows their links); Cranelift's blocks may chain into them.
+//! their code (the dispatcher follows their links); Cranelift's blocks may chain into them, so
+//! every exit leaves the block's `Cells` address in `ExitCtx::exit_cells`.
 
 use super::asm::{Alu, Asm, AsmError, Cond, Label, Mem, Reg, Shift, W};
 use crate::helpers::{self, status};
@@ -115,9 +116,17 @@ struct Emitter<'a> {
 }
 
 /// Writes the code of the block `key` of `insns` at `eips` into `a` (cleared first) and
-/// finishes it. The code passes the addresses of `insns` to the interpreter: they must not move
-/// while it lives (a `Job`'s boxed slice does not).
-pub fn block<'a>(a: &'a mut Asm, insns: &[Insn], eips: &[u32], key: &BlockKey) -> Result<&'a [u8], AsmError> {
+/// finishes it; `cells` is the address of the block's `Cells`, which every exit leaves in
+/// `ExitCtx::exit_cells` (so the dispatcher knows which block a chain of blocks ended in, when
+/// one of Cranelift's chained into this one). The code passes the addresses of `insns` to the
+/// interpreter: they must not move while it lives (a `Job`'s boxed slice does not).
+pub fn block<'a>(
+    a: &'a mut Asm,
+    insns: &[Insn],
+    eips: &[u32],
+    key: &BlockKey,
+    cells: usize,
+) -> Result<&'a [u8], AsmError> {
     a.clear();
     let leave = a.label();
     let mut e = Emitter {
@@ -144,6 +153,8 @@ pub fn block<'a>(a: &'a mut Asm, insns: &[Insn], eips: &[u32], key: &BlockKey) -
     }
     e.tails(leave);
     e.a.bind(leave);
+    e.a.mov_imm(Reg::RCX, cells as u64);
+    e.a.store(W::Q, Mem::at(CTX, layout::CTX_EXIT_CELLS), Reg::RCX);
     e.a.alu_ri(Alu::Add, W::Q, Reg::RSP, 8);
     for r in SAVED.iter().rev() {
         e.a.pop(*r);

@@ -1,5 +1,5 @@
-//! The baseline tier (being built; nothing runs it yet): warm blocks translated to x86-64 code
-//! by templates, in one pass, between the interpreter and Cranelift.
+//! The baseline tier (being built; `emu --jit-baseline` runs it, not the default): warm blocks
+//! translated to x86-64 code by templates, in one pass, between the interpreter and Cranelift.
 //!
 //! **Why.** A kernel's initialisation runs thousands of blocks a few hundred to a few thousand
 //! times each. The interpreter runs them slowly: on the Linux bench boot, from "Linux version" to
@@ -32,13 +32,16 @@
 //!    (README, the fourteenth day), with the TLB's fast path inline and
 //!    `helpers::read_mem`/`write_mem` behind it. Done for the 32-bit forms of MOV (registers,
 //!    immediates, loads, stores), ADD, SUB, CMP, AND, OR, XOR and TEST (on registers and on
-//!    memory), LEA, PUSH, POP, INC, DEC and a block's last Jcc ([`emit`]); to do: ADC, SBB,
-//!    the shifts, IMUL, MOVZX, MOVSX, XCHG, CMOVcc, SETcc, JMP, CALL and RET, the byte forms,
-//!    inline access counts for `--stats=full`, and chaining in code.
-//! 4. The tiers: a block is translated here on its 16th run or so, in-line on the CPU's thread;
-//!    its code counts its own runs and asks for Cranelift after a few thousand, whose block then
-//!    replaces it in the cache. `--cpu check` checks baseline blocks as it checks the others,
-//!    and the JIT's tests run with each tier.
+//!    memory), LEA, PUSH, POP, INC, DEC, MOVZX, MOVSX, JMP, CALL, RET and a block's last Jcc
+//!    ([`emit`]); to do: ADC, SBB, the shifts, IMUL, XCHG, CMOVcc, SETcc, the byte and word
+//!    forms, inline access counts for `--stats=full`, and chaining in code.
+//! 4. The tiers: a warm block is translated here, in-line on the CPU's thread; the dispatcher
+//!    counts its runs (`Block::tier_up`: generated code does not chain into it meanwhile) and
+//!    has Cranelift compile it after `Options::tier_up` more, whose block then replaces it in
+//!    the cache. `--cpu check` checks baseline blocks as it checks the others (its search for
+//!    the first differing instruction rebuilds prefixes with Cranelift, though). Done as an
+//!    experiment (`--jit-baseline`); to do: thresholds measured, and the counting moved into
+//!    the code when blocks chain.
 //!
 //! **Only on x86-64 hosts.** Elsewhere blocks go from the interpreter to Cranelift, as before;
 //! Cranelift stays the only code generator emu needs, and the one that makes hot code fast.
@@ -55,7 +58,8 @@ use std::time::Instant;
 /// for Cranelift.
 pub(crate) fn compile(asm: &mut asm::Asm, job: Job) -> Done {
     let t0 = Instant::now();
-    let code = emit::block(asm, &job.insns, &job.eips, &job.key)
+    let cells = &*job.cells as *const crate::cache::Cells as usize;
+    let code = emit::block(asm, &job.insns, &job.eips, &job.key, cells)
         .map(<[u8]>::to_vec)
         .map_err(|e| TranslateError(format!("baseline: {e:?}")));
     // The code reads no link cell: the dispatcher may link the block's exits to anything it

@@ -146,7 +146,7 @@ thread_local! {
 /// only Cranelift's blocks do).
 #[allow(dead_code)]
 pub fn baseline_on() -> bool {
-    BASELINE.with(|o| o.get()) && cfg!(target_arch = "x86_64")
+    BASELINE.with(|o| o.get()) && cfg!(all(target_arch = "x86_64", not(windows)))
 }
 
 /// Runs `f` (tests' bodies) with [`jit`] building every block with the baseline tier
