@@ -9,60 +9,13 @@ use emu_cpu_x86::Stop;
 use emu_jit::{Jit, Options};
 use iced_x86::code_asm::*;
 
-/// A loop of three blocks: the first runs 200 times, each of the other two every other time.
-/// With `tier_up` at 50, Cranelift compiles each of them again and its block replaces the
-/// baseline one, in the middle of the run; the result is the interpreter's either way, and so
-/// is every count. The first block's Cranelift code (from its 50th run, the others' 25th) must
-/// not chain into the others while they still count their runs in the dispatcher: they would
-/// stop counting.
-#[test]
-fn baseline_blocks_are_compiled_again_by_cranelift_after_tier_up_runs() {
-    let code = asm(32, |a| {
-        let mut top = a.create_label();
-        a.mov(ecx, 200u32)?;
-        a.mov(esi, 0x20000u32)?;
-        a.set_label(&mut top)?;
-        let mut skip = a.create_label();
-        a.mov(eax, dword_ptr(esi + 4))?;
-        a.add(eax, ecx)?;
-        a.test(ecx, 1u32)?;
-        a.jz(skip)?;
-        a.mov(dword_ptr(esi + 4), eax)?; // the second block: on odd counts
-        a.set_label(&mut skip)?; // the third: on even counts (the second goes on into its code)
-        a.push(eax)?;
-        a.pop(edx)?;
-        a.dec(ecx)?;
-        a.jnz(top)?;
-        a.hlt()
-    });
-    let run = |tier_up: u32| {
-        let (mut a, mut b) = (paged32(&code), paged32(&code));
-        let sa = a.run(100_000);
-        let opts = Options { code_size: 1 << 20, baseline: true, tier_up, ..Options::default() };
-        let mut j = Jit::new(opts).unwrap();
-        let sb = j.run(&mut b, 100_000);
-        assert_eq!((sa, sb), (Stop::Halted, Stop::Halted));
-        assert_same(&a, &b, &format!("tier-up after {tier_up} runs"));
-        j.stats.blocks_compiled
-    };
-    let (never, after_50) = (run(0), run(50));
-    if cfg!(target_arch = "x86_64") {
-        // The loop's three blocks: each compiled once more, by Cranelift.
-        assert_eq!(after_50, never + 3, "the loop's blocks compiled again");
-        // Replaced on its 50th run at most once: not after 200 runs of a block that runs once.
-        assert_eq!(run(1000), never);
-    }
-}
-
-/// The same with the compile thread: a baseline block at its `tier_up`-th run is queued, and
-/// Cranelift's block replaces it when installed (in deterministic runs, a fixed count of
-/// instructions after it was queued), while the baseline block goes on running.
-#[test]
-fn baseline_blocks_are_replaced_by_the_compile_threads_blocks() {
-    let code = asm(32, |a| {
+/// A loop of three blocks run `count` times: the first every time, the second on odd counts,
+/// the third on even ones (the second goes on into its code).
+fn loop_of_three_blocks(count: u32) -> Vec<u8> {
+    asm(32, |a| {
         let mut top = a.create_label();
         let mut skip = a.create_label();
-        a.mov(ecx, 200_000u32)?;
+        a.mov(ecx, count)?;
         a.mov(esi, 0x20000u32)?;
         a.set_label(&mut top)?;
         a.mov(eax, dword_ptr(esi + 4))?;
@@ -74,18 +27,45 @@ fn baseline_blocks_are_replaced_by_the_compile_threads_blocks() {
         a.dec(ecx)?;
         a.jnz(top)?;
         a.hlt()
-    });
-    let run = |tier_up: u32| {
-        let (mut a, mut b) = (paged32(&code), paged32(&code));
-        let sa = a.run(10_000_000);
-        let opts = Options { code_size: 1 << 20, baseline: true, tier_up, background: true, ..Options::default() };
-        let mut j = Jit::new(opts).unwrap();
-        let sb = j.run(&mut b, 10_000_000);
-        assert_eq!((sa, sb), (Stop::Halted, Stop::Halted));
-        assert_same(&a, &b, &format!("tier-up after {tier_up} runs, in the background"));
-        j.stats.blocks_compiled
-    };
-    let (never, after_50) = (run(0), run(50));
+    })
+}
+
+/// Runs `code` in the interpreter and with baseline blocks that tier up after `tier_up` runs
+/// (on the compile thread if `background`): the same state; returns the blocks compiled.
+fn blocks_compiled(code: &[u8], tier_up: u32, background: bool) -> u64 {
+    let (mut a, mut b) = (paged32(code), paged32(code));
+    let sa = a.run(10_000_000);
+    let opts = Options { code_size: 1 << 20, baseline: true, tier_up, background, ..Options::default() };
+    let mut j = Jit::new(opts).unwrap();
+    let sb = j.run(&mut b, 10_000_000);
+    assert_eq!((sa, sb), (Stop::Halted, Stop::Halted));
+    assert_same(&a, &b, &format!("tier-up after {tier_up} runs, background {background}"));
+    j.stats.blocks_compiled
+}
+
+/// With `tier_up` at 50, Cranelift compiles each of the loop's blocks again and its block
+/// replaces the baseline one, in the middle of the run; the result is the interpreter's either
+/// way, and so is every count. The first block's Cranelift code (from its 50th run, the
+/// others' 25th) must not chain into the others while they still count their runs in the
+/// dispatcher: they would stop counting.
+#[test]
+fn baseline_blocks_are_compiled_again_by_cranelift_after_tier_up_runs() {
+    let code = loop_of_three_blocks(200);
+    let (never, after_50) = (blocks_compiled(&code, 0, false), blocks_compiled(&code, 50, false));
+    if cfg!(all(target_arch = "x86_64", not(windows))) {
+        assert_eq!(after_50, never + 3, "the loop's blocks compiled again");
+        // Not before the count: blocks that run 200 times at most.
+        assert_eq!(blocks_compiled(&code, 1000, false), never);
+    }
+}
+
+/// The same with the compile thread: a baseline block at its `tier_up`-th run is queued, and
+/// Cranelift's block replaces it when installed (in deterministic runs, a fixed count of
+/// instructions after it was queued), while the baseline block goes on running.
+#[test]
+fn baseline_blocks_are_replaced_by_the_compile_threads_blocks() {
+    let code = loop_of_three_blocks(200_000);
+    let (never, after_50) = (blocks_compiled(&code, 0, true), blocks_compiled(&code, 50, true));
     if cfg!(all(target_arch = "x86_64", not(windows))) {
         assert_eq!(after_50, never + 3, "the loop's blocks compiled again, on the compile thread");
     }

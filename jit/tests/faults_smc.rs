@@ -255,36 +255,28 @@ fn code_written_by_dma_is_retranslated() {
     assert_eq!(c.s.regs[0], 2);
 }
 
+/// Every test above.
+fn every_test_above() {
+    divide_error_mid_block();
+    general_protection_mid_block();
+    page_fault_mid_block();
+    page_fault_in_a_one_block_loop();
+    loop_patches_its_next_instruction();
+    store_rewrites_a_later_instruction_of_the_same_block();
+    push_rewrites_the_next_instruction_of_the_same_block();
+    alu_stores_rewrite_the_next_instruction_of_the_same_block();
+    push_faults_mid_block();
+    code_written_by_dma_is_retranslated();
+}
+
 /// The tests above again, with every block compiled by Cranelift's optimiser.
 #[test]
 fn faults_and_smc_with_the_optimiser() {
-    with_optimiser(|| {
-        divide_error_mid_block();
-        general_protection_mid_block();
-        page_fault_mid_block();
-        page_fault_in_a_one_block_loop();
-        loop_patches_its_next_instruction();
-        store_rewrites_a_later_instruction_of_the_same_block();
-        push_rewrites_the_next_instruction_of_the_same_block();
-        alu_stores_rewrite_the_next_instruction_of_the_same_block();
-        push_faults_mid_block();
-        code_written_by_dma_is_retranslated();
-    });
+    with_optimiser(every_test_above);
 }
 
 /// The tests above again, with every block built by the baseline tier.
 #[test]
 fn faults_and_smc_with_the_baseline_tier() {
-    with_baseline(|| {
-        divide_error_mid_block();
-        general_protection_mid_block();
-        page_fault_mid_block();
-        page_fault_in_a_one_block_loop();
-        loop_patches_its_next_instruction();
-        store_rewrites_a_later_instruction_of_the_same_block();
-        push_rewrites_the_next_instruction_of_the_same_block();
-        alu_stores_rewrite_the_next_instruction_of_the_same_block();
-        push_faults_mid_block();
-        code_written_by_dma_is_retranslated();
-    });
+    with_baseline(every_test_above);
 }
