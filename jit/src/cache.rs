@@ -305,12 +305,8 @@ impl BlockCache {
             }
         };
         if let Some(old) = self.map.insert(key, id) {
-            // A block replaced (a baseline block by Cranelift's): off its page's list too, where
-            // its id, free again, could come to name another page's block.
+            // A block replaced (a baseline block by Cranelift's).
             self.remove(old);
-            if let Some(ids) = self.pages.get_mut(&key.page()) {
-                ids.retain(|&x| x != old);
-            }
         }
         let (f, tag) = fast_slot(&key);
         self.fast[f] = Fast { id, tag };
@@ -340,6 +336,11 @@ impl BlockCache {
             }
             if self.map.get(&b.key) == Some(&id) {
                 self.map.remove(&b.key);
+            }
+            // Off its page's list (gone already when the whole page is dropped), where its id,
+            // free again, could come to name another page's block.
+            if let Some(ids) = self.pages.get_mut(&b.key.page()) {
+                ids.retain(|&x| x != id);
             }
             self.free.push(id);
         }

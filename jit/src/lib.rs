@@ -25,6 +25,8 @@
 //! **Architecture Invariant:** nothing here depends on the host architecture: Cranelift's native
 //! backend, no inline assembly, guest memory accessed little-endian explicitly, the instruction
 //! cache flushed after writing code.
+//! One exception, an experiment that is off by default: the [`baseline`] tier writes x86-64
+//! code itself, on x86-64 hosts only (`Options::baseline`; elsewhere the option does nothing).
 
 pub mod baseline;
 pub mod cache;

@@ -390,34 +390,44 @@ impl Asm {
         }
     }
 
+    /// The opcode of MOVZX (MOVSX if `signed`) from `from` (B or W): 0F B6, B7, BE, BF.
+    #[inline]
+    fn extend_op(signed: bool, from: W) -> [u8; 2] {
+        [0x0f, 0xb6 | (signed as u8) << 3 | (from == W::W) as u8]
+    }
+
+    /// MOVZX or MOVSX between registers: the source is the operand of width `from` (so a byte
+    /// one may need the empty REX), the operation's width is 32 bits.
+    #[inline]
+    fn extend_rr(&mut self, signed: bool, from: W, dst: Reg, src: Reg) {
+        let byte_regs = Self::needs_rex_as_byte(from, src);
+        self.prefixes(W::D, dst.ext(), 0, src.ext(), byte_regs);
+        self.bytes(&Self::extend_op(signed, from));
+        self.byte(0xc0 | dst.low() << 3 | src.low());
+    }
+
     /// `movzx dst, src` (`from`: B or W; into 32 bits, which clears the upper half).
     #[inline]
     pub fn movzx_rr(&mut self, from: W, dst: Reg, src: Reg) {
-        let byte_regs = Self::needs_rex_as_byte(from, src);
-        self.prefixes(W::D, dst.ext(), 0, src.ext(), byte_regs);
-        self.bytes(&[0x0f, if from == W::B { 0xb6 } else { 0xb7 }]);
-        self.byte(0xc0 | dst.low() << 3 | src.low());
+        self.extend_rr(false, from, dst, src);
     }
 
     /// `movzx dst, byte/word [m]`.
     #[inline]
     pub fn movzx_load(&mut self, from: W, dst: Reg, m: Mem) {
-        self.op_rm(W::D, &[0x0f, if from == W::B { 0xb6 } else { 0xb7 }], dst.0, false, m);
+        self.op_rm(W::D, &Self::extend_op(false, from), dst.0, false, m);
     }
 
     /// `movsx dst, src` (`from`: B or W; into 32 bits).
     #[inline]
     pub fn movsx_rr(&mut self, from: W, dst: Reg, src: Reg) {
-        let byte_regs = Self::needs_rex_as_byte(from, src);
-        self.prefixes(W::D, dst.ext(), 0, src.ext(), byte_regs);
-        self.bytes(&[0x0f, if from == W::B { 0xbe } else { 0xbf }]);
-        self.byte(0xc0 | dst.low() << 3 | src.low());
+        self.extend_rr(true, from, dst, src);
     }
 
     /// `movsx dst, byte/word [m]`.
     #[inline]
     pub fn movsx_load(&mut self, from: W, dst: Reg, m: Mem) {
-        self.op_rm(W::D, &[0x0f, if from == W::B { 0xbe } else { 0xbf }], dst.0, false, m);
+        self.op_rm(W::D, &Self::extend_op(true, from), dst.0, false, m);
     }
 
     /// `lea dst, [m]` (W::D or W::Q).

@@ -203,13 +203,9 @@ impl Emitter<'_> {
                 let taken = self.a.label();
                 self.a.test_rr(W::D, Reg::RAX, Reg::RAX);
                 self.a.jcc(Cond::NE, taken);
-                self.a.store_imm(W::D, Mem::at(CPU, layout::EIP), next as i32);
-                self.a.mov_imm(Reg::RAX, status::CHAIN_NEXT as u64);
-                self.a.jmp(leave);
+                self.leave_at(next, status::CHAIN_NEXT);
                 self.a.bind(taken);
-                self.a.store_imm(W::D, Mem::at(CPU, layout::EIP), next.wrapping_add(rel) as i32);
-                self.a.mov_imm(Reg::RAX, status::CHAIN_TAKEN as u64);
-                self.a.jmp(leave);
+                self.leave_at(next.wrapping_add(rel), status::CHAIN_TAKEN);
                 return;
             }
         }
@@ -332,20 +328,14 @@ impl Emitter<'_> {
             Fast::Call(rel) if stack && self.mode.cs_limit_4g() => {
                 let next = self.eips[k].wrapping_add(i.len as u32);
                 self.a.mov_imm(B, next as u64);
-                self.a.load(W::D, ADDR, reg(4));
-                self.a.alu_ri(Alu::Sub, W::D, ADDR, 4);
-                self.write(k, SegReg::Ss, B, true);
-                self.a.store(W::D, reg(4), ADDR);
+                self.push(k);
                 if k + 1 == self.insns.len() {
                     self.leave_to(k, next.wrapping_add(rel), status::CHAIN_TAKEN);
                     return Done::Left;
                 }
             }
             Fast::Ret if stack && self.mode.cs_limit_4g() => {
-                self.a.load(W::D, ADDR, reg(4));
-                self.read(k, SegReg::Ss);
-                self.a.lea(W::D, Reg::RCX, Mem::at(ADDR, 4));
-                self.a.store(W::D, reg(4), Reg::RCX);
+                self.pop(k);
                 // The popped EIP, for an exit (and harmless when the block goes on: it stores
                 // EIP at every exit).
                 self.a.store(W::D, Mem::at(CPU, layout::EIP), Reg::RAX);
@@ -364,22 +354,16 @@ impl Emitter<'_> {
                 self.ea(i, Reg::RDX);
                 self.a.store(W::D, reg(d), Reg::RDX);
             }
-            Fast::Push(_) | Fast::PushSrc(Src::Imm(_)) if stack => {
-                match form {
-                    Fast::Push(r) => self.a.load(W::D, B, reg(r)),
-                    Fast::PushSrc(Src::Imm(v)) => self.a.mov_imm(B, v as u64),
-                    _ => unreachable!(),
-                }
-                self.a.load(W::D, ADDR, reg(4));
-                self.a.alu_ri(Alu::Sub, W::D, ADDR, 4);
-                self.write(k, SegReg::Ss, B, true);
-                self.a.store(W::D, reg(4), ADDR);
+            Fast::Push(r) if stack => {
+                self.a.load(W::D, B, reg(r));
+                self.push(k);
+            }
+            Fast::PushSrc(Src::Imm(v)) if stack => {
+                self.a.mov_imm(B, v as u64);
+                self.push(k);
             }
             Fast::Pop(r) if stack => {
-                self.a.load(W::D, ADDR, reg(4));
-                self.read(k, SegReg::Ss);
-                self.a.lea(W::D, Reg::RCX, Mem::at(ADDR, 4));
-                self.a.store(W::D, reg(4), Reg::RCX);
+                self.pop(k);
                 self.a.store(W::D, reg(r), Reg::RAX);
             }
             Fast::Inc(r) | Fast::Dec(r) => {
@@ -399,6 +383,23 @@ impl Emitter<'_> {
             _ => return Done::No,
         }
         Done::On
+    }
+
+    /// Pushes B (32 bits, flat SS) for instruction `k`: ESP changes after the store, which is
+    /// the instruction's only access.
+    fn push(&mut self, k: usize) {
+        self.a.load(W::D, ADDR, reg(4));
+        self.a.alu_ri(Alu::Sub, W::D, ADDR, 4);
+        self.write(k, SegReg::Ss, B, true);
+        self.a.store(W::D, reg(4), ADDR);
+    }
+
+    /// Pops 32 bits (flat SS) into EAX for instruction `k`: ESP changes after the load.
+    fn pop(&mut self, k: usize) {
+        self.a.load(W::D, ADDR, reg(4));
+        self.read(k, SegReg::Ss);
+        self.a.lea(W::D, Reg::RCX, Mem::at(ADDR, 4));
+        self.a.store(W::D, reg(4), Reg::RCX);
     }
 
     /// A binary operation's source into B (for memory: read at the instruction's address).
@@ -511,6 +512,11 @@ impl Emitter<'_> {
     /// Leaves after instruction `k`, the block's last, for `eip` with status `st`.
     fn leave_to(&mut self, k: usize, eip: u32, st: u32) {
         self.sync(k + 1);
+        self.leave_at(eip, st);
+    }
+
+    /// Leaves for `eip` with status `st` (`icount` up to date).
+    fn leave_at(&mut self, eip: u32, st: u32) {
         self.a.store_imm(W::D, Mem::at(CPU, layout::EIP), eip as i32);
         self.a.mov_imm(Reg::RAX, st as u64);
         self.a.jmp(self.leave);
