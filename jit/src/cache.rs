@@ -80,9 +80,6 @@ pub struct Block {
     pub cells: Box<Cells>,
     /// Cells (block, slot) that may hold this block's entry (see the module comment).
     pub incoming: Vec<(Link, u8)>,
-    /// A baseline block's runs left before Cranelift compiles it (`Options::tier_up`); 0 for
-    /// the others, and once it is queued.
-    pub tier_up: u32,
 }
 
 /// The successor of a chainable exit as generated code sees it (`#[repr(C)]`, offsets in
@@ -131,6 +128,9 @@ pub enum SlotTarget {
     /// The exits go to this EIP in the block's own linear page and check neither: the cell may
     /// only hold the block at this EIP at the same offset of the block's physical page.
     SamePage(u32),
+    /// The exits go to this EIP (in another page: the baseline tier's) and check the cell's
+    /// physical address, not its EIP: the cell may only hold a block at this EIP.
+    Fixed(u32),
     /// Exits of both kinds, or to two such EIPs, share the cell: it stays empty.
     Never,
 }
@@ -143,11 +143,14 @@ pub enum SlotTarget {
 pub struct Cells {
     pub cells: [LinkCell; 2],
     pub id: BlockId,
+    /// A baseline block's runs left before Cranelift compiles it (`Options::tier_up`), which
+    /// its code counts down on entry (`crate::baseline`); unused by Cranelift's blocks.
+    pub runs: u32,
 }
 
 impl Cells {
     pub fn new() -> Box<Cells> {
-        Box::new(Cells { cells: [LinkCell::EMPTY; 2], id: NONE })
+        Box::new(Cells { cells: [LinkCell::EMPTY; 2], id: NONE, runs: 0 })
     }
 }
 
@@ -380,15 +383,10 @@ impl BlockCache {
         self.jump.as_ptr() as usize
     }
 
-    /// Makes block `id` the jump cache's entry for its linear address (CS base + EIP); not a
-    /// baseline block that still counts its runs (`Block::tier_up`), which only the dispatcher
-    /// may enter.
+    /// Makes block `id` the jump cache's entry for its linear address (CS base + EIP).
     #[inline]
     pub fn fill_jump(&mut self, id: BlockId) {
         let b = self.get(id);
-        if b.tier_up > 0 {
-            return;
-        }
         let k = &b.key;
         let Some(last) = k.eip.checked_add(b.bytes - 1) else { return };
         let e = JumpEntry {
@@ -410,9 +408,7 @@ impl BlockCache {
     }
 
     /// Makes exit `slot` of block `from` lead to `to`, if both links are still current, and
-    /// fills `from`'s cell for it when generated code may follow it (same mode and CS base, and
-    /// `to` not a baseline block that still counts its runs in the dispatcher,
-    /// `Block::tier_up`: entered from generated code, it would not count them).
+    /// fills `from`'s cell for it when generated code may follow it (same mode and CS base).
     pub fn set_link(&mut self, from: Link, slot: usize, to: BlockId) {
         let l = self.link_to(to);
         if self.resolve(from).is_none_or(|f| self.get(f).links[slot] == l) {
@@ -428,18 +424,17 @@ impl BlockCache {
         let allowed = match f.targets[slot] {
             SlotTarget::Any => true,
             SlotTarget::SamePage(eip) => same_page_ok(eip),
+            SlotTarget::Fixed(eip) => t.key.eip == eip,
             SlotTarget::Never => false,
         };
         let cell = match last {
-            Some(last) if allowed && t.tier_up == 0 && f.key.mode == t.key.mode && f.key.cs_base == t.key.cs_base => {
-                LinkCell {
-                    entry: t.entry as usize,
-                    eip: t.key.eip,
-                    phys: t.key.phys,
-                    last,
-                    insns: t.insns.len() as u32,
-                }
-            }
+            Some(last) if allowed && f.key.mode == t.key.mode && f.key.cs_base == t.key.cs_base => LinkCell {
+                entry: t.entry as usize,
+                eip: t.key.eip,
+                phys: t.key.phys,
+                last,
+                insns: t.insns.len() as u32,
+            },
             _ => LinkCell::EMPTY,
         };
         let old = f.cells.cells[slot];
@@ -512,7 +507,6 @@ mod tests {
             targets: [SlotTarget::Any; 2],
             cells: Cells::new(),
             incoming: Vec::new(),
-            tier_up: 0,
         }
     }
 
@@ -640,6 +634,28 @@ mod tests {
         let s2 = c.insert(src2);
         c.set_link(c.link_to(s2), 0, m);
         assert_eq!(c.get(s2).cells.cells[0], LinkCell::EMPTY, "another physical page");
+    }
+
+    /// A cell whose exits leave the EIP unchecked (`SlotTarget::Fixed`) is only filled with a
+    /// block at that EIP, on any physical page.
+    #[test]
+    fn fixed_cells_are_checked_when_filled() {
+        let mut c = BlockCache::default();
+        let (t, u) = (c.insert(block(0x10)), c.insert(block(0x20)));
+        let mut src = block(0x30);
+        src.targets = [SlotTarget::Fixed(0x10), SlotTarget::Fixed(0x10)];
+        let s = c.insert(src);
+        c.set_link(c.link_to(s), 0, u);
+        assert_eq!(c.get(s).cells.cells[0], LinkCell::EMPTY, "another EIP");
+        assert_eq!(c.linked(s, 0), Some(u), "the link itself is made");
+        let mut moved = block(0x10);
+        moved.key.phys = 0x5010;
+        moved.key.mode = c.get(s).key.mode;
+        let m = c.insert(moved);
+        c.set_link(c.link_to(s), 0, m);
+        assert_eq!(c.get(s).cells.cells[0].phys, 0x5010, "any physical page");
+        c.set_link(c.link_to(s), 1, t);
+        assert_eq!(c.get(s).cells.cells[1].entry, c.get(t).entry as usize);
     }
 
     /// One cell flipping between two targets (a RET shared by two callers) is listed once per

@@ -245,6 +245,11 @@ impl Jit {
             self.exec(cpu, id);
             return None;
         }
+        if self.tier_up_due(cpu, id) {
+            // Replaced by Cranelift's block before it ran: the dispatcher looks CS:EIP up again.
+            return None;
+        }
+        let block = self.cache.get(id);
         let (entry, len) = (block.entry, block.insns.len());
         ck.save_tlb(&mut cpu.tlb);
         let start = cpu.s.clone();

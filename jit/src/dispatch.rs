@@ -308,10 +308,6 @@ impl Jit {
     /// last block's status and, if that is a chainable one, the block's id.
     #[inline]
     pub(crate) fn exec(&mut self, cpu: &mut Cpu, id: BlockId) -> (u32, BlockId) {
-        let Some(id) = self.tier_up(cpu, id) else {
-            // Nothing ran: the dispatcher looks CS:EIP up again.
-            return (status::OK, id);
-        };
         let entry = self.cache.get(id).entry;
         let before = cpu.s.icount;
         let chained = self.ctx.chained;
@@ -330,6 +326,15 @@ impl Jit {
         self.stats.jit_insns += n;
         self.stats.inline_accesses = self.ctx.inline_accesses;
         self.stats.inline_slow = self.ctx.slow_accesses;
+        self.stats.interp_in_blocks = self.ctx.interp_calls;
+        if st == status::TIER_UP {
+            // SAFETY: as below; a baseline block stores its `Cells` address at every exit.
+            let last = unsafe { (*(self.ctx.exit_cells as *const Cells)).id };
+            self.stats.block_runs -= 1;
+            self.tier_up(cpu, last);
+            // Nothing ran of that block: the dispatcher looks CS:EIP up again.
+            return (status::OK, last);
+        }
         let last = if self.ctx.exit_cells != 0 && status::chain_slot(st).is_some() {
             // SAFETY: the block that returned last is alive (nothing ran since), and its code
             // stored its `Cells` address before returning a chainable status (not counted in
@@ -338,32 +343,32 @@ impl Jit {
         } else {
             id
         };
-        self.stats.interp_in_blocks = self.ctx.interp_calls;
         (self.after_fault(cpu, st), last)
     }
 
-    /// Counts a run of baseline block `id` (about to run, at CS:EIP) and, at its
-    /// `Options::tier_up`-th, has Cranelift compile it: queued for the compile thread (its block
-    /// replaces this one when installed), or in-line. Returns the block to run; none after an
-    /// in-line compile: its block (which may be longer, the TLB having changed since, so it may
-    /// not fit the budget or the deadline) replaces this one, and the dispatcher looks it up.
-    #[inline]
-    fn tier_up(&mut self, cpu: &mut Cpu, id: BlockId) -> Option<BlockId> {
+    /// Has Cranelift compile baseline block `id`, whose code found its count of runs at 0 on
+    /// entry (`Options::tier_up`, `cache::Cells::runs`; CS:EIP is its first instruction): queued
+    /// for the compile thread, whose block replaces this one when installed (meanwhile this one
+    /// runs on, its count wound back up to the top), or in-line, whose block replaces it now.
+    /// Returns whether it was replaced.
+    fn tier_up(&mut self, cpu: &mut Cpu, id: BlockId) -> bool {
         let b = self.cache.get_mut(id);
-        if b.tier_up == 0 {
-            return Some(id);
-        }
-        b.tier_up -= 1;
-        if b.tier_up > 0 {
-            return Some(id);
-        }
+        b.cells.runs = u32::MAX;
         let key = b.key;
         if self.background.is_some() {
             self.queue(cpu, key);
-            return Some(id);
+            return false;
         }
         self.translate(cpu, key, false);
-        None
+        true
+    }
+
+    /// What the code of baseline block `id` would do on entry with its count of runs
+    /// (`Jit::tier_up` when it is due), for callers that run blocks without
+    /// [`Jit::exec`] (`--cpu check`), so the code itself never leaves with `TIER_UP` there.
+    /// Returns whether the block was replaced (and so must not run).
+    pub(crate) fn tier_up_due(&mut self, cpu: &mut Cpu, id: BlockId) -> bool {
+        self.cache.get(id).cells.runs == 1 && self.tier_up(cpu, id)
     }
 
     /// After a block's code returned `st`: if FAULT, delivers the fault it recorded, or, for a
@@ -562,7 +567,15 @@ impl Jit {
         let job = self.decode(cpu, key)?;
         self.tr.jump_table = Some(self.cache.jump_table());
         let done = match self.baseline.as_mut().filter(|_| baseline) {
-            Some(asm) => crate::baseline::compile(asm, job),
+            Some(asm) => {
+                let env = crate::baseline::emit::Env {
+                    cells: 0,
+                    jump_table: self.cache.jump_table(),
+                    counters: self.tr.counters,
+                    count_runs: self.tier_up > 0,
+                };
+                crate::baseline::compile(asm, job, env)
+            }
             // In-line, Cranelift's time is the guest's: never the optimiser (see `worker`).
             None => worker::compile(&mut self.tr, job, self.dump.is_some(), false),
         };
@@ -636,7 +649,7 @@ impl Jit {
         cpu.mark_code_page(key.page());
         let refetch = job.insns.last().zip(job.eips.last()).is_some_and(|(i, &eip)| crosses_page(key.cs_base, eip, i));
         let io = job.insns.iter().any(|i| i.does_port_io());
-        let block = Block {
+        let mut block = Block {
             key,
             insns: job.insns,
             eips: job.eips,
@@ -650,8 +663,10 @@ impl Jit {
             targets,
             cells: job.cells,
             incoming: Vec::new(),
-            tier_up: if baseline { self.tier_up } else { 0 },
         };
+        if baseline {
+            block.cells.runs = self.tier_up;
+        }
         self.stats.blocks_compiled += 1;
         self.stats.blocks_optimized += done_optimized as u64;
         self.stats.compile_time += t0.elapsed();

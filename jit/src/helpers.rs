@@ -29,6 +29,10 @@ pub mod status {
     /// As [`CHAIN_TAKEN`], for the fall-through exit (a conditional branch not taken, or the
     /// block's end when its last instruction is not a branch).
     pub const CHAIN_NEXT: u32 = 4;
+    /// A baseline block's count of runs reached 0 on entry (`cache::Cells::runs`): nothing ran,
+    /// EIP is the block's first instruction, and `ExitCtx::exit_cells` names the block for the
+    /// dispatcher to have Cranelift compile it.
+    pub const TIER_UP: u32 = 5;
 
     /// The link slot of a chainable status, if it is one.
     #[inline]

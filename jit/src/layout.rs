@@ -6,7 +6,7 @@
 //! host address from a TLB entry, and the helpers; the tests at the bottom pin the layout they
 //! assume (`Cpu::s` at offset 0, `#[repr(C)]` `CpuState` and `TlbEntry`).
 
-use crate::cache::{JumpEntry, LinkCell};
+use crate::cache::{Cells, JumpEntry, LinkCell};
 use crate::helpers::ExitCtx;
 use emu_cpu_x86::state::{CpuState, Segment};
 use emu_cpu_x86::tlb::{Tlb, TlbEntry, TLB_SIZE};
@@ -72,6 +72,8 @@ pub const LINK_EIP: i32 = offset_of!(LinkCell, eip) as i32;
 pub const LINK_PHYS: i32 = offset_of!(LinkCell, phys) as i32;
 pub const LINK_LAST: i32 = offset_of!(LinkCell, last) as i32;
 pub const LINK_INSNS: i32 = offset_of!(LinkCell, insns) as i32;
+/// A baseline block's count of runs left in its `Cells` (`Cells::runs`).
+pub const CELLS_RUNS: i32 = offset_of!(Cells, runs) as i32;
 
 /// The jump cache's [`JumpEntry`]s: a [`LinkCell`] at offset 0 (so the `LINK_*` offsets apply),
 /// then the CS base and mode the entry's block was translated for.

@@ -45,9 +45,8 @@ fn blocks_compiled(code: &[u8], tier_up: u32, background: bool) -> u64 {
 
 /// With `tier_up` at 50, Cranelift compiles each of the loop's blocks again and its block
 /// replaces the baseline one, in the middle of the run; the result is the interpreter's either
-/// way, and so is every count. The first block's Cranelift code (from its 50th run, the
-/// others' 25th) must not chain into the others while they still count their runs in the
-/// dispatcher: they would stop counting.
+/// way, and so is every count. The blocks chain into each other, so it is their code that
+/// counts their runs.
 #[test]
 fn baseline_blocks_are_compiled_again_by_cranelift_after_tier_up_runs() {
     let code = loop_of_three_blocks(200);
@@ -68,5 +67,31 @@ fn baseline_blocks_are_replaced_by_the_compile_threads_blocks() {
     let (never, after_50) = (blocks_compiled(&code, 0, true), blocks_compiled(&code, 50, true));
     if cfg!(all(target_arch = "x86_64", not(windows))) {
         assert_eq!(after_50, never + 3, "the loop's blocks compiled again, on the compile thread");
+    }
+}
+
+/// In lockstep (`--cpu check`), the dispatcher runs blocks through the checker, which counts a
+/// baseline block's runs as its code would (`Jit::tier_up_due`): Cranelift compiles the
+/// loop's blocks again after 50 runs, and every block, of either tier, agrees with the
+/// interpreter.
+#[test]
+fn the_checker_counts_baseline_runs_and_checks_both_tiers() {
+    let code = loop_of_three_blocks(200);
+    let run = |tier_up| {
+        let mut a = paged32(&code);
+        let sa = a.run(10_000_000);
+        let opts = Options { code_size: 1 << 20, baseline: true, tier_up, check: true, ..Options::default() };
+        let mut j = Jit::new(opts).unwrap();
+        let mut b = paged32(&code);
+        let sb = j.run(&mut b, 10_000_000);
+        assert_eq!((sa, sb), (Stop::Halted, Stop::Halted));
+        assert_eq!(j.check_failure(), None);
+        assert_same(&a, &b, &format!("checked, tier-up after {tier_up} runs"));
+        assert!(j.stats.checked_blocks > 300, "{:?}", j.stats);
+        j.stats.blocks_compiled
+    };
+    let (never, after_50) = (run(0), run(50));
+    if cfg!(all(target_arch = "x86_64", not(windows))) {
+        assert_eq!(after_50, never + 3, "the loop's blocks compiled again");
     }
 }

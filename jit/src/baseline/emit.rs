@@ -22,7 +22,8 @@
 //! - LEA, PUSH of a register or an immediate, POP, INC and DEC of a register (which keep CF:
 //!   `helpers::condition` reads it from the lazy flags);
 //! - Jcc as the block's last instruction, with CS's limit at 4 GiB (`helpers::condition`, then a
-//!   chainable exit either way).
+//!   chainable exit either way); JMP, CALL and RET, and as the block's last instruction JMP and
+//!   CALL through a 32-bit register or memory operand, with CS's limit at 4 GiB.
 //!
 //! Memory operands are taken inline only through DS, ES or SS when the block's mode key says
 //! they are flat, with a 32-bit address (and for the stack, a 32-bit stack): the address is the
@@ -37,16 +38,27 @@
 //! after a merged JMP, CALL or RET (`translate::merged`) the block goes on only if EIP is where
 //! the next instruction is; a last instruction that crosses into the next page is run by
 //! `helpers::fetch_exec`; a block whose last instruction is a template leaves with
-//! `CHAIN_NEXT`, one whose last is the interpreter's with its status. Blocks do not chain in
-//! their code (the dispatcher follows their links); Cranelift's blocks may chain into them, so
-//! every exit leaves the block's `Cells` address in `ExitCtx::exit_cells`.
+//! `CHAIN_NEXT` (so does one whose last is the interpreter's and does not end blocks: the
+//! block was cut at its length cap or the page's end), one whose last is the interpreter's with
+//! its status.
+//!
+//! **Chaining.** A chainable exit (with CS's limit at 4 GiB) goes on to the block the
+//! dispatcher would find next, when its link cell (a fixed target) or the jump cache entry of
+//! its linear address (RET, JMP and CALL through a register or memory) holds it, as
+//! Cranelift's blocks do (`translate`'s *Chaining*), and leaves otherwise. Every exit that
+//! returns leaves the block's `Cells` address in `ExitCtx::exit_cells`, so the dispatcher knows
+//! which block a chain of blocks ended in.
+//!
+//! **Runs counted in the code.** With `Env::count_runs`, the entry counts `Cells::runs` down
+//! and at 0 leaves with `TIER_UP` (EIP on the block's first instruction, nothing done).
 
 use super::asm::{Alu, Asm, AsmError, Cond, Label, Mem, Reg, Shift, W};
+use crate::cache::SlotTarget;
 use crate::helpers::{self, status};
 use crate::key::{BlockKey, ModeKey};
 use crate::layout;
-use crate::translate::{crosses_page, merged};
-use emu_cpu_x86::decode::{Insn, Mnemonic as M, NO_REG};
+use crate::translate::{crosses_page, ends_block, merged};
+use emu_cpu_x86::decode::{Arg, Insn, Mnemonic as M, NO_REG};
 use emu_cpu_x86::flags::{CcOp, Size};
 use emu_cpu_x86::interp::fast::{Fast, Src};
 use emu_cpu_x86::tlb::TLB_SIZE;
@@ -99,11 +111,27 @@ enum Done {
     Left,
 }
 
+/// What a block's code is built against, besides its instructions.
+#[derive(Debug, Clone, Copy)]
+pub struct Env {
+    /// The address of the block's `Cells` (see [`block`]).
+    pub cells: usize,
+    /// The address of the jump cache (`BlockCache::jump_table`).
+    pub jump_table: usize,
+    /// Count chained runs in `ExitCtx::chained` (`Options::counters`).
+    pub counters: bool,
+    /// Count the block's runs down in `Cells::runs` and leave with `TIER_UP` at 0 (see
+    /// [`super`], step 4).
+    pub count_runs: bool,
+}
+
 struct Emitter<'a> {
     a: &'a mut Asm,
     insns: &'a [Insn],
     eips: &'a [u32],
     mode: ModeKey,
+    cs_base: u32,
+    env: Env,
     tlb: i32,
     /// Instructions of the block counted in `icount` so far (on the straight path).
     synced: usize,
@@ -113,20 +141,28 @@ struct Emitter<'a> {
     fault: Option<Label>,
     /// The block's epilogue.
     leave: Label,
+    /// The epilogue of a chaining exit (the entry to go on to in RAX), made on first use.
+    chain_tail: Option<Label>,
+    /// CS base + EIP of the block's first instruction.
+    key_lin: u32,
+    /// What the chaining exits through each link cell leave unchecked (see
+    /// [`Emitter::chain_fixed`]).
+    targets: [SlotTarget; 2],
 }
 
 /// Writes the code of the block `key` of `insns` at `eips` into `a` (cleared first) and
-/// finishes it; `cells` is the address of the block's `Cells`, which every exit leaves in
-/// `ExitCtx::exit_cells` (so the dispatcher knows which block a chain of blocks ended in, when
-/// one of Cranelift's chained into this one). The code passes the addresses of `insns` to the
-/// interpreter: they must not move while it lives (a `Job`'s boxed slice does not).
+/// finishes it; returns it with what its chaining exits leave to `BlockCache::set_link` to
+/// check, per link cell. Every exit that returns leaves the address of the block's `Cells` (`env`) in
+/// `ExitCtx::exit_cells`, so the dispatcher knows which block a chain of blocks ended in. The
+/// code passes the addresses of `insns` to the interpreter: they must not move while it lives
+/// (a `Job`'s boxed slice does not).
 pub fn block<'a>(
     a: &'a mut Asm,
     insns: &[Insn],
     eips: &[u32],
     key: &BlockKey,
-    cells: usize,
-) -> Result<&'a [u8], AsmError> {
+    env: Env,
+) -> Result<(&'a [u8], [SlotTarget; 2]), AsmError> {
     a.clear();
     let leave = a.label();
     let mut e = Emitter {
@@ -134,12 +170,17 @@ pub fn block<'a>(
         insns,
         eips,
         mode: key.mode,
+        cs_base: key.cs_base,
+        env,
         tlb: layout::tlb_set(key.mode.user()),
         synced: 0,
         exits: Vec::new(),
         slows: Vec::new(),
         fault: None,
         leave,
+        chain_tail: None,
+        key_lin: key.cs_base.wrapping_add(key.eip),
+        targets: [SlotTarget::Any; 2],
     };
     for r in SAVED {
         e.a.push(r);
@@ -147,20 +188,39 @@ pub fn block<'a>(
     e.a.alu_ri(Alu::Sub, W::Q, Reg::RSP, 8);
     e.a.mov_rr(W::Q, CPU, Reg::RDI);
     e.a.mov_rr(W::Q, CTX, Reg::RSI);
+    if env.count_runs && !insns.is_empty() {
+        // One run fewer to go; at 0, nothing runs and the dispatcher has Cranelift compile it.
+        let due = e.exit(0, Some(eips[0]), Some(status::TIER_UP));
+        e.a.mov_imm(Reg::RCX, env.cells as u64);
+        e.a.alu_mi(Alu::Sub, W::D, Mem::at(Reg::RCX, layout::CELLS_RUNS), 1);
+        e.a.jcc(Cond::E, due);
+    }
     for k in 0..insns.len() {
         e.fault = None;
         e.insn(k, key.cs_base, leave);
     }
     e.tails(leave);
     e.a.bind(leave);
-    e.a.mov_imm(Reg::RCX, cells as u64);
+    e.a.mov_imm(Reg::RCX, env.cells as u64);
     e.a.store(W::Q, Mem::at(CTX, layout::CTX_EXIT_CELLS), Reg::RCX);
     e.a.alu_ri(Alu::Add, W::Q, Reg::RSP, 8);
     for r in SAVED.iter().rev() {
         e.a.pop(*r);
     }
     e.a.ret();
-    a.finish()
+    if let Some(l) = e.chain_tail {
+        // A tail call in the `tail` convention: the frame gone, the arguments in RDI and RSI.
+        e.a.bind(l);
+        e.a.mov_rr(W::Q, Reg::RDI, CPU);
+        e.a.mov_rr(W::Q, Reg::RSI, CTX);
+        e.a.alu_ri(Alu::Add, W::Q, Reg::RSP, 8);
+        for r in SAVED.iter().rev() {
+            e.a.pop(*r);
+        }
+        e.a.jmp_r(Reg::RAX);
+    }
+    let targets = e.targets;
+    Ok((a.finish()?, targets))
 }
 
 fn reg(n: u8) -> Mem {
@@ -226,7 +286,12 @@ impl Emitter<'_> {
         let out = self.exit(k + 1, None, None);
         self.a.test_rr(W::D, Reg::RAX, Reg::RAX);
         self.a.jcc(Cond::NE, out);
-        if k + 1 == self.insns.len() {
+        if k + 1 == self.insns.len() && !ends_block(i) {
+            // The block ended at its length cap or the page's end: on to the next instruction,
+            // as after a template.
+            let next = eip.wrapping_add(i.len as u32);
+            self.leave_to(k, next, status::CHAIN_NEXT);
+        } else if k + 1 == self.insns.len() {
             // Its status (OK) and the EIP it left.
             let end = self.exit(k + 1, None, None);
             self.a.jmp(end);
@@ -341,7 +406,8 @@ impl Emitter<'_> {
                 self.a.store(W::D, Mem::at(CPU, layout::EIP), Reg::RAX);
                 if k + 1 == self.insns.len() {
                     self.sync(k + 1);
-                    self.a.mov_imm(Reg::RAX, status::OK as u64);
+                    self.chain_computed();
+                    self.a.mov_imm(Reg::RAX, status::CHAIN_TAKEN as u64);
                     self.a.jmp(self.leave);
                     return Done::Left;
                 }
@@ -380,9 +446,51 @@ impl Emitter<'_> {
                 self.a.mov_imm(B, 0);
                 self.set_cc(kind);
             }
+            Fast::General if self.indirect(k, mem, stack) => return Done::Left,
             _ => return Done::No,
         }
         Done::On
+    }
+
+    /// JMP or CALL through a 32-bit register or memory operand as the block's last
+    /// instruction (with CS's limit at 4 GiB, which needs no check of the target): the target
+    /// read, the return address pushed, EIP set, and an exit through the jump cache. Whether it
+    /// had a template (else nothing emitted).
+    fn indirect(&mut self, k: usize, mem: bool, stack: bool) -> bool {
+        let i = &self.insns[k];
+        let call = match i.mnemonic {
+            M::Jmp => false,
+            M::Call if stack => true,
+            _ => return false,
+        };
+        let operand = match i.args[0] {
+            Arg::Reg(r, Size::D) => Some(r),
+            Arg::Mem(Size::D) if mem => None,
+            _ => return false,
+        };
+        if k + 1 != self.insns.len() || i.osize != Size::D || !self.mode.cs_limit_4g() {
+            return false;
+        }
+        match operand {
+            Some(r) => self.a.load(W::D, RES, reg(r)),
+            None => {
+                self.ea(i, ADDR);
+                self.read(k, i.seg);
+                self.a.mov_rr(W::D, RES, Reg::RAX);
+            }
+        }
+        if call {
+            let next = self.eips[k].wrapping_add(i.len as u32);
+            self.a.mov_imm(B, next as u64);
+            self.push(k);
+        }
+        self.a.store(W::D, Mem::at(CPU, layout::EIP), RES);
+        self.sync(k + 1);
+        self.a.mov_rr(W::D, Reg::RAX, RES);
+        self.chain_computed();
+        self.a.mov_imm(Reg::RAX, status::CHAIN_TAKEN as u64);
+        self.a.jmp(self.leave);
+        true
     }
 
     /// Pushes B (32 bits, flat SS) for instruction `k`: ESP changes after the store, which is
@@ -515,11 +623,119 @@ impl Emitter<'_> {
         self.leave_at(eip, st);
     }
 
-    /// Leaves for `eip` with status `st` (`icount` up to date).
+    /// Leaves for `eip` with status `st` (`icount` up to date), going on to the linked block
+    /// instead when `st` is chainable and the link may be followed.
     fn leave_at(&mut self, eip: u32, st: u32) {
+        if let Some(slot) = status::chain_slot(st) {
+            self.chain_fixed(slot, eip);
+        }
         self.a.store_imm(W::D, Mem::at(CPU, layout::EIP), eip as i32);
         self.a.mov_imm(Reg::RAX, st as u64);
         self.a.jmp(self.leave);
+    }
+
+    /// At a chainable exit to `eip` through link cell `slot` (`icount` up to date): a tail call
+    /// to the cell's block if it is the one the dispatcher would find and fits before
+    /// `ExitCtx::chain_limit` (the checks of `translate`'s *Chaining*); falls through
+    /// otherwise. Each cell has one such exit (a block's last instruction's), so the cell's
+    /// EIP is checked when it is filled (`SlotTarget::Fixed`), and so is its physical
+    /// address when `eip` is in the block's own linear page (`SlotTarget::SamePage`: see
+    /// `translate`'s *Same-page links*); else the code asks the TLB.
+    fn chain_fixed(&mut self, slot: usize, eip: u32) {
+        if !self.mode.cs_limit_4g() {
+            return; // (the cell's last byte would need checking against CS's limit)
+        }
+        let lin = self.cs_base.wrapping_add(eip);
+        let same_page = lin & !0xfff == self.key_lin & !0xfff;
+        let target = if same_page { SlotTarget::SamePage(eip) } else { SlotTarget::Fixed(eip) };
+        self.targets[slot] = match self.targets[slot] {
+            SlotTarget::Any => target,
+            t if t == target => target,
+            _ => SlotTarget::Never,
+        };
+        let stay = self.a.label();
+        self.a.mov_imm(Reg::RCX, (self.env.cells + slot * layout::LINK_CELL_SIZE) as u64);
+        self.fits(stay);
+        if !same_page {
+            // The TLB's execute entry for CS base + EIP maps it to the cell's physical address.
+            let entry = self.tlb + ((lin >> 12) as usize & (TLB_SIZE - 1)) as i32 * layout::TLB_ENTRY_SIZE as i32;
+            self.a.alu_mi(Alu::Cmp, W::D, Mem::at(CPU, entry + layout::TLB_EXEC), (lin & !0xfff) as i32);
+            self.a.jcc(Cond::NE, stay);
+            self.a.load(W::D, Reg::RAX, Mem::at(CPU, entry + layout::TLB_PHYS));
+            if lin & 0xfff != 0 {
+                self.a.alu_ri(Alu::Or, W::D, Reg::RAX, (lin & 0xfff) as i32);
+            }
+            self.same_phys(stay);
+        }
+        self.go_on(stay);
+    }
+
+    /// At a chainable exit to the EIP in EAX (stored; `icount` up to date): a tail call to the
+    /// block in the jump cache entry of its linear address if it is the one the dispatcher
+    /// would find (also of the block's CS base and mode) and fits before the chain limit; falls
+    /// through otherwise, with EAX changed.
+    fn chain_computed(&mut self) {
+        if !self.mode.cs_limit_4g() {
+            return;
+        }
+        const SHIFT: u8 = layout::TLB_ENTRY_SIZE.trailing_zeros() as u8;
+        let stay = self.a.label();
+        // RDX = the linear address, RCX = its jump cache entry (`cache::jump_index`).
+        self.a.lea(W::D, Reg::RDX, Mem::at(Reg::RAX, self.cs_base as i32));
+        self.a.mov_rr(W::D, Reg::RCX, Reg::RDX);
+        self.a.shift_ri(Shift::Shr, W::D, Reg::RCX, 12);
+        self.a.alu_rr(Alu::Xor, W::D, Reg::RCX, Reg::RDX);
+        self.a.alu_ri(Alu::And, W::D, Reg::RCX, crate::cache::JUMP_SIZE as i32 - 1);
+        self.a.shift_ri(Shift::Shl, W::Q, Reg::RCX, layout::JUMP_ENTRY_SIZE.trailing_zeros() as u8);
+        self.a.mov_imm(B, self.env.jump_table as u64);
+        self.a.alu_rr(Alu::Add, W::Q, Reg::RCX, B);
+        // Its EIP (with the same linear address, so the same CS base too) and mode.
+        self.a.alu_rm(Alu::Cmp, W::D, Reg::RAX, Mem::at(Reg::RCX, layout::LINK_EIP));
+        self.a.jcc(Cond::NE, stay);
+        self.a.alu_mi(Alu::Cmp, W::D, Mem::at(Reg::RCX, layout::JUMP_MODE), self.mode.bits() as i32);
+        self.a.jcc(Cond::NE, stay);
+        self.fits(stay);
+        // The TLB's execute entry (RAX its offset in the set) maps the page to the cell's.
+        self.a.mov_rr(W::D, Reg::RAX, Reg::RDX);
+        self.a.shift_ri(Shift::Shr, W::D, Reg::RAX, 12 - SHIFT);
+        self.a.alu_ri(Alu::And, W::D, Reg::RAX, ((TLB_SIZE as i32) - 1) << SHIFT);
+        self.a.mov_rr(W::D, B, Reg::RDX);
+        self.a.alu_ri(Alu::And, W::D, B, !0xfff);
+        self.a.alu_rm(Alu::Cmp, W::D, B, Mem::indexed(CPU, Reg::RAX, 0, self.tlb + layout::TLB_EXEC));
+        self.a.jcc(Cond::NE, stay);
+        self.a.alu_ri(Alu::And, W::D, Reg::RDX, 0xfff);
+        self.a.load(W::D, Reg::RAX, Mem::indexed(CPU, Reg::RAX, 0, self.tlb + layout::TLB_PHYS));
+        self.a.alu_rr(Alu::Or, W::D, Reg::RAX, Reg::RDX);
+        self.same_phys(stay);
+        self.go_on(stay);
+    }
+
+    /// To `stay` unless the block of the cell at RCX fits before the chain limit (0 when the
+    /// dispatcher forbids chaining; an empty cell's length never fits, `LinkCell::EMPTY`).
+    /// Uses RAX.
+    fn fits(&mut self, stay: Label) {
+        self.a.load(W::D, Reg::RAX, Mem::at(Reg::RCX, layout::LINK_INSNS));
+        self.a.alu_rm(Alu::Add, W::Q, Reg::RAX, Mem::at(CPU, layout::ICOUNT));
+        self.a.alu_rm(Alu::Cmp, W::Q, Reg::RAX, Mem::at(CTX, layout::CTX_CHAIN_LIMIT));
+        self.a.jcc(Cond::A, stay);
+    }
+
+    /// To `stay` unless the physical address in EAX is the cell's (at RCX).
+    fn same_phys(&mut self, stay: Label) {
+        self.a.alu_rm(Alu::Cmp, W::D, Reg::RAX, Mem::at(Reg::RCX, layout::LINK_PHYS));
+        self.a.jcc(Cond::NE, stay);
+    }
+
+    /// After a chaining exit's checks: the tail call to the block of the cell at RCX; binds
+    /// `stay`, where the checks that failed go on.
+    fn go_on(&mut self, stay: Label) {
+        if self.env.counters {
+            self.a.alu_mi(Alu::Add, W::Q, Mem::at(CTX, layout::CTX_CHAINED), 1);
+        }
+        self.a.load(W::Q, Reg::RAX, Mem::at(Reg::RCX, layout::LINK_ENTRY));
+        let tail = *self.chain_tail.get_or_insert_with(|| self.a.label());
+        self.a.jmp(tail);
+        self.a.bind(stay);
     }
 
     /// Brings `icount` up to the block's first `k` instructions.

@@ -33,15 +33,18 @@
 //!    `helpers::read_mem`/`write_mem` behind it. Done for the 32-bit forms of MOV (registers,
 //!    immediates, loads, stores), ADD, SUB, CMP, AND, OR, XOR and TEST (on registers and on
 //!    memory), LEA, PUSH, POP, INC, DEC, MOVZX, MOVSX, JMP, CALL, RET and a block's last Jcc
-//!    ([`emit`]); to do: ADC, SBB, the shifts, IMUL, XCHG, CMOVcc, SETcc, the byte and word
-//!    forms, inline access counts for `--stats=full`, and chaining in code.
-//! 4. The tiers: a warm block is translated here, in-line on the CPU's thread; the dispatcher
-//!    counts its runs (`Block::tier_up`: generated code does not chain into it meanwhile) and
-//!    has Cranelift compile it after `Options::tier_up` more, whose block then replaces it in
-//!    the cache. `--cpu check` checks baseline blocks as it checks the others (its search for
-//!    the first differing instruction rebuilds prefixes with Cranelift, though). Done as an
-//!    experiment (`--jit-baseline`); to do: thresholds measured, and the counting moved into
-//!    the code when blocks chain.
+//!    ([`emit`]), JMP and CALL through a register or memory, and chaining in code, as
+//!    Cranelift's blocks chain (link cells for fixed targets, the jump cache for computed
+//!    ones); to do: ADC, SBB, the shifts, IMUL, XCHG, CMOVcc, SETcc, the byte and word forms,
+//!    and inline access counts for `--stats=full`.
+//! 4. The tiers: a warm block is translated here, in-line on the CPU's thread; its code counts
+//!    its runs down on entry (`cache::Cells::runs`, so it may be entered from any block) and
+//!    at the `Options::tier_up`-th leaves with `status::TIER_UP` before it does anything, for
+//!    the dispatcher to have Cranelift compile it, whose block then replaces it in the cache.
+//!    `--cpu check` checks baseline blocks as it checks the others, and counts their runs as
+//!    their code would (its search for the first differing instruction rebuilds prefixes with
+//!    Cranelift, though). Done as an experiment (`--jit-baseline`); to do: thresholds
+//!    measured.
 //!
 //! **Only on x86-64 hosts.** Elsewhere blocks go from the interpreter to Cranelift, as before;
 //! Cranelift stays the only code generator emu needs, and the one that makes hot code fast.
@@ -55,23 +58,13 @@ use crate::worker::{Done, Job};
 use std::time::Instant;
 
 /// `job`'s block built by this tier, with `asm`'s buffer: what [`crate::worker::compile`] is
-/// for Cranelift.
-pub(crate) fn compile(asm: &mut asm::Asm, job: Job) -> Done {
+/// for Cranelift. `env`'s `cells` is set here, to the job's.
+pub(crate) fn compile(asm: &mut asm::Asm, job: Job, env: emit::Env) -> Done {
     let t0 = Instant::now();
-    let cells = &*job.cells as *const crate::cache::Cells as usize;
-    let code = emit::block(asm, &job.insns, &job.eips, &job.key, cells)
-        .map(<[u8]>::to_vec)
-        .map_err(|e| TranslateError(format!("baseline: {e:?}")));
-    // The code reads no link cell: the dispatcher may link the block's exits to anything it
-    // checks itself.
-    Done {
-        job,
-        code,
-        targets: [SlotTarget::Any; 2],
-        ir: None,
-        listing: None,
-        time: t0.elapsed(),
-        optimized: false,
-        baseline: true,
-    }
+    let env = emit::Env { cells: &*job.cells as *const crate::cache::Cells as usize, ..env };
+    let (code, targets) = match emit::block(asm, &job.insns, &job.eips, &job.key, env) {
+        Ok((code, targets)) => (Ok(code.to_vec()), targets),
+        Err(e) => (Err(TranslateError(format!("baseline: {e:?}"))), [SlotTarget::Never; 2]),
+    };
+    Done { job, code, targets, ir: None, listing: None, time: t0.elapsed(), optimized: false, baseline: true }
 }

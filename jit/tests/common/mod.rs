@@ -130,9 +130,15 @@ pub fn self_patching_loop(iterations: u32, add_imm: u32) -> (Vec<u8>, usize) {
 }
 
 pub fn jit() -> Jit {
+    Jit::new(options()).unwrap()
+}
+
+/// The options [`jit`] makes its JIT with (the tier [`with_baseline`] or [`with_optimiser`]
+/// chose on this thread), for tests that change others.
+pub fn options() -> Options {
     let optimize_all = OPTIMISER.with(|o| o.get());
     let baseline = BASELINE.with(|o| o.get());
-    Jit::new(Options { code_size: 1 << 20, optimize_all, baseline, ..Options::default() }).unwrap()
+    Options { code_size: 1 << 20, optimize_all, baseline, ..Options::default() }
 }
 
 thread_local! {
