@@ -479,6 +479,80 @@ fn conditions_of_a_compare_in_the_same_block() {
     assert_eq!(cpu.sys.ram().as_slice()[at..at + 16], [0, 1, 1, 0, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]);
 }
 
+/// Each Jcc right after each 32-bit ALU operation of the same block (register and memory
+/// operands, the memory one as source and as destination), with operands on the flags' edges:
+/// the baseline tier takes the condition from the host's flags after the operations whose
+/// flags are the host's last (not after one that writes memory, whose TLB check comes after).
+#[test]
+fn conditions_of_each_alu_operation_in_the_same_block() {
+    let pairs: [(u32, u32); 5] = [(0, 0), (1, 2), (0x8000_0000, 1), (0x7fff_ffff, 0xffff_ffff), (0x80, 0x80)];
+    let code = asm(32, |a| {
+        a.mov(edi, 0x40000u32)?;
+        a.xor(ebp, ebp)?;
+        for &(x, y) in &pairs {
+            for op in 0..7 {
+                for form in 0..3 {
+                    for cc in 0..16u32 {
+                        let mut skip = a.create_label();
+                        a.mov(eax, x)?;
+                        a.mov(ebx, y)?;
+                        a.mov(dword_ptr(edi), x)?;
+                        // 0: register, register; 1: register, memory; 2: memory, register.
+                        match (op, form) {
+                            (0, 0) => a.add(eax, ebx)?,
+                            (0, 1) => a.add(ebx, dword_ptr(edi))?,
+                            (0, _) => a.add(dword_ptr(edi), ebx)?,
+                            (1, 0) => a.sub(eax, ebx)?,
+                            (1, 1) => a.sub(ebx, dword_ptr(edi))?,
+                            (1, _) => a.sub(dword_ptr(edi), ebx)?,
+                            (2, 0) => a.and(eax, ebx)?,
+                            (2, 1) => a.and(ebx, dword_ptr(edi))?,
+                            (2, _) => a.and(dword_ptr(edi), ebx)?,
+                            (3, 0) => a.or(eax, ebx)?,
+                            (3, 1) => a.or(ebx, dword_ptr(edi))?,
+                            (3, _) => a.or(dword_ptr(edi), ebx)?,
+                            (4, 0) => a.xor(eax, ebx)?,
+                            (4, 1) => a.xor(ebx, dword_ptr(edi))?,
+                            (4, _) => a.xor(dword_ptr(edi), ebx)?,
+                            (5, 0) => a.cmp(eax, ebx)?,
+                            (5, 1) => a.cmp(ebx, dword_ptr(edi))?,
+                            (5, _) => a.cmp(dword_ptr(edi), ebx)?,
+                            (_, 0) => a.test(eax, ebx)?,
+                            (_, 1) => a.test(dword_ptr(edi), ebx)?,
+                            (_, _) => a.test(dword_ptr(edi), eax)?,
+                        }
+                        match cc {
+                            0 => a.jo(skip)?,
+                            1 => a.jno(skip)?,
+                            2 => a.jb(skip)?,
+                            3 => a.jae(skip)?,
+                            4 => a.je(skip)?,
+                            5 => a.jne(skip)?,
+                            6 => a.jbe(skip)?,
+                            7 => a.ja(skip)?,
+                            8 => a.js(skip)?,
+                            9 => a.jns(skip)?,
+                            10 => a.jp(skip)?,
+                            11 => a.jnp(skip)?,
+                            12 => a.jl(skip)?,
+                            13 => a.jge(skip)?,
+                            14 => a.jle(skip)?,
+                            _ => a.jg(skip)?,
+                        }
+                        a.add(ebp, 1u32 << cc)?;
+                        a.set_label(&mut skip)?;
+                        a.rol(ebp, 1)?;
+                    }
+                }
+            }
+        }
+        a.hlt()
+    });
+    let (_, stop, j) = same_in_both(|| flat32(&code), 1_000_000, "ALU operations and conditions");
+    assert_eq!(stop, Stop::Halted);
+    assert!(j.stats.jit_insns > 10_000, "{:?}", j.stats);
+}
+
 /// The flags of a shift, rotate or multiply are built only where something reads them (see
 /// `translate::Part`): here the fault exit of the next instruction, a load from the page that
 /// is not present (a shutdown with no IDT, the state as at the load), and, in a second run, a
@@ -617,6 +691,7 @@ fn the_programs_with_the_optimiser() {
         a_write_after_a_read_of_the_same_address_checks_the_write_tag();
         accesses_to_one_address_after_an_eviction_or_across_a_page_end();
         conditions_of_a_compare_in_the_same_block();
+        conditions_of_each_alu_operation_in_the_same_block();
         flags_of_shifts_and_multiplies_at_a_fault_exit();
         instruction_counts_around_interpreted_instructions();
     });
@@ -638,6 +713,7 @@ fn the_programs_with_the_baseline_tier() {
         accesses_after_a_segment_load_in_the_block_use_the_new_segment();
         a_write_after_a_read_of_the_same_address_checks_the_write_tag();
         conditions_of_a_compare_in_the_same_block();
+        conditions_of_each_alu_operation_in_the_same_block();
         flags_of_shifts_and_multiplies_at_a_fault_exit();
         instruction_counts_around_interpreted_instructions();
         a_time_stamp_read_mid_block_counts_the_instructions_before_it();

@@ -145,6 +145,10 @@ struct Emitter<'a> {
     chain_tail: Option<Label>,
     /// CS base + EIP of the block's first instruction.
     key_lin: u32,
+    /// The instruction whose template left the guest's flags in the host's, as the last
+    /// host instruction to change them (an ALU operation on 32 bits, whose flags the host
+    /// computes as the guest would).
+    host_flags: Option<usize>,
     /// What the chaining exits through each link cell leave unchecked (see
     /// [`Emitter::chain_fixed`]).
     targets: [SlotTarget; 2],
@@ -180,6 +184,7 @@ pub fn block<'a>(
         leave,
         chain_tail: None,
         key_lin: key.cs_base.wrapping_add(key.eip),
+        host_flags: None,
         targets: [SlotTarget::Any; 2],
     };
     for r in SAVED {
@@ -258,9 +263,20 @@ impl Emitter<'_> {
         let form = if self.mode.code32() { Fast::of(i, true) } else { Fast::General };
         if let Fast::Jcc(cc, rel) = form {
             if last && self.mode.cs_limit_4g() {
+                let taken = self.a.label();
+                if k > 0 && self.host_flags == Some(k - 1) {
+                    // The condition from the host's flags (the count is brought up to date on
+                    // each side, after the branch: the add would change them).
+                    self.a.jcc(Cond(cc), taken);
+                    let synced = self.synced;
+                    self.leave_to(k, next, status::CHAIN_NEXT);
+                    self.synced = synced;
+                    self.a.bind(taken);
+                    self.leave_to(k, next.wrapping_add(rel), status::CHAIN_TAKEN);
+                    return;
+                }
                 self.condition(cc);
                 self.sync(k + 1);
-                let taken = self.a.label();
                 self.a.test_rr(W::D, Reg::RAX, Reg::RAX);
                 self.a.jcc(Cond::NE, taken);
                 self.leave_at(next, status::CHAIN_NEXT);
@@ -338,6 +354,7 @@ impl Emitter<'_> {
                     self.a.store(W::D, reg(d), RES);
                 }
                 self.set_cc(kind);
+                self.host_flags = Some(k);
             }
             Fast::AluMem(op, s) if alu_kind(op).is_some() && mem && s != Src::Mem => {
                 let (kind, host) = alu_kind(op).unwrap();
@@ -362,6 +379,9 @@ impl Emitter<'_> {
                     self.write_then(k, i.seg, RES, false, Some(smc));
                 }
                 self.set_cc(kind);
+                if matches!(op, M::Cmp | M::Test) {
+                    self.host_flags = Some(k);
+                }
             }
             Fast::Extend(signed, size, d, s) if s != Src::Mem || mem => {
                 let w = if size == Size::B { W::B } else { W::W };
