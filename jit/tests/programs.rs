@@ -553,6 +553,45 @@ fn conditions_of_each_alu_operation_in_the_same_block() {
     assert!(j.stats.jit_insns > 10_000, "{:?}", j.stats);
 }
 
+/// Each shift and rotate of a 32-bit register by an immediate, at counts on the edges (0 and
+/// 32 change nothing), of values on the flags' edges, after flags of every kind (a rotate keeps
+/// all but CF and OF): the result and every flag (PUSHFD), in the same block.
+#[test]
+fn flags_of_each_shift_by_an_immediate() {
+    let values = [0u32, 1, 0x8000_0000, 0xc000_0001, 0x4000_0000, 0x7fff_ffff, 0x0000_00ff];
+    let before = [(0u32, 0u32), (0x7fff_ffff, 1), (0x0f, 1), (1, 2)];
+    let code = asm(32, |a| {
+        a.mov(esp, 0x80000u32)?;
+        a.mov(edi, 0x40000u32)?;
+        for &v in &values {
+            for count in [0u32, 1, 2, 7, 30, 31, 32, 33] {
+                for op in 0..5 {
+                    for &(x, y) in &before {
+                        a.mov(eax, x)?;
+                        a.add(eax, y)?;
+                        a.mov(ebx, v)?;
+                        match op {
+                            0 => a.shl(ebx, count)?,
+                            1 => a.shr(ebx, count)?,
+                            2 => a.sar(ebx, count)?,
+                            3 => a.rol(ebx, count)?,
+                            _ => a.ror(ebx, count)?,
+                        }
+                        a.pushfd()?;
+                        a.pop(dword_ptr(edi))?;
+                        a.mov(dword_ptr(edi + 4), ebx)?;
+                        a.add(edi, 8u32)?;
+                    }
+                }
+            }
+        }
+        a.hlt()
+    });
+    let (_, stop, j) = same_in_both(|| flat32(&code), 1_000_000, "shifts by an immediate");
+    assert_eq!(stop, Stop::Halted);
+    assert!(j.stats.jit_insns > 8_000, "{:?}", j.stats);
+}
+
 /// The flags of a shift, rotate or multiply are built only where something reads them (see
 /// `translate::Part`): here the fault exit of the next instruction, a load from the page that
 /// is not present (a shutdown with no IDT, the state as at the load), and, in a second run, a
@@ -692,6 +731,7 @@ fn the_programs_with_the_optimiser() {
         accesses_to_one_address_after_an_eviction_or_across_a_page_end();
         conditions_of_a_compare_in_the_same_block();
         conditions_of_each_alu_operation_in_the_same_block();
+        flags_of_each_shift_by_an_immediate();
         flags_of_shifts_and_multiplies_at_a_fault_exit();
         instruction_counts_around_interpreted_instructions();
     });
@@ -714,6 +754,7 @@ fn the_programs_with_the_baseline_tier() {
         a_write_after_a_read_of_the_same_address_checks_the_write_tag();
         conditions_of_a_compare_in_the_same_block();
         conditions_of_each_alu_operation_in_the_same_block();
+        flags_of_each_shift_by_an_immediate();
         flags_of_shifts_and_multiplies_at_a_fault_exit();
         instruction_counts_around_interpreted_instructions();
         a_time_stamp_read_mid_block_counts_the_instructions_before_it();

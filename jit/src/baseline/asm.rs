@@ -608,6 +608,12 @@ impl Asm {
         self.byte(0xc3);
     }
 
+    /// `pushfq`: the host's flags onto the stack.
+    #[inline]
+    pub fn pushf(&mut self) {
+        self.byte(0x9c);
+    }
+
     /// `push r` (64-bit).
     #[inline]
     pub fn push(&mut self, r: Reg) {

@@ -436,6 +436,9 @@ impl Emitter<'_> {
                 self.a.alu_ri(Alu::Cmp, W::D, Reg::RAX, self.eips[k + 1] as i32);
                 self.a.jcc(Cond::NE, elsewhere);
             }
+            Fast::Shift(op, r, n) if matches!(op, M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror) => {
+                self.shift(op, r, n as u8 & 0x1f);
+            }
             Fast::Lea(d) if i.asize == Size::D => {
                 self.ea(i, Reg::RDX);
                 self.a.store(W::D, reg(d), Reg::RDX);
@@ -511,6 +514,75 @@ impl Emitter<'_> {
         self.a.mov_imm(Reg::RAX, status::CHAIN_TAKEN as u64);
         self.a.jmp(self.leave);
         true
+    }
+
+    /// SHL, SHR, SAR, ROL or ROR of 32-bit register `r` by `c` (masked: a count of 0 changes
+    /// nothing), with the flags `shift::compute` gives (see there what the SDM leaves
+    /// undefined) stored whole (`CcOp::Eflags`): the host's CF, and for shifts its SF, ZF and
+    /// PF, which are the guest's; OF by the count-1 formulas; AF 0 after a shift; a rotate's
+    /// others as they were (`helpers::arith_flags`).
+    fn shift(&mut self, op: M, r: u8, c: u8) {
+        use emu_cpu_x86::state::eflags::{ARITH, CF, OF, PF, SF, ZF};
+        if c == 0 {
+            return;
+        }
+        let rotate = matches!(op, M::Rol | M::Ror);
+        if rotate {
+            self.call_helper(helpers::arith_flags as *const () as u64);
+            self.a.mov_rr(W::D, B, Reg::RAX);
+            self.a.alu_ri(Alu::And, W::D, B, (ARITH & !(CF | OF)) as i32);
+        }
+        let host = match op {
+            M::Shl | M::Sal => Shift::Shl,
+            M::Shr => Shift::Shr,
+            M::Sar => Shift::Sar,
+            M::Rol => Shift::Rol,
+            _ => Shift::Ror,
+        };
+        self.a.load(W::D, Reg::RAX, reg(r));
+        self.a.shift_ri(host, W::D, Reg::RAX, c);
+        if rotate {
+            // CF: the bit rotated in at the bottom (ROL) or the top (ROR).
+            self.a.mov_rr(W::D, Reg::RDX, Reg::RAX);
+            match op {
+                M::Rol => self.a.alu_ri(Alu::And, W::D, Reg::RDX, 1),
+                _ => self.a.shift_ri(Shift::Shr, W::D, Reg::RDX, 31),
+            }
+            self.a.alu_rr(Alu::Or, W::D, B, Reg::RDX);
+        } else {
+            self.a.pushf();
+            self.a.pop(B);
+            self.a.alu_ri(Alu::And, W::D, B, (CF | PF | ZF | SF) as i32);
+        }
+        self.a.store(W::D, reg(r), Reg::RAX);
+        // OF: left, CF ^ MSB(result); right, MSB(result) ^ MSB-1(result), which is 0 after SAR,
+        // and after SHR by more than 1.
+        match op {
+            M::Shl | M::Sal | M::Rol => {
+                self.a.mov_rr(W::D, Reg::RCX, Reg::RAX);
+                self.a.shift_ri(Shift::Shr, W::D, Reg::RCX, 31);
+                self.a.alu_rr(Alu::Xor, W::D, Reg::RCX, B);
+            }
+            M::Ror => {
+                self.a.mov_rr(W::D, Reg::RCX, Reg::RAX);
+                self.a.shift_ri(Shift::Shr, W::D, Reg::RCX, 30);
+                self.a.mov_rr(W::D, Reg::RDX, Reg::RCX);
+                self.a.shift_ri(Shift::Shr, W::D, Reg::RDX, 1);
+                self.a.alu_rr(Alu::Xor, W::D, Reg::RCX, Reg::RDX);
+            }
+            M::Shr if c == 1 => {
+                self.a.mov_rr(W::D, Reg::RCX, Reg::RAX);
+                self.a.shift_ri(Shift::Shr, W::D, Reg::RCX, 30);
+            }
+            _ => {}
+        }
+        if matches!(op, M::Shl | M::Sal | M::Rol | M::Ror) || op == M::Shr && c == 1 {
+            self.a.alu_ri(Alu::And, W::D, Reg::RCX, 1);
+            self.a.shift_ri(Shift::Shl, W::D, Reg::RCX, 11);
+            self.a.alu_rr(Alu::Or, W::D, B, Reg::RCX);
+        }
+        self.a.store(W::D, Mem::at(CPU, layout::CC_SRC), B);
+        self.a.store_imm(W::D, Mem::at(CPU, layout::CC_OP), CcOp::Eflags.0 as i32);
     }
 
     /// Pushes B (32 bits, flat SS) for instruction `k`: ESP changes after the store, which is
