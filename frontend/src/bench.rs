@@ -57,6 +57,11 @@ pub struct BenchArgs {
     /// Give up on a single run after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 900)]
     limit: u64,
+
+    /// Pass this option to every emu run of the JIT too (repeat it for more), e.g.
+    /// `--jit-option=--jit-baseline` to measure the baseline tier.
+    #[arg(long = "jit-option", value_name = "OPTION", allow_hyphen_values = true)]
+    jit_options: Vec<String>,
 }
 
 fn parse_scale(s: &str) -> Result<f64, String> {
@@ -197,7 +202,7 @@ fn bench_guest(
         Ok(path)
     };
     let (full, interp, one) = (rom(n)?, rom(n_interp)?, rom(1)?);
-    let run = |runner: Runner, path: &Path| run_rom(runner, path, exe, qemu, dir, limit);
+    let run = |runner: Runner, path: &Path| run_rom(runner, path, exe, qemu, dir, limit, &args.jit_options);
 
     let jit_one = run(Runner::Jit, &one)?;
     let jit = run(Runner::Jit, &full)?;
@@ -274,6 +279,7 @@ fn run_rom(
     qemu: Option<&Path>,
     dir: &Path,
     limit: Duration,
+    jit_options: &[String],
 ) -> Result<Run, String> {
     let serial = dir.join("serial.txt");
     let _ = std::fs::remove_file(&serial);
@@ -282,6 +288,9 @@ fn run_rom(
             let mut c = Command::new(exe);
             c.arg("--headless").arg("--rom").arg(rom);
             c.args(["--cpu", if runner == Runner::Jit { "jit" } else { "interp" }, "--stats", "--quiet"]);
+            if runner == Runner::Jit {
+                c.args(jit_options);
+            }
             c.arg("--serial").arg(format!("file:{}", serial.display()));
             c
         }
@@ -470,6 +479,9 @@ fn bench_linux(args: &BenchArgs, exe: &Path, qemu: Option<&Path>, dir: &Path, li
         c.arg("--headless").arg("--kernel").arg(&guest.vmlinuz).arg("--initrd").arg(&initrd);
         c.args(["--append", linux_guest::CMDLINE, "-m", "256M", "--no-reboot"]);
         c.args(["--cpu", if tier == Runner::Jit { "jit" } else { "interp" }, "--stats", "--quiet"]);
+        if tier == Runner::Jit {
+            c.args(&args.jit_options);
+        }
         c.args(["--serial", "stdio", "--exit-on", MARKER]);
         let (secs, cpu, stderr, phases) = until_marker(&mut c, limit, tier.name())?;
         let mut run = Run::default();
