@@ -131,7 +131,7 @@ struct Args {
     check_after: u64,
 
     /// Write each translated block (guest code, Cranelift IR, host code size, and Cranelift's
-    /// listing of the host code) to FILE.
+    /// listing of the host code; for a baseline block, its host code's bytes) to FILE.
     #[arg(long, value_name = "FILE")]
     dump_jit: Option<PathBuf>,
 
@@ -146,13 +146,21 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = emu_jit::warmup::DEFAULT_THRESHOLD)]
     jit_warmup: u32,
 
-    /// An experiment (x86-64 hosts): warm blocks are built in one pass from templates by the
-    /// baseline tier, on the CPU's thread, instead of by Cranelift; Cranelift compiles those
-    /// that run --jit-tier-up times more (jit/src/baseline).
-    #[arg(long)]
+    /// The baseline tier (x86-64 hosts; on by default): warm blocks are built in one pass from
+    /// templates, on the CPU's thread, and Cranelift compiles those that run --jit-tier-up times
+    /// more (jit/src/baseline). Off: Cranelift compiles every warm block.
+    #[arg(
+        long,
+        value_name = "on|off",
+        num_args = 0..=1,
+        default_value = "on",
+        default_missing_value = "on",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     jit_baseline: bool,
 
-    /// With --jit-baseline: runs of a baseline block before Cranelift compiles it.
+    /// With the baseline tier: runs of a baseline block before Cranelift compiles it.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     jit_tier_up: u32,
 

@@ -89,14 +89,15 @@ fn background_compilation_keeps_deterministic_runs_the_same() {
 }
 
 /// `--dump-jit` writes, for each block translated (in-line or by the compile thread), its guest
-/// code, its IR and Cranelift's listing of its host code.
+/// code, its IR and Cranelift's listing of its host code; for a block of the baseline tier, a
+/// note in place of the IR and its host code's bytes.
 #[test]
 fn dump_jit_shows_each_blocks_guest_code_ir_and_host_code() {
     use emu_test_roms::bench::Guest;
     let rom = tmp("dump-jit.rom");
     std::fs::write(&rom, Guest::IntegerMix.rom(20_000).unwrap()).unwrap();
-    for threads in ["0", "1"] {
-        let dump = tmp(&format!("dump-jit-{threads}.txt"));
+    for (threads, baseline) in [("0", "off"), ("1", "off"), ("0", "on")] {
+        let dump = tmp(&format!("dump-jit-{threads}-{baseline}.txt"));
         let out = emu(&[
             "--headless",
             "--deterministic",
@@ -109,6 +110,8 @@ fn dump_jit_shows_each_blocks_guest_code_ir_and_host_code() {
             "0",
             "--jit-threads",
             threads,
+            "--jit-baseline",
+            baseline,
             "--dump-jit",
             dump.to_str().unwrap(),
         ]);
@@ -116,16 +119,26 @@ fn dump_jit_shows_each_blocks_guest_code_ir_and_host_code() {
         let text = std::fs::read_to_string(&dump).unwrap();
         let entries: Vec<&str> = text.split("== block ").skip(1).collect();
         assert!(entries.len() >= 10, "threads {threads}: {} blocks", entries.len());
+        let mut built = 0;
         for e in &entries {
             let (guest, rest) = e.split_once("-- guest\n").and_then(|(_, r)| r.split_once("-- ir\n")).expect(e);
             let (ir, host) = rest.split_once("-- host\n").expect(e);
-            assert!(!guest.trim().is_empty() && ir.contains("function"), "{e}");
             let insns = host.lines().filter(|l| l.starts_with("  ")).count();
-            assert!(insns >= 2, "threads {threads}: no host listing: {e}");
+            assert!(!guest.trim().is_empty() && insns >= 2, "threads {threads}: no host listing: {e}");
+            if ir.contains("baseline tier") {
+                // Its host code's bytes (the entry pushes RBP: 55).
+                built += 1;
+                assert!(host.starts_with("  0000  55"), "{e}");
+                continue;
+            }
+            assert!(ir.contains("function"), "{e}");
             if cfg!(target_arch = "x86_64") {
                 assert!(host.contains("%rdi"), "the block's CPU pointer: {e}");
             }
         }
+        // The baseline tier builds the blocks (then Cranelift the hot ones) on x86-64 hosts.
+        let baseline_host = cfg!(all(target_arch = "x86_64", not(windows)));
+        assert_eq!(built > 0, baseline == "on" && baseline_host, "threads {threads}, baseline {baseline}");
     }
 }
 

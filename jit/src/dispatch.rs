@@ -574,7 +574,7 @@ impl Jit {
                     counters: self.tr.counters,
                     count_runs: self.tier_up > 0,
                 };
-                crate::baseline::compile(asm, job, env)
+                crate::baseline::compile(asm, job, env, self.dump.is_some())
             }
             // In-line, Cranelift's time is the guest's: never the optimiser (see `worker`).
             None => worker::compile(&mut self.tr, job, self.dump.is_some(), false),

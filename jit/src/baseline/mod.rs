@@ -58,13 +58,35 @@ use crate::worker::{Done, Job};
 use std::time::Instant;
 
 /// `job`'s block built by this tier, with `asm`'s buffer: what [`crate::worker::compile`] is
-/// for Cranelift. `env`'s `cells` is set here, to the job's.
-pub(crate) fn compile(asm: &mut asm::Asm, job: Job, env: emit::Env) -> Done {
+/// for Cranelift (with `dump`, for `--dump-jit`: a note in place of the IR, and the host code's
+/// bytes). `env`'s `cells` is set here, to the job's.
+pub(crate) fn compile(asm: &mut asm::Asm, job: Job, env: emit::Env, dump: bool) -> Done {
     let t0 = Instant::now();
     let env = emit::Env { cells: &*job.cells as *const crate::cache::Cells as usize, ..env };
     let (code, targets) = match emit::block(asm, &job.insns, &job.eips, &job.key, env) {
         Ok((code, targets)) => (Ok(code.to_vec()), targets),
         Err(e) => (Err(TranslateError(format!("baseline: {e:?}"))), [SlotTarget::Never; 2]),
     };
-    Done { job, code, targets, ir: None, listing: None, time: t0.elapsed(), optimized: false, baseline: true }
+    let (ir, listing) = match (&code, dump) {
+        (Ok(code), true) => (Some(NO_IR.to_string()), Some(hex_listing(code))),
+        _ => (None, None),
+    };
+    Done { job, code, targets, ir, listing, time: t0.elapsed(), optimized: false, baseline: true }
+}
+
+/// What `--dump-jit` shows of a baseline block in place of Cranelift's IR.
+pub const NO_IR: &str = "(none: built by the baseline tier from templates, jit/src/baseline/emit.rs)";
+
+/// `code` as `--dump-jit` shows a baseline block's host code: 16 bytes a line, after their
+/// offset (`objdump -D -b binary -m i386:x86-64` disassembles them).
+fn hex_listing(code: &[u8]) -> String {
+    let mut out = String::new();
+    for (n, line) in code.chunks(16).enumerate() {
+        out += &format!("  {:04x} ", n * 16);
+        for b in line {
+            out += &format!(" {b:02x}");
+        }
+        out.push('\n');
+    }
+    out
 }
