@@ -4,6 +4,7 @@ mod common;
 use common::*;
 use emu_cpu_x86::Stop;
 use iced_x86::code_asm::*;
+use iced_x86::IcedError;
 
 /// An integer loop: ALU ops, memory, the stack, calls; in 16- or 32-bit code.
 fn integer_mix(bits: u32) -> Vec<u8> {
@@ -396,6 +397,28 @@ fn a_dword_that_crosses_into_a_page_not_present_faults() {
     }
 }
 
+/// Jcc with condition code `cc` (0-15, as the opcode's low nibble) to `l`.
+fn jcc(a: &mut CodeAssembler, cc: u32, l: CodeLabel) -> Result<(), IcedError> {
+    match cc {
+        0 => a.jo(l),
+        1 => a.jno(l),
+        2 => a.jb(l),
+        3 => a.jae(l),
+        4 => a.je(l),
+        5 => a.jne(l),
+        6 => a.jbe(l),
+        7 => a.ja(l),
+        8 => a.js(l),
+        9 => a.jns(l),
+        10 => a.jp(l),
+        11 => a.jnp(l),
+        12 => a.jl(l),
+        13 => a.jge(l),
+        14 => a.jle(l),
+        _ => a.jg(l),
+    }
+}
+
 /// Conditions of a CMP or SUB in the same block, which compare its operands directly (the first
 /// one kept, not recovered from the result), every condition at every size, by SETcc and by a
 /// Jcc, with operands on both sides of the unsigned and signed edges.
@@ -444,24 +467,7 @@ fn conditions_of_a_compare_in_the_same_block() {
                             1 => a.cmp(ax, bx)?,
                             _ => a.cmp(eax, ebx)?,
                         }
-                        match cc {
-                            0 => a.jo(skip)?,
-                            1 => a.jno(skip)?,
-                            2 => a.jb(skip)?,
-                            3 => a.jae(skip)?,
-                            4 => a.je(skip)?,
-                            5 => a.jne(skip)?,
-                            6 => a.jbe(skip)?,
-                            7 => a.ja(skip)?,
-                            8 => a.js(skip)?,
-                            9 => a.jns(skip)?,
-                            10 => a.jp(skip)?,
-                            11 => a.jnp(skip)?,
-                            12 => a.jl(skip)?,
-                            13 => a.jge(skip)?,
-                            14 => a.jle(skip)?,
-                            _ => a.jg(skip)?,
-                        }
+                        jcc(a, cc, skip)?;
                         a.add(ebp, 1u32 << (cc % 16))?;
                         a.set_label(&mut skip)?;
                         a.rol(ebp, 1)?;
@@ -521,24 +527,7 @@ fn conditions_of_each_alu_operation_in_the_same_block() {
                             (_, 1) => a.test(dword_ptr(edi), ebx)?,
                             (_, _) => a.test(dword_ptr(edi), eax)?,
                         }
-                        match cc {
-                            0 => a.jo(skip)?,
-                            1 => a.jno(skip)?,
-                            2 => a.jb(skip)?,
-                            3 => a.jae(skip)?,
-                            4 => a.je(skip)?,
-                            5 => a.jne(skip)?,
-                            6 => a.jbe(skip)?,
-                            7 => a.ja(skip)?,
-                            8 => a.js(skip)?,
-                            9 => a.jns(skip)?,
-                            10 => a.jp(skip)?,
-                            11 => a.jnp(skip)?,
-                            12 => a.jl(skip)?,
-                            13 => a.jge(skip)?,
-                            14 => a.jle(skip)?,
-                            _ => a.jg(skip)?,
-                        }
+                        jcc(a, cc, skip)?;
                         a.add(ebp, 1u32 << cc)?;
                         a.set_label(&mut skip)?;
                         a.rol(ebp, 1)?;
