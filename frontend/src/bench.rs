@@ -59,7 +59,7 @@ pub struct BenchArgs {
     limit: u64,
 
     /// Pass this option to every emu run of the JIT too (repeat it for more), e.g.
-    /// `--jit-option=--jit-baseline` to measure the baseline tier.
+    /// `--jit-option=--jit-baseline=off` to measure the JIT without the baseline tier.
     #[arg(long = "jit-option", value_name = "OPTION", allow_hyphen_values = true)]
     jit_options: Vec<String>,
 }

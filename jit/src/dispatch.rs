@@ -330,7 +330,15 @@ impl Jit {
         if st == status::TIER_UP {
             // SAFETY: as below; a baseline block stores its `Cells` address at every exit.
             let last = unsafe { (*(self.ctx.exit_cells as *const Cells)).id };
-            self.stats.block_runs -= 1;
+            // That block did not run: counted if it was chained into (with the counters), or
+            // if it was the first.
+            if chained > 0 {
+                self.stats.chained -= 1;
+                self.stats.chained_in_code -= 1;
+                self.stats.block_runs -= 1;
+            } else if last == id {
+                self.stats.block_runs -= 1;
+            }
             self.tier_up(cpu, last);
             // Nothing ran of that block: the dispatcher looks CS:EIP up again.
             return (status::OK, last);
@@ -359,8 +367,7 @@ impl Jit {
             self.queue(cpu, key);
             return false;
         }
-        self.translate(cpu, key, false);
-        true
+        self.translate(cpu, key, false).is_some()
     }
 
     /// What the code of baseline block `id` would do on entry with its count of runs

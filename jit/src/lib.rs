@@ -86,9 +86,9 @@ pub struct Options {
     /// hosts only, ignored elsewhere; `emu --jit-baseline`, and tests of the tier). In lockstep
     /// mode the checker checks them as it checks Cranelift's.
     pub baseline: bool,
-    /// With [`Options::baseline`]: a baseline block that has run this many times is compiled by
-    /// Cranelift (on the compile thread with [`Options::background`], else in-line), whose
-    /// block then replaces it. 0: never.
+    /// With [`Options::baseline`]: a baseline block entered this many times is compiled by
+    /// Cranelift (it runs N - 1 times; on the compile thread with [`Options::background`], else
+    /// in-line), whose block then replaces it. 0: never.
     pub tier_up: u32,
 }
 

@@ -298,9 +298,11 @@ fn computed_branches_chain_through_the_jump_cache() {
     let (_, stop, j) = same_in_both(make, 1_000_000, "calls through a table");
     assert_eq!(stop, Stop::Halted);
     // 5 blocks an iteration, 2,000 iterations; the dispatcher sees only the first runs of each
-    // target and the clock deadlines.
-    assert!(j.stats.chained_in_code > 9_000, "{:?}", j.stats);
-    assert!(j.stats.lookups < 500, "{:?}", j.stats);
+    // target and the clock deadlines. (The baseline tier has no template for CALL through
+    // memory: the interpreter runs it, and the dispatcher finds its target, once an iteration.)
+    let (chained, lookups) = if baseline_on() { (7_500, 2_500) } else { (9_000, 500) };
+    assert!(j.stats.chained_in_code > chained, "{:?}", j.stats);
+    assert!(j.stats.lookups < lookups, "{:?}", j.stats);
 }
 
 /// A function reached only through `call eax` is rewritten (by DMA, so the caller stays): its

@@ -22,8 +22,10 @@
 //! - LEA, PUSH of a register or an immediate, POP, INC and DEC of a register (which keep CF:
 //!   `helpers::condition` reads it from the lazy flags);
 //! - Jcc as the block's last instruction, with CS's limit at 4 GiB (`helpers::condition`, then a
-//!   chainable exit either way); JMP, CALL and RET, and as the block's last instruction JMP and
-//!   CALL through a 32-bit register or memory operand, with CS's limit at 4 GiB.
+//!   chainable exit either way); JMP, CALL and RET, and as the block's last instruction JMP
+//!   through a 32-bit register or memory operand and CALL through a register, with CS's limit
+//!   at 4 GiB;
+//! - SHL, SHR, SAR, ROL and ROR of a register by an immediate (the flags stored whole).
 //!
 //! Memory operands are taken inline only through DS, ES or SS when the block's mode key says
 //! they are flat, with a 32-bit address (and for the stack, a 32-bit stack): the address is the
@@ -302,9 +304,9 @@ impl Emitter<'_> {
         let out = self.exit(k + 1, None, None);
         self.a.test_rr(W::D, Reg::RAX, Reg::RAX);
         self.a.jcc(Cond::NE, out);
-        if k + 1 == self.insns.len() && !ends_block(i) {
+        if k + 1 == self.insns.len() && !ends_block(i) && self.mode.code32() {
             // The block ended at its length cap or the page's end: on to the next instruction,
-            // as after a template.
+            // as after a template (in 32-bit code, where EIP does not wrap at 64 KiB).
             let next = eip.wrapping_add(i.len as u32);
             self.leave_to(k, next, status::CHAIN_NEXT);
         } else if k + 1 == self.insns.len() {
@@ -475,15 +477,16 @@ impl Emitter<'_> {
         Done::On
     }
 
-    /// JMP or CALL through a 32-bit register or memory operand as the block's last
-    /// instruction (with CS's limit at 4 GiB, which needs no check of the target): the target
+    /// JMP through a 32-bit register or memory operand, or CALL through a register, in 32-bit
+    /// code as the block's last instruction (with CS's limit at 4 GiB, which needs no check of the target): the target
     /// read, the return address pushed, EIP set, and an exit through the jump cache. Whether it
     /// had a template (else nothing emitted).
     fn indirect(&mut self, k: usize, mem: bool, stack: bool) -> bool {
         let i = &self.insns[k];
         let call = match i.mnemonic {
             M::Jmp => false,
-            M::Call if stack => true,
+            // (Through memory, its push is not its only access: no template.)
+            M::Call if stack && matches!(i.args[0], Arg::Reg(..)) => true,
             _ => return false,
         };
         let operand = match i.args[0] {
@@ -491,7 +494,7 @@ impl Emitter<'_> {
             Arg::Mem(Size::D) if mem => None,
             _ => return false,
         };
-        if k + 1 != self.insns.len() || i.osize != Size::D || !self.mode.cs_limit_4g() {
+        if k + 1 != self.insns.len() || i.osize != Size::D || !self.mode.code32() || !self.mode.cs_limit_4g() {
             return false;
         }
         match operand {
@@ -781,8 +784,10 @@ impl Emitter<'_> {
         self.a.shift_ri(Shift::Shl, W::Q, Reg::RCX, layout::JUMP_ENTRY_SIZE.trailing_zeros() as u8);
         self.a.mov_imm(B, self.env.jump_table as u64);
         self.a.alu_rr(Alu::Add, W::Q, Reg::RCX, B);
-        // Its EIP (with the same linear address, so the same CS base too) and mode.
+        // Its EIP, CS base and mode.
         self.a.alu_rm(Alu::Cmp, W::D, Reg::RAX, Mem::at(Reg::RCX, layout::LINK_EIP));
+        self.a.jcc(Cond::NE, stay);
+        self.a.alu_mi(Alu::Cmp, W::D, Mem::at(Reg::RCX, layout::JUMP_CS_BASE), self.cs_base as i32);
         self.a.jcc(Cond::NE, stay);
         self.a.alu_mi(Alu::Cmp, W::D, Mem::at(Reg::RCX, layout::JUMP_MODE), self.mode.bits() as i32);
         self.a.jcc(Cond::NE, stay);

@@ -35,16 +35,17 @@
 //!    memory), LEA, PUSH, POP, INC, DEC, MOVZX, MOVSX, JMP, CALL, RET and a block's last Jcc
 //!    ([`emit`]), JMP and CALL through a register or memory, and chaining in code, as
 //!    Cranelift's blocks chain (link cells for fixed targets, the jump cache for computed
-//!    ones); to do: ADC, SBB, the shifts, IMUL, XCHG, CMOVcc, SETcc, the byte and word forms,
-//!    and inline access counts for `--stats=full`.
+//!    ones), and SHL, SHR, SAR, ROL and ROR by an immediate; to do: ADC, SBB, IMUL, XCHG,
+//!    CMOVcc, SETcc, the byte and word forms, and inline access counts for `--stats=full`.
 //! 4. The tiers: a warm block is translated here, in-line on the CPU's thread; its code counts
 //!    its runs down on entry (`cache::Cells::runs`, so it may be entered from any block) and
 //!    at the `Options::tier_up`-th leaves with `status::TIER_UP` before it does anything, for
 //!    the dispatcher to have Cranelift compile it, whose block then replaces it in the cache.
 //!    `--cpu check` checks baseline blocks as it checks the others, and counts their runs as
 //!    their code would (its search for the first differing instruction rebuilds prefixes with
-//!    Cranelift, though). Done as an experiment (`--jit-baseline`); to do: thresholds
-//!    measured.
+//!    Cranelift, though). Done, and `emu`'s default since the twenty-first day (`--jit-baseline
+//!    off` leaves it out); the thresholds (warm-up 256, tier-up 1024) measured only as far as
+//!    the build machine's noise allowed (README).
 //!
 //! **Only on x86-64 hosts.** Elsewhere blocks go from the interpreter to Cranelift, as before;
 //! Cranelift stays the only code generator emu needs, and the one that makes hot code fast.
