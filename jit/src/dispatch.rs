@@ -328,8 +328,8 @@ impl Jit {
         self.stats.inline_slow = self.ctx.slow_accesses;
         self.stats.interp_in_blocks = self.ctx.interp_calls;
         if st == status::TIER_UP {
-            // SAFETY: as below; a baseline block stores its `Cells` address at every exit.
-            let last = unsafe { (*(self.ctx.exit_cells as *const Cells)).id };
+            // (A baseline block stores its `Cells` address at every exit.)
+            let last = self.exit_block();
             // That block did not run: counted if it was chained into (with the counters), or
             // if it was the first.
             if chained > 0 {
@@ -344,14 +344,22 @@ impl Jit {
             return (status::OK, last);
         }
         let last = if self.ctx.exit_cells != 0 && status::chain_slot(st).is_some() {
-            // SAFETY: the block that returned last is alive (nothing ran since), and its code
-            // stored its `Cells` address before returning a chainable status (not counted in
-            // `chained` without `Options::counters`; a block that did not chain stored its own).
-            unsafe { (*(self.ctx.exit_cells as *const Cells)).id }
+            // Its code stored its `Cells` address before returning a chainable status (not
+            // counted in `chained` without `Options::counters`; a block that did not chain
+            // stored its own).
+            self.exit_block()
         } else {
             id
         };
         (self.after_fault(cpu, st), last)
+    }
+
+    /// The block whose `Cells` address the code that just returned left in
+    /// `ExitCtx::exit_cells` (the caller knows it did).
+    fn exit_block(&self) -> BlockId {
+        // SAFETY: that block returned last and is alive (nothing ran since), and its `Cells`
+        // box lives as long as it does.
+        unsafe { (*(self.ctx.exit_cells as *const Cells)).id }
     }
 
     /// Has Cranelift compile baseline block `id`, whose code found its count of runs at 0 on

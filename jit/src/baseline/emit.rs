@@ -210,24 +210,26 @@ pub fn block<'a>(
     e.a.bind(leave);
     e.a.mov_imm(Reg::RCX, env.cells as u64);
     e.a.store(W::Q, Mem::at(CTX, layout::CTX_EXIT_CELLS), Reg::RCX);
-    e.a.alu_ri(Alu::Add, W::Q, Reg::RSP, 8);
-    for r in SAVED.iter().rev() {
-        e.a.pop(*r);
-    }
+    drop_frame(e.a);
     e.a.ret();
     if let Some(l) = e.chain_tail {
         // A tail call in the `tail` convention: the frame gone, the arguments in RDI and RSI.
         e.a.bind(l);
         e.a.mov_rr(W::Q, Reg::RDI, CPU);
         e.a.mov_rr(W::Q, Reg::RSI, CTX);
-        e.a.alu_ri(Alu::Add, W::Q, Reg::RSP, 8);
-        for r in SAVED.iter().rev() {
-            e.a.pop(*r);
-        }
+        drop_frame(e.a);
         e.a.jmp_r(Reg::RAX);
     }
     let targets = e.targets;
     Ok((a.finish()?, targets))
+}
+
+/// Undoes the entry's frame: the stack as the block was entered, the saved registers back.
+fn drop_frame(a: &mut Asm) {
+    a.alu_ri(Alu::Add, W::Q, Reg::RSP, 8);
+    for r in SAVED.iter().rev() {
+        a.pop(*r);
+    }
 }
 
 fn reg(n: u8) -> Mem {
@@ -267,23 +269,20 @@ impl Emitter<'_> {
             if last && self.mode.cs_limit_4g() {
                 let taken = self.a.label();
                 if k > 0 && self.host_flags == Some(k - 1) {
-                    // The condition from the host's flags (the count is brought up to date on
-                    // each side, after the branch: the add would change them).
+                    // The condition from the host's flags.
                     self.a.jcc(Cond(cc), taken);
-                    let synced = self.synced;
-                    self.leave_to(k, next, status::CHAIN_NEXT);
-                    self.synced = synced;
-                    self.a.bind(taken);
-                    self.leave_to(k, next.wrapping_add(rel), status::CHAIN_TAKEN);
-                    return;
+                } else {
+                    self.condition(cc);
+                    self.a.test_rr(W::D, Reg::RAX, Reg::RAX);
+                    self.a.jcc(Cond::NE, taken);
                 }
-                self.condition(cc);
-                self.sync(k + 1);
-                self.a.test_rr(W::D, Reg::RAX, Reg::RAX);
-                self.a.jcc(Cond::NE, taken);
-                self.leave_at(next, status::CHAIN_NEXT);
+                // The count is brought up to date on each side, after the branch (the add
+                // would change the host's flags).
+                let synced = self.synced;
+                self.leave_to(k, next, status::CHAIN_NEXT);
+                self.synced = synced;
                 self.a.bind(taken);
-                self.leave_at(next.wrapping_add(rel), status::CHAIN_TAKEN);
+                self.leave_to(k, next.wrapping_add(rel), status::CHAIN_TAKEN);
                 return;
             }
         }
@@ -478,9 +477,9 @@ impl Emitter<'_> {
     }
 
     /// JMP through a 32-bit register or memory operand, or CALL through a register, in 32-bit
-    /// code as the block's last instruction (with CS's limit at 4 GiB, which needs no check of the target): the target
-    /// read, the return address pushed, EIP set, and an exit through the jump cache. Whether it
-    /// had a template (else nothing emitted).
+    /// code as the block's last instruction (with CS's limit at 4 GiB, which needs no check of
+    /// the target): the target read, the return address pushed, EIP set, and an exit through
+    /// the jump cache. Whether it had a template (else nothing emitted).
     fn indirect(&mut self, k: usize, mem: bool, stack: bool) -> bool {
         let i = &self.insns[k];
         let call = match i.mnemonic {
@@ -649,15 +648,21 @@ impl Emitter<'_> {
     /// that crosses the page end, or wraps around, takes the slow path). RCX = the entry's
     /// addend then.
     fn tlb_check(&mut self, tag: i32, size: Size, slow: Label) {
-        const SHIFT: u8 = layout::TLB_ENTRY_SIZE.trailing_zeros() as u8;
-        self.a.mov_rr(W::D, Reg::RAX, ADDR);
-        self.a.shift_ri(Shift::Shr, W::D, Reg::RAX, 12 - SHIFT);
-        self.a.alu_ri(Alu::And, W::D, Reg::RAX, ((TLB_SIZE as i32) - 1) << SHIFT);
+        self.tlb_offset(ADDR);
         self.a.lea(W::D, Reg::RCX, Mem::at(ADDR, size.bytes() as i32 - 1));
         self.a.alu_ri(Alu::And, W::D, Reg::RCX, !0xfff);
         self.a.alu_rm(Alu::Cmp, W::D, Reg::RCX, Mem::indexed(CPU, Reg::RAX, 0, self.tlb + tag));
         self.a.jcc(Cond::NE, slow);
         self.a.load(W::Q, Reg::RCX, Mem::indexed(CPU, Reg::RAX, 0, self.tlb + layout::TLB_ADDEND));
+    }
+
+    /// RAX = the offset of the TLB entry of linear address `lin` (a register) in the block's
+    /// set.
+    fn tlb_offset(&mut self, lin: Reg) {
+        const SHIFT: u8 = layout::TLB_ENTRY_SIZE.trailing_zeros() as u8;
+        self.a.mov_rr(W::D, Reg::RAX, lin);
+        self.a.shift_ri(Shift::Shr, W::D, Reg::RAX, 12 - SHIFT);
+        self.a.alu_ri(Alu::And, W::D, Reg::RAX, ((TLB_SIZE as i32) - 1) << SHIFT);
     }
 
     /// EAX = the 32 bits at linear address ADDR (through `seg`, flat) for instruction `k`.
@@ -773,7 +778,6 @@ impl Emitter<'_> {
         if !self.mode.cs_limit_4g() {
             return;
         }
-        const SHIFT: u8 = layout::TLB_ENTRY_SIZE.trailing_zeros() as u8;
         let stay = self.a.label();
         // RDX = the linear address, RCX = its jump cache entry (`cache::jump_index`).
         self.a.lea(W::D, Reg::RDX, Mem::at(Reg::RAX, self.cs_base as i32));
@@ -793,9 +797,7 @@ impl Emitter<'_> {
         self.a.jcc(Cond::NE, stay);
         self.fits(stay);
         // The TLB's execute entry (RAX its offset in the set) maps the page to the cell's.
-        self.a.mov_rr(W::D, Reg::RAX, Reg::RDX);
-        self.a.shift_ri(Shift::Shr, W::D, Reg::RAX, 12 - SHIFT);
-        self.a.alu_ri(Alu::And, W::D, Reg::RAX, ((TLB_SIZE as i32) - 1) << SHIFT);
+        self.tlb_offset(Reg::RDX);
         self.a.mov_rr(W::D, B, Reg::RDX);
         self.a.alu_ri(Alu::And, W::D, B, !0xfff);
         self.a.alu_rm(Alu::Cmp, W::D, B, Mem::indexed(CPU, Reg::RAX, 0, self.tlb + layout::TLB_EXEC));
